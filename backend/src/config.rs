@@ -1,0 +1,275 @@
+//! Typed configuration: a TOML file, then `TRIAGE__SECTION__KEY` environment overrides.
+//!
+//! Unknown keys are errors (a typo must not silently fall back to a default), every error names
+//! the key it is about, and secrets are [`SecretString`]s so they never reach a log or a `Debug`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+/// Prefix of environment overrides; `__` separates the path: `TRIAGE__SERVER__LISTEN=0.0.0.0:8080`.
+pub const ENV_PREFIX: &str = "TRIAGE__";
+
+/// The whole configuration tree.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub log: LogSettings,
+    pub auth: AuthSettings,
+    pub prometheus: Option<PrometheusSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address the console listens on.
+    pub listen: SocketAddr,
+    /// Upper bound for any non-streaming request, in seconds.
+    pub request_timeout_secs: u64,
+    /// Seconds to let in-flight requests finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl ServerSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (default).
+    #[default]
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// `tracing` filter directive; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: LogFormat::Human, filter: "info,tower_http=info".to_owned() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthModeSetting {
+    /// No login; only allowed when listening on loopback (the local demo).
+    #[default]
+    None,
+    /// OpenID Connect single sign-on.
+    Oidc,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    pub mode: AuthModeSetting,
+    /// Key that signs and encrypts session cookies (base64, at least 64 bytes). Secret.
+    pub session_key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSettings {
+    /// Base URL of the Prometheus HTTP API, e.g. `http://127.0.0.1:9090`.
+    pub url: Url,
+}
+
+/// A configuration problem, always naming where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl Settings {
+    /// Reads `path` (if given), applies environment overrides, deserializes and validates.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        Self::load_from(path, env)
+    }
+
+    /// Same as [`Settings::load`] with explicit overrides, so tests do not touch the process env.
+    pub fn load_from(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut tree = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Syntax { path: path.to_owned(), message: e.to_string() })?
+            }
+            None => toml::Table::new(),
+        };
+        for (var, value) in env {
+            apply_override(&mut tree, &var, &value)?;
+        }
+        let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::Invalid { key, message: e.into_inner().to_string() }
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Rules that span several keys or that types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.auth.mode == AuthModeSetting::None && !self.server.listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid {
+                key: "auth.mode".to_owned(),
+                message: format!(
+                    "no-auth mode is only allowed on a loopback address, but server.listen is {}; \
+                     configure SSO (auth.mode = \"oidc\") or listen on 127.0.0.1",
+                    self.server.listen
+                ),
+            });
+        }
+        if self.server.request_timeout_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "server.request_timeout_secs".to_owned(),
+                message: "must be at least 1".to_owned(),
+            });
+        }
+        if let Some(prom) = &self.prometheus
+            && !matches!(prom.url.scheme(), "http" | "https")
+        {
+            return Err(ConfigError::Invalid {
+                key: "prometheus.url".to_owned(),
+                message: format!("scheme must be http or https, not {}", prom.url.scheme()),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Sets `TRIAGE__A__B=v` as `a.b = v` in the tree. The value is read as a TOML value when it
+/// parses as one (numbers, booleans, quoted strings), otherwise as a plain string.
+fn apply_override(tree: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+    let path: Vec<String> = var[ENV_PREFIX.len()..].split("__").map(str::to_ascii_lowercase).collect();
+    if path.iter().any(String::is_empty) {
+        return Err(ConfigError::Env { var: var.to_owned(), message: "empty key segment".to_owned() });
+    }
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    let (last, parents) = path.split_last().ok_or_else(|| ConfigError::Env {
+        var: var.to_owned(),
+        message: "no key after the prefix".to_owned(),
+    })?;
+    let mut table = tree;
+    for segment in parents {
+        let entry = table.entry(segment.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry.as_table_mut().ok_or_else(|| ConfigError::Env {
+            var: var.to_owned(),
+            message: format!("`{segment}` is not a section"),
+        })?;
+    }
+    table.insert(last.clone(), parsed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::io::Write;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        f.write_all(text.as_bytes()).expect("write");
+        f
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_8080() {
+        let s = Settings::load_from(None, []).expect("defaults are valid");
+        assert_eq!(s.server.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(s.log.format, LogFormat::Human);
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let f = write("[server]\nlisten = \"127.0.0.1:9999\"\nrequest_timeout_secs = 5\n");
+        let s = Settings::load_from(
+            Some(f.path()),
+            [("TRIAGE__SERVER__REQUEST_TIMEOUT_SECS".to_owned(), "7".to_owned())],
+        )
+        .expect("valid");
+        assert_eq!(s.server.listen.port(), 9999);
+        assert_eq!(s.server.request_timeout_secs, 7);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let f = write("[server]\nlisen = \"127.0.0.1:1\"\n");
+        let err = Settings::load_from(Some(f.path()), []).expect_err("typo must fail");
+        let text = err.to_string();
+        assert!(text.contains("server"), "{text}");
+        assert!(text.contains("lisen"), "{text}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let f = write("[server]\nrequest_timeout_secs = \"soon\"\n");
+        let err = Settings::load_from(Some(f.path()), []).expect_err("must fail");
+        assert!(err.to_string().contains("server.request_timeout_secs"), "{err}");
+    }
+
+    #[test]
+    fn no_auth_on_public_address_is_refused() {
+        let err = Settings::load_from(None, [("TRIAGE__SERVER__LISTEN".to_owned(), "0.0.0.0:8080".to_owned())])
+            .expect_err("must refuse");
+        assert!(err.to_string().contains("auth.mode"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let f = write("[auth]\nsession_key = \"hunter2-very-secret\"\n");
+        let s = Settings::load_from(Some(f.path()), []).expect("valid");
+        let key = s.auth.session_key.as_ref().expect("set");
+        assert_eq!(key.expose_secret(), "hunter2-very-secret");
+        assert!(!format!("{s:?}").contains("hunter2"), "Debug leaked the secret");
+    }
+
+    #[test]
+    fn syntax_error_names_the_file() {
+        let f = write("[server\n");
+        let err = Settings::load_from(Some(f.path()), []).expect_err("must fail");
+        assert!(err.to_string().contains(&f.path().display().to_string()), "{err}");
+    }
+}

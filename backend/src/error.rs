@@ -1,0 +1,49 @@
+//! Error policy at the HTTP edge.
+//!
+//! Every handler returns `Result<_, AppError>`. An `AppError` becomes the one JSON error body
+//! from `shared` with the status of its kind. Client errors (4xx) carry their message as is;
+//! server errors (5xx) log the full cause chain and show the user a sentence without internals.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use triage_shared::{ApiError, ErrorBody, ErrorKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// An error whose kind and message are already fit for the user.
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    /// A failure inside Triage; logged with its cause, shown as "internal error".
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::Api(ApiError::new(ErrorKind::NotFound, message))
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::Api(ApiError::new(ErrorKind::BadRequest, message))
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let error = match self {
+            Self::Api(error) => {
+                if error.kind.http_status() >= 500 {
+                    tracing::warn!(kind = ?error.kind, message = %error.message, "request failed");
+                }
+                error
+            }
+            Self::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error");
+                ApiError::new(ErrorKind::Internal, "internal error; the cause is in the server log")
+            }
+        };
+        let status = StatusCode::from_u16(error.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(ErrorBody { error })).into_response()
+    }
+}

@@ -1,0 +1,11 @@
+//! Triage's backend: an axum server that proxies Prometheus, acts on Kubernetes, analyses
+//! PostgreSQL and serves the browser console. `main.rs` only parses the command line.
+
+pub mod assets;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,81 @@
+//! The `triage` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use triage::config::Settings;
+use triage::startup::Application;
+
+#[derive(Debug, Parser)]
+#[command(name = "triage", version, about = "Browser diagnostics console for SREs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the console (API and web UI).
+    Serve {
+        /// TOML configuration file; `TRIAGE__SECTION__KEY` environment variables override it.
+        #[arg(long, short, env = "TRIAGE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Log as JSON lines instead of human-readable text.
+        #[arg(long)]
+        json_logs: bool,
+    },
+    /// Validate a configuration file and print every problem with its key.
+    CheckConfig {
+        #[arg(long, short, env = "TRIAGE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => match Settings::load(config.as_deref()) {
+            Ok(settings) => {
+                println!("configuration is valid; console will listen on {}", settings.server.listen);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("configuration error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Serve { config, json_logs } => {
+            let mut settings = match Settings::load(config.as_deref()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("configuration error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if json_logs {
+                settings.log.format = triage::config::LogFormat::Json;
+            }
+            triage::telemetry::init(&settings.log);
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let result = runtime.block_on(async {
+                let app = Application::build(settings).await?;
+                app.run().await
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("triage: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

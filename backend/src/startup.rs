@@ -1,0 +1,105 @@
+//! Building and running the application: bind first (so tests can use port 0 and read the
+//! port back), then serve until a shutdown signal arrives.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::state::AppState;
+use crate::{assets, routes};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds `settings.server.listen`. Fails with the address when the port is taken.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let addr = settings.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        Ok(Self { listener, state: AppState::new(settings) })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.state.settings.server.listen)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, marks the replica unready and
+    /// gives in-flight requests `server.shutdown_grace_secs` to finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let addr = self.local_addr();
+        if !assets::frontend_present() {
+            tracing::warn!("the frontend is not built (dist/index.html missing); the console pages will say so");
+        }
+        tracing::info!(%addr, "Triage listening on http://{addr}");
+        let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
+        let state = self.state.clone();
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutdown requested; draining in-flight requests");
+            state.set_ready(false);
+            let _ = stopping_tx.send(());
+        };
+        let app = routes::router(self.state.clone());
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
+        let server = std::pin::pin!(server.into_future());
+        // Bound the drain: once shutdown starts, wait at most `grace` for connections to close.
+        tokio::select! {
+            result = server => result?,
+            () = async {
+                let _ = stopping_rx.await;
+                tokio::time::sleep(grace).await;
+            } => tracing::warn!("grace period over; closing remaining connections"),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    /// Serves until SIGTERM or Ctrl-C.
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Completes on SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,99 @@
+//! Triage's browser console: layout, navigation and pages.
+
+pub mod api;
+pub mod components;
+pub mod keyboard;
+pub mod pages;
+pub mod theme;
+
+use leptos::prelude::*;
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::path;
+
+use crate::components::footer::Footer;
+use crate::pages::{alerts, audit, explore, kubernetes, not_found, overview, postgres, runbooks};
+
+/// One entry of the main navigation: label, path, test id and keyboard shortcut (`g` then key).
+struct NavItem {
+    label: &'static str,
+    href: &'static str,
+    testid: &'static str,
+    key: char,
+}
+
+const NAV: [NavItem; 7] = [
+    NavItem { label: "Overview", href: "/", testid: "nav-overview", key: 'o' },
+    NavItem { label: "Runbooks", href: "/runbooks", testid: "nav-runbooks", key: 'r' },
+    NavItem { label: "Alerts", href: "/alerts", testid: "nav-alerts", key: 'a' },
+    NavItem { label: "Explore", href: "/explore", testid: "nav-explore", key: 'e' },
+    NavItem { label: "Kubernetes", href: "/kubernetes", testid: "nav-kubernetes", key: 'k' },
+    NavItem { label: "Postgres", href: "/postgres", testid: "nav-postgres", key: 'p' },
+    NavItem { label: "Audit", href: "/audit", testid: "nav-audit", key: 'u' },
+];
+
+#[component]
+pub fn App() -> impl IntoView {
+    let theme = theme::provide_theme();
+    view! {
+        <Router>
+            <keyboard::Shortcuts targets=NAV.iter().map(|n| (n.key, n.href)).collect() />
+            <div class="shell" data-testid="app-shell">
+                <header class="topbar">
+                    <A href="/" attr:class="brand" attr:data-testid="brand">
+                        <img src="/favicon.svg" alt="" width="22" height="22" />
+                        <span>"Triage"</span>
+                    </A>
+                    <nav class="nav" aria-label="Main" data-testid="nav">
+                        {NAV
+                            .iter()
+                            .map(|item| {
+                                view! {
+                                    <A
+                                        href=item.href
+                                        exact=item.href == "/"
+                                        attr:data-testid=item.testid
+                                        attr:title=format!("{} (g then {})", item.label, item.key)
+                                    >
+                                        {item.label}
+                                    </A>
+                                }
+                            })
+                            .collect_view()}
+                    </nav>
+                    <theme::ThemeToggle theme=theme />
+                </header>
+                <main class="content" id="main">
+                    <ErrorBoundary fallback=|errors| {
+                        view! {
+                            <div class="panel error" role="alert" data-testid="page-error">
+                                <h2>"Something went wrong on this page"</h2>
+                                <ul>
+                                    {move || {
+                                        errors
+                                            .get()
+                                            .into_iter()
+                                            .map(|(_, e)| view! { <li>{e.to_string()}</li> })
+                                            .collect_view()
+                                    }}
+                                </ul>
+                                <p>"Other pages still work; use the navigation above."</p>
+                            </div>
+                        }
+                    }>
+                        <Routes fallback=not_found::NotFound>
+                            <Route path=path!("/") view=overview::Overview />
+                            <Route path=path!("/runbooks") view=runbooks::RunbookList />
+                            <Route path=path!("/runbooks/:id") view=runbooks::RunbookFlow />
+                            <Route path=path!("/alerts") view=alerts::Alerts />
+                            <Route path=path!("/explore") view=explore::Explore />
+                            <Route path=path!("/kubernetes") view=kubernetes::Kubernetes />
+                            <Route path=path!("/postgres") view=postgres::Postgres />
+                            <Route path=path!("/audit") view=audit::Audit />
+                        </Routes>
+                    </ErrorBoundary>
+                </main>
+                <Footer />
+            </div>
+        </Router>
+    }
+}

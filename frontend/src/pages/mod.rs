@@ -1,0 +1,10 @@
+//! One module per page of the console.
+
+pub mod alerts;
+pub mod audit;
+pub mod explore;
+pub mod kubernetes;
+pub mod not_found;
+pub mod overview;
+pub mod postgres;
+pub mod runbooks;

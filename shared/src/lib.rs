@@ -1,0 +1,10 @@
+//! Every type that crosses the wire between the Triage backend and its browser frontend.
+//!
+//! Plain serde data only: this crate knows nothing about axum, tokio or the browser, so both
+//! sides compile the exact same definitions and the API cannot drift between them.
+
+pub mod error;
+pub mod version;
+
+pub use error::{ApiError, ErrorBody, ErrorKind};
+pub use version::VersionInfo;

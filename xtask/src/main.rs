@@ -1,0 +1,138 @@
+//! `cargo xtask …`: the project's commands, so that a fresh machine needs only cargo.
+//!
+//! - `setup`: install what is missing (idempotent; fast when everything is present)
+//! - `demo`:  set-up, build, then run the console in the foreground; Ctrl-C stops everything
+//! - `test`:  set-up, then every check CI runs (fmt, clippy, release wasm build, all tests)
+//! - `frontend`: build the release frontend into `dist/`
+
+mod demo;
+mod procs;
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <setup | demo | test | frontend | bench>
+
+  setup      install missing tools (wasm32 target, trunk, wasm-bindgen-cli, Debian and npm packages)
+  demo       set up, build, and run the console on http://127.0.0.1:8080 (Ctrl-C stops it)
+  test       set up, then run everything CI runs: fmt, clippy, release wasm build, all tests
+  frontend   build the release frontend into dist/
+  bench      run the benchmarks";
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("\nxtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    std::env::set_current_dir(&root).with_context(|| format!("cannot enter {}", root.display()))?;
+    setup::extend_path(&root);
+    match args.first().map(String::as_str) {
+        Some("setup") => setup::run(&root),
+        Some("frontend") => {
+            setup::run(&root)?;
+            build_frontend()
+        }
+        Some("demo") => {
+            setup::run(&root)?;
+            build_frontend()?;
+            demo::run(&root, &args[1..])
+        }
+        Some("test") => {
+            setup::run(&root)?;
+            test_all()
+        }
+        Some("bench") => bail!("no benchmarks exist yet; they arrive with the Prometheus and Performance issues"),
+        Some("-h" | "--help" | "help") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Runs a command, echoing it; fails with the command line when it fails.
+pub fn run_cmd(cmd: &mut Command) -> Result<()> {
+    cmd.env("PATH", setup::child_path());
+    let shown = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    println!("$ {shown}");
+    let status = cmd.status().with_context(|| format!("cannot start `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs one named step and prints how long it took.
+pub fn step(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    println!("\n==> {name}");
+    let started = Instant::now();
+    f().with_context(|| format!("step `{name}` failed"))?;
+    println!("<== {name}: done in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn build_frontend() -> Result<()> {
+    step("build the frontend (trunk, release, offline)", || {
+        run_cmd(Command::new("trunk").args(["build", "--release", "--offline"]))?;
+        report_bundle_size()
+    })
+}
+
+/// Prints the size of what the browser downloads, raw and gzipped.
+fn report_bundle_size() -> Result<()> {
+    let mut raw = 0u64;
+    let mut gz = 0u64;
+    for entry in std::fs::read_dir("dist").context("dist/ missing after the build")? {
+        let path = entry?.path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+        if !matches!(ext, "wasm" | "js" | "css" | "html") {
+            continue;
+        }
+        raw += std::fs::metadata(&path)?.len();
+        let out = Command::new("gzip").args(["-9", "-c"]).arg(&path).output().context("gzip")?;
+        gz += out.stdout.len() as u64;
+    }
+    println!("bundle (wasm+js+css+html): {:.1} KB raw, {:.1} KB gzipped", raw as f64 / 1024.0, gz as f64 / 1024.0);
+    Ok(())
+}
+
+fn test_all() -> Result<()> {
+    step("format check", || run_cmd(Command::new("cargo").args(["fmt", "--all", "--", "--check"])))?;
+    // The browser tests load dist/, so the release frontend is built before the tests.
+    build_frontend()?;
+    step("clippy (all targets, warnings are errors)", || {
+        run_cmd(Command::new("cargo").args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+        run_cmd(Command::new("cargo").args([
+            "clippy",
+            "-p",
+            "triage-frontend",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    step("unit, integration and browser tests", || {
+        run_cmd(Command::new("cargo").args(["test", "--workspace", "--no-fail-fast"]))
+    })?;
+    println!("\nall checks passed");
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! Installs what the build, the demo and the tests need, only when it is missing.
+//!
+//! Every check is cheap (a version query), so a machine that has everything passes in a second.
+//! Versions are pinned: trunk 0.21.14 (0.22 needs a newer rustc), wasm-bindgen-cli exactly as in
+//! Cargo.lock, binaryen 132 from npm (Debian's binaryen 108 emits modules browsers reject).
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{run_cmd, step};
+
+const TRUNK_VERSION: &str = "0.21.14";
+const DEBIAN_PACKAGES: [&str; 4] = ["prometheus", "chromium", "chromium-driver", "postgresql-15"];
+
+/// Puts the pinned npm tools and cargo's install folder first on PATH for every child process.
+pub fn extend_path(root: &Path) {
+    let mut dirs = vec![root.join("tools/node_modules/.bin")];
+    if let Some(home) = std::env::var_os("CARGO_HOME") {
+        dirs.push(Path::new(&home).join("bin"));
+    } else if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(Path::new(&home).join(".cargo/bin"));
+    }
+    let current = std::env::var_os("PATH").unwrap_or_default();
+    dirs.extend(std::env::split_paths(&current));
+    if let Ok(joined) = std::env::join_paths(dirs) {
+        // Children get this PATH explicitly (`set_var` is unsafe in edition 2024; unsafe is forbidden).
+        let _ = CHILD_PATH.set(joined);
+    }
+}
+
+static CHILD_PATH: OnceLock<OsString> = OnceLock::new();
+
+/// The PATH that children should see (pinned tools first).
+pub fn child_path() -> OsString {
+    CHILD_PATH.get().cloned().unwrap_or_else(|| std::env::var_os("PATH").unwrap_or_default())
+}
+
+pub fn run(root: &Path) -> Result<()> {
+    step("set-up: check and install tools", || {
+        wasm_target()?;
+        debian_packages()?;
+        trunk()?;
+        let lock_version = wasm_bindgen_lock_version(root)?;
+        wasm_bindgen_cli(&lock_version)?;
+        trunk_pin_matches(root, &lock_version)?;
+        npm_tools(root)
+    })
+}
+
+/// Output of `program args…` (stdout then stderr), or None when it cannot run.
+fn probe(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).env("PATH", child_path()).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    Some(text)
+}
+
+fn wasm_target() -> Result<()> {
+    let installed = probe("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+        println!("ok: rust target wasm32-unknown-unknown");
+        return Ok(());
+    }
+    println!("installing: rust target wasm32-unknown-unknown");
+    run_cmd(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
+        .context("cannot add the wasm32 target; is rustup on PATH?")
+}
+
+fn debian_packages() -> Result<()> {
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            probe("dpkg-query", &["-W", "-f=${Status}", p]).is_none_or(|s| !s.contains("install ok installed"))
+        })
+        .collect();
+    if missing.is_empty() {
+        println!("ok: Debian packages {}", DEBIAN_PACKAGES.join(", "));
+        return Ok(());
+    }
+    println!("installing Debian packages: {} (a few minutes on a new machine)", missing.join(" "));
+    let is_root = probe("id", &["-u"]).is_some_and(|s| s.trim() == "0");
+    let apt = |args: &[&str]| -> Result<()> {
+        let mut cmd = if is_root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.args(["-n", "apt-get"]);
+            c
+        };
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        run_cmd(&mut cmd)
+    };
+    let result = apt(&["update", "-q"]).and_then(|()| {
+        let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+        args.extend(missing.iter().copied());
+        apt(&args)
+    });
+    result.with_context(|| {
+        format!(
+            "cannot install Debian packages {}; install them yourself with \
+             `sudo apt-get install {}` and run again",
+            missing.join(", "),
+            missing.join(" ")
+        )
+    })
+}
+
+fn trunk() -> Result<()> {
+    if probe("trunk", &["--version"]).is_some_and(|v| v.contains(TRUNK_VERSION)) {
+        println!("ok: trunk {TRUNK_VERSION}");
+        return Ok(());
+    }
+    println!("installing: trunk {TRUNK_VERSION} from crates.io (about 7 minutes on 2 cores)");
+    run_cmd(Command::new("cargo").args(["install", "trunk", "--locked", "--version", TRUNK_VERSION]))
+        .context("cannot install trunk")
+}
+
+/// The exact wasm-bindgen version the frontend links against.
+pub fn wasm_bindgen_lock_version(root: &Path) -> Result<String> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).context("cannot read Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\"" {
+            if let Some(v) = lines.next().and_then(|l| l.trim().strip_prefix("version = \"")) {
+                return Ok(v.trim_end_matches('"').to_owned());
+            }
+        }
+    }
+    bail!("Cargo.lock has no wasm-bindgen package; is the frontend still in the workspace?")
+}
+
+fn wasm_bindgen_cli(version: &str) -> Result<()> {
+    if probe("wasm-bindgen", &["--version"]).is_some_and(|v| v.split_whitespace().nth(1) == Some(version)) {
+        println!("ok: wasm-bindgen-cli {version}");
+        return Ok(());
+    }
+    println!("installing: wasm-bindgen-cli {version} (the exact Cargo.lock version; about 2 minutes)");
+    // Not --locked: its lock file pins a webpki-roots version that is no longer published.
+    run_cmd(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--force", "--version", version]))
+        .context("cannot install wasm-bindgen-cli")
+}
+
+fn trunk_pin_matches(root: &Path, lock_version: &str) -> Result<()> {
+    let trunk_toml = std::fs::read_to_string(root.join("Trunk.toml")).context("cannot read Trunk.toml")?;
+    let pinned = trunk_toml
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("wasm_bindgen = \""))
+        .map(|v| v.trim_end_matches('"').to_owned());
+    match pinned {
+        Some(v) if v == lock_version => {
+            println!("ok: Trunk.toml pins wasm-bindgen {v}, as Cargo.lock");
+            Ok(())
+        }
+        Some(v) => bail!(
+            "Trunk.toml pins wasm_bindgen = \"{v}\" but Cargo.lock has wasm-bindgen {lock_version}. \
+             Set `wasm_bindgen = \"{lock_version}\"` under [tools] in Trunk.toml (and pin \
+             wasm-bindgen = \"={lock_version}\" in Cargo.toml), then run `cargo xtask setup`."
+        ),
+        None => bail!("Trunk.toml has no [tools] wasm_bindgen pin; add wasm_bindgen = \"{lock_version}\""),
+    }
+}
+
+fn npm_tools(root: &Path) -> Result<()> {
+    let tools = root.join("tools");
+    let wasm_opt = tools.join("node_modules/.bin/wasm-opt");
+    let stamp = tools.join("node_modules/.package-lock.json");
+    let fresh = match (std::fs::metadata(tools.join("package-lock.json")), std::fs::metadata(&stamp)) {
+        (Ok(lock), Ok(installed)) => match (lock.modified(), installed.modified()) {
+            (Ok(l), Ok(i)) => i >= l,
+            _ => false,
+        },
+        _ => false,
+    };
+    if wasm_opt.exists() && fresh {
+        println!("ok: npm tools in tools/ (binaryen)");
+        return Ok(());
+    }
+    println!("installing: npm tools from tools/package-lock.json");
+    run_cmd(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&tools)
+            .env("PATH", child_path()),
+    )
+    .context("cannot install npm tools; is Node.js with npm installed?")
+}
