@@ -116,7 +116,8 @@ pub enum ConfigError {
 impl Settings {
     /// Reads `path` (if given), applies environment overrides, deserializes and validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        let env: Vec<(String, String)> =
+            std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
         Self::load_from(path, env)
     }
 
@@ -252,8 +253,9 @@ mod tests {
 
     #[test]
     fn no_auth_on_public_address_is_refused() {
-        let err = Settings::load_from(None, [("TRIAGE__SERVER__LISTEN".to_owned(), "0.0.0.0:8080".to_owned())])
-            .expect_err("must refuse");
+        let err =
+            Settings::load_from(None, [("TRIAGE__SERVER__LISTEN".to_owned(), "0.0.0.0:8080".to_owned())])
+                .expect_err("must refuse");
         assert!(err.to_string().contains("auth.mode"), "{err}");
     }
 

@@ -43,7 +43,8 @@ impl IntoResponse for AppError {
                 ApiError::new(ErrorKind::Internal, "internal error; the cause is in the server log")
             }
         };
-        let status = StatusCode::from_u16(error.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(error.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, Json(ErrorBody { error })).into_response()
     }
 }

@@ -63,14 +63,18 @@ impl HttpMetrics {
         for (k, h) in series.iter() {
             let _ = writeln!(out, "triage_http_requests_total{{{}}} {}", labels(k), h.count);
         }
-        out.push_str("# HELP triage_http_request_duration_seconds HTTP request latency, by route and status.\n");
+        out.push_str(
+            "# HELP triage_http_request_duration_seconds HTTP request latency, by route and status.\n",
+        );
         out.push_str("# TYPE triage_http_request_duration_seconds histogram\n");
         for (k, h) in series.iter() {
             let l = labels(k);
             for (bound, n) in BUCKETS.iter().zip(h.counts.iter()) {
-                let _ = writeln!(out, "triage_http_request_duration_seconds_bucket{{{l},le=\"{bound}\"}} {n}");
+                let _ =
+                    writeln!(out, "triage_http_request_duration_seconds_bucket{{{l},le=\"{bound}\"}} {n}");
             }
-            let _ = writeln!(out, "triage_http_request_duration_seconds_bucket{{{l},le=\"+Inf\"}} {}", h.count);
+            let _ =
+                writeln!(out, "triage_http_request_duration_seconds_bucket{{{l},le=\"+Inf\"}} {}", h.count);
             let _ = writeln!(out, "triage_http_request_duration_seconds_sum{{{l}}} {}", h.sum);
             let _ = writeln!(out, "triage_http_request_duration_seconds_count{{{l}}} {}", h.count);
         }
@@ -125,7 +129,11 @@ mod tests {
         m.observe("GET", "/api/version", 200, Duration::from_millis(3));
         m.observe("GET", "/api/version", 200, Duration::from_millis(300));
         let text = m.render();
-        assert!(text.contains("triage_http_requests_total{method=\"GET\",route=\"/api/version\",status=\"200\"} 2"));
+        assert!(
+            text.contains(
+                "triage_http_requests_total{method=\"GET\",route=\"/api/version\",status=\"200\"} 2"
+            )
+        );
         assert!(text.contains("route=\"/api/version\",status=\"200\",le=\"0.005\"} 1"), "{text}");
         assert!(text.contains("route=\"/api/version\",status=\"200\",le=\"0.5\"} 2"), "{text}");
         assert!(text.contains("le=\"+Inf\"} 2"), "{text}");

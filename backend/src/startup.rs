@@ -20,9 +20,8 @@ impl Application {
     /// Binds `settings.server.listen`. Fails with the address when the port is taken.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let addr = settings.server.listen;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let listener =
+            TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         Ok(Self { listener, state: AppState::new(settings) })
     }
 
@@ -43,7 +42,9 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let addr = self.local_addr();
         if !assets::frontend_present() {
-            tracing::warn!("the frontend is not built (dist/index.html missing); the console pages will say so");
+            tracing::warn!(
+                "the frontend is not built (dist/index.html missing); the console pages will say so"
+            );
         }
         tracing::info!(%addr, "Triage listening on http://{addr}");
         let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);

@@ -168,8 +168,9 @@ mod tests {
 
     #[test]
     fn detail_is_omitted_when_absent() {
-        let text = serde_json::to_string(&ErrorBody { error: ApiError::new(ErrorKind::NotFound, "no such page") })
-            .expect("serialize");
+        let text =
+            serde_json::to_string(&ErrorBody { error: ApiError::new(ErrorKind::NotFound, "no such page") })
+                .expect("serialize");
         assert!(!text.contains("detail"), "{text}");
     }
 }

@@ -1,1 +1,15 @@
-//! Test harness.
+//! Test harness: starts the Triage backend and real servers (Prometheus, PostgreSQL with
+//! `pg_stat_statements`, Chromium through chromedriver) on free loopback ports, and stops them
+//! — by PID — and removes their temporary folders when the test ends, even when it fails.
+
+pub mod app;
+pub mod browser;
+pub mod paths;
+pub mod postgres;
+pub mod process;
+pub mod prometheus;
+
+pub use app::TestApp;
+pub use browser::Browser;
+pub use postgres::Postgres;
+pub use prometheus::Prometheus;

@@ -45,7 +45,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let mut sup = Supervisor::new()?;
     sup.spawn(
         "console",
-        Command::new(root.join("target").join(profile).join("triage")).arg("serve").arg("--config").arg(&config),
+        Command::new(root.join("target").join(profile).join("triage"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config),
     )?;
     wait_for_port("console", CONSOLE_ADDR, Duration::from_secs(30), &sup)?;
 

@@ -50,7 +50,9 @@ fn run() -> Result<()> {
             setup::run(&root)?;
             test_all()
         }
-        Some("bench") => bail!("no benchmarks exist yet; they arrive with the Prometheus and Performance issues"),
+        Some("bench") => {
+            bail!("no benchmarks exist yet; they arrive with the Prometheus and Performance issues")
+        }
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -109,7 +111,11 @@ fn report_bundle_size() -> Result<()> {
         let out = Command::new("gzip").args(["-9", "-c"]).arg(&path).output().context("gzip")?;
         gz += out.stdout.len() as u64;
     }
-    println!("bundle (wasm+js+css+html): {:.1} KB raw, {:.1} KB gzipped", raw as f64 / 1024.0, gz as f64 / 1024.0);
+    println!(
+        "bundle (wasm+js+css+html): {:.1} KB raw, {:.1} KB gzipped",
+        raw as f64 / 1024.0,
+        gz as f64 / 1024.0
+    );
     Ok(())
 }
 
@@ -118,7 +124,14 @@ fn test_all() -> Result<()> {
     // The browser tests load dist/, so the release frontend is built before the tests.
     build_frontend()?;
     step("clippy (all targets, warnings are errors)", || {
-        run_cmd(Command::new("cargo").args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+        run_cmd(Command::new("cargo").args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
         run_cmd(Command::new("cargo").args([
             "clippy",
             "-p",

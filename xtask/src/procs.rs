@@ -18,7 +18,8 @@ impl Supervisor {
     pub fn new() -> Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("cannot install Ctrl-C handler")?;
+        ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+            .context("cannot install Ctrl-C handler")?;
         Ok(Self { children: Vec::new(), stop })
     }
 

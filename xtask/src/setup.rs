@@ -6,8 +6,8 @@
 
 use std::ffi::OsString;
 use std::path::Path;
-use std::sync::OnceLock;
 use std::process::Command;
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
 
@@ -42,6 +42,7 @@ pub fn child_path() -> OsString {
 pub fn run(root: &Path) -> Result<()> {
     step("set-up: check and install tools", || {
         wasm_target()?;
+        rust_components()?;
         debian_packages()?;
         trunk()?;
         let lock_version = wasm_bindgen_lock_version(root)?;
@@ -73,14 +74,30 @@ fn wasm_target() -> Result<()> {
         .context("cannot add the wasm32 target; is rustup on PATH?")
 }
 
+fn rust_components() -> Result<()> {
+    let have_fmt = probe("cargo", &["fmt", "--version"]).is_some();
+    let have_clippy = probe("cargo", &["clippy", "--version"]).is_some();
+    if have_fmt && have_clippy {
+        println!("ok: rustfmt and clippy");
+        return Ok(());
+    }
+    println!("installing: rustup components rustfmt and clippy");
+    run_cmd(Command::new("rustup").args(["component", "add", "rustfmt", "clippy"]))
+}
+
 fn debian_packages() -> Result<()> {
-    let missing: Vec<&str> = DEBIAN_PACKAGES
+    let mut missing: Vec<&str> = DEBIAN_PACKAGES
         .iter()
         .copied()
         .filter(|p| {
-            probe("dpkg-query", &["-W", "-f=${Status}", p]).is_none_or(|s| !s.contains("install ok installed"))
+            probe("dpkg-query", &["-W", "-f=${Status}", p])
+                .is_none_or(|s| !s.contains("install ok installed"))
         })
         .collect();
+    // Node.js and npm usually come with the machine; install Debian's when they do not.
+    if probe("npm", &["--version"]).is_none() {
+        missing.extend(["nodejs", "npm"]);
+    }
     if missing.is_empty() {
         println!("ok: Debian packages {}", DEBIAN_PACKAGES.join(", "));
         return Ok(());

@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn api_not_found(uri: axum::http::Uri) -> AppError {
+/// Unknown `/api/…` paths get the JSON error body, never the SPA's index.html.
+async fn api_not_found(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> AppError {
     AppError::not_found(format!("no API route {}", uri.path()))
 }

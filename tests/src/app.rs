@@ -1,0 +1,58 @@
+//! The Triage backend, in-process on port 0, talking real HTTP.
+
+use std::net::SocketAddr;
+
+use anyhow::Result;
+use tokio::sync::oneshot;
+use triage::config::Settings;
+use triage::startup::Application;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// Starts the backend with default settings on a free port.
+    pub async fn start() -> Result<Self> {
+        Self::start_with(Settings::default()).await
+    }
+
+    pub async fn start_with(mut settings: Settings) -> Result<Self> {
+        settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.server.shutdown_grace_secs = 2;
+        let app = Application::build(settings).await?;
+        let addr = app.local_addr();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+        Ok(Self { addr, http, shutdown: Some(tx), task: Some(task) })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stops the server gracefully and waits for it to finish.
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

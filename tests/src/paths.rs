@@ -1,0 +1,29 @@
+//! Where things are: the workspace, the built frontend, the folder for test artefacts.
+
+use std::path::PathBuf;
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Screenshots and other artefacts of test runs: `target/test-output/`.
+pub fn test_output_dir() -> PathBuf {
+    let dir = workspace_root().join("target/test-output");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// Fails with instructions when the release frontend has not been built.
+pub fn require_frontend() -> anyhow::Result<()> {
+    if workspace_root().join("dist/index.html").exists() {
+        Ok(())
+    } else {
+        anyhow::bail!("dist/index.html is missing: build the frontend first with `cargo xtask frontend`")
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}

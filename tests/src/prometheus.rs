@@ -1,0 +1,79 @@
+//! A real Prometheus (Debian's package) on a free loopback port, with its own TSDB folder.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::paths::free_port;
+use crate::process::{ManagedChild, wait_until};
+
+pub struct Prometheus {
+    pub url: String,
+    process: ManagedChild,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping itself (job `prometheus`) and `targets` (`(job, "host:port")`)
+    /// every second.
+    pub async fn start(targets: &[(&str, String)]) -> Result<Self> {
+        let port = free_port()?;
+        let mut config =
+            String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n");
+        let own = ("prometheus", format!("127.0.0.1:{port}"));
+        for (job, addr) in std::iter::once(&own).chain(targets) {
+            config.push_str(&format!(
+                "  - job_name: \"{job}\"\n    static_configs:\n      - targets: [\"{addr}\"]\n"
+            ));
+        }
+        Self::start_on(port, &config).await
+    }
+
+    /// Starts Prometheus with a complete configuration file body.
+    pub async fn start_with_config(config: &str) -> Result<Self> {
+        Self::start_on(free_port()?, config).await
+    }
+
+    async fn start_on(port: u16, config: &str) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("triage-prom-").tempdir()?;
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, config)?;
+        let mut process = ManagedChild::spawn(
+            "prometheus",
+            Command::new("prometheus")
+                .arg(format!("--config.file={}", config_path.display()))
+                .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--log.level=warn"),
+            Some(dir.path().join("prometheus.log")),
+        )
+        .context("is the Debian package `prometheus` installed? (`cargo xtask setup`)")?;
+        let url = format!("http://127.0.0.1:{port}");
+        let ready = format!("{url}/-/ready");
+        let http = reqwest::Client::new();
+        wait_until(&mut process, Duration::from_secs(20), || {
+            let req = http.get(&ready).send();
+            async move { req.await.is_ok_and(|r| r.status().is_success()) }
+        })
+        .await?;
+        Ok(Self { url, process, _dir: dir })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// Runs an instant query straight against Prometheus and returns the JSON `data` field.
+    pub async fn query(&self, promql: &str) -> Result<serde_json::Value> {
+        let body: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/api/v1/query", self.url))
+            .query(&[("query", promql)])
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::ensure!(body["status"] == "success", "query {promql} failed: {body}");
+        Ok(body["data"].clone())
+    }
+}

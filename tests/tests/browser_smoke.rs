@@ -1,0 +1,91 @@
+//! Browser smoke test: the app mounts in real headless Chromium, navigation works, deep links
+//! land on their page with their parameters, the theme is remembered. Saves screenshots under
+//! `target/test-output/`.
+
+use fantoccini::Locator;
+use triage_tests::paths::require_frontend;
+use triage_tests::{Browser, TestApp};
+
+#[tokio::test]
+async fn app_mounts_navigates_and_opens_deep_links() -> anyhow::Result<()> {
+    require_frontend()?;
+    let app = TestApp::start().await?;
+    let browser = Browser::start().await?;
+    let result = scenario(&app, &browser).await;
+    // Screenshot whatever state we reached, pass or fail, for whoever reads the CI log.
+    let shot = browser.screenshot("smoke-final").await;
+    browser.close().await?;
+    app.stop().await?;
+    result?;
+    shot?;
+    Ok(())
+}
+
+async fn scenario(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    let client = &browser.client;
+    client.goto(&app.url("/")).await?;
+    browser.wait_testid("app-shell").await?;
+    browser.wait_testid("page-overview").await?;
+    // The footer shows what /api/version answered: the typed API call works from the wasm.
+    let version = browser.wait_testid("backend-version").await?.text().await?;
+    assert!(version.contains("triage"), "footer says {version:?}");
+    browser.screenshot("smoke-overview").await?;
+
+    // Navigation by clicking the nav links (client-side routing, no reload).
+    for (link, page, path) in [
+        ("nav-explore", "page-explore", "/explore"),
+        ("nav-kubernetes", "page-kubernetes", "/kubernetes"),
+        ("nav-postgres", "page-postgres", "/postgres"),
+        ("nav-alerts", "page-alerts", "/alerts"),
+        ("nav-audit", "page-audit", "/audit"),
+        ("nav-runbooks", "page-runbooks", "/runbooks"),
+        ("nav-overview", "page-overview", "/"),
+    ] {
+        browser.wait_testid(link).await?.click().await?;
+        browser.wait_testid(page).await?;
+        let url = client.current_url().await?;
+        assert_eq!(url.path(), path, "clicking {link}");
+        let current = client
+            .find(Locator::Css(&format!("[data-testid=\"{link}\"]")))
+            .await?
+            .attr("aria-current")
+            .await?;
+        assert_eq!(current.as_deref(), Some("page"), "{link} is not marked as the current page");
+    }
+
+    // A deep link, as an alert's runbook_url would open it.
+    client
+        .goto(
+            &app.url(
+                "/runbooks/kafka-consumer-lag?namespace=streaming-analytics&group=stream-processor-group",
+            ),
+        )
+        .await?;
+    let id = browser.wait_testid("runbook-id").await?.text().await?;
+    assert_eq!(id, "kafka-consumer-lag");
+    let ns = browser.wait_testid("param-namespace").await?.text().await?;
+    assert!(ns.contains("streaming-analytics"), "namespace row: {ns:?}");
+    let group = browser.wait_testid("param-group").await?.text().await?;
+    assert!(group.contains("stream-processor-group"), "group row: {group:?}");
+    browser.screenshot("smoke-deep-link").await?;
+
+    // Unknown page: the app says so instead of showing nothing.
+    client.goto(&app.url("/no-such-page")).await?;
+    browser.wait_testid("page-not-found").await?;
+
+    // Theme: toggling changes <html data-theme> and survives a reload.
+    let theme = || async {
+        client
+            .execute("return document.documentElement.getAttribute('data-theme');", vec![])
+            .await
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+    };
+    let before = theme().await?;
+    browser.wait_testid("theme-toggle").await?.click().await?;
+    let after = theme().await?;
+    assert_ne!(before, after, "the toggle must change the theme");
+    client.refresh().await?;
+    browser.wait_testid("app-shell").await?;
+    assert_eq!(theme().await?, after, "the theme must be remembered across reloads");
+    Ok(())
+}
