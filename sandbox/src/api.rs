@@ -1,0 +1,716 @@
+//! The simulated Kubernetes API server: discovery, get/list/watch with selectors and paging,
+//! `Table` output for kubectl, pod logs, deletes, deployment patches and the `scale`
+//! subresource, `dryRun=All`, metrics.k8s.io, and `Status` error bodies.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::Utc;
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::store::{Kind, rfc3339};
+use crate::table;
+use crate::world::{NAMESPACE, World};
+
+pub type Shared = Arc<Mutex<World>>;
+
+/// Locks the world; a poisoned lock (a panicked request) still holds consistent data.
+pub fn lock(world: &Shared) -> std::sync::MutexGuard<'_, World> {
+    world.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub fn router(world: Shared) -> Router {
+    Router::new()
+        .route("/version", get(version))
+        .route("/api", get(api_versions))
+        .route("/apis", get(api_groups))
+        .route("/api/v1", get(core_resources))
+        .route("/apis/{group}", get(api_group))
+        .route("/apis/{group}/{version}", get(group_resources))
+        .route("/api/v1/{plural}", get(core).delete(core))
+        .route("/api/v1/{plural}/{name}", get(core).delete(core).patch(core).put(core))
+        .route("/api/v1/namespaces/{namespace}/{plural}", get(core).delete(core))
+        .route("/api/v1/namespaces/{namespace}/{plural}/{name}", get(core).delete(core).patch(core).put(core))
+        .route("/api/v1/namespaces/{namespace}/{plural}/{name}/{sub}", get(core).patch(core).put(core))
+        .route("/apis/{group}/{version}/{plural}", get(grouped).delete(grouped))
+        .route(
+            "/apis/{group}/{version}/{plural}/{name}",
+            get(grouped).delete(grouped).patch(grouped).put(grouped),
+        )
+        .route("/apis/{group}/{version}/namespaces/{namespace}/{plural}", get(grouped).delete(grouped))
+        .route(
+            "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
+            get(grouped).delete(grouped).patch(grouped).put(grouped),
+        )
+        .route(
+            "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}/{sub}",
+            get(grouped).patch(grouped).put(grouped),
+        )
+        .fallback(|| async {
+            status_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource",
+                None,
+            )
+        })
+        .with_state(world)
+}
+
+// ---------- errors ----------
+
+/// A `Status` failure body, as the API server sends it.
+pub fn status_error(code: StatusCode, reason: &str, message: &str, details: Option<Value>) -> Response {
+    let mut body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code.as_u16()
+    });
+    if let Some(d) = details {
+        body["details"] = d;
+    }
+    (code, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+fn not_found(kind: Kind, name: &str) -> Response {
+    let i = kind.info();
+    let resource = if i.group.is_empty() { i.plural.to_owned() } else { format!("{}.{}", i.plural, i.group) };
+    status_error(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        &format!("{resource} \"{name}\" not found"),
+        Some(json!({"name": name, "group": i.group, "kind": i.plural})),
+    )
+}
+
+fn bad_request(message: &str) -> Response {
+    status_error(StatusCode::BAD_REQUEST, "BadRequest", message, None)
+}
+
+fn method_not_allowed() -> Response {
+    status_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "the server does not allow this method on the requested resource",
+        None,
+    )
+}
+
+fn json_response(value: &Value) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+}
+
+// ---------- discovery ----------
+
+async fn version() -> Response {
+    json_response(&json!({
+        "major": "1", "minor": "33", "gitVersion": "v1.33.0-triage-sandbox", "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24.0", "compiler": "gc", "platform": "linux/amd64"
+    }))
+}
+
+async fn api_versions(State(world): State<Shared>) -> Response {
+    let addr = lock(&world).api_addr.clone();
+    json_response(&json!({"kind": "APIVersions", "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": addr}]}))
+}
+
+const GROUPS: [(&str, &str); 4] =
+    [("apps", "v1"), ("networking.k8s.io", "v1"), ("discovery.k8s.io", "v1"), ("metrics.k8s.io", "v1beta1")];
+
+fn group_json(group: &str, version: &str) -> Value {
+    let gv = format!("{group}/{version}");
+    json!({"name": group, "versions": [{"groupVersion": gv, "version": version}],
+           "preferredVersion": {"groupVersion": gv, "version": version}})
+}
+
+async fn api_groups() -> Response {
+    let groups: Vec<Value> = GROUPS.iter().map(|(g, v)| group_json(g, v)).collect();
+    json_response(&json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+}
+
+async fn api_group(Path(group): Path<String>) -> Response {
+    match GROUPS.iter().find(|(g, _)| *g == group) {
+        Some((g, v)) => {
+            let mut body = group_json(g, v);
+            body["kind"] = json!("APIGroup");
+            body["apiVersion"] = json!("v1");
+            json_response(&body)
+        }
+        None => status_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+            None,
+        ),
+    }
+}
+
+fn resource_json(kind: Kind) -> Value {
+    let i = kind.info();
+    json!({"name": i.plural, "singularName": i.kind.to_lowercase(), "namespaced": i.namespaced, "kind": i.kind,
+           "verbs": i.verbs, "shortNames": i.short_names})
+}
+
+fn resource_list(group_version: &str, resources: Vec<Value>) -> Response {
+    json_response(
+        &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}),
+    )
+}
+
+async fn core_resources() -> Response {
+    let mut resources: Vec<Value> =
+        Kind::ALL.iter().filter(|k| k.info().group.is_empty()).map(|k| resource_json(*k)).collect();
+    resources.push(
+        json!({"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}),
+    );
+    resources.push(json!({"name": "pods/status", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}));
+    resource_list("v1", resources)
+}
+
+async fn group_resources(Path((group, version)): Path<(String, String)>) -> Response {
+    if group == "metrics.k8s.io" && version == "v1beta1" {
+        return resource_list(
+            "metrics.k8s.io/v1beta1",
+            vec![
+                json!({"name": "nodes", "singularName": "", "namespaced": false, "kind": "NodeMetrics", "verbs": ["get", "list"]}),
+                json!({"name": "pods", "singularName": "", "namespaced": true, "kind": "PodMetrics", "verbs": ["get", "list"]}),
+            ],
+        );
+    }
+    let mut resources: Vec<Value> = Kind::ALL
+        .iter()
+        .filter(|k| k.info().group == group && k.info().version == version)
+        .map(|k| resource_json(*k))
+        .collect();
+    if resources.is_empty() {
+        return status_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+            None,
+        );
+    }
+    if group == "apps" {
+        resources.push(json!({"name": "deployments/scale", "singularName": "", "namespaced": true, "group": "autoscaling",
+                              "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+        resources.push(json!({"name": "deployments/status", "singularName": "", "namespaced": true, "kind": "Deployment", "verbs": ["get"]}));
+    }
+    resource_list(&format!("{group}/{version}"), resources)
+}
+
+// ---------- resource requests ----------
+
+struct Req {
+    method: Method,
+    group: String,
+    version: String,
+    namespace: Option<String>,
+    plural: String,
+    name: Option<String>,
+    sub: Option<String>,
+    query: HashMap<String, String>,
+    accept: String,
+    content_type: String,
+    body: Bytes,
+}
+
+impl Req {
+    fn flag(&self, key: &str) -> bool {
+        self.query.get(key).is_some_and(|v| v == "true" || v == "1")
+    }
+
+    fn dry_run(&self) -> bool {
+        self.query.get("dryRun").is_some_and(|v| v == "All")
+    }
+
+    fn wants_table(&self) -> bool {
+        self.accept.contains("as=Table")
+    }
+}
+
+async fn core(
+    State(world): State<Shared>,
+    method: Method,
+    Path(params): Path<HashMap<String, String>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let req = build_req(method, "", "v1", params, query, &headers, body);
+    handle(world, req).await
+}
+
+async fn grouped(
+    State(world): State<Shared>,
+    method: Method,
+    Path(params): Path<HashMap<String, String>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let group = params.get("group").cloned().unwrap_or_default();
+    let version = params.get("version").cloned().unwrap_or_default();
+    let req = build_req(method, &group, &version, params, query, &headers, body);
+    handle(world, req).await
+}
+
+fn build_req(
+    method: Method,
+    group: &str,
+    version: &str,
+    mut params: HashMap<String, String>,
+    query: HashMap<String, String>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Req {
+    let header_text = |name: header::HeaderName| {
+        headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+    };
+    Req {
+        method,
+        group: group.to_owned(),
+        version: version.to_owned(),
+        namespace: params.remove("namespace"),
+        plural: params.remove("plural").unwrap_or_default(),
+        name: params.remove("name"),
+        sub: params.remove("sub"),
+        query,
+        accept: header_text(header::ACCEPT),
+        content_type: header_text(header::CONTENT_TYPE),
+        body,
+    }
+}
+
+async fn handle(world: Shared, req: Req) -> Response {
+    if req.group == "metrics.k8s.io" {
+        return crate::metrics_api::handle(
+            &world,
+            req.namespace.as_deref(),
+            &req.plural,
+            req.name.as_deref(),
+        );
+    }
+    // `/api/v1/namespaces/{name}` arrives as plural=namespaces, name=NAME.
+    let Some(kind) = Kind::from_path(&req.group, &req.version, &req.plural) else {
+        return status_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+            None,
+        );
+    };
+    if kind.info().namespaced && req.namespace.is_none() && req.name.is_some() {
+        return status_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+            None,
+        );
+    }
+    if let Some(ns) = &req.namespace
+        && lock(&world).store.get(Kind::Namespace, "", ns).is_none()
+        && kind != Kind::Namespace
+    {
+        return not_found(Kind::Namespace, ns);
+    }
+    match (&req.method, &req.name, req.sub.as_deref()) {
+        (&Method::GET, None, None) if req.flag("watch") => watch(world, kind, &req),
+        (&Method::GET, None, None) => list(&world, kind, &req),
+        (&Method::GET, Some(name), None) => get_one(&world, kind, &req, name),
+        (&Method::GET, Some(name), Some("log")) if kind == Kind::Pod => {
+            crate::logs::pod_log(world, name, &req.query)
+        }
+        (&Method::GET, Some(name), Some("status")) => get_one(&world, kind, &req, name),
+        (_, Some(name), Some("scale")) if kind == Kind::Deployment => scale(&world, &req, name),
+        (&Method::DELETE, Some(name), None) if kind == Kind::Pod => delete_pod(&world, &req, name),
+        (&Method::DELETE, None, None) if kind == Kind::Pod => delete_pods(&world, &req),
+        (&Method::PATCH | &Method::PUT, Some(name), None) if kind == Kind::Deployment => {
+            update_deployment(&world, &req, name)
+        }
+        _ => method_not_allowed(),
+    }
+}
+
+fn namespace_of(req: &Req, kind: Kind) -> String {
+    if kind.info().namespaced { req.namespace.clone().unwrap_or_default() } else { String::new() }
+}
+
+/// Objects of `kind` visible to the request, filtered by its selectors.
+fn selected(world: &World, kind: Kind, req: &Req) -> Result<Vec<Value>, Response> {
+    let labels = LabelSelector::parse(req.query.get("labelSelector").map_or("", String::as_str))
+        .map_err(|e| bad_request(&format!("unable to parse requirement: {e}")))?;
+    let fields = FieldSelector::parse(req.query.get("fieldSelector").map_or("", String::as_str))
+        .map_err(|e| bad_request(&e))?;
+    let ns = if kind.info().namespaced { req.namespace.as_deref() } else { None };
+    let objects: Vec<Value> = match kind {
+        Kind::Endpoints | Kind::EndpointSlice => crate::virtual_objects::list(world, kind, ns),
+        _ => world.store.list(kind, ns).into_iter().cloned().collect(),
+    };
+    Ok(objects.into_iter().filter(|o| labels.matches(o) && fields.matches(o)).collect())
+}
+
+fn list(world: &Shared, kind: Kind, req: &Req) -> Response {
+    let w = lock(world);
+    let items = match selected(&w, kind, req) {
+        Ok(items) => items,
+        Err(response) => return response,
+    };
+    let rv = w.store.resource_version().to_string();
+    drop(w);
+    // Paging: `continue` is the index of the next item, `limit` the page size.
+    let start: usize = req.query.get("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let limit: usize =
+        req.query.get("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
+    let total = items.len();
+    let page: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
+    let next = start.saturating_add(page.len());
+    let mut metadata = json!({"resourceVersion": rv});
+    if next < total {
+        metadata["continue"] = json!(next.to_string());
+        metadata["remainingItemCount"] = json!(total - next);
+    }
+    if req.wants_table() {
+        let include_object = req.query.get("includeObject").map_or("Metadata", String::as_str);
+        return json_response(&table::table(kind, &page, metadata, include_object));
+    }
+    json_response(&json!({
+        "kind": format!("{}List", kind.info().kind), "apiVersion": kind.api_version(),
+        "metadata": metadata, "items": page
+    }))
+}
+
+fn get_one(world: &Shared, kind: Kind, req: &Req, name: &str) -> Response {
+    let w = lock(world);
+    let ns = namespace_of(req, kind);
+    let object = match kind {
+        Kind::Endpoints | Kind::EndpointSlice => crate::virtual_objects::list(&w, kind, Some(&ns))
+            .into_iter()
+            .find(|o| o["metadata"]["name"] == name),
+        _ => w.store.get(kind, &ns, name).cloned(),
+    };
+    drop(w);
+    match object {
+        Some(o) if req.wants_table() => {
+            let rv = o["metadata"]["resourceVersion"].clone();
+            let include_object = req.query.get("includeObject").map_or("Metadata", String::as_str);
+            json_response(&table::table(kind, &[o], json!({"resourceVersion": rv}), include_object))
+        }
+        Some(o) => json_response(&o),
+        None => not_found(kind, name),
+    }
+}
+
+fn watch(world: Shared, kind: Kind, req: &Req) -> Response {
+    let labels = LabelSelector::parse(req.query.get("labelSelector").map_or("", String::as_str));
+    let fields = FieldSelector::parse(req.query.get("fieldSelector").map_or("", String::as_str));
+    let (Ok(labels), Ok(fields)) = (labels, fields) else {
+        return bad_request("invalid selector");
+    };
+    let ns = if kind.info().namespaced { req.namespace.clone() } else { None };
+    let timeout = req.query.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(1800);
+    let since: Option<u64> = req.query.get("resourceVersion").and_then(|v| v.parse().ok()).filter(|v| *v > 0);
+    let w = lock(&world);
+    let receiver = w.store.subscribe();
+    let mut initial: Vec<Value> = Vec::new();
+    let keep = move |c_kind: Kind, c_ns: &str, object: &Value| {
+        c_kind == kind
+            && ns.as_deref().is_none_or(|n| n == c_ns)
+            && labels.matches(object)
+            && fields.matches(object)
+    };
+    match since {
+        None => {
+            // No resourceVersion: start with the current state as ADDED events.
+            if let Ok(objects) = selected(&w, kind, req) {
+                initial.extend(objects.into_iter().map(|o| json!({"type": "ADDED", "object": o})));
+            }
+        }
+        Some(rv) => match w.store.changes_since(rv) {
+            Some(changes) => initial.extend(
+                changes
+                    .into_iter()
+                    .filter(|c| keep(c.kind, &c.namespace, &c.object))
+                    .map(|c| json!({"type": c.event_type, "object": c.object})),
+            ),
+            None => initial.push(json!({"type": "ERROR", "object": {
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": format!("too old resource version: {rv} ({})", w.store.resource_version()),
+                "reason": "Expired", "code": 410}})),
+        },
+    }
+    let expired = initial.iter().any(|e| e["type"] == "ERROR");
+    let last_rv = w.store.resource_version();
+    drop(w);
+    let keep_live = keep.clone();
+    let head = futures::stream::iter(initial.into_iter().map(|e| Ok::<Bytes, std::io::Error>(line(&e))));
+    let live = tokio_stream::wrappers::BroadcastStream::new(receiver)
+        .take_while(|r| futures::future::ready(r.is_ok()))
+        .filter_map(move |r| {
+            let out = match r {
+                Ok(c) if c.rv > last_rv && keep_live(c.kind, &c.namespace, &c.object) => {
+                    Some(Ok(line(&json!({"type": c.event_type, "object": c.object}))))
+                }
+                _ => None,
+            };
+            futures::future::ready(out)
+        });
+    let deadline = tokio::time::sleep(Duration::from_secs(timeout));
+    let body = if expired {
+        Body::from_stream(head)
+    } else {
+        Body::from_stream(head.chain(live).take_until(deadline))
+    };
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn line(event: &Value) -> Bytes {
+    let mut text = event.to_string();
+    text.push('\n');
+    Bytes::from(text)
+}
+
+fn parse_body(req: &Req) -> Result<Value, Response> {
+    if req.body.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&req.body)
+        .map_err(|e| bad_request(&format!("the request body is not valid JSON: {e}")))
+}
+
+fn grace_period(req: &Req, body: &Value) -> f64 {
+    req.query
+        .get("gracePeriodSeconds")
+        .and_then(|g| g.parse::<f64>().ok())
+        .or_else(|| body["gracePeriodSeconds"].as_f64())
+        .unwrap_or(30.0)
+}
+
+fn delete_pod(world: &Shared, req: &Req, name: &str) -> Response {
+    let body = match parse_body(req) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let dry_run = req.dry_run() || body["dryRun"].as_array().is_some_and(|d| d.iter().any(|v| v == "All"));
+    let ns = namespace_of(req, Kind::Pod);
+    let mut w = lock(world);
+    let Some(object) = w.store.get(Kind::Pod, &ns, name).cloned() else {
+        return not_found(Kind::Pod, name);
+    };
+    if dry_run {
+        return json_response(&object);
+    }
+    let grace = grace_period(req, &body);
+    w.delete_pod(name, grace);
+    match w.store.get(Kind::Pod, &ns, name) {
+        Some(o) => json_response(o),
+        None => json_response(&object),
+    }
+}
+
+fn delete_pods(world: &Shared, req: &Req) -> Response {
+    let body = match parse_body(req) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let mut w = lock(world);
+    let targets = match selected(&w, Kind::Pod, req) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    if !req.dry_run() {
+        let grace = grace_period(req, &body);
+        for t in &targets {
+            if let Some(name) = t["metadata"]["name"].as_str() {
+                w.delete_pod(name, grace);
+            }
+        }
+    }
+    let rv = w.store.resource_version().to_string();
+    json_response(
+        &json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": rv}, "items": targets}),
+    )
+}
+
+/// Applies a patch body of the request's content type to `target`.
+fn apply_patch(req: &Req, target: &Value) -> Result<Value, Response> {
+    let patch = parse_body(req)?;
+    let ct = req.content_type.as_str();
+    if req.method == Method::PUT {
+        return Ok(patch);
+    }
+    if ct.starts_with("application/json-patch+json") {
+        crate::patch::json_patch(target, &patch).map_err(|e| {
+            status_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid",
+                &format!("invalid JSON patch: {e}"),
+                None,
+            )
+        })
+    } else if ct.starts_with("application/merge-patch+json")
+        || ct.starts_with("application/strategic-merge-patch+json")
+    {
+        let mut out = target.clone();
+        crate::patch::merge_patch(&mut out, &patch);
+        Ok(out)
+    } else {
+        Err(status_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            &format!("the body of the request was in an unknown format: {ct}"),
+            None,
+        ))
+    }
+}
+
+fn check_resource_version(old: &Value, new: &Value, kind: Kind, name: &str) -> Result<(), Response> {
+    let wanted = &new["metadata"]["resourceVersion"];
+    if wanted.is_string() && *wanted != old["metadata"]["resourceVersion"] {
+        let plural = kind.info().plural;
+        return Err(status_error(
+            StatusCode::CONFLICT,
+            "Conflict",
+            &format!(
+                "Operation cannot be fulfilled on {plural}.{} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                kind.info().group
+            ),
+            Some(json!({"name": name, "group": kind.info().group, "kind": plural})),
+        ));
+    }
+    Ok(())
+}
+
+fn invalid(kind: Kind, name: &str, field: &str, message: &str) -> Response {
+    status_error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid",
+        &format!("{} \"{name}\" is invalid: {field}: {message}", kind.info().kind),
+        Some(json!({"name": name, "group": kind.info().group, "kind": kind.info().kind,
+                    "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}]})),
+    )
+}
+
+fn update_deployment(world: &Shared, req: &Req, name: &str) -> Response {
+    let ns = namespace_of(req, Kind::Deployment);
+    let mut w = lock(world);
+    let Some(old) = w.store.get(Kind::Deployment, &ns, name).cloned() else {
+        return not_found(Kind::Deployment, name);
+    };
+    let mut new = match apply_patch(req, &old) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_resource_version(&old, &new, Kind::Deployment, name) {
+        return r;
+    }
+    match new["spec"]["replicas"].as_i64() {
+        Some(r) if r >= 0 => {}
+        _ => return invalid(Kind::Deployment, name, "spec.replicas", "must be a non-negative integer"),
+    }
+    if new["spec"]["selector"] != old["spec"]["selector"] {
+        return invalid(Kind::Deployment, name, "spec.selector", "field is immutable");
+    }
+    if new["metadata"]["name"] != old["metadata"]["name"] {
+        return invalid(Kind::Deployment, name, "metadata.name", "field is immutable");
+    }
+    // Status is not writable through the main resource; spec changes bump the generation.
+    new["status"] = old["status"].clone();
+    if new["spec"] != old["spec"] {
+        let generation = old["metadata"]["generation"].as_u64().unwrap_or(1) + 1;
+        new["metadata"]["generation"] = json!(generation);
+        if new["spec"]["template"] != old["spec"]["template"] {
+            let revision = old["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                .as_str()
+                .and_then(|r| r.parse::<u64>().ok())
+                .unwrap_or(1)
+                + 1;
+            new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!(revision.to_string());
+        }
+    }
+    if req.dry_run() {
+        return json_response(&new);
+    }
+    let stored = w.store.put(Kind::Deployment, new);
+    w.reconcile();
+    json_response(&w.store.get(Kind::Deployment, &ns, name).cloned().unwrap_or(stored))
+}
+
+fn scale_object(d: &Value) -> Value {
+    let app = d["spec"]["selector"]["matchLabels"]["app"].as_str().unwrap_or_default();
+    json!({
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {"name": d["metadata"]["name"], "namespace": d["metadata"]["namespace"], "uid": d["metadata"]["uid"],
+                     "resourceVersion": d["metadata"]["resourceVersion"], "creationTimestamp": d["metadata"]["creationTimestamp"]},
+        "spec": {"replicas": d["spec"]["replicas"]},
+        "status": {"replicas": d["status"]["replicas"].as_u64().unwrap_or(0), "selector": format!("app={app}")}
+    })
+}
+
+fn scale(world: &Shared, req: &Req, name: &str) -> Response {
+    let ns = namespace_of(req, Kind::Deployment);
+    let mut w = lock(world);
+    let Some(mut d) = w.store.get(Kind::Deployment, &ns, name).cloned() else {
+        return not_found(Kind::Deployment, name);
+    };
+    let current = scale_object(&d);
+    if req.method == Method::GET {
+        return json_response(&current);
+    }
+    if req.method != Method::PATCH && req.method != Method::PUT {
+        return method_not_allowed();
+    }
+    let wanted = match apply_patch(req, &current) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_resource_version(&current, &wanted, Kind::Deployment, name) {
+        return r;
+    }
+    let Some(replicas) = wanted["spec"]["replicas"].as_i64().filter(|r| *r >= 0) else {
+        return invalid(Kind::Deployment, name, "spec.replicas", "must be a non-negative integer");
+    };
+    if d["spec"]["replicas"] != json!(replicas) {
+        d["spec"]["replicas"] = json!(replicas);
+        let generation = d["metadata"]["generation"].as_u64().unwrap_or(1) + 1;
+        d["metadata"]["generation"] = json!(generation);
+    }
+    if req.dry_run() {
+        return json_response(&scale_object(&d));
+    }
+    let stored = w.store.put(Kind::Deployment, d);
+    w.event(
+        "Deployment",
+        name,
+        "Normal",
+        "ScalingReplicaSet",
+        &format!("Scaled deployment {name} to {replicas}"),
+    );
+    w.reconcile();
+    json_response(&scale_object(&w.store.get(Kind::Deployment, &ns, name).cloned().unwrap_or(stored)))
+}
+
+/// Seconds since an RFC 3339 timestamp, for ages.
+pub fn age_seconds(timestamp: &Value) -> i64 {
+    timestamp
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or(0, |t| (Utc::now() - t.with_timezone(&Utc)).num_seconds())
+}
+
+pub fn now() -> String {
+    rfc3339(Utc::now())
+}
+
+/// Namespace the sandbox's platform lives in.
+pub const fn platform_namespace() -> &'static str {
+    NAMESPACE
+}

@@ -1,0 +1,850 @@
+//! The simulated platform: deployments reconciled into pods, pods that start, become ready,
+//! leak memory, get OOMKilled and restart, a Kafka consumer group whose lag follows the
+//! consumers' capacity, and the counters behind `/metrics`. `tick` advances it all by `dt`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::incident::Incident;
+use crate::store::{Kind, Store, rfc3339};
+
+pub const NAMESPACE: &str = "streaming-analytics";
+pub const PARTITIONS: usize = 24;
+pub const CONSUMER_GROUP: &str = "stream-processor-group";
+pub const TOPIC: &str = "events";
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// A service of the platform and its container's shape.
+pub struct AppSpec {
+    pub name: &'static str,
+    pub replicas: u32,
+    pub image: &'static str,
+    pub port: u16,
+    pub cpu_request_m: u32,
+    pub cpu_limit_m: u32,
+    pub memory_request_mib: u32,
+    pub memory_limit_mib: u32,
+    /// Working-set memory of a fresh container.
+    pub base_memory_mib: f64,
+}
+
+pub const APPS: [AppSpec; 3] = [
+    AppSpec {
+        name: "websocket-server",
+        replicas: 3,
+        image: "registry.example.com/streaming/websocket-server:2.14.3",
+        port: 8080,
+        cpu_request_m: 250,
+        cpu_limit_m: 1000,
+        memory_request_mib: 512,
+        memory_limit_mib: 1024,
+        base_memory_mib: 280.0,
+    },
+    AppSpec {
+        name: "stream-processor",
+        replicas: 6,
+        image: "registry.example.com/streaming/stream-processor:3.7.0",
+        port: 8081,
+        cpu_request_m: 500,
+        cpu_limit_m: 1000,
+        memory_request_mib: 512,
+        memory_limit_mib: 1024,
+        base_memory_mib: 340.0,
+    },
+    AppSpec {
+        name: "ml-inference",
+        replicas: 4,
+        image: "registry.example.com/streaming/ml-inference:1.9.2",
+        port: 8082,
+        cpu_request_m: 1000,
+        cpu_limit_m: 2000,
+        memory_request_mib: 2048,
+        memory_limit_mib: 4096,
+        base_memory_mib: 1500.0,
+    },
+];
+
+pub const KAFKA_BROKERS: usize = 3;
+
+pub fn app_spec(name: &str) -> Option<&'static AppSpec> {
+    APPS.iter().find(|a| a.name == name)
+}
+
+/// Where a pod is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodState {
+    Pending,
+    ContainerCreating,
+    Running,
+    /// Crash-looping: waiting before the next start.
+    BackOff,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub seq: u64,
+    pub time: DateTime<Utc>,
+    pub text: String,
+}
+
+/// The simulation's view of one pod (the store holds its Kubernetes object).
+#[derive(Debug, Clone)]
+pub struct PodSim {
+    pub name: String,
+    pub app: String,
+    /// Pod-template hash of the ReplicaSet it belongs to; empty for Kafka brokers.
+    pub hash: String,
+    pub node: String,
+    pub ip: String,
+    pub created: DateTime<Utc>,
+    /// Seconds since the current container state began.
+    pub state_age: f64,
+    pub state: PodState,
+    pub ready: bool,
+    pub started_at: Option<DateTime<Utc>>,
+    pub restarts: u32,
+    pub last_termination: Option<(String, i32, DateTime<Utc>)>,
+    /// Seconds left of graceful termination.
+    pub terminating: Option<f64>,
+    pub memory_bytes: f64,
+    pub cpu_cores: f64,
+    pub cpu_seconds_total: f64,
+    pub cfs_periods_total: f64,
+    pub cfs_throttled_total: f64,
+    pub processed_total: f64,
+    pub failed_total: f64,
+    pub logs: VecDeque<LogLine>,
+    pub previous_logs: Vec<LogLine>,
+    /// Content hash of the last status written to the store, to avoid needless updates.
+    written: String,
+}
+
+/// A cumulative histogram with fixed buckets (milliseconds).
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    pub bounds: &'static [f64],
+    pub counts: Vec<f64>,
+    pub sum: f64,
+    pub count: f64,
+}
+
+pub const LATENCY_BUCKETS_MS: &[f64] = &[5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0];
+
+impl Histogram {
+    fn new() -> Self {
+        Self { bounds: LATENCY_BUCKETS_MS, counts: vec![0.0; LATENCY_BUCKETS_MS.len()], sum: 0.0, count: 0.0 }
+    }
+
+    /// Records `n` observations spread around `typical_ms` (log-normal-ish, deterministic per call).
+    pub(crate) fn observe_many(&mut self, rng: &mut SmallRng, n: f64, typical_ms: f64) {
+        if n <= 0.0 {
+            return;
+        }
+        // Split the batch over a few samples so that quantiles have a realistic spread.
+        const SAMPLES: usize = 8;
+        for _ in 0..SAMPLES {
+            let factor: f64 = (rng.random::<f64>() * 1.6 - 0.6).exp();
+            let v = typical_ms * factor;
+            let share = n / SAMPLES as f64;
+            for (bound, c) in self.bounds.iter().zip(self.counts.iter_mut()) {
+                if v <= *bound {
+                    *c += share;
+                }
+            }
+            self.sum += v * share;
+            self.count += share;
+        }
+    }
+}
+
+/// Platform-wide counters and gauges behind `/metrics`.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    pub produced_total: f64,
+    pub lag: [f64; PARTITIONS],
+    pub processing: Histogram,
+    pub inference: Histogram,
+    pub inference_total: f64,
+    pub ws_connections: BTreeMap<String, f64>,
+    pub ws_disconnections: BTreeMap<(String, &'static str), f64>,
+    pub consumers: usize,
+}
+
+pub struct World {
+    pub store: Store,
+    pub incident: Incident,
+    pub incident_since: DateTime<Utc>,
+    pub pods: BTreeMap<String, PodSim>,
+    pub platform: Platform,
+    pub nodes: Vec<String>,
+    pub(crate) rng: SmallRng,
+    log_seq: u64,
+    pod_counter: u64,
+    event_counter: u64,
+    /// Address the Kubernetes API listens on (for discovery's serverAddressByClientCIDRs).
+    pub api_addr: String,
+}
+
+fn hash_text(text: &str) -> String {
+    // FNV-1a, printed in the alphabet Kubernetes uses for pod-template hashes.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..10).map(|i| ALPHABET[((h >> (i * 6)) % ALPHABET.len() as u64) as usize] as char).collect()
+}
+
+impl World {
+    pub fn new(incident: Incident, seed: u64) -> Self {
+        let mut world = Self {
+            store: Store::new(),
+            incident,
+            incident_since: Utc::now(),
+            pods: BTreeMap::new(),
+            platform: Platform {
+                produced_total: 0.0,
+                lag: [0.0; PARTITIONS],
+                processing: Histogram::new(),
+                inference: Histogram::new(),
+                inference_total: 0.0,
+                ws_connections: BTreeMap::new(),
+                ws_disconnections: BTreeMap::new(),
+                consumers: 0,
+            },
+            nodes: (1..=3).map(|i| format!("node-{i}")).collect(),
+            rng: SmallRng::seed_from_u64(seed),
+            log_seq: 0,
+            pod_counter: 0,
+            event_counter: 0,
+            api_addr: String::new(),
+        };
+        world.seed_objects();
+        world.reconcile();
+        // Start with every pod running for days, as on a platform that has been up a while.
+        let since = Utc::now() - chrono::Duration::days(3);
+        for p in world.pods.values_mut() {
+            p.state = PodState::Running;
+            p.ready = true;
+            p.state_age = 600.0;
+            p.created = since;
+            p.started_at = Some(since);
+        }
+        world.reconcile();
+        world.write_pods();
+        world
+    }
+
+    fn seed_objects(&mut self) {
+        let created = rfc3339(Utc::now() - chrono::Duration::days(12));
+        self.store.put(
+            Kind::Namespace,
+            json!({"metadata": {"name": NAMESPACE, "labels": {"kubernetes.io/metadata.name": NAMESPACE}, "creationTimestamp": created},
+                   "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
+        );
+        for name in ["default", "kube-system"] {
+            self.store.put(
+                Kind::Namespace,
+                json!({"metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}, "creationTimestamp": created},
+                       "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
+            );
+        }
+        for (i, node) in self.nodes.clone().iter().enumerate() {
+            self.store.put(
+                Kind::Node,
+                json!({
+                    "metadata": {"name": node, "creationTimestamp": created, "labels": {
+                        "kubernetes.io/hostname": node, "kubernetes.io/os": "linux",
+                        "node-role.kubernetes.io/worker": "", "topology.kubernetes.io/zone": format!("zone-{}", (b'a' + i as u8) as char)}},
+                    "spec": {"podCIDR": format!("10.244.{i}.0/24")},
+                    "status": {
+                        "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+                        "allocatable": {"cpu": "7800m", "memory": "31Gi", "pods": "110"},
+                        "conditions": [
+                            {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "message": "kubelet has sufficient memory available", "lastHeartbeatTime": created, "lastTransitionTime": created},
+                            {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure", "message": "kubelet has no disk pressure", "lastHeartbeatTime": created, "lastTransitionTime": created},
+                            {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID", "message": "kubelet has sufficient PID available", "lastHeartbeatTime": created, "lastTransitionTime": created},
+                            {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": created, "lastTransitionTime": created}
+                        ],
+                        "addresses": [{"type": "InternalIP", "address": format!("10.0.0.{}", 11 + i)}, {"type": "Hostname", "address": node}],
+                        "nodeInfo": {"architecture": "amd64", "bootID": "", "containerRuntimeVersion": "containerd://1.7.22", "kernelVersion": "6.1.0-26-amd64",
+                                     "kubeProxyVersion": "v1.33.0", "kubeletVersion": "v1.33.0", "machineID": "", "operatingSystem": "linux",
+                                     "osImage": "Debian GNU/Linux 12 (bookworm)", "systemUUID": ""}
+                    }
+                }),
+            );
+        }
+        for app in &APPS {
+            self.store.put(Kind::Deployment, deployment_object(app, &created));
+            self.store.put(Kind::Service, service_object(app.name, app.port, &created));
+            self.store.put(
+                Kind::Secret,
+                json!({"metadata": {"name": format!("{}-credentials", app.name), "namespace": NAMESPACE, "creationTimestamp": created},
+                       "type": "Opaque",
+                       "data": {"username": "c3RyZWFtaW5n", "password": "bm90LWEtcmVhbC1wYXNzd29yZA=="}}),
+            );
+        }
+        self.store.put(Kind::Service, service_object("kafka", 9092, &created));
+        self.store.put(
+            Kind::Secret,
+            json!({"metadata": {"name": "kafka-sasl", "namespace": NAMESPACE, "creationTimestamp": created},
+                   "type": "Opaque", "data": {"sasl.jaas.config": "c2FuZGJveC1vbmx5"}}),
+        );
+        self.store.put(
+            Kind::NetworkPolicy,
+            json!({"metadata": {"name": "allow-stream-processor-to-kafka", "namespace": NAMESPACE, "creationTimestamp": created},
+                   "spec": {"podSelector": {"matchLabels": {"app": "kafka"}}, "policyTypes": ["Ingress"],
+                            "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "stream-processor"}}}],
+                                         "ports": [{"protocol": "TCP", "port": 9092}]}]}}),
+        );
+        self.store.put(
+            Kind::NetworkPolicy,
+            json!({"metadata": {"name": "default-deny-ingress", "namespace": NAMESPACE, "creationTimestamp": created},
+                   "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}),
+        );
+        for i in 0..KAFKA_BROKERS {
+            let name = format!("kafka-{i}");
+            self.add_pod(&name, "kafka", "");
+        }
+    }
+
+    fn add_pod(&mut self, name: &str, app: &str, hash: &str) {
+        let node = self.nodes[self.pod_counter as usize % self.nodes.len()].clone();
+        self.pod_counter += 1;
+        let ip = format!("10.244.{}.{}", self.pod_counter % 3, 2 + self.pod_counter % 250);
+        let base = app_spec(app).map_or(900.0, |a| a.base_memory_mib) * MIB;
+        let sim = PodSim {
+            name: name.to_owned(),
+            app: app.to_owned(),
+            hash: hash.to_owned(),
+            node,
+            ip,
+            created: Utc::now(),
+            state_age: 0.0,
+            state: PodState::Pending,
+            ready: false,
+            started_at: None,
+            restarts: 0,
+            last_termination: None,
+            terminating: None,
+            memory_bytes: base,
+            cpu_cores: 0.0,
+            cpu_seconds_total: 0.0,
+            cfs_periods_total: 0.0,
+            cfs_throttled_total: 0.0,
+            processed_total: 0.0,
+            failed_total: 0.0,
+            logs: VecDeque::new(),
+            previous_logs: Vec::new(),
+            written: String::new(),
+        };
+        let object = self.pod_object(&sim);
+        self.store.put(Kind::Pod, object);
+        self.pods.insert(name.to_owned(), sim);
+    }
+
+    fn new_pod_name(&mut self, app: &str, hash: &str) -> String {
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        loop {
+            let suffix: String =
+                (0..5).map(|_| ALPHABET[self.rng.random_range(0..ALPHABET.len())] as char).collect();
+            let name = format!("{app}-{hash}-{suffix}");
+            if !self.pods.contains_key(&name) {
+                return name;
+            }
+        }
+    }
+
+    /// Records a Kubernetes Event about an object.
+    pub fn event(&mut self, kind: &str, name: &str, event_type: &str, reason: &str, message: &str) {
+        self.event_counter += 1;
+        let now = rfc3339(Utc::now());
+        let uid = match kind {
+            "Pod" => self.store.get(Kind::Pod, NAMESPACE, name),
+            "Deployment" => self.store.get(Kind::Deployment, NAMESPACE, name),
+            _ => None,
+        }
+        .map(|o| o["metadata"]["uid"].clone())
+        .unwrap_or(Value::Null);
+        let api_version = if kind == "Deployment" || kind == "ReplicaSet" { "apps/v1" } else { "v1" };
+        let component = if kind == "Pod" { "kubelet" } else { "deployment-controller" };
+        let event_name = format!("{name}.{:016x}", 0x1800_0000_0000_0000u64 + self.event_counter);
+        self.store.put(
+            Kind::Event,
+            json!({
+                "metadata": {"name": event_name, "namespace": NAMESPACE},
+                "involvedObject": {"kind": kind, "namespace": NAMESPACE, "name": name, "uid": uid, "apiVersion": api_version},
+                "reason": reason, "message": message, "type": event_type,
+                "source": {"component": component},
+                "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+                "reportingComponent": component, "reportingInstance": ""
+            }),
+        );
+        // Keep the newest 400 events, as an API server's TTL would.
+        let events: Vec<String> = self
+            .store
+            .list(Kind::Event, Some(NAMESPACE))
+            .iter()
+            .map(|e| e["metadata"]["name"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if events.len() > 400 {
+            let mut by_age: Vec<String> = events;
+            by_age.sort_by_key(|n| n.rsplit('.').next().unwrap_or_default().to_owned());
+            for old in by_age.iter().take(by_age.len() - 400) {
+                self.store.remove(Kind::Event, NAMESPACE, old);
+            }
+        }
+    }
+
+    pub fn log(&mut self, pod: &str, text: String) {
+        self.log_seq += 1;
+        let seq = self.log_seq;
+        if let Some(p) = self.pods.get_mut(pod) {
+            if p.logs.len() >= 5000 {
+                p.logs.pop_front();
+            }
+            p.logs.push_back(LogLine { seq, time: Utc::now(), text });
+        }
+    }
+
+    pub(crate) fn rng_mut(&mut self) -> &mut SmallRng {
+        &mut self.rng
+    }
+
+    /// Takes the generator out while other fields are borrowed; put it back with `put_rng`.
+    pub(crate) fn take_rng(&mut self) -> SmallRng {
+        std::mem::replace(&mut self.rng, SmallRng::seed_from_u64(0))
+    }
+
+    pub(crate) fn put_rng(&mut self, rng: SmallRng) {
+        self.rng = rng;
+    }
+
+    pub fn set_incident(&mut self, incident: Incident) {
+        if incident != self.incident {
+            tracing::info!(from = %self.incident, to = %incident, "incident switched");
+            self.incident = incident;
+            self.incident_since = Utc::now();
+        }
+    }
+
+    /// Marks a pod for deletion; with a zero grace period it disappears at once.
+    pub fn delete_pod(&mut self, name: &str, grace_seconds: f64) -> bool {
+        let Some(p) = self.pods.get_mut(name) else { return false };
+        if grace_seconds <= 0.0 {
+            self.pods.remove(name);
+            self.store.remove(Kind::Pod, NAMESPACE, name);
+        } else {
+            if p.terminating.is_none() {
+                p.terminating = Some(grace_seconds.min(2.0));
+            }
+            self.event("Pod", name, "Normal", "Killing", "Stopping container app");
+            self.write_pods();
+        }
+        true
+    }
+
+    /// Current pod-template hash of a deployment (changes on rollout restart or image change).
+    fn template_hash(deployment: &Value) -> String {
+        hash_text(&deployment["spec"]["template"].to_string())
+    }
+
+    /// Brings pods and ReplicaSets in line with each deployment's spec (a rolling update with
+    /// maxSurge 25% and maxUnavailable 25%), and Kafka brokers back to three.
+    pub fn reconcile(&mut self) {
+        let deployments: Vec<Value> =
+            self.store.list(Kind::Deployment, Some(NAMESPACE)).into_iter().cloned().collect();
+        for d in deployments {
+            let app = d["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+            let desired = d["spec"]["replicas"].as_u64().unwrap_or(1) as usize;
+            let hash = Self::template_hash(&d);
+            let live: Vec<&PodSim> =
+                self.pods.values().filter(|p| p.app == app && p.terminating.is_none()).collect();
+            let new_count = live.iter().filter(|p| p.hash == hash).count();
+            let mut old: Vec<(String, bool)> =
+                live.iter().filter(|p| p.hash != hash).map(|p| (p.name.clone(), p.ready)).collect();
+            let ready_total = live.iter().filter(|p| p.ready).count();
+            let surge = desired.div_ceil(4).max(1);
+            let max_unavailable = desired / 4;
+            let mut to_create = 0;
+            let mut to_delete: Vec<String> = Vec::new();
+            if old.is_empty() {
+                if new_count < desired {
+                    to_create = desired - new_count;
+                } else if new_count > desired {
+                    // Scale down: not-ready pods first, then the newest.
+                    let mut candidates: Vec<&PodSim> = live.clone();
+                    candidates.sort_by(|a, b| a.ready.cmp(&b.ready).then(b.created.cmp(&a.created)));
+                    to_delete = candidates.iter().take(new_count - desired).map(|p| p.name.clone()).collect();
+                }
+            } else {
+                let total = live.len();
+                if new_count < desired && total < desired + surge {
+                    to_create = (desired + surge - total).min(desired - new_count);
+                }
+                // Old pods go while enough pods stay ready: not-ready ones at once, ready ones
+                // down to `desired - maxUnavailable` ready pods.
+                let min_available = desired.saturating_sub(max_unavailable);
+                let mut ready_left = ready_total;
+                old.sort_by_key(|(_, ready)| *ready);
+                for (name, ready) in &old {
+                    if !ready {
+                        to_delete.push(name.clone());
+                    } else if ready_left > min_available {
+                        ready_left -= 1;
+                        to_delete.push(name.clone());
+                    }
+                }
+            }
+            for _ in 0..to_create {
+                let name = self.new_pod_name(&app, &hash);
+                self.add_pod(&name, &app, &hash);
+                self.event(
+                    "Pod",
+                    &name,
+                    "Normal",
+                    "Scheduled",
+                    &format!("Successfully assigned {NAMESPACE}/{name}"),
+                );
+            }
+            if to_create > 0 {
+                self.event(
+                    "Deployment",
+                    &app,
+                    "Normal",
+                    "ScalingReplicaSet",
+                    &format!("Scaled up replica set {app}-{hash} to {}", new_count + to_create),
+                );
+            }
+            if !to_delete.is_empty() {
+                self.event(
+                    "Deployment",
+                    &app,
+                    "Normal",
+                    "ScalingReplicaSet",
+                    &format!("Scaled down replica set of {app} by {}", to_delete.len()),
+                );
+            }
+            for name in to_delete {
+                self.delete_pod(&name, 1.0);
+            }
+            self.write_replicasets(&app, &hash, desired);
+            self.write_deployment_status(&app, &hash);
+        }
+        // Kafka brokers are a stateful set: a deleted broker comes back under the same name.
+        for i in 0..KAFKA_BROKERS {
+            let name = format!("kafka-{i}");
+            if !self.pods.contains_key(&name) {
+                self.add_pod(&name, "kafka", "");
+                self.event(
+                    "Pod",
+                    &name,
+                    "Normal",
+                    "Scheduled",
+                    &format!("Successfully assigned {NAMESPACE}/{name}"),
+                );
+            }
+        }
+    }
+
+    fn write_replicasets(&mut self, app: &str, current_hash: &str, desired: usize) {
+        let mut hashes: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        hashes.insert(current_hash.to_owned(), (0, 0));
+        for p in self.pods.values().filter(|p| p.app == app && p.terminating.is_none()) {
+            let e = hashes.entry(p.hash.clone()).or_default();
+            e.0 += 1;
+            if p.ready {
+                e.1 += 1;
+            }
+        }
+        // Old ReplicaSets that were scaled to zero stay (as in Kubernetes' revision history).
+        for rs in self.store.list(Kind::ReplicaSet, Some(NAMESPACE)) {
+            if rs["metadata"]["labels"]["app"] == app {
+                let h = rs["metadata"]["labels"]["pod-template-hash"].as_str().unwrap_or_default().to_owned();
+                hashes.entry(h).or_default();
+            }
+        }
+        let Some(deployment) = self.store.get(Kind::Deployment, NAMESPACE, app).cloned() else { return };
+        for (hash, (count, ready)) in hashes {
+            let name = format!("{app}-{hash}");
+            let replicas = if hash == current_hash { desired } else { count };
+            let mut template = deployment["spec"]["template"].clone();
+            template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+            let existing = self.store.get(Kind::ReplicaSet, NAMESPACE, &name).cloned();
+            let object = json!({
+                "metadata": {
+                    "name": name, "namespace": NAMESPACE,
+                    "labels": {"app": app, "pod-template-hash": hash},
+                    "annotations": {"deployment.kubernetes.io/desired-replicas": desired.to_string()},
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": app,
+                                         "uid": deployment["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}],
+                    "creationTimestamp": existing.as_ref().map(|e| e["metadata"]["creationTimestamp"].clone())
+                },
+                "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app, "pod-template-hash": hash}}, "template": template},
+                "status": {"replicas": count, "readyReplicas": ready, "availableReplicas": ready, "fullyLabeledReplicas": count, "observedGeneration": 1}
+            });
+            let changed = existing.as_ref().is_none_or(|e| {
+                e["spec"]["replicas"] != object["spec"]["replicas"] || e["status"] != object["status"]
+            });
+            if changed {
+                let mut object = object;
+                if object["metadata"]["creationTimestamp"].is_null() {
+                    if let Some(m) = object["metadata"].as_object_mut() {
+                        m.remove("creationTimestamp");
+                    }
+                }
+                self.store.put(Kind::ReplicaSet, object);
+            }
+        }
+    }
+
+    fn write_deployment_status(&mut self, app: &str, hash: &str) {
+        let Some(mut d) = self.store.get(Kind::Deployment, NAMESPACE, app).cloned() else { return };
+        let desired = d["spec"]["replicas"].as_u64().unwrap_or(1);
+        let live: Vec<&PodSim> =
+            self.pods.values().filter(|p| p.app == app && p.terminating.is_none()).collect();
+        let replicas = live.len() as u64;
+        let updated = live.iter().filter(|p| p.hash == hash).count() as u64;
+        let ready = live.iter().filter(|p| p.ready).count() as u64;
+        let generation = d["metadata"]["generation"].as_u64().unwrap_or(1);
+        let complete = updated == desired && replicas == desired && ready == desired;
+        let old_status = d["status"].clone();
+        let transition = |kind: &str, status: &str| -> Value {
+            let prev = old_status["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == kind).cloned())
+                .unwrap_or(Value::Null);
+            if prev["status"] == status {
+                prev["lastTransitionTime"].clone()
+            } else {
+                json!(rfc3339(Utc::now()))
+            }
+        };
+        let available = ready >= desired.saturating_sub(desired / 4);
+        let (progress_reason, progress_message) = if complete {
+            ("NewReplicaSetAvailable", format!("ReplicaSet \"{app}-{hash}\" has successfully progressed."))
+        } else {
+            ("ReplicaSetUpdated", format!("ReplicaSet \"{app}-{hash}\" is progressing."))
+        };
+        let now = json!(rfc3339(Utc::now()));
+        let mut status = json!({
+            "observedGeneration": generation,
+            "replicas": replicas,
+            "updatedReplicas": updated,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "conditions": [
+                {"type": "Available", "status": if available { "True" } else { "False" },
+                 "reason": if available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
+                 "message": if available { "Deployment has minimum availability." } else { "Deployment does not have minimum availability." },
+                 "lastUpdateTime": now, "lastTransitionTime": transition("Available", if available { "True" } else { "False" })},
+                {"type": "Progressing", "status": "True", "reason": progress_reason, "message": progress_message,
+                 "lastUpdateTime": now, "lastTransitionTime": transition("Progressing", "True")}
+            ]
+        });
+        if replicas > ready {
+            status["unavailableReplicas"] = json!(replicas - ready);
+        }
+        // Only write when something other than timestamps changed.
+        let strip = |s: &Value| {
+            let mut s = s.clone();
+            if let Some(cs) = s["conditions"].as_array_mut() {
+                for c in cs {
+                    if let Some(m) = c.as_object_mut() {
+                        m.remove("lastUpdateTime");
+                        m.remove("lastTransitionTime");
+                    }
+                }
+            }
+            s
+        };
+        if strip(&old_status) != strip(&status) {
+            d["status"] = status;
+            self.store.put(Kind::Deployment, d);
+        }
+    }
+
+    /// Writes every pod whose visible state changed into the store.
+    pub fn write_pods(&mut self) {
+        let names: Vec<String> = self.pods.keys().cloned().collect();
+        for name in names {
+            let Some(p) = self.pods.get(&name) else { continue };
+            let object = self.pod_object(p);
+            let fingerprint = format!("{}|{}", object["status"], object["metadata"]["deletionTimestamp"]);
+            if fingerprint != p.written {
+                self.store.put(Kind::Pod, object);
+                if let Some(p) = self.pods.get_mut(&name) {
+                    p.written = fingerprint;
+                }
+            }
+        }
+    }
+
+    fn pod_object(&self, p: &PodSim) -> Value {
+        let (image, port, resources) = match app_spec(&p.app) {
+            Some(a) => (
+                a.image.to_owned(),
+                a.port,
+                json!({"requests": {"cpu": format!("{}m", a.cpu_request_m), "memory": format!("{}Mi", a.memory_request_mib)},
+                       "limits": {"cpu": format!("{}m", a.cpu_limit_m), "memory": format!("{}Mi", a.memory_limit_mib)}}),
+            ),
+            None => (
+                "registry.example.com/streaming/kafka:3.8.0".to_owned(),
+                9092,
+                json!({"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}),
+            ),
+        };
+        let created = rfc3339(p.created);
+        let mut labels = json!({"app": p.app});
+        let mut owner = Value::Null;
+        if p.hash.is_empty() {
+            labels["statefulset.kubernetes.io/pod-name"] = json!(p.name);
+        } else {
+            labels["pod-template-hash"] = json!(p.hash);
+            let rs = format!("{}-{}", p.app, p.hash);
+            let uid = self.store.get(Kind::ReplicaSet, NAMESPACE, &rs).map(|o| o["metadata"]["uid"].clone());
+            owner = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": uid.unwrap_or(Value::Null),
+                            "controller": true, "blockOwnerDeletion": true}]);
+        }
+        let scheduled = p.state != PodState::Pending || p.state_age > 0.3;
+        let running = matches!(p.state, PodState::Running);
+        let state = match p.state {
+            PodState::Pending | PodState::ContainerCreating => {
+                json!({"waiting": {"reason": "ContainerCreating"}})
+            }
+            PodState::BackOff => json!({"waiting": {"reason": "CrashLoopBackOff",
+                "message": format!("back-off restarting failed container app in pod {}_{NAMESPACE}", p.name)}}),
+            PodState::Running => json!({"running": {"startedAt": p.started_at.map(rfc3339)}}),
+        };
+        let last_state = match &p.last_termination {
+            Some((reason, code, at)) => json!({"terminated": {"exitCode": code, "reason": reason,
+                "startedAt": rfc3339(*at - chrono::Duration::seconds(60)), "finishedAt": rfc3339(*at)}}),
+            None => json!({}),
+        };
+        let phase = if p.state == PodState::Pending || p.state == PodState::ContainerCreating {
+            "Pending"
+        } else {
+            "Running"
+        };
+        let cond = |b: bool| if b { "True" } else { "False" };
+        let mut object = json!({
+            "metadata": {
+                "name": p.name, "namespace": NAMESPACE, "labels": labels, "creationTimestamp": created,
+                "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": port.to_string()}
+            },
+            "spec": {
+                "nodeName": p.node,
+                "containers": [{
+                    "name": "app", "image": image, "imagePullPolicy": "IfNotPresent",
+                    "ports": [{"containerPort": port, "protocol": "TCP", "name": "http"}],
+                    "resources": resources,
+                    "env": [{"name": "KAFKA_BOOTSTRAP_SERVERS", "value": "kafka:9092"},
+                            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": format!("{}-credentials", p.app), "key": "password"}}}],
+                    "readinessProbe": {"httpGet": {"path": "/health", "port": port, "scheme": "HTTP"}, "periodSeconds": 5,
+                                       "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3},
+                    "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"
+                }],
+                "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
+                "serviceAccountName": "default", "schedulerName": "default-scheduler",
+                "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]
+            },
+            "status": {
+                "phase": phase,
+                "hostIP": format!("10.0.0.{}", 11 + self.nodes.iter().position(|n| *n == p.node).unwrap_or(0)),
+                "podIP": if scheduled { json!(p.ip) } else { Value::Null },
+                "podIPs": if scheduled { json!([{"ip": p.ip}]) } else { Value::Null },
+                "startTime": created,
+                "qosClass": "Burstable",
+                "conditions": [
+                    {"type": "PodScheduled", "status": cond(scheduled), "lastTransitionTime": created},
+                    {"type": "Initialized", "status": "True", "lastTransitionTime": created},
+                    {"type": "ContainersReady", "status": cond(p.ready), "lastTransitionTime": created},
+                    {"type": "Ready", "status": cond(p.ready), "lastTransitionTime": created}
+                ],
+                "containerStatuses": [{
+                    "name": "app", "image": image, "imageID": "", "ready": p.ready, "started": running,
+                    "restartCount": p.restarts, "state": state, "lastState": last_state,
+                    "containerID": if running { json!(format!("containerd://{}", hash_text(&p.name))) } else { Value::Null }
+                }]
+            }
+        });
+        if !owner.is_null() {
+            object["metadata"]["ownerReferences"] = owner;
+        }
+        if p.terminating.is_some() {
+            object["metadata"]["deletionTimestamp"] = json!(rfc3339(Utc::now()));
+            object["metadata"]["deletionGracePeriodSeconds"] = json!(30);
+        }
+        strip_nulls(&mut object);
+        object
+    }
+}
+
+/// Removes `null` members so objects look like the API server's (which omits empty fields).
+pub fn strip_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            for v in map.values_mut() {
+                strip_nulls(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+fn deployment_object(app: &AppSpec, created: &str) -> Value {
+    json!({
+        "metadata": {"name": app.name, "namespace": NAMESPACE, "generation": 1, "creationTimestamp": created,
+                     "labels": {"app": app.name, "app.kubernetes.io/part-of": "streaming-analytics"},
+                     "annotations": {"deployment.kubernetes.io/revision": "1"}},
+        "spec": {
+            "replicas": app.replicas,
+            "selector": {"matchLabels": {"app": app.name}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+            "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
+            "template": {
+                "metadata": {"labels": {"app": app.name}},
+                "spec": {"containers": [{
+                    "name": "app", "image": app.image,
+                    "ports": [{"containerPort": app.port, "protocol": "TCP", "name": "http"}],
+                    "resources": {"requests": {"cpu": format!("{}m", app.cpu_request_m), "memory": format!("{}Mi", app.memory_request_mib)},
+                                  "limits": {"cpu": format!("{}m", app.cpu_limit_m), "memory": format!("{}Mi", app.memory_limit_mib)}}
+                }]}
+            }
+        },
+        "status": {}
+    })
+}
+
+fn service_object(name: &str, port: u16, created: &str) -> Value {
+    let mut annotations = json!({"prometheus.io/scrape": "true", "prometheus.io/port": port.to_string()});
+    if name == "websocket-server" {
+        annotations["service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout"] = json!("60");
+    }
+    json!({
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": name}, "annotations": annotations, "creationTimestamp": created},
+        "spec": {
+            "type": if name == "websocket-server" { "LoadBalancer" } else { "ClusterIP" },
+            "selector": {"app": name},
+            "ports": [{"name": "http", "port": port, "targetPort": port, "protocol": "TCP"}],
+            "clusterIP": format!("10.96.{}.{}", port % 200, port % 97 + 10),
+            "clusterIPs": [format!("10.96.{}.{}", port % 200, port % 97 + 10)],
+            "sessionAffinity": "None",
+            "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack"
+        },
+        "status": {"loadBalancer": {}}
+    })
+}
+
+/// Duration helper used by the ticker.
+pub fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
