@@ -383,7 +383,7 @@ fn restart_container(p: &mut crate::world::PodSim, reason: &str, exit_code: i32)
     p.started_at = Some(Utc::now());
 }
 
-fn startup_lines(app: &str) -> Vec<String> {
+pub(crate) fn startup_lines(app: &str) -> Vec<String> {
     match app {
         "ml-inference" => vec![
             "INFO Starting ml-inference server on :8082".to_owned(),
@@ -403,7 +403,7 @@ fn startup_lines(app: &str) -> Vec<String> {
     }
 }
 
-fn routine_line(app: &str, r: f64) -> String {
+pub(crate) fn routine_line(app: &str, r: f64) -> String {
     match app {
         "stream-processor" => format!(
             "INFO Processed batch of {} events in {} ms",

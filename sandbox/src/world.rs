@@ -236,6 +236,18 @@ impl World {
             p.created = since;
             p.started_at = Some(since);
         }
+        // A history of log lines, so that `kubectl logs --tail=100` has something to cut.
+        let pods: Vec<(String, String)> =
+            world.pods.values().map(|p| (p.name.clone(), p.app.clone())).collect();
+        for (name, app) in pods {
+            for line in crate::tick::startup_lines(&app) {
+                world.log(&name, line);
+            }
+            for i in 0..150 {
+                let r = f64::from((i * 37) % 100) / 100.0;
+                world.log(&name, crate::tick::routine_line(&app, r));
+            }
+        }
         world.reconcile();
         world.write_pods();
         world

@@ -8,8 +8,10 @@ pub mod paths;
 pub mod postgres;
 pub mod process;
 pub mod prometheus;
+pub mod sandbox;
 
 pub use app::TestApp;
 pub use browser::Browser;
 pub use postgres::Postgres;
 pub use prometheus::Prometheus;
+pub use sandbox::TestSandbox;
