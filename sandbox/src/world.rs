@@ -248,8 +248,8 @@ impl World {
                 world.log(&name, crate::tick::routine_line(&app, r));
             }
         }
-        world.reconcile();
-        world.write_pods();
+        // One short step so usage figures and counters exist before the first request.
+        world.tick(0.1);
         world
     }
 
