@@ -1,10 +1,10 @@
 //! `cargo xtask demo`: the console and what it watches, in the foreground.
 //!
-//! Ports on 127.0.0.1 (DESIGN.md): console 8080. Later parts of the demo (sandbox, Prometheus,
-//! PostgreSQL, OpenID provider) join here on their documented ports.
+//! Ports on 127.0.0.1 (DESIGN.md): console 8080, Prometheus 9090, sandbox Kubernetes API 6443 and
+//! metrics 9100, PostgreSQL 5433. The sandbox writes its kubeconfig to `target/demo/kubeconfig`.
 
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -14,53 +14,210 @@ use crate::procs::Supervisor;
 use crate::{run_cmd, step};
 
 const CONSOLE_ADDR: &str = "127.0.0.1:8080";
+const PROMETHEUS_ADDR: &str = "127.0.0.1:9090";
+const API_ADDR: &str = "127.0.0.1:6443";
+const METRICS_ADDR: &str = "127.0.0.1:9100";
+const POSTGRES_PORT: u16 = 5433;
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+struct DemoOptions {
+    release: bool,
+    incident: String,
+}
+
+fn parse(args: &[String]) -> Result<DemoOptions> {
+    let mut options = DemoOptions { release: false, incident: "healthy".to_owned() };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--release" => options.release = true,
+            "--incident" => {
+                options.incident = it.next().context("--incident needs a name (e.g. consumer-lag)")?.clone();
+            }
+            other => match other.strip_prefix("--incident=") {
+                Some(name) => options.incident = name.to_owned(),
+                None => bail!("unknown demo option `{other}` (known: --release, --incident NAME)"),
+            },
+        }
+    }
+    Ok(options)
+}
 
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
-    let release = args.iter().any(|a| a == "--release");
-    if let Some(unknown) = args.iter().find(|a| *a != "--release") {
-        bail!("unknown demo option `{unknown}` (known: --release)");
-    }
-    let profile = if release { "release" } else { "debug" };
-    step("build the console", || {
+    let options = parse(args)?;
+    let profile = if options.release { "release" } else { "debug" };
+    step("build the console and the sandbox", || {
         let mut cmd = Command::new("cargo");
-        cmd.args(["build", "-p", "triage", "--bin", "triage"]);
-        if release {
+        cmd.args([
+            "build",
+            "-p",
+            "triage",
+            "--bin",
+            "triage",
+            "-p",
+            "triage-sandbox",
+            "--bin",
+            "triage-sandbox",
+        ]);
+        if options.release {
             cmd.arg("--release");
         }
         run_cmd(&mut cmd)
     })?;
-    if TcpStream::connect(CONSOLE_ADDR).is_ok() {
-        bail!("something already listens on {CONSOLE_ADDR}; stop it (or the previous demo) first");
+    let bin = |name: &str| root.join("target").join(profile).join(name);
+    // Validate the incident name before starting anything.
+    let status =
+        Command::new(bin("triage-sandbox")).arg("incidents").output().context("cannot run triage-sandbox")?;
+    let known = String::from_utf8_lossy(&status.stdout).into_owned();
+    if !known.lines().any(|l| l == options.incident) {
+        bail!(
+            "unknown incident `{}`; known: {}",
+            options.incident,
+            known.lines().collect::<Vec<_>>().join(", ")
+        );
+    }
+    for (what, addr) in [
+        ("console", CONSOLE_ADDR),
+        ("Prometheus", PROMETHEUS_ADDR),
+        ("sandbox API", API_ADDR),
+        ("sandbox metrics", METRICS_ADDR),
+    ] {
+        if TcpStream::connect(addr).is_ok() {
+            bail!(
+                "something already listens on {addr} (wanted for the {what}); stop it or the previous demo first"
+            );
+        }
     }
 
     let demo_dir = root.join("target/demo");
     std::fs::create_dir_all(&demo_dir).context("cannot create target/demo")?;
+    let mut sup = Supervisor::new()?;
+
+    // PostgreSQL with pg_stat_statements, kept between demo runs.
+    let pg_dir = postgres_dir()?;
+    sup.spawn("postgresql", &mut postgres_command(&pg_dir)?)?;
+    wait_for_port("postgresql", &format!("127.0.0.1:{POSTGRES_PORT}"), Duration::from_secs(30), &sup)?;
+
+    // The sandbox: Kubernetes API, metrics, database workload.
+    let kubeconfig = demo_dir.join("kubeconfig");
+    let conninfo = format!("host=127.0.0.1 port={POSTGRES_PORT} user=postgres dbname=postgres");
+    sup.spawn(
+        "sandbox",
+        Command::new(bin("triage-sandbox"))
+            .args([
+                "run",
+                "--api-addr",
+                API_ADDR,
+                "--metrics-addr",
+                METRICS_ADDR,
+                "--incident",
+                &options.incident,
+            ])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["--postgres", &conninfo]),
+    )?;
+    wait_for_port("sandbox", METRICS_ADDR, Duration::from_secs(30), &sup)?;
+
+    // Prometheus scraping the sandbox.
+    let prom_dir = demo_dir.join("prometheus");
+    std::fs::create_dir_all(&prom_dir)?;
+    let prom_config = prom_dir.join("prometheus.yml");
+    std::fs::write(
+        &prom_config,
+        format!(
+            "# Written by `cargo xtask demo`.\nglobal:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n\
+             scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: [\"{PROMETHEUS_ADDR}\"]\n\
+             \x20 - job_name: streaming-analytics\n    static_configs:\n      - targets: [\"{METRICS_ADDR}\"]\n"
+        ),
+    )?;
+    sup.spawn(
+        "prometheus",
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", prom_config.display()))
+            .arg(format!("--storage.tsdb.path={}", prom_dir.join("data").display()))
+            .arg(format!("--web.listen-address={PROMETHEUS_ADDR}"))
+            .arg("--log.level=warn"),
+    )?;
+    wait_for_port("prometheus", PROMETHEUS_ADDR, Duration::from_secs(30), &sup)?;
+
     let config = demo_dir.join("triage.toml");
     std::fs::write(
         &config,
-        format!("# Written by `cargo xtask demo`.\n[server]\nlisten = \"{CONSOLE_ADDR}\"\n\n[auth]\nmode = \"none\"\n"),
+        format!(
+            "# Written by `cargo xtask demo`.\n[server]\nlisten = \"{CONSOLE_ADDR}\"\n\n[auth]\nmode = \"none\"\n\n\
+             [prometheus]\nurl = \"http://{PROMETHEUS_ADDR}\"\n"
+        ),
     )
     .context("cannot write the demo configuration")?;
-
-    let mut sup = Supervisor::new()?;
-    sup.spawn(
-        "console",
-        Command::new(root.join("target").join(profile).join("triage"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config),
-    )?;
+    sup.spawn("console", Command::new(bin("triage")).arg("serve").arg("--config").arg(&config))?;
     wait_for_port("console", CONSOLE_ADDR, Duration::from_secs(30), &sup)?;
 
-    println!("\nTriage demo is up:");
-    println!("  console     http://{CONSOLE_ADDR}/");
-    println!("  health      http://{CONSOLE_ADDR}/healthz   metrics http://{CONSOLE_ADDR}/metrics");
+    println!("\nTriage demo is up (incident: {}):", options.incident);
+    println!("  console         http://{CONSOLE_ADDR}/");
+    println!("  Prometheus      http://{PROMETHEUS_ADDR}/");
+    println!("  Kubernetes API  http://{API_ADDR}/   kubectl --kubeconfig {} get pods", kubeconfig.display());
+    println!(
+        "  sandbox         http://{METRICS_ADDR}/metrics   http://{METRICS_ADDR}/health/stream-processor"
+    );
+    println!("  PostgreSQL      psql -h 127.0.0.1 -p {POSTGRES_PORT} -U postgres");
+    println!(
+        "  switch incident {} incident consumer-lag --control http://{METRICS_ADDR}",
+        bin("triage-sandbox").display()
+    );
     println!("\nPress Ctrl-C to stop everything.");
     if let Some(name) = sup.wait() {
         bail!("{name} stopped unexpectedly; see its output above");
     }
     println!("\nstopping…");
     Ok(())
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// A command run as the `postgres` user when we are root (initdb refuses root).
+fn as_postgres(program: &str) -> Command {
+    let path = Path::new(PG_BIN).join(program);
+    if is_root() {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]).arg(path);
+        cmd
+    } else {
+        Command::new(path)
+    }
+}
+
+/// The demo cluster's folder, created with `initdb` on first use.
+fn postgres_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join("triage-demo-postgres");
+    let data = dir.join("data");
+    if data.join("PG_VERSION").exists() {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&dir)?;
+    if is_root() {
+        run_cmd(Command::new("chown").arg("postgres:postgres").arg(&dir))?;
+    }
+    println!("creating the demo PostgreSQL cluster in {}", data.display());
+    run_cmd(
+        as_postgres("initdb")
+            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "-D"])
+            .arg(&data),
+    )?;
+    Ok(dir)
+}
+
+fn postgres_command(dir: &Path) -> Result<Command> {
+    let mut cmd = as_postgres("postgres");
+    cmd.arg("-D")
+        .arg(dir.join("data"))
+        .args(["-p", &POSTGRES_PORT.to_string(), "-k"])
+        .arg(dir)
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", "shared_preload_libraries=pg_stat_statements"])
+        .args(["-c", "pg_stat_statements.track=all", "-c", "log_min_messages=warning"]);
+    Ok(cmd)
 }
 
 fn wait_for_port(name: &str, addr: &str, timeout: Duration, sup: &Supervisor) -> Result<()> {
