@@ -2,6 +2,9 @@
 //! `Table` output for kubectl, pod logs, deletes, deployment patches and the `scale`
 //! subresource, `dryRun=All`, metrics.k8s.io, and `Status` error bodies.
 
+// Errors here are finished HTTP responses, built at most once per request: boxing them gains nothing.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

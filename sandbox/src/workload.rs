@@ -322,7 +322,7 @@ async fn step(
         }
         Service::StreamProcessor => {
             client.query(RECENT_EVENTS_OF_USER, &[&user]).await?;
-            if incident == Incident::HighCpu {
+            if incident == Incident::SlowQueries {
                 let hours_back = rng.random_range(1..=SEED_HOURS as u64);
                 let since = SystemTime::now() - Duration::from_secs(hours_back * 3600);
                 let event_type = EVENT_TYPES[rng.random_range(0..EVENT_TYPES.len())];

@@ -606,10 +606,10 @@ impl World {
             });
             if changed {
                 let mut object = object;
-                if object["metadata"]["creationTimestamp"].is_null() {
-                    if let Some(m) = object["metadata"].as_object_mut() {
-                        m.remove("creationTimestamp");
-                    }
+                if object["metadata"]["creationTimestamp"].is_null()
+                    && let Some(m) = object["metadata"].as_object_mut()
+                {
+                    m.remove("creationTimestamp");
                 }
                 self.store.put(Kind::ReplicaSet, object);
             }
