@@ -98,6 +98,27 @@ pub struct AuthSettings {
 pub struct PrometheusSettings {
     /// Base URL of the Prometheus HTTP API, e.g. `http://127.0.0.1:9090`.
     pub url: Url,
+    /// Limit Prometheus applies to each query (passed as its `timeout`), in seconds.
+    #[serde(default = "default_prom_timeout")]
+    pub timeout_secs: u64,
+    /// Widest range a range query may span, in seconds (default 31 days).
+    #[serde(default = "default_max_range")]
+    pub max_range_secs: u64,
+    /// Most points per series a range query may ask for (Prometheus's own limit is 11,000).
+    #[serde(default = "default_max_points")]
+    pub max_points: u64,
+}
+
+fn default_prom_timeout() -> u64 {
+    20
+}
+
+fn default_max_range() -> u64 {
+    31 * 86_400
+}
+
+fn default_max_points() -> u64 {
+    11_000
 }
 
 /// A configuration problem, always naming where it is.

@@ -4,7 +4,9 @@
 pub mod assets;
 pub mod config;
 pub mod error;
+pub mod live;
 pub mod metrics;
+pub mod prometheus;
 pub mod routes;
 pub mod startup;
 pub mod state;

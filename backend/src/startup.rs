@@ -22,7 +22,7 @@ impl Application {
         let addr = settings.server.listen;
         let listener =
             TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-        Ok(Self { listener, state: AppState::new(settings) })
+        Ok(Self { listener, state: AppState::new(settings)? })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -4,23 +4,43 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Settings;
+use crate::live::LiveHub;
 use crate::metrics::HttpMetrics;
+use crate::prometheus::{PromClient, PromError};
 
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub metrics: Arc<HttpMetrics>,
+    /// Absent when `prometheus.url` is not configured; routes then answer 503 in words.
+    prom: Option<Arc<PromClient>>,
+    live: Option<Arc<LiveHub>>,
     /// Cleared when shutdown begins so `/readyz` takes the replica out of rotation first.
     ready: Arc<AtomicBool>,
 }
 
 impl AppState {
-    pub fn new(settings: Settings) -> Self {
-        Self {
+    pub fn new(settings: Settings) -> anyhow::Result<Self> {
+        let prom = match &settings.prometheus {
+            Some(p) => Some(Arc::new(PromClient::new(p)?)),
+            None => None,
+        };
+        let live = prom.clone().map(LiveHub::new);
+        Ok(Self {
             settings: Arc::new(settings),
             metrics: Arc::new(HttpMetrics::default()),
+            prom,
+            live,
             ready: Arc::new(AtomicBool::new(true)),
-        }
+        })
+    }
+
+    pub fn prom(&self) -> Result<&Arc<PromClient>, PromError> {
+        self.prom.as_ref().ok_or(PromError::NotConfigured)
+    }
+
+    pub fn live(&self) -> Result<&Arc<LiveHub>, PromError> {
+        self.live.as_ref().ok_or(PromError::NotConfigured)
     }
 
     pub fn is_ready(&self) -> bool {

@@ -4,6 +4,7 @@
 //! sides compile the exact same definitions and the API cannot drift between them.
 
 pub mod error;
+pub mod prom;
 pub mod version;
 
 pub use error::{ApiError, ErrorBody, ErrorKind};

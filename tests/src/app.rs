@@ -33,6 +33,20 @@ impl TestApp {
         Ok(Self { addr, http, shutdown: Some(tx), task: Some(task) })
     }
 
+    /// Starts the backend with Prometheus at `prom_url`.
+    pub async fn start_with_prometheus(prom_url: &str) -> Result<Self> {
+        let settings = Settings {
+            prometheus: Some(triage::config::PrometheusSettings {
+                url: prom_url.parse()?,
+                timeout_secs: 10,
+                max_range_secs: 31 * 86_400,
+                max_points: 11_000,
+            }),
+            ..Settings::default()
+        };
+        Self::start_with(settings).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -9,6 +9,7 @@ pub mod postgres;
 pub mod process;
 pub mod prometheus;
 pub mod sandbox;
+pub mod sse;
 
 pub use app::TestApp;
 pub use browser::Browser;

@@ -35,8 +35,36 @@ impl Prometheus {
         Self::start_on(free_port()?, config).await
     }
 
+    /// Starts Prometheus over a TSDB pre-filled from OpenMetrics text (timestamps in seconds,
+    /// ending with `# EOF`) by `promtool tsdb create-blocks-from openmetrics`.
+    pub async fn start_with_history(openmetrics: &str, targets: &[(&str, String)]) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("triage-prom-").tempdir()?;
+        let input = dir.path().join("history.om");
+        std::fs::write(&input, openmetrics)?;
+        let data = dir.path().join("data");
+        let out = Command::new("promtool")
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(&input)
+            .arg(&data)
+            .output()
+            .context("cannot run promtool (Debian package `prometheus`)")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "promtool failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port()?;
+        let config = scrape_config(port, targets);
+        Self::start_in(dir, port, &config).await
+    }
+
     async fn start_on(port: u16, config: &str) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("triage-prom-").tempdir()?;
+        Self::start_in(dir, port, config).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, port: u16, config: &str) -> Result<Self> {
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config)?;
         let mut process = ManagedChild::spawn(
@@ -60,6 +88,22 @@ impl Prometheus {
         Ok(Self { url, process, _dir: dir })
     }
 
+    /// Requests Prometheus itself counted for `handler` (from its own `/metrics`, not a scrape).
+    pub async fn handler_requests(&self, handler: &str) -> Result<f64> {
+        let text = reqwest::get(format!("{}/metrics", self.url)).await?.text().await?;
+        let needle = format!("handler=\"{handler}\"");
+        Ok(text
+            .lines()
+            .filter(|l| l.starts_with("prometheus_http_requests_total{") && l.contains(&needle))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .sum())
+    }
+
+    /// Stops Prometheus now (the handle stays, so the test can check what Triage does then).
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
     pub fn pid(&self) -> u32 {
         self.process.pid()
     }
@@ -76,4 +120,17 @@ impl Prometheus {
         anyhow::ensure!(body["status"] == "success", "query {promql} failed: {body}");
         Ok(body["data"].clone())
     }
+}
+
+/// Scrape configuration: Prometheus itself plus `targets`, every second.
+fn scrape_config(port: u16, targets: &[(&str, String)]) -> String {
+    let mut config =
+        String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n");
+    let own = ("prometheus", format!("127.0.0.1:{port}"));
+    for (job, addr) in std::iter::once(&own).chain(targets) {
+        config.push_str(&format!(
+            "  - job_name: \"{job}\"\n    static_configs:\n      - targets: [\"{addr}\"]\n"
+        ));
+    }
+    config
 }

@@ -16,12 +16,24 @@ use crate::state::AppState;
 use crate::{assets, metrics};
 
 mod ops;
+mod prom;
 mod version;
 
 /// Builds the application router: `/api` (JSON), operational endpoints, then the frontend.
 pub fn router(state: AppState) -> Router {
     let timeout: Duration = state.settings.server.request_timeout();
-    let api = Router::new().route("/version", get(version::get_version)).fallback(api_not_found);
+    let api = Router::new()
+        .route("/version", get(version::get_version))
+        .route("/prom/query", get(prom::query))
+        .route("/prom/query_range", get(prom::query_range))
+        .route("/prom/series", get(prom::series))
+        .route("/prom/labels", get(prom::labels))
+        .route("/prom/label/{name}/values", get(prom::label_values))
+        .route("/prom/alerts", get(prom::alerts))
+        .route("/prom/rules", get(prom::rules))
+        .route("/prom/metadata", get(prom::metadata))
+        .route("/live", get(prom::live))
+        .fallback(api_not_found);
 
     Router::new()
         .nest("/api", api)

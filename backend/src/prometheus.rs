@@ -1,0 +1,460 @@
+//! Client of the Prometheus HTTP API — the read endpoints only.
+//!
+//! The base URL comes from configuration alone; every request path is one of the constants
+//! below, so no admin or write endpoint (and no other host) is reachable whatever a caller
+//! sends. Query text travels as a form value, never inside a path.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+use triage_shared::prom::{Alert, QueryResult, ResultType, Series};
+use triage_shared::{ApiError, ErrorKind};
+use url::Url;
+
+use crate::config::PrometheusSettings;
+
+/// The read API paths Triage uses, relative to the configured base URL.
+pub mod paths {
+    pub const QUERY: &str = "api/v1/query";
+    pub const QUERY_RANGE: &str = "api/v1/query_range";
+    pub const SERIES: &str = "api/v1/series";
+    pub const LABELS: &str = "api/v1/labels";
+    pub const ALERTS: &str = "api/v1/alerts";
+    pub const RULES: &str = "api/v1/rules";
+    pub const METADATA: &str = "api/v1/metadata";
+    /// Parent of `label/{name}/values`; the name is appended as one validated path segment.
+    pub const API_V1: &str = "api/v1/";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PromError {
+    #[error("Prometheus is not configured (set prometheus.url)")]
+    NotConfigured,
+    #[error("{0}")]
+    BadData(String),
+    #[error("{0}")]
+    Execution(String),
+    #[error("Prometheus did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("cannot reach Prometheus: {0}")]
+    Unreachable(String),
+    #[error("Prometheus answered in an unexpected way: {0}")]
+    BadResponse(String),
+    #[error("{0}")]
+    Limit(String),
+}
+
+impl From<PromError> for ApiError {
+    fn from(e: PromError) -> Self {
+        let message = e.to_string();
+        match e {
+            PromError::NotConfigured => ApiError::new(ErrorKind::Unavailable, message),
+            PromError::BadData(ref m) => ApiError::new(ErrorKind::BadRequest, message.clone()).with_detail(
+                serde_json::json!({"source": "prometheus", "error_type": "bad_data", "error": m}),
+            ),
+            PromError::Execution(ref m) => ApiError::new(ErrorKind::Unprocessable, message.clone())
+                .with_detail(
+                    serde_json::json!({"source": "prometheus", "error_type": "execution", "error": m}),
+                ),
+            PromError::Timeout(_) => ApiError::new(ErrorKind::Timeout, message),
+            PromError::Unreachable(_) => ApiError::new(ErrorKind::Unavailable, message),
+            PromError::BadResponse(_) => ApiError::new(ErrorKind::Upstream, message),
+            PromError::Limit(_) => ApiError::new(ErrorKind::BadRequest, message),
+        }
+    }
+}
+
+impl From<PromError> for crate::error::AppError {
+    fn from(e: PromError) -> Self {
+        Self::Api(e.into())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PromClient {
+    http: reqwest::Client,
+    base: Url,
+    timeout: Duration,
+    pub max_range_secs: f64,
+    pub max_points: f64,
+}
+
+impl PromClient {
+    pub fn new(settings: &PrometheusSettings) -> anyhow::Result<Self> {
+        let mut base = settings.url.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let timeout = Duration::from_secs(settings.timeout_secs);
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            // Prometheus gets `timeout` as its own limit; the client waits a little longer so
+            // Prometheus's error text (not a bare client timeout) reaches the user.
+            .timeout(timeout + Duration::from_secs(2))
+            .pool_max_idle_per_host(32)
+            .build()?;
+        Ok(Self {
+            http,
+            base,
+            timeout,
+            max_range_secs: settings.max_range_secs as f64,
+            max_points: settings.max_points as f64,
+        })
+    }
+
+    fn url(&self, path: &'static str) -> Result<Url, PromError> {
+        self.base.join(path).map_err(|e| PromError::BadResponse(format!("bad base URL: {e}")))
+    }
+
+    /// POSTs a form to one of the read API paths and returns the `data` member.
+    async fn call(
+        &self,
+        path: &'static str,
+        form: &[(&str, String)],
+    ) -> Result<(Value, Vec<String>), PromError> {
+        let url = self.url(path)?;
+        let response = self.http.post(url).form(form).send().await.map_err(|e| {
+            if e.is_timeout() {
+                PromError::Timeout(self.timeout)
+            } else {
+                PromError::Unreachable(without_url(&e))
+            }
+        })?;
+        let status = response.status();
+        let body: Value = response.json().await.map_err(|e| {
+            if e.is_timeout() {
+                PromError::Timeout(self.timeout)
+            } else {
+                PromError::BadResponse(format!("HTTP {status} with a body that is not Prometheus JSON"))
+            }
+        })?;
+        let warnings: Vec<String> = body["warnings"]
+            .as_array()
+            .map(|w| w.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        if body["status"] == "success" {
+            return Ok((body["data"].clone(), warnings));
+        }
+        let message = body["error"].as_str().unwrap_or("no error text").to_owned();
+        Err(match body["errorType"].as_str() {
+            Some("bad_data") => PromError::BadData(message),
+            Some("execution") => PromError::Execution(message),
+            Some("timeout" | "canceled") => PromError::Timeout(self.timeout),
+            Some(other) => PromError::BadResponse(format!("{other}: {message}")),
+            None => PromError::BadResponse(format!("HTTP {status}: {message}")),
+        })
+    }
+
+    fn timeout_param(&self) -> (&'static str, String) {
+        ("timeout", format!("{}s", self.timeout.as_secs()))
+    }
+
+    pub async fn query(&self, query: &str, time: Option<f64>) -> Result<QueryResult, PromError> {
+        check_query(query)?;
+        let mut form = vec![("query", query.to_owned()), self.timeout_param()];
+        if let Some(t) = time {
+            form.push(("time", format_time(t)));
+        }
+        let (data, warnings) = self.call(paths::QUERY, &form).await?;
+        parse_result(&data, warnings)
+    }
+
+    /// Checks the configured limits before Prometheus is asked anything.
+    pub fn check_range(&self, start: f64, end: f64, step: f64) -> Result<(), PromError> {
+        if !(start.is_finite() && end.is_finite() && step.is_finite()) {
+            return Err(PromError::Limit("start, end and step must be numbers".to_owned()));
+        }
+        if end < start {
+            return Err(PromError::Limit("end must not be before start".to_owned()));
+        }
+        if step <= 0.0 {
+            return Err(PromError::Limit("step must be a positive number of seconds".to_owned()));
+        }
+        if end - start > self.max_range_secs {
+            return Err(PromError::Limit(format!(
+                "the range of {:.0} s exceeds the maximum of {:.0} s",
+                end - start,
+                self.max_range_secs
+            )));
+        }
+        let points = ((end - start) / step).floor() + 1.0;
+        if points > self.max_points {
+            return Err(PromError::Limit(format!(
+                "{points:.0} points per series exceeds the maximum of {:.0}; increase the step to at least {:.0} s",
+                self.max_points,
+                ((end - start) / (self.max_points - 1.0)).ceil()
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn query_range(
+        &self,
+        query: &str,
+        start: f64,
+        end: f64,
+        step: f64,
+    ) -> Result<QueryResult, PromError> {
+        check_query(query)?;
+        self.check_range(start, end, step)?;
+        let form = vec![
+            ("query", query.to_owned()),
+            ("start", format_time(start)),
+            ("end", format_time(end)),
+            ("step", format!("{step}")),
+            self.timeout_param(),
+        ];
+        let (data, warnings) = self.call(paths::QUERY_RANGE, &form).await?;
+        parse_result(&data, warnings)
+    }
+
+    pub async fn series(
+        &self,
+        matchers: &[String],
+        start: Option<f64>,
+        end: Option<f64>,
+    ) -> Result<Value, PromError> {
+        if matchers.is_empty() {
+            return Err(PromError::Limit("give at least one match[] selector".to_owned()));
+        }
+        let mut form: Vec<(&str, String)> = matchers.iter().map(|m| ("match[]", m.clone())).collect();
+        if let Some(s) = start {
+            form.push(("start", format_time(s)));
+        }
+        if let Some(e) = end {
+            form.push(("end", format_time(e)));
+        }
+        Ok(self.call(paths::SERIES, &form).await?.0)
+    }
+
+    pub async fn labels(&self) -> Result<Value, PromError> {
+        Ok(self.call(paths::LABELS, &[]).await?.0)
+    }
+
+    /// Values of one label; the name is validated, then appended as a single path segment.
+    pub async fn label_values(&self, name: &str) -> Result<Value, PromError> {
+        if !is_label_name(name) {
+            return Err(PromError::Limit(format!("{name:?} is not a valid label name")));
+        }
+        let mut url = self.url(paths::API_V1)?;
+        // `push` percent-encodes each segment; the name is [A-Za-z0-9_] anyway.
+        url.path_segments_mut()
+            .map_err(|()| PromError::BadResponse("base URL cannot have a path".to_owned()))?
+            .pop_if_empty()
+            .push("label")
+            .push(name)
+            .push("values");
+        let response = self.http.get(url).send().await.map_err(|e| {
+            if e.is_timeout() {
+                PromError::Timeout(self.timeout)
+            } else {
+                PromError::Unreachable(without_url(&e))
+            }
+        })?;
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|_| PromError::BadResponse("label values body is not JSON".to_owned()))?;
+        match body["status"].as_str() {
+            Some("success") => Ok(body["data"].clone()),
+            _ => Err(PromError::BadData(body["error"].as_str().unwrap_or("label values failed").to_owned())),
+        }
+    }
+
+    pub async fn alerts(&self) -> Result<Vec<Alert>, PromError> {
+        let response = self
+            .http
+            .get(self.url(paths::ALERTS)?)
+            .send()
+            .await
+            .map_err(|e| PromError::Unreachable(without_url(&e)))?;
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|_| PromError::BadResponse("alerts body is not JSON".to_owned()))?;
+        let alerts = body["data"]["alerts"].as_array().cloned().unwrap_or_default();
+        Ok(alerts
+            .iter()
+            .map(|a| Alert {
+                labels: string_map(&a["labels"]),
+                annotations: string_map(&a["annotations"]),
+                state: a["state"].as_str().unwrap_or_default().to_owned(),
+                active_at: a["activeAt"].as_str().map(str::to_owned),
+                value: a["value"].as_str().map(str::to_owned),
+            })
+            .collect())
+    }
+
+    pub async fn rules(&self) -> Result<Value, PromError> {
+        let response = self
+            .http
+            .get(self.url(paths::RULES)?)
+            .send()
+            .await
+            .map_err(|e| PromError::Unreachable(without_url(&e)))?;
+        let body: Value =
+            response.json().await.map_err(|_| PromError::BadResponse("rules body is not JSON".to_owned()))?;
+        Ok(body["data"].clone())
+    }
+
+    pub async fn metadata(&self, metric: Option<&str>) -> Result<Value, PromError> {
+        let mut url = self.url(paths::METADATA)?;
+        if let Some(m) = metric {
+            url.query_pairs_mut().append_pair("metric", m);
+        }
+        let response =
+            self.http.get(url).send().await.map_err(|e| PromError::Unreachable(without_url(&e)))?;
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|_| PromError::BadResponse("metadata body is not JSON".to_owned()))?;
+        Ok(body["data"].clone())
+    }
+}
+
+/// reqwest errors print the URL; keep the message without it (no credentials in URLs leak).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "Prometheus");
+    }
+    if let Some(source) = std::error::Error::source(e) {
+        text = format!("{text}: {source}");
+    }
+    text
+}
+
+fn check_query(query: &str) -> Result<(), PromError> {
+    if query.trim().is_empty() {
+        return Err(PromError::Limit("the query is empty".to_owned()));
+    }
+    if query.len() > 16 * 1024 {
+        return Err(PromError::Limit("the query is longer than 16 KiB".to_owned()));
+    }
+    Ok(())
+}
+
+pub fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn format_time(t: f64) -> String {
+    format!("{t:.3}")
+}
+
+fn string_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+        .unwrap_or_default()
+}
+
+fn point(v: &Value) -> Option<(f64, String)> {
+    let t = v[0].as_f64()?;
+    let text = v[1].as_str()?.to_owned();
+    Some((t, text))
+}
+
+/// Turns Prometheus's `data` into a [`QueryResult`].
+pub fn parse_result(data: &Value, warnings: Vec<String>) -> Result<QueryResult, PromError> {
+    let bad = |what: &str| PromError::BadResponse(format!("malformed {what} result"));
+    let result_type = match data["resultType"].as_str() {
+        Some("vector") => ResultType::Vector,
+        Some("matrix") => ResultType::Matrix,
+        Some("scalar") => ResultType::Scalar,
+        Some("string") => ResultType::String,
+        _ => return Err(bad("query")),
+    };
+    let series = match result_type {
+        ResultType::Scalar | ResultType::String => {
+            let (t, text) = point(&data["result"]).ok_or_else(|| bad("scalar"))?;
+            let points =
+                text.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| vec![[t, v]]).unwrap_or_default();
+            vec![Series { labels: BTreeMap::new(), points, last_text: Some(text) }]
+        }
+        ResultType::Vector | ResultType::Matrix => {
+            let items = data["result"].as_array().ok_or_else(|| bad("vector"))?;
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                let raw: Vec<(f64, String)> = if result_type == ResultType::Vector {
+                    point(&item["value"]).into_iter().collect()
+                } else {
+                    item["values"].as_array().ok_or_else(|| bad("matrix"))?.iter().filter_map(point).collect()
+                };
+                let last_text = raw.last().map(|(_, t)| t.clone());
+                let points = raw
+                    .into_iter()
+                    .filter_map(|(t, text)| {
+                        text.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| [t, v])
+                    })
+                    .collect();
+                out.push(Series { labels: string_map(&item["metric"]), points, last_text });
+            }
+            out
+        }
+    };
+    Ok(QueryResult { result_type, series, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn client() -> PromClient {
+        PromClient::new(&PrometheusSettings {
+            url: Url::parse("http://127.0.0.1:9/prom").expect("url"),
+            timeout_secs: 5,
+            max_range_secs: 86_400,
+            max_points: 11_000,
+        })
+        .expect("client")
+    }
+
+    #[test]
+    fn paths_stay_under_the_base() {
+        let c = client();
+        assert_eq!(
+            c.url(paths::QUERY_RANGE).expect("url").as_str(),
+            "http://127.0.0.1:9/prom/api/v1/query_range"
+        );
+    }
+
+    #[test]
+    fn limits() {
+        let c = client();
+        assert!(c.check_range(0.0, 3600.0, 15.0).is_ok());
+        assert!(c.check_range(0.0, 100_000.0, 60.0).is_err(), "range above max");
+        assert!(c.check_range(0.0, 3600.0, 0.1).is_err(), "too many points");
+        assert!(c.check_range(10.0, 0.0, 1.0).is_err());
+        assert!(c.check_range(0.0, 10.0, f64::NAN).is_err());
+    }
+
+    #[test]
+    fn label_names() {
+        assert!(is_label_name("job"));
+        assert!(is_label_name("__name__"));
+        assert!(!is_label_name("../admin"));
+        assert!(!is_label_name("9x"));
+        assert!(!is_label_name(""));
+    }
+
+    #[test]
+    fn parses_matrix_and_drops_non_finite() {
+        let data = json!({"resultType": "matrix", "result": [
+            {"metric": {"job": "a"}, "values": [[1.0, "1.5"], [2.0, "NaN"], [3.0, "2"]]}]});
+        let r = parse_result(&data, vec![]).expect("parse");
+        assert_eq!(r.series[0].points, vec![[1.0, 1.5], [3.0, 2.0]]);
+        assert_eq!(r.series[0].last_text.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn parses_scalar() {
+        let r =
+            parse_result(&json!({"resultType": "scalar", "result": [5.0, "+Inf"]}), vec![]).expect("parse");
+        assert!(r.series[0].points.is_empty());
+        assert_eq!(r.series[0].last_text.as_deref(), Some("+Inf"));
+    }
+}

@@ -1,0 +1,111 @@
+//! Prometheus query results as Triage sends them to the browser: compact, typed, finite.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of result Prometheus returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultType {
+    Vector,
+    Matrix,
+    Scalar,
+    String,
+}
+
+/// One labelled series. `points` are `[unix seconds, value]`; non-finite values (NaN, ±Inf)
+/// are dropped from matrices because no chart can place them, and kept as text in `last_text`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub labels: BTreeMap<String, String>,
+    pub points: Vec<[f64; 2]>,
+    /// The last value exactly as Prometheus printed it (e.g. `NaN`, `+Inf`), for tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_text: Option<String>,
+}
+
+impl Series {
+    /// `name{a="b", c="d"}`, the way Prometheus prints a series.
+    pub fn display_name(&self) -> String {
+        let name = self.labels.get("__name__").cloned().unwrap_or_default();
+        let rest: Vec<String> = self
+            .labels
+            .iter()
+            .filter(|(k, _)| *k != "__name__")
+            .map(|(k, v)| format!("{k}=\"{v}\""))
+            .collect();
+        if rest.is_empty() {
+            if name.is_empty() { "{}".to_owned() } else { name }
+        } else {
+            format!("{name}{{{}}}", rest.join(", "))
+        }
+    }
+}
+
+/// The answer to an instant or range query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryResult {
+    pub result_type: ResultType,
+    pub series: Vec<Series>,
+    /// Prometheus's warnings (e.g. a range too large for its lookback), shown beside the result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Parameters of a range query (`GET /api/prom/query_range`), times in unix seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RangeQuery {
+    pub query: String,
+    pub start: f64,
+    pub end: f64,
+    /// Resolution in seconds.
+    pub step: f64,
+}
+
+/// Parameters of a live subscription (`GET /api/live`, server-sent events): the range query
+/// over the last `window` seconds at `step`, re-run every `interval` seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LiveQuery {
+    pub query: String,
+    pub step: u32,
+    pub window: u32,
+    pub interval: u32,
+}
+
+/// One update of a live subscription.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveUpdate {
+    /// Unix seconds at which the data was fetched from Prometheus.
+    pub fetched_at: f64,
+    pub result: QueryResult,
+}
+
+/// An alert from Prometheus's `/api/v1/alerts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// `firing` or `pending`.
+    pub state: String,
+    #[serde(default)]
+    pub active_at: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_name_prints_like_prometheus() {
+        let mut labels = BTreeMap::new();
+        labels.insert("__name__".to_owned(), "up".to_owned());
+        labels.insert("job".to_owned(), "x".to_owned());
+        let s = Series { labels, points: vec![], last_text: None };
+        assert_eq!(s.display_name(), "up{job=\"x\"}");
+        let empty = Series { labels: BTreeMap::new(), points: vec![], last_text: None };
+        assert_eq!(empty.display_name(), "{}");
+    }
+}
