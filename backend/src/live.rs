@@ -4,7 +4,8 @@
 //! upstream query per refresh whatever the number of viewers. The loop stops when its last
 //! viewer leaves. Each update is serialized once and fanned out through a broadcast channel; a
 //! viewer too slow to keep up is dropped (its browser reconnects and gets the latest update at
-//! once) rather than holding the others back.
+//! once) rather than holding the others back. Events: `update` (a `LiveUpdate`) and
+//! `query-error` (an `ApiError`, e.g. Prometheus rejected the query).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -101,10 +102,10 @@ impl LiveHub {
             Ok(result) => {
                 serde_json::to_string(&LiveUpdate { fetched_at: now, result }).map(|json| ("update", json))
             }
-            Err(e) => serde_json::to_string(&ApiError::from(e)).map(|json| ("error", json)),
+            Err(e) => serde_json::to_string(&ApiError::from(e)).map(|json| ("query-error", json)),
         };
         Arc::new(encoded.unwrap_or_else(|e| {
-            ("error", serde_json::json!({"kind": "internal", "message": e.to_string()}).to_string())
+            ("query-error", serde_json::json!({"kind": "internal", "message": e.to_string()}).to_string())
         }))
     }
 }

@@ -1,8 +1,10 @@
 //! Triage's browser console: layout, navigation and pages.
 
 pub mod api;
+pub mod chart;
 pub mod components;
 pub mod keyboard;
+pub mod live;
 pub mod pages;
 pub mod theme;
 

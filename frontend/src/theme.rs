@@ -34,6 +34,7 @@ pub fn provide_theme() -> RwSignal<Theme> {
         .and_then(|e| e.get_attribute("data-theme"))
         .map_or(Theme::Light, |t| if t == "dark" { Theme::Dark } else { Theme::Light });
     let theme = RwSignal::new(initial);
+    provide_context(theme);
     Effect::new(move |_| {
         let value = theme.get().as_str();
         let window = web_sys::window();

@@ -250,7 +250,7 @@ async fn live_updates_arrive_from_a_scraped_target() -> anyhow::Result<()> {
     let event = tokio::time::timeout(Duration::from_secs(15), bad.next())
         .await??
         .ok_or_else(|| anyhow::anyhow!("ended"))?;
-    assert_eq!(event.event, "error");
+    assert_eq!(event.event, "query-error");
     assert!(event.data.contains("parse error"), "{}", event.data);
     Ok(())
 }

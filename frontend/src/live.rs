@@ -1,0 +1,67 @@
+//! Live charts: a server-sent-events subscription to `/api/live` feeding a chart's state.
+//! The browser's EventSource reconnects by itself; the backend then sends the latest update
+//! at once, so a reconnect shows current data without waiting for the next refresh.
+
+use leptos::prelude::*;
+use triage_shared::ApiError;
+use triage_shared::prom::{LiveQuery, LiveUpdate};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::Closure;
+
+use crate::chart::ChartState;
+
+pub fn live_url(q: &LiveQuery) -> String {
+    format!(
+        "/api/live?query={}&step={}&window={}&interval={}",
+        String::from(js_sys::encode_uri_component(&q.query)),
+        q.step,
+        q.window,
+        q.interval
+    )
+}
+
+type Listeners = (web_sys::EventSource, Vec<Closure<dyn FnMut(web_sys::Event)>>);
+
+/// Subscribes to `query` for as long as the calling component lives.
+pub fn use_live(query: LiveQuery) -> RwSignal<ChartState> {
+    let state = RwSignal::new(ChartState::Loading);
+    let holder: StoredValue<Option<Listeners>, LocalStorage> = StoredValue::new_local(None);
+    let Ok(source) = web_sys::EventSource::new(&live_url(&query)) else {
+        state.set(ChartState::Error("the browser cannot open a live stream".to_owned()));
+        return state;
+    };
+    let on_update = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
+        let Some(text) = ev.dyn_ref::<web_sys::MessageEvent>().and_then(|m| m.data().as_string()) else {
+            return;
+        };
+        match serde_json::from_str::<LiveUpdate>(&text) {
+            Ok(update) => state.set(ChartState::Ready(update.result.series)),
+            Err(e) => state.set(ChartState::Error(format!("unreadable update from the backend: {e}"))),
+        }
+    });
+    let on_query_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
+        let Some(text) = ev.dyn_ref::<web_sys::MessageEvent>().and_then(|m| m.data().as_string()) else {
+            return;
+        };
+        let message = serde_json::from_str::<ApiError>(&text).map_or(text, |e| e.message);
+        state.set(ChartState::Error(message));
+    });
+    let on_connection_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_ev: web_sys::Event| {
+        // Keep showing the last data while the browser reconnects; say so only if there is none.
+        if matches!(state.get_untracked(), ChartState::Loading) {
+            state.set(ChartState::Error("the live stream is unavailable; retrying…".to_owned()));
+        }
+    });
+    let _ = source.add_event_listener_with_callback("update", on_update.as_ref().unchecked_ref());
+    let _ = source.add_event_listener_with_callback("query-error", on_query_error.as_ref().unchecked_ref());
+    let _ = source.add_event_listener_with_callback("error", on_connection_error.as_ref().unchecked_ref());
+    holder.set_value(Some((source, vec![on_update, on_query_error, on_connection_error])));
+    on_cleanup(move || {
+        holder.update_value(|h| {
+            if let Some((source, _listeners)) = h.take() {
+                source.close();
+            }
+        });
+    });
+    state
+}
