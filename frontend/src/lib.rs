@@ -13,7 +13,7 @@ use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::path;
 
 use crate::components::footer::Footer;
-use crate::pages::{alerts, audit, explore, kubernetes, not_found, overview, postgres, runbooks};
+use crate::pages::{alerts, audit, bench, explore, kubernetes, not_found, overview, postgres, runbooks};
 
 /// One entry of the main navigation: label, path, test id and keyboard shortcut (`g` then key).
 struct NavItem {
@@ -91,6 +91,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/kubernetes") view=kubernetes::Kubernetes />
                             <Route path=path!("/postgres") view=postgres::Postgres />
                             <Route path=path!("/audit") view=audit::Audit />
+                            <Route path=path!("/bench/chart") view=bench::ChartBench />
                         </Routes>
                     </ErrorBoundary>
                 </main>

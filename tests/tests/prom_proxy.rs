@@ -291,5 +291,39 @@ async fn fifty_viewers_share_one_upstream_query_per_refresh() -> anyhow::Result<
         "{upstream} upstream queries for {polls} refreshes"
     );
     assert!(polls <= 5.0, "50 viewers × 3 updates took {polls} refreshes");
+
+    // Everyone left: the poll loop stops, Prometheus gets no more queries.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let settled = prom.handler_requests("/api/v1/query_range").await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        prom.handler_requests("/api/v1/query_range").await?,
+        settled,
+        "polling stopped with no viewers"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reconnecting_viewer_gets_the_latest_update_at_once() -> anyhow::Result<()> {
+    let prom = Prometheus::start(&[]).await?;
+    let app = TestApp::start_with_prometheus(&prom.url).await?;
+    // A slow refresh (30 s) makes "at once" distinguishable from "at the next refresh".
+    let url = live_url(&app, "up", 30);
+    let mut first = SseReader::connect(&app.http, &url).await?;
+    let event = tokio::time::timeout(Duration::from_secs(15), first.next())
+        .await??
+        .ok_or_else(|| anyhow::anyhow!("ended"))?;
+    let original: LiveUpdate = serde_json::from_str(&event.data)?;
+    // A second viewer (or the same one reconnecting) joins while the first stays.
+    let started = std::time::Instant::now();
+    let mut again = SseReader::connect(&app.http, &url).await?;
+    let event = tokio::time::timeout(Duration::from_secs(5), again.next())
+        .await??
+        .ok_or_else(|| anyhow::anyhow!("ended"))?;
+    assert!(started.elapsed() < Duration::from_secs(2), "waited {:?}", started.elapsed());
+    let resumed: LiveUpdate = serde_json::from_str(&event.data)?;
+    assert_eq!(resumed, original, "the joiner gets the cached latest update");
+    drop(first);
     Ok(())
 }

@@ -219,6 +219,24 @@ fn draw(
     Ok(Geometry { x_px: (xr.start, xr.end), t: (t0, t1), series: reduced, labels: compact_labels(series) })
 }
 
+/// Draws `series` on `canvas` `runs` times and returns each run's time in milliseconds: the exact
+/// code path of [`Chart`], for the chart benchmark (`/bench/chart`).
+pub fn time_draws(
+    canvas: &web_sys::HtmlCanvasElement,
+    width: u32,
+    height: u32,
+    series: &[Series],
+    runs: usize,
+) -> Vec<f64> {
+    (0..runs)
+        .map(|_| {
+            let started = now_ms();
+            let _ = draw(canvas, width, height, series, Unit::Plain, &[], false);
+            now_ms() - started
+        })
+        .collect()
+}
+
 #[component]
 pub fn Chart(
     #[prop(into)] state: Signal<ChartState>,

@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod bench;
 pub mod explore;
 pub mod kubernetes;
 pub mod not_found;

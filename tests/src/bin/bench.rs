@@ -1,0 +1,228 @@
+//! `cargo xtask bench`: Triage's benchmarks, each figure next to a baseline measured in the same
+//! run on the same machine, printed as a ratio. Medians over repeated runs after a warm-up.
+//!
+//! (a) query latency through the backend vs straight to Prometheus;
+//! (b) upstream Prometheus queries per refresh with 1, 50 and 200 live viewers (counted by
+//!     Prometheus itself);
+//! (c) chart draw time in headless Chromium vs uPlot drawing the same data in the same browser.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use fantoccini::Locator;
+use triage_shared::prom::LiveUpdate;
+use triage_tests::paths::{require_frontend, workspace_root};
+use triage_tests::sse::SseReader;
+use triage_tests::{Browser, Prometheus, TestApp};
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+struct Row {
+    figure: String,
+    measured: String,
+    baseline: String,
+    ratio: String,
+    target: String,
+}
+
+async fn bench_proxy(app: &TestApp, prom: &Prometheus, rows: &mut Vec<Row>) -> Result<()> {
+    println!("(a) proxy overhead: warming up…");
+    let query = "sum by (job) (up)";
+    let http = reqwest::Client::new();
+    let direct_url = format!("{}/api/v1/query", prom.url);
+    let proxy_url = app.url("/api/prom/query");
+    for _ in 0..50 {
+        http.get(&direct_url).query(&[("query", query)]).send().await?.bytes().await?;
+        http.get(&proxy_url).query(&[("query", query)]).send().await?.bytes().await?;
+    }
+    let (mut direct, mut proxied) = (Vec::new(), Vec::new());
+    for i in 0..600 {
+        // Alternate the order so neither side always runs on a warmer cache.
+        for side in if i % 2 == 0 { [0, 1] } else { [1, 0] } {
+            let started = Instant::now();
+            let url = if side == 0 { &direct_url } else { &proxy_url };
+            let r = http.get(url).query(&[("query", query)]).send().await?;
+            anyhow::ensure!(r.status().is_success(), "query failed: {}", r.status());
+            r.bytes().await?;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            if side == 0 { direct.push(ms) } else { proxied.push(ms) }
+        }
+    }
+    let (direct, proxied) = (sorted(direct), sorted(proxied));
+    for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
+        let (d, t) = (percentile(&direct, p), percentile(&proxied, p));
+        rows.push(Row {
+            figure: format!("(a) query latency {name}, through Triage"),
+            measured: format!("{t:.3} ms"),
+            baseline: format!("{d:.3} ms direct to Prometheus"),
+            ratio: format!("{:.2}×", t / d),
+            target: "≤ 1.05×".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+async fn bench_fanout(app: &TestApp, prom: &Prometheus, rows: &mut Vec<Row>) -> Result<()> {
+    for (round, viewers) in [1usize, 50, 200].into_iter().enumerate() {
+        println!("(b) fan-out: {viewers} viewers…");
+        let query = format!("sum(rate(prometheus_http_requests_total[1m])) + {round}");
+        let url = app.url(&format!(
+            "/api/live?query={}&step=1&window=60&interval=1",
+            query
+                .bytes()
+                .map(|b| if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                })
+                .collect::<String>()
+        ));
+        let before = prom.handler_requests("/api/v1/query_range").await?;
+        let mut tasks = Vec::new();
+        for _ in 0..viewers {
+            let http = app.http.clone();
+            let url = url.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut reader = SseReader::connect(&http, &url).await?;
+                let mut seen = Vec::new();
+                while seen.len() < 5 {
+                    let event = tokio::time::timeout(Duration::from_secs(30), reader.next())
+                        .await??
+                        .context("stream ended")?;
+                    let update: LiveUpdate = serde_json::from_str(&event.data)?;
+                    seen.push(update.fetched_at.to_bits());
+                }
+                anyhow::Ok(seen)
+            }));
+        }
+        let mut refreshes = BTreeSet::new();
+        for t in tasks {
+            refreshes.extend(t.await??);
+        }
+        let upstream = prom.handler_requests("/api/v1/query_range").await? - before;
+        let per_refresh = upstream / refreshes.len() as f64;
+        rows.push(Row {
+            figure: format!("(b) upstream queries per refresh, {viewers} viewers"),
+            measured: format!("{per_refresh:.2} ({upstream:.0} queries / {} refreshes)", refreshes.len()),
+            baseline: format!("{viewers} (one poll per viewer)"),
+            ratio: format!("{:.3}×", per_refresh / viewers as f64),
+            target: "exactly 1".to_owned(),
+        });
+        tokio::time::sleep(Duration::from_millis(1500)).await; // let the loop notice and stop
+    }
+    Ok(())
+}
+
+async fn bench_chart(app: &TestApp, rows: &mut Vec<Row>) -> Result<()> {
+    let uplot_path = workspace_root().join("tools/node_modules/uplot/dist/uPlot.iife.min.js");
+    let uplot = std::fs::read_to_string(&uplot_path)
+        .with_context(|| format!("{} missing; run `cargo xtask setup`", uplot_path.display()))?;
+    let browser = Browser::start().await?;
+    for points in [1_000usize, 10_000, 100_000, 1_000_000] {
+        println!("(c) chart: {points} points…");
+        browser.client.goto(&app.url(&format!("/bench/chart?points={points}&series=1&runs=9"))).await?;
+        let result = browser
+            .client
+            .wait()
+            .at_most(Duration::from_secs(120))
+            .for_element(Locator::Css("[data-testid=\"bench-result\"]"))
+            .await?;
+        let ours: f64 = result.attr("data-median-ms").await?.unwrap_or_default().parse()?;
+        let script = r#"
+            const [src, n, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
+            (0, eval)(src);
+            const xs = new Float64Array(n), ys = new Float64Array(n);
+            for (let i = 0; i < n; i++) { xs[i] = 1.7e9 + i; ys[i] = Math.sin(i / 500) * 100 + Math.cos(i / 37) * 10; }
+            const el = document.createElement('div');
+            document.body.appendChild(el);
+            const opts = { width: 1000, height: 300, series: [{}, { stroke: 'rgb(31,119,180)', width: 2 }] };
+            (async () => {
+              const times = [];
+              for (let r = 0; r < 9; r++) {
+                const t0 = performance.now();
+                const u = new uPlot(opts, [xs, ys], el);
+                await new Promise(res => queueMicrotask(res)); // uPlot commits its draw in a microtask
+                times.push(performance.now() - t0);
+                u.destroy();
+              }
+              times.sort((a, b) => a - b);
+              done(times[Math.floor(times.length / 2)]);
+            })();
+        "#;
+        let theirs = browser
+            .client
+            .execute_async(script, vec![serde_json::json!(uplot), serde_json::json!(points)])
+            .await?
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        rows.push(Row {
+            figure: format!("(c) chart draw, {points} points"),
+            measured: format!("{ours:.2} ms"),
+            baseline: format!("{theirs:.2} ms uPlot 1.6"),
+            ratio: format!("{:.2}×", ours / theirs),
+            target: if points == 100_000 { "≤ 0.8× at 100k".to_owned() } else { "—".to_owned() },
+        });
+    }
+    browser.close().await?;
+    Ok(())
+}
+
+fn machine_facts() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let version = |cmd: &str, arg: &str| {
+        std::process::Command::new(cmd)
+            .arg(arg)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().to_owned())
+            .unwrap_or_else(|| "unknown".to_owned())
+    };
+    format!(
+        "{cores} cores; {}; {}; {}",
+        version("prometheus", "--version"),
+        version("chromium", "--version"),
+        version("rustc", "--version")
+    )
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    require_frontend()?;
+    let prom = Prometheus::start(&[]).await?;
+    let app = TestApp::start_with_prometheus(&prom.url).await?;
+    let mut rows = Vec::new();
+    bench_proxy(&app, &prom, &mut rows).await?;
+    bench_fanout(&app, &prom, &mut rows).await?;
+    bench_chart(&app, &mut rows).await?;
+
+    let mut out = String::new();
+    let _ = writeln!(out, "# Triage benchmarks\n\nMachine: {}\n", machine_facts());
+    let _ = writeln!(
+        out,
+        "| figure | measured | baseline (same run) | ratio | target |\n| --- | --- | --- | --- | --- |"
+    );
+    for r in &rows {
+        let _ =
+            writeln!(out, "| {} | {} | {} | {} | {} |", r.figure, r.measured, r.baseline, r.ratio, r.target);
+    }
+    println!("\n{out}");
+    let dir = workspace_root().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("BENCHMARKS.md"), &out)?;
+    println!("written to target/bench/BENCHMARKS.md");
+    app.stop().await?;
+    Ok(())
+}
