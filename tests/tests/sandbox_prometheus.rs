@@ -35,8 +35,17 @@ async fn consumer_lag_rises_then_drains_after_scaling() -> anyhow::Result<()> {
     assert!(peak > 4000.0, "lag should grow under consumer-lag, reached {peak}");
     let partitions = prom.query("count(kafka_consumer_lag{topic=\"events\"})").await?;
     assert_eq!(partitions["result"][0]["value"][1], "24");
-    let growth = scalar(&prom, "deriv(sum(kafka_consumer_lag)[10s:1s])").await?.unwrap_or_default();
-    assert!(growth > 0.0, "lag is rising before the fix: {growth}");
+    // Still rising before the fix: a later scrape shows more lag.
+    let mut later = peak;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        later = scalar(&prom, "sum(kafka_consumer_lag)").await?.unwrap_or_default();
+        if later > peak {
+            break;
+        }
+    }
+    assert!(later > peak, "lag is rising before the fix: {peak} then {later}");
+    peak = later;
 
     let deployments: Api<Deployment> = Api::namespaced(sb.kube_client().await?, "streaming-analytics");
     deployments
