@@ -22,6 +22,30 @@ pub struct Settings {
     pub log: LogSettings,
     pub auth: AuthSettings,
     pub prometheus: Option<PrometheusSettings>,
+    pub kubernetes: Option<KubernetesSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesSettings {
+    /// Kubeconfig file; without it the client is inferred (in-cluster, then `~/.kube/config`).
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use instead of the current one.
+    pub context: Option<String>,
+    /// Namespaces Triage may read and act in; any other is refused before a request is made.
+    #[serde(default = "default_namespaces")]
+    pub namespaces: Vec<String>,
+    /// Read timeout of each Kubernetes request, in seconds.
+    #[serde(default = "default_k8s_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_namespaces() -> Vec<String> {
+    vec!["default".to_owned()]
+}
+
+fn default_k8s_timeout() -> u64 {
+    10
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -184,6 +208,20 @@ impl Settings {
                 key: "server.request_timeout_secs".to_owned(),
                 message: "must be at least 1".to_owned(),
             });
+        }
+        if let Some(k8s) = &self.kubernetes {
+            if k8s.namespaces.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "kubernetes.namespaces".to_owned(),
+                    message: "list at least one namespace".to_owned(),
+                });
+            }
+            for ns in &k8s.namespaces {
+                triage_shared::k8s::check_namespace(ns).map_err(|message| ConfigError::Invalid {
+                    key: "kubernetes.namespaces".to_owned(),
+                    message,
+                })?;
+            }
         }
         if let Some(prom) = &self.prometheus
             && !matches!(prom.url.scheme(), "http" | "https")

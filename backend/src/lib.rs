@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod config;
 pub mod error;
+pub mod kubernetes;
 pub mod live;
 pub mod metrics;
 pub mod prometheus;

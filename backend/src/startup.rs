@@ -22,7 +22,15 @@ impl Application {
         let addr = settings.server.listen;
         let listener =
             TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-        Ok(Self { listener, state: AppState::new(settings)? })
+        let k8s = match &settings.kubernetes {
+            Some(k) => Some(
+                crate::kubernetes::K8s::connect(k)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("Kubernetes client configuration: {e:#}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self { listener, state: AppState::new(settings, k8s)? })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use triage_shared::{ApiError, ErrorKind};
+
 use crate::config::Settings;
+use crate::kubernetes::K8s;
 use crate::live::LiveHub;
 use crate::metrics::HttpMetrics;
 use crate::prometheus::{PromClient, PromError};
@@ -15,12 +18,13 @@ pub struct AppState {
     /// Absent when `prometheus.url` is not configured; routes then answer 503 in words.
     prom: Option<Arc<PromClient>>,
     live: Option<Arc<LiveHub>>,
+    k8s: Option<K8s>,
     /// Cleared when shutdown begins so `/readyz` takes the replica out of rotation first.
     ready: Arc<AtomicBool>,
 }
 
 impl AppState {
-    pub fn new(settings: Settings) -> anyhow::Result<Self> {
+    pub fn new(settings: Settings, k8s: Option<K8s>) -> anyhow::Result<Self> {
         let prom = match &settings.prometheus {
             Some(p) => Some(Arc::new(PromClient::new(p)?)),
             None => None,
@@ -31,12 +35,19 @@ impl AppState {
             metrics: Arc::new(HttpMetrics::default()),
             prom,
             live,
+            k8s,
             ready: Arc::new(AtomicBool::new(true)),
         })
     }
 
     pub fn prom(&self) -> Result<&Arc<PromClient>, PromError> {
         self.prom.as_ref().ok_or(PromError::NotConfigured)
+    }
+
+    pub fn k8s(&self) -> Result<&K8s, ApiError> {
+        self.k8s.as_ref().ok_or_else(|| {
+            ApiError::new(ErrorKind::Unavailable, "Kubernetes is not configured (add a [kubernetes] section)")
+        })
     }
 
     pub fn live(&self) -> Result<&Arc<LiveHub>, PromError> {

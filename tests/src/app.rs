@@ -47,6 +47,30 @@ impl TestApp {
         Self::start_with(settings).await
     }
 
+    /// Starts the backend against a Kubernetes API (the sandbox) through `kubeconfig`, allowed
+    /// to see `streaming-analytics` only.
+    pub async fn start_with_kubernetes(kubeconfig: &std::path::Path) -> Result<Self> {
+        let settings = Settings {
+            kubernetes: Some(triage::config::KubernetesSettings {
+                kubeconfig: Some(kubeconfig.to_owned()),
+                context: None,
+                namespaces: vec!["streaming-analytics".to_owned()],
+                timeout_secs: 10,
+            }),
+            ..Settings::default()
+        };
+        Self::start_with(settings).await
+    }
+
+    /// GETs `path` and decodes JSON, failing with the body on a non-2xx answer.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let response = self.http.get(self.url(path)).send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "GET {path} answered {status}: {text}");
+        Ok(serde_json::from_str(&text)?)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -15,6 +15,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::{assets, metrics};
 
+mod k8s;
 mod ops;
 mod prom;
 mod version;
@@ -33,6 +34,16 @@ pub fn router(state: AppState) -> Router {
         .route("/prom/rules", get(prom::rules))
         .route("/prom/metadata", get(prom::metadata))
         .route("/live", get(prom::live))
+        .route("/k8s/namespaces", get(k8s::namespaces))
+        .route("/k8s/nodes/top", get(k8s::top_nodes))
+        .route("/k8s/namespaces/{ns}/pods", get(k8s::list_pods))
+        .route("/k8s/namespaces/{ns}/pods/{name}", get(k8s::get_pod))
+        .route("/k8s/namespaces/{ns}/pods/{name}/logs", get(k8s::pod_logs))
+        .route("/k8s/namespaces/{ns}/deployments", get(k8s::list_deployments))
+        .route("/k8s/namespaces/{ns}/events", get(k8s::list_events))
+        .route("/k8s/namespaces/{ns}/top/pods", get(k8s::top_pods))
+        .route("/k8s/namespaces/{ns}/services", get(k8s::list_services))
+        .route("/k8s/namespaces/{ns}/networkpolicies", get(k8s::list_network_policies))
         .fallback(api_not_found);
 
     Router::new()

@@ -1,0 +1,95 @@
+//! `/api/k8s/*`: Kubernetes read views (namespace-scoped, allowlisted, names validated).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use triage_shared::k8s::{
+    DeploymentSummary, EventSummary, NetworkPolicySummary, NodeUsage, PodDetail, PodList, PodLogs, PodUsage,
+    ServiceSummary,
+};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub async fn namespaces(State(state): State<AppState>) -> Result<Json<Vec<String>>, AppError> {
+    Ok(Json(state.k8s()?.namespaces.clone()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PodQuery {
+    selector: Option<String>,
+    limit: Option<u32>,
+    #[serde(rename = "continue")]
+    continue_token: Option<String>,
+}
+
+pub async fn list_pods(
+    State(state): State<AppState>,
+    Path(ns): Path<String>,
+    Query(q): Query<PodQuery>,
+) -> Result<Json<PodList>, AppError> {
+    let pods =
+        state.k8s()?.list_pods(&ns, q.selector.as_deref(), q.limit, q.continue_token.as_deref()).await?;
+    Ok(Json(pods))
+}
+
+pub async fn get_pod(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Json<PodDetail>, AppError> {
+    Ok(Json(state.k8s()?.pod_detail(&ns, &name).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    tail: Option<i64>,
+    #[serde(default)]
+    previous: bool,
+}
+
+pub async fn pod_logs(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<PodLogs>, AppError> {
+    Ok(Json(state.k8s()?.pod_logs(&ns, &name, q.tail.unwrap_or(200), q.previous).await?))
+}
+
+pub async fn list_deployments(
+    State(state): State<AppState>,
+    Path(ns): Path<String>,
+) -> Result<Json<Vec<DeploymentSummary>>, AppError> {
+    Ok(Json(state.k8s()?.list_deployments(&ns).await?))
+}
+
+pub async fn list_events(
+    State(state): State<AppState>,
+    Path(ns): Path<String>,
+) -> Result<Json<Vec<EventSummary>>, AppError> {
+    Ok(Json(state.k8s()?.list_events(&ns).await?))
+}
+
+pub async fn top_pods(
+    State(state): State<AppState>,
+    Path(ns): Path<String>,
+) -> Result<Json<Vec<PodUsage>>, AppError> {
+    Ok(Json(state.k8s()?.top_pods(&ns).await?))
+}
+
+pub async fn top_nodes(State(state): State<AppState>) -> Result<Json<Vec<NodeUsage>>, AppError> {
+    Ok(Json(state.k8s()?.top_nodes().await?))
+}
+
+pub async fn list_services(
+    State(state): State<AppState>,
+    Path(ns): Path<String>,
+) -> Result<Json<Vec<ServiceSummary>>, AppError> {
+    Ok(Json(state.k8s()?.list_services(&ns).await?))
+}
+
+pub async fn list_network_policies(
+    State(state): State<AppState>,
+    Path(ns): Path<String>,
+) -> Result<Json<Vec<NetworkPolicySummary>>, AppError> {
+    Ok(Json(state.k8s()?.list_network_policies(&ns).await?))
+}
