@@ -3,6 +3,7 @@
 //! Plain serde data only: this crate knows nothing about axum, tokio or the browser, so both
 //! sides compile the exact same definitions and the API cannot drift between them.
 
+pub mod actions;
 pub mod error;
 pub mod k8s;
 pub mod prom;

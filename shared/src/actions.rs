@@ -1,0 +1,105 @@
+//! Guarded actions (scale, restart, delete pods), the caller's identity and role, and the audit
+//! log. Every action is dry-run first, shows its `kubectl` equivalent, and is audited.
+
+use serde::{Deserialize, Serialize};
+
+/// What a caller may do. Readers see everything; operators may also act; admins may also
+/// administer Triage itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Reader,
+    Operator,
+    Admin,
+}
+
+/// `GET /api/whoami`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    pub subject: String,
+    pub email: Option<String>,
+    pub groups: Vec<String>,
+    pub role: Role,
+}
+
+/// `POST /api/k8s/namespaces/{ns}/deployments/{name}/scale`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScaleRequest {
+    pub replicas: i32,
+    /// Ask Kubernetes for a server-side dry run only (`dryRun=All`); nothing changes.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The deployment's name, typed by the user; required when scaling down.
+    #[serde(default)]
+    pub confirm: Option<String>,
+}
+
+/// `POST /api/k8s/namespaces/{ns}/deployments/{name}/restart`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestartRequest {
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The deployment's name, typed by the user; always required for a real restart.
+    #[serde(default)]
+    pub confirm: Option<String>,
+}
+
+/// `POST /api/k8s/namespaces/{ns}/pods/{name}/delete`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeletePodRequest {
+    /// Grace period 0 (`--force --grace-period=0`) instead of the pod's own.
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The pod's name, typed by the user; always required for a real delete.
+    #[serde(default)]
+    pub confirm: Option<String>,
+}
+
+/// The answer to an action, dry run or real.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionOutcome {
+    pub dry_run: bool,
+    /// One line: `replicas 6 → 12`, `restart 4 pods of ml-inference`, `delete pod x (grace 0 s)`.
+    pub summary: String,
+    /// Whether a real run needs the target's name typed as confirmation.
+    pub needs_confirmation: bool,
+    /// The equivalent command, to reproduce by hand.
+    pub kubectl: String,
+    /// The audit entry of a real run.
+    pub audit_id: Option<i64>,
+}
+
+/// How an audited action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditOutcome {
+    /// Written before the request was sent; an entry left pending means the process died.
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+/// One row of the audit log (append-only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub groups: Vec<String>,
+    /// `scale`, `restart`, `delete-pod`, …
+    pub action: String,
+    /// `deployment/streaming-analytics/stream-processor`
+    pub target: String,
+    /// Parameters, e.g. `{"replicas": 12}`.
+    pub params: serde_json::Value,
+    /// What the dry run said would change.
+    pub dry_run_summary: String,
+    pub outcome: AuditOutcome,
+    pub error: Option<String>,
+    /// RFC 3339 time the outcome was recorded.
+    pub finished_at: Option<String>,
+}
