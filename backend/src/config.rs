@@ -23,6 +23,22 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub prometheus: Option<PrometheusSettings>,
     pub kubernetes: Option<KubernetesSettings>,
+    pub store: StoreSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// SQLite file for the audit log (used unless `postgres_url` is set).
+    pub sqlite_path: PathBuf,
+    /// PostgreSQL connection string, for several replicas sharing one store. Secret.
+    pub postgres_url: Option<SecretString>,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self { sqlite_path: PathBuf::from("triage.db"), postgres_url: None }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,12 +125,24 @@ pub enum AuthModeSetting {
     Oidc,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
     pub mode: AuthModeSetting,
+    /// Role of every caller in no-auth mode (the local demo): `reader`, `operator` or `admin`.
+    pub local_role: triage_shared::actions::Role,
     /// Key that signs and encrypts session cookies (base64, at least 64 bytes). Secret.
     pub session_key: Option<SecretString>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            mode: AuthModeSetting::None,
+            local_role: triage_shared::actions::Role::Reader,
+            session_key: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,7 +1,9 @@
 //! Triage's backend: an axum server that proxies Prometheus, acts on Kubernetes, analyses
 //! PostgreSQL and serves the browser console. `main.rs` only parses the command line.
 
+pub mod actions;
 pub mod assets;
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod kubernetes;

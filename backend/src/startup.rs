@@ -30,7 +30,11 @@ impl Application {
             ),
             None => None,
         };
-        Ok(Self { listener, state: AppState::new(settings, k8s)? })
+        let audit = match &settings.store.postgres_url {
+            Some(url) => crate::audit::AuditStore::open_postgres(url).await?,
+            None => crate::audit::AuditStore::open_sqlite(&settings.store.sqlite_path)?,
+        };
+        Ok(Self { listener, state: AppState::new(settings, k8s, audit)? })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use triage_shared::actions::Identity;
 use triage_shared::{ApiError, ErrorKind};
 
+use crate::audit::AuditStore;
 use crate::config::Settings;
 use crate::kubernetes::K8s;
 use crate::live::LiveHub;
@@ -19,12 +21,13 @@ pub struct AppState {
     prom: Option<Arc<PromClient>>,
     live: Option<Arc<LiveHub>>,
     k8s: Option<K8s>,
+    pub audit: AuditStore,
     /// Cleared when shutdown begins so `/readyz` takes the replica out of rotation first.
     ready: Arc<AtomicBool>,
 }
 
 impl AppState {
-    pub fn new(settings: Settings, k8s: Option<K8s>) -> anyhow::Result<Self> {
+    pub fn new(settings: Settings, k8s: Option<K8s>, audit: AuditStore) -> anyhow::Result<Self> {
         let prom = match &settings.prometheus {
             Some(p) => Some(Arc::new(PromClient::new(p)?)),
             None => None,
@@ -36,12 +39,24 @@ impl AppState {
             prom,
             live,
             k8s,
+            audit,
             ready: Arc::new(AtomicBool::new(true)),
         })
     }
 
     pub fn prom(&self) -> Result<&Arc<PromClient>, PromError> {
         self.prom.as_ref().ok_or(PromError::NotConfigured)
+    }
+
+    /// Who is calling. Until single sign-on exists, every caller is the local user with the
+    /// configured role (no-auth mode is only allowed on loopback).
+    pub fn identity(&self) -> Identity {
+        Identity {
+            subject: "local".to_owned(),
+            email: None,
+            groups: Vec::new(),
+            role: self.settings.auth.local_role,
+        }
     }
 
     pub fn k8s(&self) -> Result<&K8s, ApiError> {

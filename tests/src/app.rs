@@ -6,10 +6,13 @@ use anyhow::Result;
 use tokio::sync::oneshot;
 use triage::config::Settings;
 use triage::startup::Application;
+use triage_shared::actions::Role;
 
 pub struct TestApp {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
+    /// Holds the audit database unless the test chose its own store.
+    _store_dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -21,6 +24,10 @@ impl TestApp {
     }
 
     pub async fn start_with(mut settings: Settings) -> Result<Self> {
+        let store_dir = tempfile::Builder::new().prefix("triage-store-").tempdir()?;
+        if settings.store.sqlite_path == triage::config::StoreSettings::default().sqlite_path {
+            settings.store.sqlite_path = store_dir.path().join("triage.db");
+        }
         settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         settings.server.shutdown_grace_secs = 2;
         let app = Application::build(settings).await?;
@@ -30,7 +37,7 @@ impl TestApp {
             let _ = rx.await;
         }));
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
-        Ok(Self { addr, http, shutdown: Some(tx), task: Some(task) })
+        Ok(Self { addr, http, _store_dir: store_dir, shutdown: Some(tx), task: Some(task) })
     }
 
     /// Starts the backend with Prometheus at `prom_url`.
@@ -50,16 +57,20 @@ impl TestApp {
     /// Starts the backend against a Kubernetes API (the sandbox) through `kubeconfig`, allowed
     /// to see `streaming-analytics` only.
     pub async fn start_with_kubernetes(kubeconfig: &std::path::Path) -> Result<Self> {
-        let settings = Settings {
-            kubernetes: Some(triage::config::KubernetesSettings {
-                kubeconfig: Some(kubeconfig.to_owned()),
-                context: None,
-                namespaces: vec!["streaming-analytics".to_owned()],
-                timeout_secs: 10,
-            }),
-            ..Settings::default()
-        };
-        Self::start_with(settings).await
+        Self::start_with(kubernetes_settings(kubeconfig, Role::Reader)).await
+    }
+
+    /// Like [`TestApp::start_with_kubernetes`], with every caller an operator (may act).
+    pub async fn start_with_kubernetes_as_operator(kubeconfig: &std::path::Path) -> Result<Self> {
+        Self::start_with(kubernetes_settings(kubeconfig, Role::Operator)).await
+    }
+
+    /// POSTs JSON with the CSRF header the console sends; returns the status and the body.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Result<(u16, serde_json::Value)> {
+        let response = self.http.post(self.url(path)).header("x-triage-csrf", "1").json(body).send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))))
     }
 
     /// GETs `path` and decodes JSON, failing with the body on a non-2xx answer.
@@ -93,4 +104,19 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// Settings for a backend that reads the sandbox through `kubeconfig`, with `role` for callers.
+pub fn kubernetes_settings(kubeconfig: &std::path::Path, role: Role) -> Settings {
+    let mut settings = Settings {
+        kubernetes: Some(triage::config::KubernetesSettings {
+            kubeconfig: Some(kubeconfig.to_owned()),
+            context: None,
+            namespaces: vec!["streaming-analytics".to_owned()],
+            timeout_secs: 10,
+        }),
+        ..Settings::default()
+    };
+    settings.auth.local_role = role;
+    settings
 }

@@ -8,6 +8,11 @@ use triage_shared::k8s::{
     ServiceSummary,
 };
 
+use triage_shared::actions::{
+    ActionOutcome, AuditEntry, DeletePodRequest, Identity, RestartRequest, ScaleRequest,
+};
+
+use crate::actions;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -92,4 +97,44 @@ pub async fn list_network_policies(
     Path(ns): Path<String>,
 ) -> Result<Json<Vec<NetworkPolicySummary>>, AppError> {
     Ok(Json(state.k8s()?.list_network_policies(&ns).await?))
+}
+
+pub async fn whoami(State(state): State<AppState>) -> Json<Identity> {
+    Json(state.identity())
+}
+
+pub async fn scale(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Json(req): Json<ScaleRequest>,
+) -> Result<Json<ActionOutcome>, AppError> {
+    Ok(Json(actions::scale(state.k8s()?, &state.audit, &state.identity(), &ns, &name, &req).await?))
+}
+
+pub async fn restart(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Json(req): Json<RestartRequest>,
+) -> Result<Json<ActionOutcome>, AppError> {
+    Ok(Json(actions::restart(state.k8s()?, &state.audit, &state.identity(), &ns, &name, &req).await?))
+}
+
+pub async fn delete_pod(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Json(req): Json<DeletePodRequest>,
+) -> Result<Json<ActionOutcome>, AppError> {
+    Ok(Json(actions::delete_pod(state.k8s()?, &state.audit, &state.identity(), &ns, &name, &req).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    limit: Option<u32>,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditEntry>>, AppError> {
+    Ok(Json(state.audit.list(q.limit.unwrap_or(200)).await?))
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -44,7 +44,13 @@ pub fn router(state: AppState) -> Router {
         .route("/k8s/namespaces/{ns}/top/pods", get(k8s::top_pods))
         .route("/k8s/namespaces/{ns}/services", get(k8s::list_services))
         .route("/k8s/namespaces/{ns}/networkpolicies", get(k8s::list_network_policies))
-        .fallback(api_not_found);
+        .route("/k8s/namespaces/{ns}/deployments/{name}/scale", post(k8s::scale))
+        .route("/k8s/namespaces/{ns}/deployments/{name}/restart", post(k8s::restart))
+        .route("/k8s/namespaces/{ns}/pods/{name}/delete", post(k8s::delete_pod))
+        .route("/whoami", get(k8s::whoami))
+        .route("/audit", get(k8s::audit))
+        .fallback(api_not_found)
+        .layer(middleware::from_fn(require_csrf_header));
 
     Router::new()
         .nest("/api", api)
@@ -70,4 +76,28 @@ pub fn router(state: AppState) -> Router {
 /// Unknown `/api/…` paths get the JSON error body, never the SPA's index.html.
 async fn api_not_found(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> AppError {
     AppError::not_found(format!("no API route {}", uri.path()))
+}
+
+/// Header that every state-changing API request must carry. Browsers cannot add a custom header
+/// to a cross-site form post or a simple request without a CORS preflight, which Triage never
+/// grants, so its presence proves the request came from the console's own scripts.
+pub const CSRF_HEADER: &str = "x-triage-csrf";
+
+async fn require_csrf_header(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let safe = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if !safe && !request.headers().contains_key(CSRF_HEADER) {
+        return AppError::Api(triage_shared::ApiError::new(
+            triage_shared::ErrorKind::Forbidden,
+            format!("state-changing requests must carry the {CSRF_HEADER} header"),
+        ))
+        .into_response();
+    }
+    next.run(request).await
 }

@@ -1,0 +1,210 @@
+//! Guarded Kubernetes actions. Each one: is allowed only to operators; is dry-run on the server
+//! first (`dryRun=All`) and described ("replicas 6 → 12"); needs the target's name typed as
+//! confirmation when it is destructive; is written to the audit log before it is sent and
+//! updated with its outcome after; and carries its `kubectl` equivalent.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use triage_shared::actions::{
+    ActionOutcome, AuditOutcome, DeletePodRequest, Identity, RestartRequest, Role, ScaleRequest,
+};
+use triage_shared::{ApiError, ErrorKind};
+
+use crate::audit::{AuditStore, NewEntry};
+use crate::kubernetes::{K8s, map_error};
+
+pub fn require(identity: &Identity, role: Role, what: &str) -> Result<(), ApiError> {
+    if identity.role >= role {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorKind::Forbidden,
+            format!("{what} needs the {role:?} role; {} has {:?}", identity.subject, identity.role)
+                .to_lowercase(),
+        ))
+    }
+}
+
+fn check_confirmation(needed: bool, confirm: Option<&str>, name: &str) -> Result<(), ApiError> {
+    if needed && confirm != Some(name) {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            format!("this action is destructive: type the target's name ({name}) to confirm it"),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `act` between an audit `begin` and `finish`.
+async fn audited<F, Fut>(store: &AuditStore, entry: NewEntry, act: F) -> Result<i64, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), ApiError>>,
+{
+    let id = store.begin(entry).await?;
+    let result = act().await;
+    let (outcome, error) = match &result {
+        Ok(()) => (AuditOutcome::Succeeded, None),
+        Err(e) => (AuditOutcome::Failed, Some(e.message.clone())),
+    };
+    if let Err(e) = store.finish(id, outcome, error).await {
+        // The action already happened; say so rather than hide it.
+        tracing::error!(audit_id = id, "recording the outcome failed: {}", e.message);
+    }
+    result.map(|()| id)
+}
+
+pub async fn scale(
+    k8s: &K8s,
+    store: &AuditStore,
+    identity: &Identity,
+    ns: &str,
+    name: &str,
+    req: &ScaleRequest,
+) -> Result<ActionOutcome, ApiError> {
+    require(identity, Role::Operator, "scaling a deployment")?;
+    let ns = k8s.namespace(ns)?;
+    let name = K8s::name(name)?;
+    if !(0..=1000).contains(&req.replicas) {
+        return Err(ApiError::new(ErrorKind::BadRequest, "replicas must be between 0 and 1000"));
+    }
+    let api: Api<Deployment> = Api::namespaced(k8s.client.clone(), ns);
+    let current = api.get(name).await.map_err(|e| map_error(e, "get", &format!("deployment {name}")))?;
+    let before = current.spec.and_then(|s| s.replicas).unwrap_or(1);
+    let patch = Patch::Merge(serde_json::json!({"spec": {"replicas": req.replicas}}));
+    api.patch_scale(name, &PatchParams::default().dry_run(), &patch)
+        .await
+        .map_err(|e| map_error(e, "scale (dry run)", &format!("deployment {name}")))?;
+    let summary = format!("replicas {before} → {}", req.replicas);
+    let needs_confirmation = req.replicas < before;
+    let kubectl = format!("kubectl -n {ns} scale deployment/{name} --replicas={}", req.replicas);
+    if req.dry_run {
+        return Ok(ActionOutcome { dry_run: true, summary, needs_confirmation, kubectl, audit_id: None });
+    }
+    check_confirmation(needs_confirmation, req.confirm.as_deref(), name)?;
+    let entry = NewEntry {
+        identity: identity.clone(),
+        action: "scale".to_owned(),
+        target: format!("deployment/{ns}/{name}"),
+        params: serde_json::json!({"replicas": req.replicas, "from": before}),
+        dry_run_summary: summary.clone(),
+    };
+    let id = audited(store, entry, || async {
+        api.patch_scale(name, &PatchParams::default(), &patch)
+            .await
+            .map(drop)
+            .map_err(|e| map_error(e, "scale", &format!("deployment {name}")))
+    })
+    .await?;
+    Ok(ActionOutcome { dry_run: false, summary, needs_confirmation, kubectl, audit_id: Some(id) })
+}
+
+pub async fn restart(
+    k8s: &K8s,
+    store: &AuditStore,
+    identity: &Identity,
+    ns: &str,
+    name: &str,
+    req: &RestartRequest,
+) -> Result<ActionOutcome, ApiError> {
+    require(identity, Role::Operator, "restarting a deployment")?;
+    let ns = k8s.namespace(ns)?;
+    let name = K8s::name(name)?;
+    let api: Api<Deployment> = Api::namespaced(k8s.client.clone(), ns);
+    let current = api.get(name).await.map_err(|e| map_error(e, "get", &format!("deployment {name}")))?;
+    let replicas = current.spec.and_then(|s| s.replicas).unwrap_or(1);
+    // What `kubectl rollout restart` does: a new template annotation starts a rolling update.
+    let stamp = jiff::Timestamp::now().to_string();
+    let patch = Patch::Strategic(serde_json::json!({
+        "spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}
+    }));
+    api.patch(name, &PatchParams::default().dry_run(), &patch)
+        .await
+        .map_err(|e| map_error(e, "restart (dry run)", &format!("deployment {name}")))?;
+    let summary = format!("rolling restart of {replicas} pods of {name} (25% at a time)");
+    let kubectl = format!("kubectl -n {ns} rollout restart deployment/{name}");
+    if req.dry_run {
+        return Ok(ActionOutcome {
+            dry_run: true,
+            summary,
+            needs_confirmation: true,
+            kubectl,
+            audit_id: None,
+        });
+    }
+    check_confirmation(true, req.confirm.as_deref(), name)?;
+    let entry = NewEntry {
+        identity: identity.clone(),
+        action: "restart".to_owned(),
+        target: format!("deployment/{ns}/{name}"),
+        params: serde_json::json!({"restartedAt": stamp}),
+        dry_run_summary: summary.clone(),
+    };
+    let id = audited(store, entry, || async {
+        api.patch(name, &PatchParams::default(), &patch)
+            .await
+            .map(drop)
+            .map_err(|e| map_error(e, "restart", &format!("deployment {name}")))
+    })
+    .await?;
+    Ok(ActionOutcome { dry_run: false, summary, needs_confirmation: true, kubectl, audit_id: Some(id) })
+}
+
+pub async fn delete_pod(
+    k8s: &K8s,
+    store: &AuditStore,
+    identity: &Identity,
+    ns: &str,
+    name: &str,
+    req: &DeletePodRequest,
+) -> Result<ActionOutcome, ApiError> {
+    require(identity, Role::Operator, "deleting a pod")?;
+    let ns = k8s.namespace(ns)?;
+    let name = K8s::name(name)?;
+    let api: Api<Pod> = Api::namespaced(k8s.client.clone(), ns);
+    let pod = api.get(name).await.map_err(|e| map_error(e, "get", &format!("pod {name}")))?;
+    let controller = pod
+        .metadata
+        .owner_references
+        .as_ref()
+        .and_then(|o| o.iter().find(|r| r.controller == Some(true)))
+        .map(|r| format!("{}/{}", r.kind, r.name));
+    let grace = if req.force { Some(0) } else { None };
+    let params = DeleteParams { grace_period_seconds: grace, ..DeleteParams::default() };
+    api.delete(name, &DeleteParams { dry_run: true, ..params.clone() })
+        .await
+        .map_err(|e| map_error(e, "delete (dry run)", &format!("pod {name}")))?;
+    let how = if req.force { "immediately (grace period 0)" } else { "gracefully" };
+    let summary = match &controller {
+        Some(c) => format!("delete pod {name} {how}; {c} replaces it"),
+        None => format!("delete pod {name} {how}; it has no controller and will not come back"),
+    };
+    let kubectl = if req.force {
+        format!("kubectl -n {ns} delete pod {name} --force --grace-period=0")
+    } else {
+        format!("kubectl -n {ns} delete pod {name}")
+    };
+    if req.dry_run {
+        return Ok(ActionOutcome {
+            dry_run: true,
+            summary,
+            needs_confirmation: true,
+            kubectl,
+            audit_id: None,
+        });
+    }
+    check_confirmation(true, req.confirm.as_deref(), name)?;
+    let entry = NewEntry {
+        identity: identity.clone(),
+        action: "delete-pod".to_owned(),
+        target: format!("pod/{ns}/{name}"),
+        params: serde_json::json!({"force": req.force}),
+        dry_run_summary: summary.clone(),
+    };
+    let id = audited(store, entry, || async {
+        api.delete(name, &params).await.map(drop).map_err(|e| map_error(e, "delete", &format!("pod {name}")))
+    })
+    .await?;
+    Ok(ActionOutcome { dry_run: false, summary, needs_confirmation: true, kubectl, audit_id: Some(id) })
+}
