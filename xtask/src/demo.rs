@@ -145,8 +145,13 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     std::fs::write(
         &config,
         format!(
-            "# Written by `cargo xtask demo`.\n[server]\nlisten = \"{CONSOLE_ADDR}\"\n\n[auth]\nmode = \"none\"\n\n\
-             [prometheus]\nurl = \"http://{PROMETHEUS_ADDR}\"\n"
+            "# Written by `cargo xtask demo`.\n[server]\nlisten = \"{CONSOLE_ADDR}\"\n\n\
+             # Local demo: no login, and the local user may act.\n[auth]\nmode = \"none\"\nlocal_role = \"operator\"\n\n\
+             [prometheus]\nurl = \"http://{PROMETHEUS_ADDR}\"\n\n\
+             [kubernetes]\nkubeconfig = \"{}\"\nnamespaces = [\"streaming-analytics\"]\n\n\
+             [store]\nsqlite_path = \"{}\"\n",
+            kubeconfig.display(),
+            demo_dir.join("triage.db").display()
         ),
     )
     .context("cannot write the demo configuration")?;
