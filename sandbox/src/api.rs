@@ -26,12 +26,26 @@ use crate::world::{NAMESPACE, World};
 
 pub type Shared = Arc<Mutex<World>>;
 
+/// Path prefix under which the API answers as the read-only `sandbox-viewer` user.
+pub const VIEWER_PREFIX: &str = "/viewer";
+
+/// Marks requests made as the read-only user.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOnly;
+
 /// Locks the world; a poisoned lock (a panicked request) still holds consistent data.
 pub fn lock(world: &Shared) -> std::sync::MutexGuard<'_, World> {
     world.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub fn router(world: Shared) -> Router {
+    Router::new()
+        .nest(VIEWER_PREFIX, routes().layer(axum::Extension(ReadOnly)))
+        .merge(routes())
+        .with_state(world)
+}
+
+fn routes() -> Router<Shared> {
     Router::new()
         .route("/version", get(version))
         .route("/api", get(api_versions))
@@ -66,7 +80,6 @@ pub fn router(world: Shared) -> Router {
                 None,
             )
         })
-        .with_state(world)
 }
 
 // ---------- errors ----------
@@ -90,6 +103,34 @@ fn not_found(kind: Kind, name: &str) -> Response {
         StatusCode::NOT_FOUND,
         "NotFound",
         &format!("{resource} \"{name}\" not found"),
+        Some(json!({"name": name, "group": i.group, "kind": i.plural})),
+    )
+}
+
+/// RBAC's answer to the viewer attempting a write, worded as a real API server words it.
+fn forbidden(kind: Kind, req: &Req) -> Response {
+    let i = kind.info();
+    let verb = match req.method {
+        Method::DELETE => "delete",
+        Method::PATCH => "patch",
+        Method::PUT => "update",
+        _ => "create",
+    };
+    let resource = match &req.sub {
+        Some(sub) => format!("{}/{sub}", i.plural),
+        None => i.plural.to_owned(),
+    };
+    let qualified =
+        if i.group.is_empty() { i.plural.to_owned() } else { format!("{}.{}", i.plural, i.group) };
+    let name = req.name.clone().unwrap_or_default();
+    status_error(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        &format!(
+            "{qualified} \"{name}\" is forbidden: User \"sandbox-viewer\" cannot {verb} resource \"{resource}\" in API group \"{}\" in the namespace \"{}\"",
+            i.group,
+            req.namespace.clone().unwrap_or_default()
+        ),
         Some(json!({"name": name, "group": i.group, "kind": i.plural})),
     )
 }
@@ -214,6 +255,8 @@ async fn group_resources(Path((group, version)): Path<(String, String)>) -> Resp
 
 struct Req {
     method: Method,
+    /// The caller may only read (the viewer user).
+    read_only: bool,
     group: String,
     version: String,
     namespace: Option<String>,
@@ -242,18 +285,21 @@ impl Req {
 
 async fn core(
     State(world): State<Shared>,
+    read_only: Option<axum::Extension<ReadOnly>>,
     method: Method,
     Path(params): Path<HashMap<String, String>>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let req = build_req(method, "", "v1", params, query, &headers, body);
+    let mut req = build_req(method, "", "v1", params, query, &headers, body);
+    req.read_only = read_only.is_some();
     handle(world, req).await
 }
 
 async fn grouped(
     State(world): State<Shared>,
+    read_only: Option<axum::Extension<ReadOnly>>,
     method: Method,
     Path(params): Path<HashMap<String, String>>,
     Query(query): Query<HashMap<String, String>>,
@@ -262,7 +308,8 @@ async fn grouped(
 ) -> Response {
     let group = params.get("group").cloned().unwrap_or_default();
     let version = params.get("version").cloned().unwrap_or_default();
-    let req = build_req(method, &group, &version, params, query, &headers, body);
+    let mut req = build_req(method, &group, &version, params, query, &headers, body);
+    req.read_only = read_only.is_some();
     handle(world, req).await
 }
 
@@ -280,6 +327,7 @@ fn build_req(
     };
     Req {
         method,
+        read_only: false,
         group: group.to_owned(),
         version: version.to_owned(),
         namespace: params.remove("namespace"),
@@ -324,6 +372,9 @@ async fn handle(world: Shared, req: Req) -> Response {
         && kind != Kind::Namespace
     {
         return not_found(Kind::Namespace, ns);
+    }
+    if req.read_only && req.method != Method::GET {
+        return forbidden(kind, &req);
     }
     match (&req.method, &req.name, req.sub.as_deref()) {
         (&Method::GET, None, None) if req.flag("watch") => watch(world, kind, &req),

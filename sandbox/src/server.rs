@@ -159,12 +159,20 @@ pub fn write_kubeconfig(path: &Path, server: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    // Two users: `sandbox-operator` may do everything; `sandbox-viewer` (served under the
+    // `/viewer` prefix, since clients send no credentials over plain HTTP) may only read, and its
+    // writes get 403 Forbidden as an API server's RBAC would answer.
+    let ns = crate::world::NAMESPACE;
     let text = format!(
         "# Written by triage-sandbox: a simulated cluster, not a real one.\n\
-         apiVersion: v1\nkind: Config\nclusters:\n- name: triage-sandbox\n  cluster:\n    server: {server}\n\
-         contexts:\n- name: triage-sandbox\n  context:\n    cluster: triage-sandbox\n    user: sandbox-user\n    namespace: {}\n\
-         current-context: triage-sandbox\nusers:\n- name: sandbox-user\n  user: {{}}\n",
-        crate::world::NAMESPACE
+         apiVersion: v1\nkind: Config\nclusters:\n\
+         - name: triage-sandbox\n  cluster:\n    server: {server}\n\
+         - name: triage-sandbox-viewer\n  cluster:\n    server: {server}{}\n\
+         contexts:\n\
+         - name: triage-sandbox\n  context:\n    cluster: triage-sandbox\n    user: sandbox-operator\n    namespace: {ns}\n\
+         - name: triage-sandbox-viewer\n  context:\n    cluster: triage-sandbox-viewer\n    user: sandbox-viewer\n    namespace: {ns}\n\
+         current-context: triage-sandbox\nusers:\n- name: sandbox-operator\n  user: {{}}\n- name: sandbox-viewer\n  user: {{}}\n",
+        crate::api::VIEWER_PREFIX
     );
     std::fs::write(path, text).map_err(|e| anyhow::anyhow!("cannot write kubeconfig {}: {e}", path.display()))
 }

@@ -185,3 +185,42 @@ async fn audit_log_in_postgres() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn forbidden_by_kubernetes_rbac_names_the_verb_and_resource() -> anyhow::Result<()> {
+    let sb = TestSandbox::start(Incident::Healthy).await?;
+    // kubectl as the sandbox's read-only user is refused by the API server.
+    let (ok, _, err) = sb
+        .kubectl_raw(&[
+            "--context",
+            "triage-sandbox-viewer",
+            "scale",
+            "deployment/stream-processor",
+            "--replicas=2",
+        ])
+        .await?;
+    assert!(!ok && err.contains("forbidden"), "{err}");
+
+    // Triage connected as that user: an operator in Triage, but Kubernetes says no.
+    let mut settings =
+        triage_tests::app::kubernetes_settings(&sb.kubeconfig, triage_shared::actions::Role::Operator);
+    if let Some(k) = settings.kubernetes.as_mut() {
+        k.context = Some("triage-sandbox-viewer".to_owned());
+    }
+    let app = TestApp::start_with(settings).await?;
+    let pods: serde_json::Value = app.get_json(&format!("{NS}/pods")).await?;
+    assert_eq!(pods["items"].as_array().map_or(0, Vec::len), 16, "reads still work");
+    let (status, body) =
+        app.post_json(&format!("{NS}/deployments/stream-processor/scale"), &json!({"replicas": 2})).await?;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["kind"], "forbidden");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("forbidden:"), "{message}");
+    assert!(message.contains("scale") && message.contains("deployment stream-processor"), "{message}");
+    assert!(
+        message.contains("cannot patch resource \"deployments/scale\""),
+        "the API's own words: {message}"
+    );
+    assert_eq!(replicas(&sb, "stream-processor").await?, "6");
+    Ok(())
+}
