@@ -1,0 +1,120 @@
+//! Audit durability: the `triage` process is killed with SIGKILL while 100 actions run
+//! concurrently; after a restart every action that was acknowledged to its caller is in the
+//! audit store with its outcome.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::json;
+use triage_sandbox::Incident;
+use triage_shared::actions::{AuditEntry, AuditOutcome};
+use triage_tests::TestSandbox;
+use triage_tests::paths::free_port;
+use triage_tests::process::{ManagedChild, wait_until};
+
+fn triage_binary() -> anyhow::Result<std::path::PathBuf> {
+    // target/debug/deps/audit_durability-… → target/debug/triage (built by `cargo test --workspace`).
+    let exe = std::env::current_exe()?;
+    let bin = exe.parent().and_then(|d| d.parent()).map(|d| d.join("triage")).unwrap_or_default();
+    anyhow::ensure!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p triage` (cargo xtask test does)",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+async fn start(config: &std::path::Path, port: u16, log: std::path::PathBuf) -> anyhow::Result<ManagedChild> {
+    let mut child = ManagedChild::spawn(
+        "triage",
+        Command::new(triage_binary()?).arg("serve").arg("--config").arg(config).stdin(Stdio::null()),
+        Some(log),
+    )?;
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let http = reqwest::Client::new();
+    wait_until(&mut child, Duration::from_secs(20), || {
+        let r = http.get(&url).send();
+        async move { r.await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await?;
+    Ok(child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_actions_survive_sigkill() -> anyhow::Result<()> {
+    let sb = TestSandbox::start(Incident::Healthy).await?;
+    let dir = tempfile::tempdir()?;
+    let port = free_port()?;
+    let config = dir.path().join("triage.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[auth]\nlocal_role = \"operator\"\n\
+             [kubernetes]\nkubeconfig = \"{}\"\nnamespaces = [\"streaming-analytics\"]\n\
+             [store]\nsqlite_path = \"{}\"\n",
+            sb.kubeconfig.display(),
+            dir.path().join("audit.db").display()
+        ),
+    )?;
+    let mut triage = start(&config, port, dir.path().join("first.log")).await?;
+    let pid = triage.pid();
+
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build()?;
+    let acked = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let http = http.clone();
+        let acked = acked.clone();
+        let url = format!(
+            "http://127.0.0.1:{port}/api/k8s/namespaces/streaming-analytics/deployments/stream-processor/scale"
+        );
+        tasks.push(tokio::spawn(async move {
+            let response = http
+                .post(url)
+                .header("x-triage-csrf", "1")
+                .json(&json!({"replicas": 6 + i % 5, "confirm": "stream-processor"}))
+                .send()
+                .await
+                .ok()?;
+            if !response.status().is_success() {
+                return None;
+            }
+            let body: serde_json::Value = response.json().await.ok()?;
+            acked.fetch_add(1, Ordering::SeqCst);
+            body["audit_id"].as_i64()
+        }));
+    }
+    // Kill the backend mid-way through the burst.
+    while acked.load(Ordering::SeqCst) < 15 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let status = Command::new("kill").args(["-KILL", &pid.to_string()]).status()?;
+    assert!(status.success());
+    let mut acknowledged = BTreeSet::new();
+    for t in tasks {
+        if let Some(id) = t.await? {
+            acknowledged.insert(id);
+        }
+    }
+    triage.stop();
+    assert!(acknowledged.len() >= 15, "{} acknowledged", acknowledged.len());
+    assert!(acknowledged.len() < 100, "the kill must land mid-burst ({} acknowledged)", acknowledged.len());
+
+    let _triage = start(&config, port, dir.path().join("second.log")).await?;
+    let audit: Vec<AuditEntry> =
+        http.get(format!("http://127.0.0.1:{port}/api/audit?limit=1000")).send().await?.json().await?;
+    let stored: BTreeSet<i64> =
+        audit.iter().filter(|e| e.outcome == AuditOutcome::Succeeded).map(|e| e.id).collect();
+    let missing: Vec<&i64> = acknowledged.difference(&stored).collect();
+    assert!(missing.is_empty(), "acknowledged but not stored as succeeded: {missing:?}");
+    println!(
+        "{} acknowledged, {} rows stored ({} pending: started when the process died)",
+        acknowledged.len(),
+        audit.len(),
+        audit.iter().filter(|e| e.outcome == AuditOutcome::Pending).count()
+    );
+    Ok(())
+}
