@@ -5,6 +5,7 @@ pub mod actions;
 pub mod assets;
 pub mod audit;
 pub mod config;
+pub mod emergency;
 pub mod error;
 pub mod kubernetes;
 pub mod live;

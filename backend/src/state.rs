@@ -22,6 +22,7 @@ pub struct AppState {
     live: Option<Arc<LiveHub>>,
     k8s: Option<K8s>,
     pub audit: AuditStore,
+    pub jobs: crate::emergency::Jobs,
     /// Cleared when shutdown begins so `/readyz` takes the replica out of rotation first.
     ready: Arc<AtomicBool>,
 }
@@ -40,6 +41,7 @@ impl AppState {
             live,
             k8s,
             audit,
+            jobs: crate::emergency::Jobs::default(),
             ready: Arc::new(AtomicBool::new(true)),
         })
     }

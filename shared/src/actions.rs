@@ -103,3 +103,54 @@ pub struct AuditEntry {
     /// RFC 3339 time the outcome was recorded.
     pub finished_at: Option<String>,
 }
+
+/// `POST /api/k8s/namespaces/{ns}/emergency-restart`: the guide's complete restart as one
+/// guarded sequence. Replica counts are recorded first and restored exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmergencyRestartRequest {
+    /// Deployments in restart order (scaled down in this order, back up in this order).
+    pub deployments: Vec<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The namespace's name, typed by the user; required for a real run.
+    #[serde(default)]
+    pub confirm: Option<String>,
+    /// Seconds to wait for pods to stop before force-deleting the stragglers (default 30).
+    #[serde(default)]
+    pub shutdown_wait_secs: Option<u64>,
+    /// Seconds to wait for each rollout (default 300).
+    #[serde(default)]
+    pub rollout_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepState {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+/// One step of a long action, with the command that does the same by hand.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStep {
+    pub text: String,
+    pub kubectl: String,
+    pub state: StepState,
+    pub detail: Option<String>,
+}
+
+/// A long action's progress (`GET /api/jobs/{id}`); for a dry run, the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub kind: String,
+    pub dry_run: bool,
+    /// Replica counts recorded before anything changed.
+    pub recorded: Vec<(String, i32)>,
+    pub steps: Vec<JobStep>,
+    pub finished: bool,
+    pub error: Option<String>,
+    pub audit_id: Option<i64>,
+}

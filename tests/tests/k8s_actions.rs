@@ -224,3 +224,72 @@ async fn forbidden_by_kubernetes_rbac_names_the_verb_and_resource() -> anyhow::R
     assert_eq!(replicas(&sb, "stream-processor").await?, "6");
     Ok(())
 }
+
+#[tokio::test]
+async fn emergency_restart_restores_the_recorded_counts() -> anyhow::Result<()> {
+    let sb = TestSandbox::start(Incident::MemoryLeak).await?;
+    // Not the manifest's numbers: the sequence must restore what it recorded, not constants.
+    sb.kubectl(&["scale", "deployment", "stream-processor", "--replicas=9"]).await?;
+    let app = TestApp::start_with_kubernetes_as_operator(&sb.kubeconfig).await?;
+    let before = sb.kubectl(&["get", "pods", "-o", "name"]).await?;
+    let path = format!("{NS}/emergency-restart");
+    let order = json!(["stream-processor", "ml-inference", "websocket-server"]);
+
+    let (status, plan) = app.post_json(&path, &json!({"deployments": order, "dry_run": true})).await?;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(
+        plan["recorded"],
+        json!([["stream-processor", 9], ["ml-inference", 4], ["websocket-server", 3]])
+    );
+    let steps: Vec<String> = plan["steps"]
+        .as_array()
+        .map(|s| s.iter().map(|x| x["text"].as_str().unwrap_or_default().to_owned()).collect())
+        .unwrap_or_default();
+    assert_eq!(steps.first().map(String::as_str), Some("scale stream-processor to 0"));
+    assert!(steps.contains(&"scale stream-processor back to 9".to_owned()), "{steps:?}");
+    assert_eq!(replicas(&sb, "stream-processor").await?, "9", "the plan changed nothing");
+
+    let (status, _) = app.post_json(&path, &json!({"deployments": order})).await?;
+    assert_eq!(status, 400, "needs the namespace typed");
+    let (status, job) = app
+        .post_json(
+            &path,
+            &json!({"deployments": order, "confirm": "streaming-analytics", "shutdown_wait_secs": 10, "rollout_timeout_secs": 90}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{job}");
+    let id = job["id"].as_str().unwrap_or_default().to_owned();
+    let mut finished = serde_json::Value::Null;
+    for _ in 0..240 {
+        let j: serde_json::Value = app.get_json(&format!("/api/jobs/{id}")).await?;
+        if j["finished"] == true {
+            finished = j;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(finished["error"], serde_json::Value::Null, "{finished}");
+    assert!(
+        finished["steps"].as_array().is_some_and(|s| s.iter().all(|x| x["state"] == "done")),
+        "{finished}"
+    );
+    assert_eq!(replicas(&sb, "stream-processor").await?, "9");
+    assert_eq!(replicas(&sb, "ml-inference").await?, "4");
+    assert_eq!(replicas(&sb, "websocket-server").await?, "3");
+    let after = sb
+        .kubectl(&[
+            "get",
+            "pods",
+            "-o",
+            "name",
+            "-l",
+            "app in (stream-processor,ml-inference,websocket-server)",
+        ])
+        .await?;
+    assert_eq!(after.lines().count(), 16);
+    assert!(after.lines().all(|p| !before.contains(p)), "every pod was replaced");
+    let audit: Vec<AuditEntry> = app.get_json("/api/audit").await?;
+    assert_eq!(audit[0].action, "emergency-restart");
+    assert_eq!(audit[0].outcome, AuditOutcome::Succeeded);
+    Ok(())
+}

@@ -9,7 +9,8 @@ use triage_shared::k8s::{
 };
 
 use triage_shared::actions::{
-    ActionOutcome, AuditEntry, DeletePodRequest, Identity, RestartRequest, ScaleRequest,
+    ActionOutcome, AuditEntry, DeletePodRequest, EmergencyRestartRequest, Identity, Job, RestartRequest,
+    ScaleRequest,
 };
 
 use crate::actions;
@@ -137,4 +138,18 @@ pub async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, AppError> {
     Ok(Json(state.audit.list(q.limit.unwrap_or(200)).await?))
+}
+
+pub async fn emergency_restart(
+    State(state): State<AppState>,
+    Path(ns): Path<String>,
+    Json(req): Json<EmergencyRestartRequest>,
+) -> Result<Json<Job>, AppError> {
+    let job =
+        crate::emergency::start(state.k8s()?, &state.audit, &state.jobs, &state.identity(), &ns, req).await?;
+    Ok(Json(job))
+}
+
+pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, AppError> {
+    state.jobs.get(&id).map(Json).ok_or_else(|| AppError::not_found(format!("no job {id}")))
 }
