@@ -14,4 +14,5 @@ pub mod prometheus;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod streams;
 pub mod telemetry;

@@ -153,3 +153,29 @@ pub async fn emergency_restart(
 pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, AppError> {
     state.jobs.get(&id).map(Json).ok_or_else(|| AppError::not_found(format!("no job {id}")))
 }
+
+#[derive(Debug, Deserialize)]
+pub struct RolloutQuery {
+    timeout_secs: Option<u64>,
+}
+
+/// `GET /api/k8s/namespaces/{ns}/deployments/{name}/rollout` (server-sent events).
+pub async fn rollout(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<RolloutQuery>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let timeout = std::time::Duration::from_secs(q.timeout_secs.unwrap_or(300).clamp(1, 3600));
+    Ok(crate::streams::rollout(state.k8s()?, &ns, &name, timeout).await?.into_response())
+}
+
+/// `GET /api/k8s/namespaces/{ns}/pods/{name}/logs/follow?tail=` (server-sent events).
+pub async fn follow_logs(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<LogQuery>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    Ok(crate::streams::follow_logs(state.k8s()?, &ns, &name, q.tail.unwrap_or(50)).await?.into_response())
+}
