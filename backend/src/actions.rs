@@ -7,7 +7,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use triage_shared::actions::{
-    ActionOutcome, AuditOutcome, DeletePodRequest, Identity, RestartRequest, Role, ScaleRequest,
+    ActionOutcome, AuditOutcome, DeletePodRequest, DeletePodsRequest, Identity, RestartRequest, Role,
+    ScaleRequest,
 };
 use triage_shared::{ApiError, ErrorKind};
 
@@ -204,6 +205,74 @@ pub async fn delete_pod(
     };
     let id = audited(store, entry, || async {
         api.delete(name, &params).await.map(drop).map_err(|e| map_error(e, "delete", &format!("pod {name}")))
+    })
+    .await?;
+    Ok(ActionOutcome { dry_run: false, summary, needs_confirmation: true, kubectl, audit_id: Some(id) })
+}
+
+/// Checks a label selector's characters (the API parses it; this keeps junk out of URLs).
+fn check_selector(selector: &str) -> Result<(), ApiError> {
+    let ok = !selector.trim().is_empty()
+        && selector.len() <= 1024
+        && selector.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=!,() ".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorKind::BadRequest, format!("{selector:?} is not a usable label selector")))
+    }
+}
+
+pub async fn delete_pods(
+    k8s: &K8s,
+    store: &AuditStore,
+    identity: &Identity,
+    ns: &str,
+    req: &DeletePodsRequest,
+) -> Result<ActionOutcome, ApiError> {
+    require(identity, Role::Operator, "deleting pods")?;
+    let ns = k8s.namespace(ns)?;
+    check_selector(&req.selector)?;
+    let api: Api<Pod> = Api::namespaced(k8s.client.clone(), ns);
+    let list = api
+        .list(&kube::api::ListParams::default().labels(&req.selector))
+        .await
+        .map_err(|e| map_error(e, "list", "pods"))?;
+    let names: Vec<String> = list.items.iter().filter_map(|p| p.metadata.name.clone()).collect();
+    if names.is_empty() {
+        return Err(ApiError::new(ErrorKind::NotFound, format!("no pod matches {}", req.selector)));
+    }
+    let how = if req.force { "immediately (grace period 0)" } else { "gracefully" };
+    let summary = format!("delete {} pods {how}: {}", names.len(), names.join(", "));
+    let force = if req.force { " --force --grace-period=0" } else { "" };
+    let kubectl = format!("kubectl -n {ns} delete pods -l {}{force}", req.selector);
+    if req.dry_run {
+        return Ok(ActionOutcome {
+            dry_run: true,
+            summary,
+            needs_confirmation: true,
+            kubectl,
+            audit_id: None,
+        });
+    }
+    check_confirmation(true, req.confirm.as_deref(), &req.selector)?;
+    let params = DeleteParams { grace_period_seconds: req.force.then_some(0), ..DeleteParams::default() };
+    let entry = NewEntry {
+        identity: identity.clone(),
+        action: "delete-pods".to_owned(),
+        target: format!("pods/{ns}/{}", req.selector),
+        params: serde_json::json!({"selector": req.selector, "force": req.force, "pods": names}),
+        dry_run_summary: summary.clone(),
+    };
+    // Exactly the pods shown in the dry run: a pod created since is not touched.
+    let id = audited(store, entry, || async {
+        for name in &names {
+            match api.delete(name, &params).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {} // already gone
+                Err(e) => return Err(map_error(e, "delete", &format!("pod {name}"))),
+            }
+        }
+        Ok(())
     })
     .await?;
     Ok(ActionOutcome { dry_run: false, summary, needs_confirmation: true, kubectl, audit_id: Some(id) })

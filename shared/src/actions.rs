@@ -154,3 +154,17 @@ pub struct Job {
     pub error: Option<String>,
     pub audit_id: Option<i64>,
 }
+
+/// `POST /api/k8s/namespaces/{ns}/pods/delete`: every pod matching a label selector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeletePodsRequest {
+    /// Label selector, e.g. `app=stream-processor`; an empty selector is refused.
+    pub selector: String,
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The selector, typed again by the user; always required for a real delete.
+    #[serde(default)]
+    pub confirm: Option<String>,
+}

@@ -293,3 +293,41 @@ async fn emergency_restart_restores_the_recorded_counts() -> anyhow::Result<()> 
     assert_eq!(audit[0].outcome, AuditOutcome::Succeeded);
     Ok(())
 }
+
+#[tokio::test]
+async fn delete_pods_by_selector_deletes_exactly_the_previewed_pods() -> anyhow::Result<()> {
+    let sb = TestSandbox::start(Incident::Healthy).await?;
+    let app = TestApp::start_with_kubernetes_as_operator(&sb.kubeconfig).await?;
+    let path = format!("{NS}/pods/delete");
+    let (status, body) = app
+        .post_json(&path, &json!({"selector": "app=ml-inference", "force": true, "dry_run": true}))
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    let summary = body["summary"].as_str().unwrap_or_default().to_owned();
+    assert!(summary.starts_with("delete 4 pods immediately"), "{summary}");
+    assert_eq!(
+        body["kubectl"],
+        "kubectl -n streaming-analytics delete pods -l app=ml-inference --force --grace-period=0"
+    );
+    let before = sb.kubectl(&["get", "pods", "-l", "app=ml-inference", "-o", "name"]).await?;
+    assert_eq!(before.lines().count(), 4);
+    let (status, _) = app.post_json(&path, &json!({"selector": "app=ml-inference", "force": true})).await?;
+    assert_eq!(status, 400, "needs the selector typed again");
+    let (status, _) = app.post_json(&path, &json!({"selector": "", "dry_run": true})).await?;
+    assert_eq!(status, 400, "an empty selector would match everything");
+    let (status, body) = app
+        .post_json(
+            &path,
+            &json!({"selector": "app=ml-inference", "force": true, "confirm": "app=ml-inference"}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    for old in before.lines() {
+        let (ok, _, _) = sb.kubectl_raw(&["get", old]).await?;
+        assert!(!ok, "{old} was deleted");
+    }
+    let audit: Vec<AuditEntry> = app.get_json("/api/audit").await?;
+    assert_eq!(audit[0].action, "delete-pods");
+    assert_eq!(audit[0].params["pods"].as_array().map_or(0, Vec::len), 4);
+    Ok(())
+}

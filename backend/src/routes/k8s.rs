@@ -9,8 +9,8 @@ use triage_shared::k8s::{
 };
 
 use triage_shared::actions::{
-    ActionOutcome, AuditEntry, DeletePodRequest, EmergencyRestartRequest, Identity, Job, RestartRequest,
-    ScaleRequest,
+    ActionOutcome, AuditEntry, DeletePodRequest, DeletePodsRequest, EmergencyRestartRequest, Identity, Job,
+    RestartRequest, ScaleRequest,
 };
 
 use crate::actions;
@@ -178,4 +178,12 @@ pub async fn follow_logs(
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
     Ok(crate::streams::follow_logs(state.k8s()?, &ns, &name, q.tail.unwrap_or(50)).await?.into_response())
+}
+
+pub async fn delete_pods(
+    State(state): State<AppState>,
+    Path(ns): Path<String>,
+    Json(req): Json<DeletePodsRequest>,
+) -> Result<Json<ActionOutcome>, AppError> {
+    Ok(Json(actions::delete_pods(state.k8s()?, &state.audit, &state.identity(), &ns, &req).await?))
 }

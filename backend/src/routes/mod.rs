@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/k8s/namespaces/{ns}/deployments/{name}/scale", post(k8s::scale))
         .route("/k8s/namespaces/{ns}/deployments/{name}/restart", post(k8s::restart))
         .route("/k8s/namespaces/{ns}/pods/{name}/delete", post(k8s::delete_pod))
+        .route("/k8s/namespaces/{ns}/pods/delete", post(k8s::delete_pods))
         .route("/k8s/namespaces/{ns}/emergency-restart", post(k8s::emergency_restart))
         .route("/k8s/namespaces/{ns}/deployments/{name}/rollout", get(k8s::rollout))
         .route("/k8s/namespaces/{ns}/pods/{name}/logs/follow", get(k8s::follow_logs))
