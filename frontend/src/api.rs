@@ -2,7 +2,15 @@
 //! the JSON error body (a proxy's 502, a dropped connection) still becomes an `ApiError` in words.
 
 use gloo_net::http::{Request, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+use triage_shared::actions::{
+    ActionOutcome, AuditEntry, DeletePodRequest, Identity, RestartRequest, ScaleRequest,
+};
+use triage_shared::k8s::{
+    DeploymentSummary, EventSummary, NetworkPolicySummary, NodeUsage, PodDetail, PodList, PodLogs, PodUsage,
+    ServiceSummary,
+};
 use triage_shared::prom::{Alert, QueryResult};
 use triage_shared::{ApiError, ErrorBody, ErrorKind, VersionInfo};
 
@@ -32,6 +40,103 @@ pub async fn query(query: &str, time: Option<f64>) -> Result<QueryResult, ApiErr
 
 pub async fn alerts() -> Result<Vec<Alert>, ApiError> {
     get_json("/api/prom/alerts").await
+}
+
+/// The caller's identity and role (`/api/whoami`).
+pub async fn whoami() -> Result<Identity, ApiError> {
+    get_json("/api/whoami").await
+}
+
+/// The namespaces Triage may look at; the first is the default.
+pub async fn k8s_namespaces() -> Result<Vec<String>, ApiError> {
+    get_json("/api/k8s/namespaces").await
+}
+
+fn ns_path(ns: &str) -> String {
+    format!("/api/k8s/namespaces/{}", encode(ns))
+}
+
+/// One page of pods; `selector` is a label selector (`app=x`), empty for all.
+pub async fn k8s_pods(
+    ns: &str,
+    selector: &str,
+    limit: u32,
+    continue_token: Option<&str>,
+) -> Result<PodList, ApiError> {
+    let mut url = format!("{}/pods?limit={limit}", ns_path(ns));
+    if !selector.trim().is_empty() {
+        url.push_str(&format!("&selector={}", encode(selector.trim())));
+    }
+    if let Some(token) = continue_token {
+        url.push_str(&format!("&continue={}", encode(token)));
+    }
+    get_json(&url).await
+}
+
+pub async fn k8s_pod(ns: &str, name: &str) -> Result<PodDetail, ApiError> {
+    get_json(&format!("{}/pods/{}", ns_path(ns), encode(name))).await
+}
+
+pub async fn k8s_pod_logs(ns: &str, name: &str, tail: u32, previous: bool) -> Result<PodLogs, ApiError> {
+    get_json(&format!("{}/pods/{}/logs?tail={tail}&previous={previous}", ns_path(ns), encode(name))).await
+}
+
+pub async fn k8s_deployments(ns: &str) -> Result<Vec<DeploymentSummary>, ApiError> {
+    get_json(&format!("{}/deployments", ns_path(ns))).await
+}
+
+pub async fn k8s_events(ns: &str) -> Result<Vec<EventSummary>, ApiError> {
+    get_json(&format!("{}/events", ns_path(ns))).await
+}
+
+pub async fn k8s_top_pods(ns: &str) -> Result<Vec<PodUsage>, ApiError> {
+    get_json(&format!("{}/top/pods", ns_path(ns))).await
+}
+
+pub async fn k8s_top_nodes() -> Result<Vec<NodeUsage>, ApiError> {
+    get_json("/api/k8s/nodes/top").await
+}
+
+pub async fn k8s_services(ns: &str) -> Result<Vec<ServiceSummary>, ApiError> {
+    get_json(&format!("{}/services", ns_path(ns))).await
+}
+
+pub async fn k8s_network_policies(ns: &str) -> Result<Vec<NetworkPolicySummary>, ApiError> {
+    get_json(&format!("{}/networkpolicies", ns_path(ns))).await
+}
+
+pub async fn scale_deployment(ns: &str, name: &str, body: &ScaleRequest) -> Result<ActionOutcome, ApiError> {
+    post_json(&format!("{}/deployments/{}/scale", ns_path(ns), encode(name)), body).await
+}
+
+pub async fn restart_deployment(
+    ns: &str,
+    name: &str,
+    body: &RestartRequest,
+) -> Result<ActionOutcome, ApiError> {
+    post_json(&format!("{}/deployments/{}/restart", ns_path(ns), encode(name)), body).await
+}
+
+pub async fn delete_pod(ns: &str, name: &str, body: &DeletePodRequest) -> Result<ActionOutcome, ApiError> {
+    post_json(&format!("{}/pods/{}/delete", ns_path(ns), encode(name)), body).await
+}
+
+/// The audit log, newest first.
+pub async fn audit(limit: u32) -> Result<Vec<AuditEntry>, ApiError> {
+    get_json(&format!("/api/audit?limit={limit}")).await
+}
+
+/// POSTs `body` as JSON with the CSRF header the backend requires, and decodes the answer like
+/// [`get_json`].
+pub async fn post_json<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Result<T, ApiError> {
+    let request = Request::post(path)
+        .header("x-triage-csrf", "1")
+        .json(body)
+        .map_err(|e| ApiError::new(ErrorKind::Internal, format!("cannot encode the request: {e}")))?;
+    let response = request.send().await.map_err(|e| {
+        ApiError::new(ErrorKind::Unavailable, format!("cannot reach the Triage backend: {e}"))
+    })?;
+    decode(response).await
 }
 
 /// GETs `path` and decodes the JSON body, or the API's error body.

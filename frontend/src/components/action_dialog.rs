@@ -1,0 +1,368 @@
+//! The guarded-action dialog (scale, restart, delete pod): a server-side dry run first, which
+//! says what would change and the kubectl equivalent; then, when the backend asks for it, the
+//! target's name typed as confirmation; then the real run, whose audit id is shown.
+
+use leptos::ev;
+use leptos::html::Input;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use triage_shared::ApiError;
+use triage_shared::actions::{ActionOutcome, DeletePodRequest, RestartRequest, ScaleRequest};
+
+use crate::api;
+use crate::components::k8s_format::parse_replicas;
+
+/// What the dialog acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionTarget {
+    Scale { ns: String, name: String, current: i32 },
+    Restart { ns: String, name: String },
+    DeletePod { ns: String, name: String },
+}
+
+impl ActionTarget {
+    /// `scale`, `restart` or `delete`: the prefix of the dialog's test ids.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Scale { .. } => "scale",
+            Self::Restart { .. } => "restart",
+            Self::DeletePod { .. } => "delete",
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Scale { name, .. } | Self::Restart { name, .. } | Self::DeletePod { name, .. } => name,
+        }
+    }
+
+    pub fn ns(&self) -> &str {
+        match self {
+            Self::Scale { ns, .. } | Self::Restart { ns, .. } | Self::DeletePod { ns, .. } => ns,
+        }
+    }
+
+    fn title(&self) -> String {
+        match self {
+            Self::Scale { name, .. } => format!("Scale deployment {name}"),
+            Self::Restart { name, .. } => format!("Restart deployment {name}"),
+            Self::DeletePod { name, .. } => format!("Delete pod {name}"),
+        }
+    }
+
+    fn verb(&self) -> &'static str {
+        match self {
+            Self::Scale { .. } => "Scale",
+            Self::Restart { .. } => "Restart",
+            Self::DeletePod { .. } => "Delete",
+        }
+    }
+
+    async fn send(
+        &self,
+        replicas: i32,
+        force: bool,
+        dry_run: bool,
+        confirm: Option<String>,
+    ) -> Result<ActionOutcome, ApiError> {
+        match self {
+            Self::Scale { ns, name, .. } => {
+                api::scale_deployment(ns, name, &ScaleRequest { replicas, dry_run, confirm }).await
+            }
+            Self::Restart { ns, name } => {
+                api::restart_deployment(ns, name, &RestartRequest { dry_run, confirm }).await
+            }
+            Self::DeletePod { ns, name } => {
+                api::delete_pod(ns, name, &DeletePodRequest { force, dry_run, confirm }).await
+            }
+        }
+    }
+}
+
+/// The dialog for `target`. It closes by setting `open` to `None` (Close, Cancel or Escape);
+/// `on_done` runs after a real run succeeded.
+#[component]
+pub fn ActionDialog(
+    target: ActionTarget,
+    open: RwSignal<Option<ActionTarget>>,
+    on_done: Callback<()>,
+) -> impl IntoView {
+    let kind = target.kind();
+    let name = target.name().to_owned();
+    let is_scale = matches!(target, ActionTarget::Scale { .. });
+    let is_delete = matches!(target, ActionTarget::DeletePod { .. });
+    let current = match target {
+        ActionTarget::Scale { current, .. } => Some(current),
+        _ => None,
+    };
+    let title = target.title();
+    let verb = target.verb();
+    let subtitle = match &target {
+        ActionTarget::Scale { ns, current, .. } => format!("namespace {ns} · {current} replicas now"),
+        ActionTarget::Restart { ns, .. } => {
+            format!("namespace {ns} · a rolling restart replaces every pod, a few at a time")
+        }
+        ActionTarget::DeletePod { ns, .. } => {
+            format!("namespace {ns} · its controller, if any, creates a replacement")
+        }
+    };
+    let target = StoredValue::new(target);
+
+    let replicas = RwSignal::new(current.map(|c| c.to_string()).unwrap_or_default());
+    let force = RwSignal::new(false);
+    let preview = RwSignal::new(None::<ActionOutcome>);
+    let done = RwSignal::new(None::<ActionOutcome>);
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let confirm = RwSignal::new(String::new());
+    // Bumped whenever the parameters change, so a late answer to an old request is ignored.
+    let generation = RwSignal::new(0u32);
+
+    let reset = move || {
+        generation.update(|g| *g = g.wrapping_add(1));
+        preview.set(None);
+        error.set(None);
+        confirm.set(String::new());
+    };
+
+    let run_preview = move || {
+        if done.get_untracked().is_some() {
+            return;
+        }
+        let n = if is_scale {
+            match parse_replicas(&replicas.get_untracked()) {
+                Ok(n) => n,
+                Err(message) => {
+                    error.set(Some(message));
+                    return;
+                }
+            }
+        } else {
+            0
+        };
+        reset();
+        busy.set(true);
+        let asked = generation.get_untracked();
+        let force = force.get_untracked();
+        let t = target.get_value();
+        spawn_local(async move {
+            let answer = t.send(n, force, true, None).await;
+            if generation.try_get_untracked() != Some(asked) {
+                return;
+            }
+            busy.set(false);
+            match answer {
+                Ok(outcome) => preview.set(Some(outcome)),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+
+    let confirm_name = name.clone();
+    let ready_to_apply = Signal::derive(move || {
+        !busy.get()
+            && done.with(Option::is_none)
+            && preview.with(|p| {
+                p.as_ref().is_some_and(|p| !p.needs_confirmation || confirm.get().trim() == confirm_name)
+            })
+    });
+
+    let apply = move || {
+        if !ready_to_apply.get_untracked() {
+            return;
+        }
+        let n = if is_scale { parse_replicas(&replicas.get_untracked()).unwrap_or(0) } else { 0 };
+        let typed = confirm.get_untracked().trim().to_owned();
+        let force = force.get_untracked();
+        let asked = generation.get_untracked();
+        let t = target.get_value();
+        busy.set(true);
+        error.set(None);
+        spawn_local(async move {
+            let answer = t.send(n, force, false, (!typed.is_empty()).then_some(typed)).await;
+            if generation.try_get_untracked() != Some(asked) {
+                return;
+            }
+            busy.set(false);
+            match answer {
+                Ok(outcome) => {
+                    done.set(Some(outcome));
+                    on_done.run(());
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+
+    // Restart and delete have nothing to choose first: ask for the dry run at once.
+    if !is_scale {
+        run_preview();
+    }
+
+    let close = move || open.set(None);
+    let keys = window_event_listener(ev::keydown, move |e: web_sys::KeyboardEvent| {
+        if e.key() == "Escape" {
+            close();
+        }
+    });
+    on_cleanup(move || keys.remove());
+
+    let first_input = NodeRef::<Input>::new();
+    let confirm_input = NodeRef::<Input>::new();
+    Effect::new(move |_| {
+        if let Some(el) = first_input.get() {
+            let _ = el.focus();
+            el.select();
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(el) = confirm_input.get() {
+            let _ = el.focus();
+        }
+    });
+
+    let label_id = format!("{kind}-dialog-title");
+    let confirm_hint = name.clone();
+    view! {
+        <div class="modal-backdrop">
+            <div
+                class="dialog panel"
+                role="dialog"
+                aria-modal="true"
+                aria-labelledby=label_id
+                data-testid=format!("{kind}-dialog")
+            >
+                <header class="dialog-head">
+                    <h2 id=label_id.clone()>{title}</h2>
+                    <button class="icon" title="Close (Escape)" aria-label="Close" on:click=move |_| close()>"×"</button>
+                </header>
+                <p class="muted small">{subtitle}</p>
+                <div class="dialog-row">
+                    {is_scale.then(|| view! {
+                        <label>
+                            "Replicas "
+                            <input
+                                type="text"
+                                inputmode="numeric"
+                                autocomplete="off"
+                                title="A whole number; ↑ and ↓ step by one, Enter previews"
+                                class="replicas"
+                                data-testid="scale-replicas"
+                                node_ref=first_input
+                                prop:value=move || replicas.get()
+                                on:input=move |ev| {
+                                    replicas.set(event_target_value(&ev));
+                                    reset();
+                                }
+                                on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                                    let step = match ev.key().as_str() {
+                                        "Enter" => {
+                                            ev.prevent_default();
+                                            run_preview();
+                                            return;
+                                        }
+                                        "ArrowUp" => 1,
+                                        "ArrowDown" => -1,
+                                        _ => return,
+                                    };
+                                    ev.prevent_default();
+                                    if let Ok(n) = parse_replicas(&replicas.get_untracked()) {
+                                        replicas.set(n.saturating_add(step).max(0).to_string());
+                                        reset();
+                                    }
+                                }
+                            />
+                        </label>
+                    })}
+                    {is_delete.then(|| view! {
+                        <label class="check" title="--force --grace-period=0: the pod is removed at once, without waiting for it to stop">
+                            <input
+                                type="checkbox"
+                                data-testid="delete-force"
+                                prop:checked=move || force.get()
+                                on:change=move |ev| {
+                                    force.set(event_target_checked(&ev));
+                                    run_preview();
+                                }
+                            />
+                            "Force (grace period 0)"
+                        </label>
+                    })}
+                    <button
+                        data-testid=format!("{kind}-preview")
+                        disabled=move || busy.get() || done.with(Option::is_some)
+                        on:click=move |_| run_preview()
+                    >
+                        "Preview (dry run)"
+                    </button>
+                    <Show when=move || busy.get()>
+                        <span class="spinner" aria-label="Working"></span>
+                    </Show>
+                </div>
+                {move || preview.get().map(|p| {
+                    let needs = p.needs_confirmation;
+                    let hint = confirm_hint.clone();
+                    view! {
+                        <div class="dry-run">
+                            <div class="small muted">"Dry run — nothing has changed yet. Kubernetes says:"</div>
+                            <div class="dry-run-summary" data-testid="dry-run-summary">{p.summary.clone()}</div>
+                            <div class="kubectl"><span class="prompt" aria-hidden="true">"$"</span><code data-testid="dry-run-kubectl">{p.kubectl.clone()}</code></div>
+                        </div>
+                        {needs.then(|| view! {
+                            <label class="confirm">
+                                <span>"Type "<b><code>{hint.clone()}</code></b>" to confirm"</span>
+                                <input
+                                    type="text"
+                                    autocomplete="off"
+                                    spellcheck="false"
+                                    data-testid="confirm-input"
+                                    node_ref=confirm_input
+                                    prop:value=move || confirm.get()
+                                    on:input=move |ev| confirm.set(event_target_value(&ev))
+                                    on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                                        if ev.key() == "Enter" {
+                                            ev.prevent_default();
+                                            apply();
+                                        }
+                                    }
+                                />
+                            </label>
+                        })}
+                    }
+                })}
+                {move || error.get().map(|e| view! {
+                    <div class="action-error" role="alert" data-testid="action-error">{e}</div>
+                })}
+                {move || done.get().map(|o| view! {
+                    <div class="action-result" role="status" data-testid="action-result">
+                        <b>"Done: "</b>{o.summary.clone()}
+                        {o.audit_id.map(|id| view! { <span class="muted">{format!(" · audit entry #{id}")}</span> })}
+                        " "<a href="/audit" class="small">"Audit log →"</a>
+                    </div>
+                })}
+                <footer class="dialog-foot">
+                    <button on:click=move |_| close()>{move || if done.with(Option::is_some) { "Close" } else { "Cancel" }}</button>
+                    <button
+                        class="primary danger"
+                        data-testid="apply-button"
+                        disabled=move || !ready_to_apply.get()
+                        title=move || {
+                            if done.with(Option::is_some) {
+                                "Done".to_owned()
+                            } else if preview.with(Option::is_none) {
+                                "Preview first: the dry run shows what would change".to_owned()
+                            } else if !ready_to_apply.get() {
+                                "Type the name above to confirm".to_owned()
+                            } else {
+                                format!("{verb} for real")
+                            }
+                        }
+                        on:click=move |_| apply()
+                    >
+                        {format!("{verb} — apply")}
+                    </button>
+                </footer>
+            </div>
+        </div>
+    }
+}
