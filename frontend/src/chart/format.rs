@@ -23,7 +23,8 @@ fn compact(v: f64) -> String {
     } else if a >= 1e4 {
         format!("{:.1}k", v / 1e3)
     } else if a >= 100.0 || a == 0.0 {
-        format!("{v:.0}")
+        // Keep one decimal when there is one, so close axis ticks (197.5, 198) stay distinct.
+        format!("{v:.1}").trim_end_matches('0').trim_end_matches('.').to_owned()
     } else if a >= 1.0 {
         format!("{v:.2}").trim_end_matches('0').trim_end_matches('.').to_owned()
     } else {
@@ -89,6 +90,8 @@ mod tests {
         assert_eq!(value(1536.0 * 1024.0 * 1024.0, Unit::Bytes), "1.5 GiB");
         assert_eq!(value(1234.0, Unit::PerSecond), "1234/s");
         assert_eq!(value(54_321.0, Unit::Plain), "54.3k");
+        assert_eq!(value(197.5, Unit::PerSecond), "197.5/s");
+        assert_eq!(value(0.0, Unit::Plain), "0");
     }
 
     #[test]
