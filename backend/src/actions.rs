@@ -27,22 +27,56 @@ pub fn require(identity: &Identity, role: Role, what: &str) -> Result<(), ApiErr
     }
 }
 
-fn check_confirmation(needed: bool, confirm: Option<&str>, name: &str) -> Result<(), ApiError> {
-    if needed && confirm != Some(name) {
-        return Err(ApiError::new(
-            ErrorKind::BadRequest,
-            format!("this action is destructive: type the target's name ({name}) to confirm it"),
-        ));
-    }
-    Ok(())
+/// What an action will do, as its dry run described it.
+struct Plan<'a> {
+    action: &'static str,
+    target: String,
+    params: serde_json::Value,
+    summary: String,
+    kubectl: String,
+    /// What the user must type to confirm a destructive action; None when it is not destructive.
+    confirm_with: Option<&'a str>,
 }
 
-/// Runs `act` between an audit `begin` and `finish`.
-async fn audited<F, Fut>(store: &AuditStore, entry: NewEntry, act: F) -> Result<i64, ApiError>
+/// The tail every action shares: a dry run answers with the plan; a real run checks the typed
+/// confirmation, writes the audit entry, runs `act`, and records its outcome.
+async fn guarded<F, Fut>(
+    store: &AuditStore,
+    identity: &Identity,
+    plan: Plan<'_>,
+    dry_run: bool,
+    confirm: Option<&str>,
+    act: F,
+) -> Result<ActionOutcome, ApiError>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<(), ApiError>>,
 {
+    let needs_confirmation = plan.confirm_with.is_some();
+    if dry_run {
+        return Ok(ActionOutcome {
+            dry_run: true,
+            summary: plan.summary,
+            needs_confirmation,
+            kubectl: plan.kubectl,
+            audit_id: None,
+        });
+    }
+    if let Some(expected) = plan.confirm_with
+        && confirm != Some(expected)
+    {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            format!("this action is destructive: type the target's name ({expected}) to confirm it"),
+        ));
+    }
+    let entry = NewEntry {
+        identity: identity.clone(),
+        action: plan.action.to_owned(),
+        target: plan.target,
+        params: plan.params,
+        dry_run_summary: plan.summary.clone(),
+    };
     let id = store.begin(entry).await?;
     let result = act().await;
     let (outcome, error) = match &result {
@@ -53,7 +87,13 @@ where
         // The action already happened; say so rather than hide it.
         tracing::error!(audit_id = id, "recording the outcome failed: {}", e.message);
     }
-    result.map(|()| id)
+    result.map(|()| ActionOutcome {
+        dry_run: false,
+        summary: plan.summary,
+        needs_confirmation,
+        kubectl: plan.kubectl,
+        audit_id: Some(id),
+    })
 }
 
 pub async fn scale(
@@ -80,25 +120,21 @@ pub async fn scale(
     let summary = format!("replicas {before} → {}", req.replicas);
     let needs_confirmation = req.replicas < before;
     let kubectl = format!("kubectl -n {ns} scale deployment/{name} --replicas={}", req.replicas);
-    if req.dry_run {
-        return Ok(ActionOutcome { dry_run: true, summary, needs_confirmation, kubectl, audit_id: None });
-    }
-    check_confirmation(needs_confirmation, req.confirm.as_deref(), name)?;
-    let entry = NewEntry {
-        identity: identity.clone(),
-        action: "scale".to_owned(),
+    let plan = Plan {
+        action: "scale",
         target: format!("deployment/{ns}/{name}"),
         params: serde_json::json!({"replicas": req.replicas, "from": before}),
-        dry_run_summary: summary.clone(),
+        summary,
+        kubectl,
+        confirm_with: needs_confirmation.then_some(name),
     };
-    let id = audited(store, entry, || async {
+    guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || async {
         api.patch_scale(name, &PatchParams::default(), &patch)
             .await
             .map(drop)
             .map_err(|e| map_error(e, "scale", &format!("deployment {name}")))
     })
-    .await?;
-    Ok(ActionOutcome { dry_run: false, summary, needs_confirmation, kubectl, audit_id: Some(id) })
+    .await
 }
 
 pub async fn restart(
@@ -125,31 +161,21 @@ pub async fn restart(
         .map_err(|e| map_error(e, "restart (dry run)", &format!("deployment {name}")))?;
     let summary = format!("rolling restart of {replicas} pods of {name} (25% at a time)");
     let kubectl = format!("kubectl -n {ns} rollout restart deployment/{name}");
-    if req.dry_run {
-        return Ok(ActionOutcome {
-            dry_run: true,
-            summary,
-            needs_confirmation: true,
-            kubectl,
-            audit_id: None,
-        });
-    }
-    check_confirmation(true, req.confirm.as_deref(), name)?;
-    let entry = NewEntry {
-        identity: identity.clone(),
-        action: "restart".to_owned(),
+    let plan = Plan {
+        action: "restart",
         target: format!("deployment/{ns}/{name}"),
         params: serde_json::json!({"restartedAt": stamp}),
-        dry_run_summary: summary.clone(),
+        summary,
+        kubectl,
+        confirm_with: Some(name),
     };
-    let id = audited(store, entry, || async {
+    guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || async {
         api.patch(name, &PatchParams::default(), &patch)
             .await
             .map(drop)
             .map_err(|e| map_error(e, "restart", &format!("deployment {name}")))
     })
-    .await?;
-    Ok(ActionOutcome { dry_run: false, summary, needs_confirmation: true, kubectl, audit_id: Some(id) })
+    .await
 }
 
 pub async fn delete_pod(
@@ -186,28 +212,18 @@ pub async fn delete_pod(
     } else {
         format!("kubectl -n {ns} delete pod {name}")
     };
-    if req.dry_run {
-        return Ok(ActionOutcome {
-            dry_run: true,
-            summary,
-            needs_confirmation: true,
-            kubectl,
-            audit_id: None,
-        });
-    }
-    check_confirmation(true, req.confirm.as_deref(), name)?;
-    let entry = NewEntry {
-        identity: identity.clone(),
-        action: "delete-pod".to_owned(),
+    let plan = Plan {
+        action: "delete-pod",
         target: format!("pod/{ns}/{name}"),
         params: serde_json::json!({"force": req.force}),
-        dry_run_summary: summary.clone(),
+        summary,
+        kubectl,
+        confirm_with: Some(name),
     };
-    let id = audited(store, entry, || async {
+    guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || async {
         api.delete(name, &params).await.map(drop).map_err(|e| map_error(e, "delete", &format!("pod {name}")))
     })
-    .await?;
-    Ok(ActionOutcome { dry_run: false, summary, needs_confirmation: true, kubectl, audit_id: Some(id) })
+    .await
 }
 
 /// Checks a label selector's characters (the API parses it; this keeps junk out of URLs).
@@ -245,26 +261,17 @@ pub async fn delete_pods(
     let summary = format!("delete {} pods {how}: {}", names.len(), names.join(", "));
     let force = if req.force { " --force --grace-period=0" } else { "" };
     let kubectl = format!("kubectl -n {ns} delete pods -l {}{force}", req.selector);
-    if req.dry_run {
-        return Ok(ActionOutcome {
-            dry_run: true,
-            summary,
-            needs_confirmation: true,
-            kubectl,
-            audit_id: None,
-        });
-    }
-    check_confirmation(true, req.confirm.as_deref(), &req.selector)?;
     let params = DeleteParams { grace_period_seconds: req.force.then_some(0), ..DeleteParams::default() };
-    let entry = NewEntry {
-        identity: identity.clone(),
-        action: "delete-pods".to_owned(),
+    let plan = Plan {
+        action: "delete-pods",
         target: format!("pods/{ns}/{}", req.selector),
         params: serde_json::json!({"selector": req.selector, "force": req.force, "pods": names}),
-        dry_run_summary: summary.clone(),
+        summary,
+        kubectl,
+        confirm_with: Some(&req.selector),
     };
     // Exactly the pods shown in the dry run: a pod created since is not touched.
-    let id = audited(store, entry, || async {
+    guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || async {
         for name in &names {
             match api.delete(name, &params).await {
                 Ok(_) => {}
@@ -274,6 +281,5 @@ pub async fn delete_pods(
         }
         Ok(())
     })
-    .await?;
-    Ok(ActionOutcome { dry_run: false, summary, needs_confirmation: true, kubectl, audit_id: Some(id) })
+    .await
 }
