@@ -38,11 +38,53 @@ pub fn lock(world: &Shared) -> std::sync::MutexGuard<'_, World> {
     world.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-pub fn router(world: Shared) -> Router {
+pub fn router(world: Shared, log: AccessLog) -> Router {
     Router::new()
         .nest(VIEWER_PREFIX, routes().layer(axum::Extension(ReadOnly)))
         .merge(routes())
         .with_state(world)
+        .layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
+            log.record(request.method(), request.uri());
+            next.run(request)
+        }))
+}
+
+/// One request the API served: what an authorizer would see (method, path and query).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+}
+
+/// The most recent requests made to the API, so tests can compare what a client really asked
+/// for with what its RBAC rules allow.
+#[derive(Debug, Clone, Default)]
+pub struct AccessLog(Arc<Mutex<std::collections::VecDeque<ApiRequest>>>);
+
+impl AccessLog {
+    const CAPACITY: usize = 100_000;
+
+    fn record(&self, method: &Method, uri: &axum::http::Uri) {
+        let mut log = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if log.len() == Self::CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(ApiRequest {
+            method: method.as_str().to_owned(),
+            path: uri.path().to_owned(),
+            query: uri.query().unwrap_or_default().to_owned(),
+        });
+    }
+
+    /// Every recorded request, oldest first.
+    pub fn requests(&self) -> Vec<ApiRequest> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned().collect()
+    }
+
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
 }
 
 fn routes() -> Router<Shared> {

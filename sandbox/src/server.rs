@@ -50,6 +50,8 @@ pub struct Sandbox {
     pub metrics_addr: SocketAddr,
     pub kubeconfig: Option<PathBuf>,
     pub world: Shared,
+    /// Every request the Kubernetes API served.
+    pub access_log: api::AccessLog,
     control: Control,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -89,7 +91,8 @@ impl Sandbox {
         }
 
         let mut tasks = Vec::new();
-        let api_router = api::router(world.clone());
+        let access_log = api::AccessLog::default();
+        let api_router = api::router(world.clone(), access_log.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(api_listener, api_router).await {
                 tracing::error!("Kubernetes API server stopped: {e}");
@@ -137,6 +140,7 @@ impl Sandbox {
             metrics_addr,
             kubeconfig: options.kubeconfig,
             world,
+            access_log,
             control,
             tasks,
         })

@@ -16,3 +16,4 @@ pub use browser::Browser;
 pub use postgres::Postgres;
 pub use prometheus::Prometheus;
 pub use sandbox::TestSandbox;
+pub use sse::SseReader;
