@@ -43,10 +43,12 @@ pub fn router(world: Shared, log: AccessLog) -> Router {
         .nest(VIEWER_PREFIX, routes().layer(axum::Extension(ReadOnly)))
         .merge(routes())
         .with_state(world)
-        .layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
-            log.record(request.method(), request.uri());
-            next.run(request)
-        }))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                log.record(request.method(), request.uri());
+                next.run(request)
+            },
+        ))
 }
 
 /// One request the API served: what an authorizer would see (method, path and query).

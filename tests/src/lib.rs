@@ -8,6 +8,7 @@ pub mod paths;
 pub mod postgres;
 pub mod process;
 pub mod prometheus;
+pub mod proxy;
 pub mod sandbox;
 pub mod sse;
 

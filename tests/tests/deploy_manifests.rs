@@ -53,7 +53,8 @@ fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
 }
 
 fn typed<T: serde::de::DeserializeOwned>(doc: &Value) -> Result<T> {
-    serde_json::from_value(doc.clone()).with_context(|| format!("{} {}", doc["kind"], doc["metadata"]["name"]))
+    serde_json::from_value(doc.clone())
+        .with_context(|| format!("{} {}", doc["kind"], doc["metadata"]["name"]))
 }
 
 #[test]
@@ -109,12 +110,16 @@ fn every_overlay_renders_into_valid_hardened_objects() -> Result<()> {
         assert_eq!(security.read_only_root_filesystem, Some(true), "{overlay}");
         assert_eq!(security.allow_privilege_escalation, Some(false), "{overlay}");
         assert_eq!(security.capabilities.and_then(|c| c.drop), Some(vec!["ALL".to_owned()]), "{overlay}");
-        let probe_path =
-            |p: &Option<k8s_openapi::api::core::v1::Probe>| p.as_ref().and_then(|p| p.http_get.as_ref()?.path.clone());
+        let probe_path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+            p.as_ref().and_then(|p| p.http_get.as_ref()?.path.clone())
+        };
         assert_eq!(probe_path(&container.readiness_probe).as_deref(), Some("/readyz"));
         assert_eq!(probe_path(&container.liveness_probe).as_deref(), Some("/healthz"));
         assert!(container.resources.as_ref().is_some_and(|r| r.requests.is_some() && r.limits.is_some()));
-        assert!(container.image.as_deref().is_some_and(|i| i.contains(':')), "{overlay}: the image is pinned");
+        assert!(
+            container.image.as_deref().is_some_and(|i| i.contains(':')),
+            "{overlay}: the image is pinned"
+        );
         // Every secret reaches the pod from a Secret, never from the ConfigMap.
         let env = container.env.clone().unwrap_or_default();
         assert!(env.iter().all(|e| e.value.is_none()), "{overlay}: plain env values: {env:?}");
@@ -153,7 +158,8 @@ fn every_overlay_renders_into_valid_hardened_objects() -> Result<()> {
             .context("no ConfigMap with Triage's alert rules")?;
         let rules_path = dir.path().join("rules.yaml");
         std::fs::write(&rules_path, rules)?;
-        let out = std::process::Command::new("promtool").arg("check").arg("rules").arg(&rules_path).output()?;
+        let out =
+            std::process::Command::new("promtool").arg("check").arg("rules").arg(&rules_path).output()?;
         assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(())
@@ -206,9 +212,9 @@ fn rule_allows(rule: &PolicyRule, a: &Attributes) -> bool {
     let any = |list: &Option<Vec<String>>, want: &str| {
         list.as_ref().is_some_and(|l| l.iter().any(|x| x == "*" || x == want))
     };
-    any(&rule.api_groups, &a.group) && rule.resources.iter().flatten().any(|r| r == "*" || *r == a.resource) && {
-        rule.verbs.iter().any(|v| v == "*" || *v == a.verb)
-    }
+    any(&rule.api_groups, &a.group)
+        && rule.resources.iter().flatten().any(|r| r == "*" || *r == a.resource)
+        && { rule.verbs.iter().any(|v| v == "*" || *v == a.verb) }
 }
 
 /// The rules granted to `system:serviceaccount:triage:triage` by the rendered bindings.
@@ -237,7 +243,10 @@ impl Grants {
             }
             let role = roles
                 .iter()
-                .find(|r| r.metadata.name.as_deref() == Some(&binding.role_ref.name) && r.metadata.namespace.as_deref() == Some(&ns))
+                .find(|r| {
+                    r.metadata.name.as_deref() == Some(&binding.role_ref.name)
+                        && r.metadata.namespace.as_deref() == Some(&ns)
+                })
                 .with_context(|| format!("RoleBinding to missing Role {}", binding.role_ref.name))?;
             grants.namespaced.push((ns, role.rules.clone().unwrap_or_default()));
         }
@@ -370,7 +379,8 @@ async fn rbac_covers_every_kubernetes_request_triage_makes() -> Result<()> {
                     for resource in rule.resources.iter().flatten() {
                         for verb in &rule.verbs {
                             assert!(
-                                seen.iter().any(|a| &a.group == group && &a.resource == resource && &a.verb == verb),
+                                seen.iter()
+                                    .any(|a| &a.group == group && &a.resource == resource && &a.verb == verb),
                                 "{overlay}: {group}/{resource} {verb} is granted but Triage never uses it"
                             );
                         }
