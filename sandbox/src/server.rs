@@ -52,6 +52,8 @@ pub struct Sandbox {
     pub world: Shared,
     /// Every request the Kubernetes API served.
     pub access_log: api::AccessLog,
+    /// Makes the Kubernetes API fail on purpose (reliability tests).
+    pub api_faults: api::FaultSwitch,
     control: Control,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -92,7 +94,8 @@ impl Sandbox {
 
         let mut tasks = Vec::new();
         let access_log = api::AccessLog::default();
-        let api_router = api::router(world.clone(), access_log.clone());
+        let api_faults = api::FaultSwitch::default();
+        let api_router = api::router(world.clone(), access_log.clone(), api_faults.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(api_listener, api_router).await {
                 tracing::error!("Kubernetes API server stopped: {e}");
@@ -141,6 +144,7 @@ impl Sandbox {
             kubeconfig: options.kubeconfig,
             world,
             access_log,
+            api_faults,
             control,
             tasks,
         })

@@ -11,6 +11,7 @@ pub mod prometheus;
 pub mod proxy;
 pub mod sandbox;
 pub mod sse;
+pub mod triage_process;
 
 pub use app::TestApp;
 pub use browser::Browser;

@@ -3,7 +3,7 @@
 //! audit store with its outcome, for both stores (SQLite and PostgreSQL).
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -11,36 +11,16 @@ use std::time::Duration;
 use serde_json::json;
 use triage_sandbox::Incident;
 use triage_shared::actions::{AuditEntry, AuditOutcome};
-use triage_tests::{Postgres, TestSandbox};
 use triage_tests::paths::free_port;
-use triage_tests::process::{ManagedChild, wait_until};
+use triage_tests::triage_process::TriageProcess;
+use triage_tests::{Postgres, TestSandbox};
 
-fn triage_binary() -> anyhow::Result<std::path::PathBuf> {
-    // target/debug/deps/audit_durability-… → target/debug/triage (built by `cargo test --workspace`).
-    let exe = std::env::current_exe()?;
-    let bin = exe.parent().and_then(|d| d.parent()).map(|d| d.join("triage")).unwrap_or_default();
-    anyhow::ensure!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p triage` (cargo xtask test does)",
-        bin.display()
-    );
-    Ok(bin)
-}
-
-async fn start(config: &std::path::Path, port: u16, log: std::path::PathBuf) -> anyhow::Result<ManagedChild> {
-    let mut child = ManagedChild::spawn(
-        "triage",
-        Command::new(triage_binary()?).arg("serve").arg("--config").arg(config).stdin(Stdio::null()),
-        Some(log),
-    )?;
-    let url = format!("http://127.0.0.1:{port}/readyz");
-    let http = reqwest::Client::new();
-    wait_until(&mut child, Duration::from_secs(20), || {
-        let r = http.get(&url).send();
-        async move { r.await.is_ok_and(|r| r.status().is_success()) }
-    })
-    .await?;
-    Ok(child)
+async fn start(
+    config: &std::path::Path,
+    port: u16,
+    log: std::path::PathBuf,
+) -> anyhow::Result<TriageProcess> {
+    TriageProcess::start_with_config(config.to_owned(), port, log).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,7 +53,7 @@ async fn sigkill_during_a_burst(store: &str, dir: &std::path::Path) -> anyhow::R
         ),
     )?;
     let mut triage = start(&config, port, dir.join("first.log")).await?;
-    let pid = triage.pid();
+    let pid = triage.child.pid();
 
     let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build()?;
     let acked = Arc::new(AtomicUsize::new(0));
@@ -112,7 +92,7 @@ async fn sigkill_during_a_burst(store: &str, dir: &std::path::Path) -> anyhow::R
             acknowledged.insert(id);
         }
     }
-    triage.stop();
+    triage.child.stop();
     assert!(acknowledged.len() >= 15, "{} acknowledged", acknowledged.len());
     assert!(acknowledged.len() < 100, "the kill must land mid-burst ({} acknowledged)", acknowledged.len());
 
