@@ -268,10 +268,15 @@ async fn create_suggestion(
 
     // First choice: the predicate of the costliest statement that reads this table.
     let mut chosen: Option<(Vec<String>, String, String)> = None;
+    let mut filters_seen = false;
     for (query, total_ms) in statements {
         let Some(pred) = predicate_columns(query, &t.schema, &t.table, &names) else { continue };
         let columns = pred.index_columns();
-        if columns.is_empty() || covered(&columns) {
+        if columns.is_empty() {
+            continue;
+        }
+        filters_seen = true;
+        if covered(&columns) {
             continue;
         }
         let reason = format!(
@@ -293,8 +298,10 @@ async fn create_suggestion(
         chosen = Some((columns, reason, query.clone()));
         break;
     }
-    // Otherwise: the most selective column that no index leads with.
-    if chosen.is_none() {
+    // Otherwise, when no statement's filter could be read at all (an index already serving the
+    // filters that were read means the scans are history): the most selective column that no
+    // index leads with.
+    if chosen.is_none() && !filters_seen {
         let leading: HashSet<&str> =
             table_indexes.iter().filter_map(|i| i.columns.first().and_then(|c| c.as_deref())).collect();
         let best = stats
