@@ -16,49 +16,13 @@ use triage_shared::pg::{
     TablesReport,
 };
 use triage_shared::{ApiError, ErrorBody, ErrorKind};
+use triage_tests::pg_workload::{SLOW, is_slow, play, seed};
 use triage_tests::{Postgres, TestApp};
-
-const SEED: &str = "
-    CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
-    CREATE TABLE events (
-        event_id   bigserial   PRIMARY KEY,
-        event_type text        NOT NULL,
-        user_id    bigint      NOT NULL,
-        timestamp  timestamptz NOT NULL,
-        payload    jsonb       NOT NULL DEFAULT '{}'
-    );
-    INSERT INTO events (event_type, user_id, timestamp)
-    SELECT (ARRAY['page_view','click','purchase','signup','logout','search'])[1 + i % 6],
-           1 + i % 5000, now() - (i % 172800) * interval '1 second'
-    FROM generate_series(1, 200000) AS i;
-    CREATE INDEX events_user_id_idx ON events (user_id);
-    ANALYZE events;
-    SELECT pg_stat_statements_reset();";
-
-const SLOW: &str = "SELECT count(*) AS events, count(DISTINCT user_id) AS users FROM events
-                    WHERE timestamp > $1 AND event_type = $2";
 
 fn settings(pg: &Postgres, role: Role) -> Settings {
     let mut s = Settings { postgres: Some(pg.analysis_settings("postgres")), ..Settings::default() };
     s.auth.local_role = role;
     s
-}
-
-/// Plays the workload on its own connection and closes it, so PostgreSQL publishes the table
-/// statistics at once: `slow` runs of the unindexed filter, `fast` primary-key and user lookups.
-async fn play(pg: &Postgres, slow: usize, fast: usize) -> Result<()> {
-    let client = pg.connect("postgres").await?;
-    let since = std::time::SystemTime::now() - Duration::from_secs(24 * 3600);
-    for i in 0..slow {
-        let kind = ["click", "purchase", "search"][i % 3];
-        client.query_one(SLOW, &[&since, &kind]).await?;
-    }
-    for i in 0..fast {
-        let id = 1 + (i as i64 * 7919) % 200_000;
-        client.query_opt("SELECT event_type, user_id FROM events WHERE event_id = $1", &[&id]).await?;
-        client.query("SELECT event_id FROM events WHERE user_id = $1 LIMIT 5", &[&(id % 5000)]).await?;
-    }
-    Ok(())
 }
 
 async fn get_error(app: &TestApp, path: &str) -> Result<(u16, ApiError)> {
@@ -87,15 +51,10 @@ where
     }
 }
 
-fn is_slow(query: &str) -> bool {
-    let q = query.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
-    q.contains("from events") && q.contains("timestamp > $1") && q.contains("event_type = $2")
-}
-
 #[tokio::test]
 async fn slow_filter_tops_the_statements_and_gets_index_advice_then_the_index_is_used() -> Result<()> {
     let pg = Postgres::start().await?;
-    pg.connect("postgres").await?.batch_execute(SEED).await?;
+    seed(&pg).await?;
     play(&pg, 30, 300).await?;
     let app = TestApp::start_with(settings(&pg, Role::Reader)).await?;
 
@@ -410,7 +369,7 @@ async fn reset_is_an_audited_operator_action() -> Result<()> {
 #[tokio::test]
 async fn sql_checks_are_read_only_bound_and_time_limited() -> Result<()> {
     let pg = Postgres::start().await?;
-    pg.connect("postgres").await?.batch_execute(SEED).await?;
+    seed(&pg).await?;
     let store_dir = tempfile::tempdir()?;
     let store = triage::audit::AuditStore::open_sqlite(&store_dir.path().join("t.db"))?;
     let mut cfg = pg.analysis_settings("postgres");
