@@ -70,6 +70,11 @@ async fn slow_filter_tops_the_statements_and_gets_index_advice_then_the_index_is
         assert!(top.hit_ratio.is_some(), "{top:?}");
         assert!(r.exec_time_columns, "PostgreSQL 15 has the *_exec_time columns");
         assert!(r.rows.iter().all(|s| !s.query.contains("/* triage */")), "Triage's own queries are left out");
+        assert!(
+            !r.rows.iter().any(|s| s.query.starts_with("START TRANSACTION") || s.query.starts_with("SET LOCAL") || s.query == "ROLLBACK"),
+            "nor its transaction statements: {:#?}",
+            r.rows
+        );
         assert!(r.databases.contains(&"postgres".to_owned()) && r.roles.contains(&"postgres".to_owned()));
         eprintln!("by {order}: {:.1} ms mean, {:.1} ms max over {} calls; took {:.1} ms", top.mean_ms, top.max_ms, top.calls, r.took_ms);
     }

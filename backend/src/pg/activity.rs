@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use tokio_postgres::Transaction;
+use tokio_postgres::Client;
 use triage_shared::pg::{ActivityReport, AppStateCount, BlockingChain, Session, StateCount};
 
 use super::{MARKER, TxError};
@@ -11,7 +11,7 @@ use super::{MARKER, TxError};
 /// Most sessions listed (the counts cover all of them).
 const MAX_SESSIONS: usize = 200;
 
-pub(super) async fn report(tx: &Transaction<'_>, target: &str) -> Result<ActivityReport, TxError> {
+pub(super) async fn report(tx: &Client, target: &str) -> Result<ActivityReport, TxError> {
     let settings = tx
         .query_one(
             &format!(

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tokio_postgres::Transaction;
+use tokio_postgres::Client;
 use triage_shared::pg::{AdviceKind, ColumnStats, IndexAdviceReport, IndexSuggestion, IndexUsage};
 
 use super::statements::{extension, rfc3339};
@@ -66,7 +66,7 @@ impl IndexInfo {
     }
 }
 
-pub(super) async fn report(tx: &Transaction<'_>, target: &str) -> Result<IndexAdviceReport, TxError> {
+pub(super) async fn report(tx: &Client, target: &str) -> Result<IndexAdviceReport, TxError> {
     let tables = load_tables(tx).await?;
     let indexes = load_indexes(tx).await?;
     let stats_reset: Option<String> = tx
@@ -121,7 +121,7 @@ pub(super) async fn report(tx: &Transaction<'_>, target: &str) -> Result<IndexAd
     Ok(IndexAdviceReport { target: target.to_owned(), suggestions, indexes: usage, stats_reset, took_ms: 0.0 })
 }
 
-async fn load_tables(tx: &Transaction<'_>) -> Result<Vec<TableInfo>, TxError> {
+async fn load_tables(tx: &Client) -> Result<Vec<TableInfo>, TxError> {
     let rows = tx
         .query(
             &format!(
@@ -151,7 +151,7 @@ async fn load_tables(tx: &Transaction<'_>) -> Result<Vec<TableInfo>, TxError> {
         .collect())
 }
 
-async fn load_indexes(tx: &Transaction<'_>) -> Result<Vec<IndexInfo>, TxError> {
+async fn load_indexes(tx: &Client) -> Result<Vec<IndexInfo>, TxError> {
     let rows = tx
         .query(
             &format!(
@@ -204,7 +204,7 @@ async fn load_indexes(tx: &Transaction<'_>) -> Result<Vec<IndexInfo>, TxError> {
 }
 
 /// (query text, total ms) of the top statements by total time.
-async fn top_statements(tx: &Transaction<'_>) -> Result<Vec<(String, f64)>, TxError> {
+async fn top_statements(tx: &Client) -> Result<Vec<(String, f64)>, TxError> {
     let sql = super::statements::top_sql(triage_shared::pg::StatementOrder::Total, &extension(tx).await?);
     let none: Option<String> = None;
     let rows = tx.query(&sql, &[&none, &none, &TOP_STATEMENTS]).await?;
@@ -215,7 +215,7 @@ async fn top_statements(tx: &Transaction<'_>) -> Result<Vec<(String, f64)>, TxEr
 }
 
 async fn create_suggestion(
-    tx: &Transaction<'_>,
+    tx: &Client,
     t: &TableInfo,
     indexes: &[IndexInfo],
     statements: &[(String, f64)],

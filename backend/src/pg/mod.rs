@@ -46,10 +46,14 @@ macro_rules! read_only {
         let timeout_ms = $self.statement_timeout.as_millis();
         let mut conn = t.pool.get().await.map_err(|e| map_error(&t.name, &e))?;
         let result: Result<_, TxError> = match tokio::time::timeout(limit, async {
-            let $tx = conn.client_mut().build_transaction().read_only(true).start().await?;
-            $tx.batch_execute(&format!("{MARKER} SET LOCAL statement_timeout = {timeout_ms}")).await?;
+            // Sent by hand rather than through `Transaction`, so these carry the marker too.
+            let $tx: &tokio_postgres::Client = conn.client_mut();
+            $tx.batch_execute(&format!(
+                "{MARKER} START TRANSACTION READ ONLY; {MARKER} SET LOCAL statement_timeout = {timeout_ms}"
+            ))
+            .await?;
             let value = $body.await?;
-            $tx.rollback().await?;
+            $tx.batch_execute(&format!("{MARKER} ROLLBACK")).await?;
             Ok::<_, TxError>(value)
         })
         .await
@@ -64,22 +68,16 @@ macro_rules! read_only {
     }};
 }
 
-/// Maps a transaction's outcome; a connection that is lost or was cut mid-way is not reused.
+/// Maps a transaction's outcome. After a failure the connection may still be inside the
+/// transaction (or cut mid-way), so it is not reused.
 fn finish<T>(target: &str, mut conn: pool::Conn, result: Result<T, TxError>) -> Result<T, ApiError> {
+    if result.is_err() {
+        conn.discard();
+    }
     match result {
         Ok(v) => Ok(v),
-        Err(TxError::Pg(e)) => {
-            if connection_lost(&e) {
-                conn.discard();
-            }
-            Err(map_error(target, &e))
-        }
-        Err(TxError::Api(e)) => {
-            if e.kind == ErrorKind::Timeout {
-                conn.discard();
-            }
-            Err(e)
-        }
+        Err(TxError::Pg(e)) => Err(map_error(target, &e)),
+        Err(TxError::Api(e)) => Err(e),
     }
 }
 

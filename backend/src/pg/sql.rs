@@ -5,7 +5,7 @@
 
 use futures::{StreamExt, pin_mut};
 use tokio_postgres::types::{FromSql, ToSql, Type};
-use tokio_postgres::Transaction;
+use tokio_postgres::Client;
 use triage_shared::pg::{SqlParam, SqlResult};
 
 use super::TxError;
@@ -13,7 +13,7 @@ use super::TxError;
 /// Most rows returned; the result says when there were more.
 const MAX_ROWS: usize = 1000;
 
-pub(super) async fn run(tx: &Transaction<'_>, sql: &str, params: &[SqlParam]) -> Result<SqlResult, TxError> {
+pub(super) async fn run(tx: &Client, sql: &str, params: &[SqlParam]) -> Result<SqlResult, TxError> {
     let types: Vec<Type> = params
         .iter()
         .map(|p| match p {

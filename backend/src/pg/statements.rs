@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use tokio_postgres::Transaction;
+use tokio_postgres::Client;
 use triage_shared::pg::{StatementOrder, StatementRow, StatementsQuery, StatementsReport};
 use triage_shared::{ApiError, ErrorKind};
 
@@ -51,7 +51,7 @@ impl Extension {
 }
 
 /// Finds the extension in the connected database, or says how to install it.
-pub(super) async fn extension(tx: &Transaction<'_>) -> Result<Extension, TxError> {
+pub(super) async fn extension(tx: &Client) -> Result<Extension, TxError> {
     let row = tx
         .query_opt(
             &format!(
@@ -125,7 +125,7 @@ pub(super) fn top_sql(order: StatementOrder, ext: &Extension) -> String {
 }
 
 pub(super) async fn top(
-    tx: &Transaction<'_>,
+    tx: &Client,
     target: &str,
     q: &StatementsQuery,
 ) -> Result<StatementsReport, TxError> {
@@ -203,7 +203,7 @@ pub(super) async fn top(
     })
 }
 
-async fn stats_reset(tx: &Transaction<'_>, ext: &Extension) -> Result<Option<String>, TxError> {
+async fn stats_reset(tx: &Client, ext: &Extension) -> Result<Option<String>, TxError> {
     if !ext.info {
         return Ok(None);
     }
@@ -216,7 +216,7 @@ async fn stats_reset(tx: &Transaction<'_>, ext: &Extension) -> Result<Option<Str
 }
 
 /// Every statement's counters now, with its text, for a snapshot or the end of a window.
-pub(super) async fn reading(tx: &Transaction<'_>) -> Result<Reading, TxError> {
+pub(super) async fn reading(tx: &Client) -> Result<Reading, TxError> {
     let ext = extension(tx).await?;
     let [total, ..] = ext.time_columns();
     let sql = format!(

@@ -1,7 +1,7 @@
 //! Table sizes (table, indexes, TOAST), live and dead tuples, and the last (auto)vacuum and
 //! analyze, for the connected database.
 
-use tokio_postgres::Transaction;
+use tokio_postgres::Client;
 use triage_shared::pg::{TableStats, TablesReport};
 
 use super::statements::rfc3339;
@@ -10,7 +10,7 @@ use super::{MARKER, TxError};
 /// Most tables listed, biggest first.
 const MAX_TABLES: i64 = 500;
 
-pub(super) async fn report(tx: &Transaction<'_>, target: &str) -> Result<TablesReport, TxError> {
+pub(super) async fn report(tx: &Client, target: &str) -> Result<TablesReport, TxError> {
     let sql = format!(
         "{MARKER} SELECT t.schemaname::text, t.relname::text,
                 pg_relation_size(t.relid), pg_indexes_size(t.relid),
