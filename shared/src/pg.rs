@@ -86,7 +86,7 @@ pub struct StatementsReport {
     pub statements: i64,
     /// Sum of `total_ms` over those statements.
     pub total_ms: f64,
-    /// Databases and roles seen in `pg_stat_statements`, for the filters.
+    /// Databases that accept connections and roles that can log in, for the filters.
     pub databases: Vec<String>,
     pub roles: Vec<String>,
     /// `pg_stat_statements` version and whether the PostgreSQL 13+ column names were used.

@@ -161,32 +161,21 @@ pub(super) async fn top(
     for row in &mut out {
         row.share_pct = if total_ms > 0.0 { row.total_ms / total_ms * 100.0 } else { 0.0 };
     }
-    // Without text (cheaper), for the filter choices.
+    // The filter choices: databases one can connect to and roles that can log in (cheap, unlike
+    // a second pass over pg_stat_statements), with the server's version.
     let names = tx
-        .query(
+        .query_one(
             &format!(
-                "{MARKER} SELECT array_agg(DISTINCT d.datname::text), array_agg(DISTINCT r.rolname::text)
-                 FROM {schema}.pg_stat_statements(false) s
-                 LEFT JOIN pg_database d ON d.oid = s.dbid
-                 LEFT JOIN pg_roles r ON r.oid = s.userid",
-                schema = ext.schema
+                "{MARKER} SELECT ARRAY(SELECT datname::text FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1),
+                        ARRAY(SELECT rolname::text FROM pg_roles WHERE rolcanlogin ORDER BY 1),
+                        current_setting('server_version')"
             ),
             &[],
         )
         .await?;
-    let list = |i: usize| -> Vec<String> {
-        names
-            .first()
-            .and_then(|r| r.get::<_, Option<Vec<Option<String>>>>(i))
-            .unwrap_or_default()
-            .into_iter()
-            .flatten()
-            .collect()
-    };
-    let (databases, roles) = (list(0), list(1));
+    let (databases, roles, server_version): (Vec<String>, Vec<String>, String) =
+        (names.get(0), names.get(1), names.get(2));
     let stats_reset = stats_reset(tx, &ext).await?;
-    let server_version: String =
-        tx.query_one(&format!("{MARKER} SELECT current_setting('server_version')"), &[]).await?.get(0);
     Ok(StatementsReport {
         target: target.to_owned(),
         order: q.order,
