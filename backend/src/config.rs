@@ -324,7 +324,10 @@ impl PostgresSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::Invalid { key: key.to_owned(), message };
         if self.targets.is_empty() {
-            return Err(invalid("postgres.targets", "list at least one target ([[postgres.targets]])".to_owned()));
+            return Err(invalid(
+                "postgres.targets",
+                "list at least one target ([[postgres.targets]])".to_owned(),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, t) in self.targets.iter().enumerate() {
@@ -333,10 +336,7 @@ impl PostgresSettings {
                 && t.name.len() <= 63
                 && t.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !ok {
-                return Err(invalid(
-                    &key,
-                    format!("{:?}: use 1 to 63 letters, digits, `-` or `_`", t.name),
-                ));
+                return Err(invalid(&key, format!("{:?}: use 1 to 63 letters, digits, `-` or `_`", t.name)));
             }
             if !seen.insert(t.name.as_str()) {
                 return Err(invalid(&key, format!("{:?} is used twice", t.name)));
@@ -344,11 +344,17 @@ impl PostgresSettings {
             use secrecy::ExposeSecret;
             if let Err(e) = t.url.expose_secret().parse::<tokio_postgres::Config>() {
                 // The parser's message never repeats the password.
-                return Err(invalid(&format!("postgres.targets[{i}].url"), format!("not a connection string: {e}")));
+                return Err(invalid(
+                    &format!("postgres.targets[{i}].url"),
+                    format!("not a connection string: {e}"),
+                ));
             }
         }
         if !(100..=600_000).contains(&self.statement_timeout_ms) {
-            return Err(invalid("postgres.statement_timeout_ms", "must be between 100 and 600000".to_owned()));
+            return Err(invalid(
+                "postgres.statement_timeout_ms",
+                "must be between 100 and 600000".to_owned(),
+            ));
         }
         if !(1..=120).contains(&self.connect_timeout_secs) {
             return Err(invalid("postgres.connect_timeout_secs", "must be between 1 and 120".to_owned()));

@@ -76,7 +76,10 @@ impl AppState {
 
     pub fn pg(&self) -> Result<&crate::pg::PgTargets, ApiError> {
         self.pg.as_deref().ok_or_else(|| {
-            ApiError::new(ErrorKind::Unavailable, "PostgreSQL analysis is not configured (add [[postgres.targets]])")
+            ApiError::new(
+                ErrorKind::Unavailable,
+                "PostgreSQL analysis is not configured (add [[postgres.targets]])",
+            )
         })
     }
 

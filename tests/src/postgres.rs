@@ -80,7 +80,8 @@ impl Postgres {
     /// Starts the server again on the same port and data folder, after [`Postgres::stop`].
     pub async fn restart(&mut self) -> Result<()> {
         self.process.stop();
-        self.process = spawn_server(self.dir.path(), self.port, &self.settings, "postgres-restarted.log").await?;
+        self.process =
+            spawn_server(self.dir.path(), self.port, &self.settings, "postgres-restarted.log").await?;
         Ok(())
     }
 
@@ -121,7 +122,12 @@ impl Postgres {
 }
 
 /// Runs `postgres` on the cluster in `dir` and waits until it accepts connections.
-async fn spawn_server(dir: &Path, port: u16, settings: &[(String, String)], log: &str) -> Result<ManagedChild> {
+async fn spawn_server(
+    dir: &Path,
+    port: u16,
+    settings: &[(String, String)],
+    log: &str,
+) -> Result<ManagedChild> {
     let mut cmd = pg_command("postgres");
     cmd.arg("-D")
         .arg(dir.join("data"))

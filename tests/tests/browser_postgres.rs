@@ -62,8 +62,11 @@ async fn postgres_page_shows_the_slow_query_and_the_index_advice() -> anyhow::Re
         client.batch_execute("BEGIN; SELECT 1").await?;
         leaked.push(client);
     }
-    let app = TestApp::start_with(Settings { postgres: Some(pg.analysis_settings("postgres")), ..Settings::default() })
-        .await?;
+    let app = TestApp::start_with(Settings {
+        postgres: Some(pg.analysis_settings("postgres")),
+        ..Settings::default()
+    })
+    .await?;
     let browser = Browser::start().await?;
     let result = views(&app, &pg, &browser).await;
     let _ = browser.screenshot("postgres-final").await;
@@ -133,7 +136,10 @@ async fn views(app: &TestApp, pg: &Postgres, browser: &Browser) -> anyhow::Resul
     let ddl = advice.find(Locator::Css("[data-testid=pg-ddl]")).await?.text().await?;
     assert_eq!(ddl, "CREATE INDEX CONCURRENTLY ON public.events (event_type, \"timestamp\");");
     let text = advice.text().await?.to_lowercase();
-    assert!(text.contains("sequential scans read") && text.contains("rows read by them\n6,200,000"), "{text}");
+    assert!(
+        text.contains("sequential scans read") && text.contains("rows read by them\n6,200,000"),
+        "{text}"
+    );
     let url = client.current_url().await?;
     assert!(url.query().unwrap_or_default().contains("tab=indexes"), "{url}");
     browser.screenshot("postgres-index-advice").await?;

@@ -29,7 +29,8 @@ async fn get_error(app: &TestApp, path: &str) -> Result<(u16, ApiError)> {
     let response = app.http.get(app.url(path)).send().await?;
     let status = response.status().as_u16();
     let text = response.text().await?;
-    let body: ErrorBody = serde_json::from_str(&text).with_context(|| format!("not an error body: {text}"))?;
+    let body: ErrorBody =
+        serde_json::from_str(&text).with_context(|| format!("not an error body: {text}"))?;
     Ok((status, body.error))
 }
 
@@ -69,20 +70,29 @@ async fn slow_filter_tops_the_statements_and_gets_index_advice_then_the_index_is
         assert!(top.mean_ms > 0.0 && top.max_ms >= top.mean_ms && top.stddev_ms >= 0.0, "{top:?}");
         assert!(top.hit_ratio.is_some(), "{top:?}");
         assert!(r.exec_time_columns, "PostgreSQL 15 has the *_exec_time columns");
-        assert!(r.rows.iter().all(|s| !s.query.contains("/* triage */")), "Triage's own queries are left out");
         assert!(
-            !r.rows.iter().any(|s| s.query.starts_with("START TRANSACTION") || s.query.starts_with("SET LOCAL") || s.query == "ROLLBACK"),
+            r.rows.iter().all(|s| !s.query.contains("/* triage */")),
+            "Triage's own queries are left out"
+        );
+        assert!(
+            !r.rows.iter().any(|s| s.query.starts_with("START TRANSACTION")
+                || s.query.starts_with("SET LOCAL")
+                || s.query == "ROLLBACK"),
             "nor its transaction statements: {:#?}",
             r.rows
         );
         assert!(r.databases.contains(&"postgres".to_owned()) && r.roles.contains(&"postgres".to_owned()));
-        eprintln!("by {order}: {:.1} ms mean, {:.1} ms max over {} calls; took {:.1} ms", top.mean_ms, top.max_ms, top.calls, r.took_ms);
+        eprintln!(
+            "by {order}: {:.1} ms mean, {:.1} ms max over {} calls; took {:.1} ms",
+            top.mean_ms, top.max_ms, top.calls, r.took_ms
+        );
     }
     let by_calls: StatementsReport = app.get_json("/api/pg/main/statements?order=calls&limit=3").await?;
     assert_eq!(by_calls.rows.len(), 3);
     assert_eq!(by_calls.rows[0].calls, 300, "a lookup ran 300 times: {:?}", by_calls.rows[0]);
     // Filters are bound: a role that ran nothing has no statements, and odd text is just text.
-    let none: StatementsReport = app.get_json("/api/pg/main/statements?role=nobody%27%20OR%201%3D1--").await?;
+    let none: StatementsReport =
+        app.get_json("/api/pg/main/statements?role=nobody%27%20OR%201%3D1--").await?;
     assert!(none.rows.is_empty(), "{:?}", none.rows);
     let (status, e) = get_error(&app, "/api/pg/main/statements?order=fastest").await?;
     assert_eq!((status, e.kind), (400, ErrorKind::BadRequest), "{e:?}");
@@ -92,7 +102,10 @@ async fn slow_filter_tops_the_statements_and_gets_index_advice_then_the_index_is
     // The advice names the table and the filter's columns, with the DDL to run by hand.
     let advice: IndexAdviceReport = eventually(15, "index advice for events", || async {
         let r: IndexAdviceReport = app.get_json("/api/pg/main/index-advice").await?;
-        Ok(r.suggestions.iter().any(|s| s.kind == AdviceKind::CreateIndex && s.table == "events").then_some(r))
+        Ok(r.suggestions
+            .iter()
+            .any(|s| s.kind == AdviceKind::CreateIndex && s.table == "events")
+            .then_some(r))
     })
     .await?;
     let create = advice
@@ -129,7 +142,10 @@ async fn slow_filter_tops_the_statements_and_gets_index_advice_then_the_index_is
     assert_eq!(used.columns, ["event_type", "timestamp"]);
     // events_user_id_idx is used by the lookups; a fresh unused index is flagged with its DROP.
     assert!(!advice.suggestions.iter().any(|s| s.index.as_deref() == Some("events_user_id_idx")));
-    assert!(!advice.suggestions.iter().any(|s| s.index.as_deref() == Some("events_pkey")), "constraints are kept");
+    assert!(
+        !advice.suggestions.iter().any(|s| s.index.as_deref() == Some("events_pkey")),
+        "constraints are kept"
+    );
 
     // Duplicate and redundant indexes, and an unused one.
     let client = pg.connect("postgres").await?;
@@ -174,7 +190,11 @@ async fn slow_filter_tops_the_statements_and_gets_index_advice_then_the_index_is
 async fn idle_in_transaction_sessions_and_blocking_chains_are_shown() -> Result<()> {
     let pg = Postgres::start().await?;
     let admin = pg.connect("postgres").await?;
-    admin.batch_execute("CREATE TABLE accounts (id int PRIMARY KEY, balance int); INSERT INTO accounts VALUES (1, 0)").await?;
+    admin
+        .batch_execute(
+            "CREATE TABLE accounts (id int PRIMARY KEY, balance int); INSERT INTO accounts VALUES (1, 0)",
+        )
+        .await?;
     let app = TestApp::start_with(settings(&pg, Role::Reader)).await?;
 
     let connect_as = |app_name: &'static str| {
@@ -199,13 +219,19 @@ async fn idle_in_transaction_sessions_and_blocking_chains_are_shown() -> Result<
     let a_pid: i32 = a.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
     let b_pid: i32 = b.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
     let c_pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
-    let b_task = tokio::spawn(async move { b.batch_execute("BEGIN; UPDATE accounts SET balance = 2 WHERE id = 1; COMMIT").await });
+    let b_task = tokio::spawn(async move {
+        b.batch_execute("BEGIN; UPDATE accounts SET balance = 2 WHERE id = 1; COMMIT").await
+    });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let c_task = tokio::spawn(async move { c.batch_execute("UPDATE accounts SET balance = 3 WHERE id = 1").await });
+    let c_task =
+        tokio::spawn(async move { c.batch_execute("UPDATE accounts SET balance = 3 WHERE id = 1").await });
     tokio::time::sleep(Duration::from_millis(1200)).await;
 
     let r: ActivityReport = app.get_json("/api/pg/main/activity").await?;
-    eprintln!("{} of {} connections, {} idle in transaction, longest {:?} s", r.total_connections, r.max_connections, r.idle_in_transaction, r.longest_idle_in_transaction_secs);
+    eprintln!(
+        "{} of {} connections, {} idle in transaction, longest {:?} s",
+        r.total_connections, r.max_connections, r.idle_in_transaction, r.longest_idle_in_transaction_secs
+    );
     assert_eq!(r.max_connections, 100);
     assert_eq!(r.reserved_connections, 3);
     assert!(r.total_connections >= 9, "5 leaked + 3 billing + Triage: {r:#?}");
@@ -218,7 +244,11 @@ async fn idle_in_transaction_sessions_and_blocking_chains_are_shown() -> Result<
         .find(|a| a.application == "leaky-worker" && a.state == "idle in transaction")
         .context("leaky-worker by state")?;
     assert_eq!(leaky.count, 5);
-    let listed = r.sessions.iter().filter(|s| s.application == "leaky-worker" && s.state == "idle in transaction").count();
+    let listed = r
+        .sessions
+        .iter()
+        .filter(|s| s.application == "leaky-worker" && s.state == "idle in transaction")
+        .count();
     assert_eq!(listed, 5, "each leaked session is listed with its application");
     assert!(r.sessions.iter().all(|s| s.state != "idle"), "idle sessions are counted, not listed");
     let chain = r.blocking.iter().find(|ch| ch.blocker.pid == a_pid).context("A blocks")?;
@@ -254,7 +284,12 @@ async fn run_diff_scenario(pg: &Postgres, app: &TestApp) -> Result<()> {
     assert!(a.statements >= 2, "{a:?}");
     // Inside the window: a statement never seen before, and more of the cheap one.
     for _ in 0..5 {
-        client.query_one("SELECT count(*) FROM generate_series(1, $1::int) AS g WHERE g % 7 = 0", &[&300_000i32]).await?;
+        client
+            .query_one(
+                "SELECT count(*) FROM generate_series(1, $1::int) AS g WHERE g % 7 = 0",
+                &[&300_000i32],
+            )
+            .await?;
     }
     for i in 0..50 {
         client.query_one("SELECT $1::int + 1", &[&i]).await?;
@@ -265,25 +300,40 @@ async fn run_diff_scenario(pg: &Postgres, app: &TestApp) -> Result<()> {
 
     let d: DiffReport = app.get_json(&format!("/api/pg/main/diff?from={}&to={}", a.id, b.id)).await?;
     let first = d.rows.first().context("an empty diff")?;
-    eprintln!("window {:.1} s: first {:?} ({:.1} ms, {} calls); took {:.1} ms", d.seconds, first.query, first.total_ms, first.calls, d.took_ms);
+    eprintln!(
+        "window {:.1} s: first {:?} ({:.1} ms, {} calls); took {:.1} ms",
+        d.seconds, first.query, first.total_ms, first.calls, d.took_ms
+    );
     assert!(first.query.contains("generate_series($2, $1::int)"), "{:#?}", d.rows);
     assert!(first.new_in_window);
     assert_eq!(first.calls, 5);
     let cheap = d.rows.iter().find(|r| r.query.contains("$1::int + $2")).context("the cheap one")?;
     assert_eq!(cheap.calls, 50, "only the window's calls count");
-    assert!(!d.rows.iter().any(|r| r.query == "SELECT count(*) FROM generate_series($1, $2)"), "ran before the window: {:#?}", d.rows);
+    assert!(
+        !d.rows.iter().any(|r| r.query == "SELECT count(*) FROM generate_series($1, $2)"),
+        "ran before the window: {:#?}",
+        d.rows
+    );
     assert!(!d.reset_detected);
     assert_eq!(d.to.as_ref().map(|t| t.id), Some(b.id));
 
     // The same window by time, and a live end.
     let by_time: DiffReport = app
-        .get_json(&format!("/api/pg/main/diff?from_time={}&to_time={}", a.taken_at_unix + 0.001, b.taken_at_unix - 0.001))
+        .get_json(&format!(
+            "/api/pg/main/diff?from_time={}&to_time={}",
+            a.taken_at_unix + 0.001,
+            b.taken_at_unix - 0.001
+        ))
         .await?;
     assert_eq!((by_time.from.id, by_time.to.as_ref().map(|t| t.id)), (a.id, Some(b.id)));
     assert_eq!(by_time.rows.first().map(|r| r.calls), Some(5));
     let live: DiffReport = app.get_json(&format!("/api/pg/main/diff?from={}", a.id)).await?;
     assert!(live.to.is_none());
-    assert!(live.rows.first().is_some_and(|r| r.query.contains("generate_series($2, $1::int)")), "{:#?}", live.rows);
+    assert!(
+        live.rows.first().is_some_and(|r| r.query.contains("generate_series($2, $1::int)")),
+        "{:#?}",
+        live.rows
+    );
 
     let list: Vec<SnapshotInfo> = app.get_json("/api/pg/main/snapshots").await?;
     assert_eq!(list.iter().map(|s| s.id).take(2).collect::<Vec<_>>(), [b.id, a.id], "newest first");
@@ -345,7 +395,8 @@ async fn reset_is_an_audited_operator_action() -> Result<()> {
     }
 
     let reader = TestApp::start_with(settings(&pg, Role::Reader)).await?;
-    let (status, body) = reader.post_json("/api/pg/main/reset", &serde_json::json!({"dry_run": true})).await?;
+    let (status, body) =
+        reader.post_json("/api/pg/main/reset", &serde_json::json!({"dry_run": true})).await?;
     assert_eq!(status, 403, "{body}");
     reader.stop().await?;
 
@@ -356,7 +407,8 @@ async fn reset_is_an_audited_operator_action() -> Result<()> {
     assert!(dry["kubectl"].as_str().is_some_and(|c| c.contains("pg_stat_statements_reset()")), "{dry}");
     let before: StatementsReport = app.get_json("/api/pg/main/statements").await?;
     assert!(before.rows.iter().any(|r| r.query.contains("$1::int * $2")), "{:#?}", before.rows);
-    let (status, body) = app.post_json("/api/pg/main/reset", &serde_json::json!({"confirm": "wrong"})).await?;
+    let (status, body) =
+        app.post_json("/api/pg/main/reset", &serde_json::json!({"confirm": "wrong"})).await?;
     assert_eq!(status, 400, "{body}");
     let (status, done) = app.post_json("/api/pg/main/reset", &serde_json::json!({"confirm": "main"})).await?;
     assert_eq!(status, 200, "{done}");
@@ -389,18 +441,30 @@ async fn sql_checks_are_read_only_bound_and_time_limited() -> Result<()> {
             "SELECT count(*) AS events, $2::text AS kind, $3::float8 * 2 AS twice, $4::bool AS flag,
                     max(timestamp) AS newest, 1.50::numeric AS price
              FROM events WHERE timestamp > now() - $1::text::interval AND event_type = $2",
-            &[SqlParam::Text("1 hour".into()), SqlParam::Text("click".into()), SqlParam::Float(1.25), SqlParam::Bool(true)],
+            &[
+                SqlParam::Text("1 hour".into()),
+                SqlParam::Text("click".into()),
+                SqlParam::Float(1.25),
+                SqlParam::Bool(true),
+            ],
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     assert_eq!(r.columns, ["events", "kind", "twice", "flag", "newest", "price"]);
     let row = &r.rows[0];
     assert!(row[0].as_i64().is_some_and(|n| n > 0 && n < 5000), "{row:?}");
-    assert_eq!((&row[1], &row[2], &row[3], &row[5]), (&Value::from("click"), &Value::from(2.5), &Value::from(true), &Value::from(1.5)));
+    assert_eq!(
+        (&row[1], &row[2], &row[3], &row[5]),
+        (&Value::from("click"), &Value::from(2.5), &Value::from(true), &Value::from(1.5))
+    );
     assert!(row[4].as_str().is_some_and(|t| t.ends_with('Z')), "{row:?}");
     // A value that looks like SQL stays a value.
     let r = targets
-        .run_sql("main", "SELECT count(*) FROM events WHERE event_type = $1", &[SqlParam::Text("x' OR '1'='1".into())])
+        .run_sql(
+            "main",
+            "SELECT count(*) FROM events WHERE event_type = $1",
+            &[SqlParam::Text("x' OR '1'='1".into())],
+        )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     assert_eq!(r.rows[0][0], Value::from(0));
@@ -419,7 +483,8 @@ async fn sql_checks_are_read_only_bound_and_time_limited() -> Result<()> {
     // One statement only: a second one cannot end the transaction first.
     let e = targets.run_sql("main", "COMMIT; DELETE FROM events", &[]).await.expect_err("refused");
     assert_eq!(e.kind, ErrorKind::Unprocessable, "{e:?}");
-    let count: i64 = pg.connect("postgres").await?.query_one("SELECT count(*) FROM events", &[]).await?.get(0);
+    let count: i64 =
+        pg.connect("postgres").await?.query_one("SELECT count(*) FROM events", &[]).await?.get(0);
     assert_eq!(count, 200_000, "nothing was deleted");
 
     // The statement timeout applies.
@@ -439,7 +504,12 @@ async fn missing_extension_says_how_to_install_it() -> Result<()> {
     let app = TestApp::start_with(settings(&pg, Role::Reader)).await?;
     let (status, e) = get_error(&app, "/api/pg/main/statements").await?;
     assert_eq!((status, e.kind), (503, ErrorKind::Unavailable), "{e:?}");
-    assert!(e.message.contains("shared_preload_libraries") && e.message.contains("CREATE EXTENSION pg_stat_statements"), "{}", e.message);
+    assert!(
+        e.message.contains("shared_preload_libraries")
+            && e.message.contains("CREATE EXTENSION pg_stat_statements"),
+        "{}",
+        e.message
+    );
     assert!(e.message.contains("database postgres"), "{}", e.message);
     // Activity does not need the extension.
     let r: ActivityReport = app.get_json("/api/pg/main/activity").await?;
@@ -477,7 +547,8 @@ async fn postgres_restarting_gives_a_clear_error_then_recovers() -> Result<()> {
     assert_eq!(status, 503);
 
     pg.restart().await?;
-    let r: ActivityReport = app.get_json("/api/pg/main/activity").await.context("the first request after the restart")?;
+    let r: ActivityReport =
+        app.get_json("/api/pg/main/activity").await.context("the first request after the restart")?;
     assert!(r.total_connections >= 1);
     let r: StatementsReport = app.get_json("/api/pg/main/statements").await?;
     assert!(r.rows.iter().all(|s| !s.query.contains("/* triage */")));

@@ -98,7 +98,9 @@ pub(super) fn summarise(
         *by_app.entry((s.application.clone(), s.state.clone())).or_default() += 1;
     }
     let idle_tx: Vec<&Session> = all.iter().filter(|s| is_idle_in_transaction(s)).collect();
-    let max_of = |it: &mut dyn Iterator<Item = Option<f64>>| it.flatten().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    let max_of = |it: &mut dyn Iterator<Item = Option<f64>>| {
+        it.flatten().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+    };
     let longest_idle = max_of(&mut idle_tx.iter().map(|s| s.state_secs));
     let longest_tx = max_of(&mut all.iter().filter(|s| Some(s.pid) != own_pid).map(|s| s.transaction_secs));
     let longest_query = max_of(
@@ -150,13 +152,14 @@ pub(super) fn summarise(
     let truncated = sessions.len() > MAX_SESSIONS;
     sessions.truncate(MAX_SESSIONS);
 
-    let mut by_state: Vec<StateCount> = by_state.into_iter().map(|(state, count)| StateCount { state, count }).collect();
-    by_state.sort_by(|a, b| b.count.cmp(&a.count));
+    let mut by_state: Vec<StateCount> =
+        by_state.into_iter().map(|(state, count)| StateCount { state, count }).collect();
+    by_state.sort_by_key(|s| std::cmp::Reverse(s.count));
     let mut by_application: Vec<AppStateCount> = by_app
         .into_iter()
         .map(|((application, state), count)| AppStateCount { application, state, count })
         .collect();
-    by_application.sort_by(|a, b| b.count.cmp(&a.count));
+    by_application.sort_by_key(|a| std::cmp::Reverse(a.count));
 
     ActivityReport {
         target: target.to_owned(),
@@ -216,10 +219,17 @@ mod tests {
         assert_eq!(r.available_connections, 91);
         assert_eq!(r.idle_in_transaction, 2);
         assert_eq!(r.longest_idle_in_transaction_secs, Some(90.0));
-        assert_eq!(r.sessions.iter().map(|s| s.pid).collect::<Vec<_>>(), [2, 1, 3, 4], "longest first, idle and own left out");
+        assert_eq!(
+            r.sessions.iter().map(|s| s.pid).collect::<Vec<_>>(),
+            [2, 1, 3, 4],
+            "longest first, idle and own left out"
+        );
         assert_eq!(r.blocking.len(), 1);
         assert_eq!(r.blocking[0].blocker.pid, 1);
-        assert_eq!(r.blocking[0].blocked.iter().map(|(d, s)| (*d, s.pid)).collect::<Vec<_>>(), [(1, 3), (2, 4)]);
+        assert_eq!(
+            r.blocking[0].blocked.iter().map(|(d, s)| (*d, s.pid)).collect::<Vec<_>>(),
+            [(1, 3), (2, 4)]
+        );
         let sp = r.by_application.iter().find(|a| a.application == "stream-processor").expect("app row");
         assert_eq!((sp.state.as_str(), sp.count), ("idle in transaction", 2));
     }

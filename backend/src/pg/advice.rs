@@ -102,7 +102,7 @@ pub(super) async fn report(tx: &Client, target: &str) -> Result<IndexAdviceRepor
             }
         }
     }
-    suggestions.sort_by(|a, b| b.seq_tup_read.cmp(&a.seq_tup_read));
+    suggestions.sort_by_key(|s| std::cmp::Reverse(s.seq_tup_read));
     suggestions.extend(drop_suggestions(&tables, &indexes));
 
     let usage = indexes
@@ -118,7 +118,13 @@ pub(super) async fn report(tx: &Client, target: &str) -> Result<IndexAdviceRepor
             definition: i.definition.clone(),
         })
         .collect();
-    Ok(IndexAdviceReport { target: target.to_owned(), suggestions, indexes: usage, stats_reset, took_ms: 0.0 })
+    Ok(IndexAdviceReport {
+        target: target.to_owned(),
+        suggestions,
+        indexes: usage,
+        stats_reset,
+        took_ms: 0.0,
+    })
 }
 
 async fn load_tables(tx: &Client) -> Result<Vec<TableInfo>, TxError> {
@@ -208,10 +214,7 @@ async fn top_statements(tx: &Client) -> Result<Vec<(String, f64)>, TxError> {
     let sql = super::statements::top_sql(triage_shared::pg::StatementOrder::Total, &extension(tx).await?);
     let none: Option<String> = None;
     let rows = tx.query(&sql, &[&none, &none, &TOP_STATEMENTS]).await?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| r.get::<_, Option<String>>(3).map(|q| (q, r.get::<_, f64>(5))))
-        .collect())
+    Ok(rows.iter().filter_map(|r| r.get::<_, Option<String>>(3).map(|q| (q, r.get::<_, f64>(5)))).collect())
 }
 
 async fn create_suggestion(
@@ -329,7 +332,11 @@ async fn create_suggestion(
         "CREATE INDEX CONCURRENTLY ON {}.{} ({});",
         t.q_schema,
         t.q_table,
-        columns.iter().map(|c| quoted.get(c).cloned().unwrap_or_else(|| c.clone())).collect::<Vec<_>>().join(", ")
+        columns
+            .iter()
+            .map(|c| quoted.get(c).cloned().unwrap_or_else(|| c.clone()))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let column_stats = columns.iter().filter_map(|c| stats.get(c).cloned()).collect();
     Ok(Some(IndexSuggestion {
@@ -350,6 +357,9 @@ async fn create_suggestion(
         ddl,
     }))
 }
+
+/// What makes two indexes the same: table, columns, method, operator classes and options.
+type IndexShape<'a> = (u32, Vec<Option<String>>, &'a str, &'a str);
 
 /// Unused, duplicate and redundant indexes. Indexes behind a constraint (primary key, unique,
 /// exclusion) are never suggested for dropping.
@@ -379,9 +389,12 @@ fn drop_suggestions(tables: &[TableInfo], indexes: &[IndexInfo]) -> Vec<IndexSug
     let mut out = Vec::new();
     let mut flagged: HashSet<(u32, &str)> = HashSet::new();
     // Duplicates: same table, same columns, same classes, no predicate or expression.
-    let mut groups: HashMap<(u32, Vec<Option<String>>, &str, &str), Vec<&IndexInfo>> = HashMap::new();
+    let mut groups: HashMap<IndexShape<'_>, Vec<&IndexInfo>> = HashMap::new();
     for i in indexes.iter().filter(|i| !i.partial && !i.expressions && i.valid) {
-        groups.entry((i.relid, i.columns.clone(), i.method.as_str(), i.signature.as_str())).or_default().push(i);
+        groups
+            .entry((i.relid, i.columns.clone(), i.method.as_str(), i.signature.as_str()))
+            .or_default()
+            .push(i);
     }
     let mut group_list: Vec<_> = groups.into_values().filter(|g| g.len() > 1).collect();
     group_list.sort_by(|a, b| a[0].name.cmp(&b[0].name));
@@ -535,14 +548,40 @@ fn tokenize(sql: &str) -> Vec<Tok> {
 }
 
 const NOT_ALIAS: &[&str] = &[
-    "where", "join", "inner", "left", "right", "full", "cross", "on", "using", "group", "order", "limit", "offset",
-    "having", "union", "except", "intersect", "for", "natural", "window", "returning", "set", "lateral",
+    "where",
+    "join",
+    "inner",
+    "left",
+    "right",
+    "full",
+    "cross",
+    "on",
+    "using",
+    "group",
+    "order",
+    "limit",
+    "offset",
+    "having",
+    "union",
+    "except",
+    "intersect",
+    "for",
+    "natural",
+    "window",
+    "returning",
+    "set",
+    "lateral",
 ];
 
 /// Reads which columns of `schema.table` the statement compares, by a token scan (not a full
 /// parser): `col = $1`, `alias.col IN (…)`, `$1 < col`, `col BETWEEN …`, `col LIKE …`.
 /// `None` when the statement does not read the table.
-pub(super) fn predicate_columns(sql: &str, schema: &str, table: &str, columns: &HashSet<&str>) -> Option<Predicate> {
+pub(super) fn predicate_columns(
+    sql: &str,
+    schema: &str,
+    table: &str,
+    columns: &HashSet<&str>,
+) -> Option<Predicate> {
     let toks = tokenize(sql);
     let word = |i: usize| match toks.get(i) {
         Some(Tok::Word(w, _)) => Some(w.as_str()),
@@ -555,7 +594,8 @@ pub(super) fn predicate_columns(sql: &str, schema: &str, table: &str, columns: &
     while i < toks.len() {
         if matches!(word(i), Some("from" | "join" | "update")) {
             let mut j = i + 1;
-            let (first, second) = (word(j), (toks.get(j + 1) == Some(&Tok::Dot)).then(|| word(j + 2)).flatten());
+            let (first, second) =
+                (word(j), (toks.get(j + 1) == Some(&Tok::Dot)).then(|| word(j + 2)).flatten());
             let matched = match (first, second) {
                 (Some(s), Some(t)) if s == schema && t == table => {
                     j += 3;
@@ -583,7 +623,10 @@ pub(super) fn predicate_columns(sql: &str, schema: &str, table: &str, columns: &
     if !found {
         return None;
     }
-    let start = toks.iter().position(|t| matches!(t, Tok::Word(w, false) if w == "where" || w == "on")).unwrap_or(toks.len());
+    let start = toks
+        .iter()
+        .position(|t| matches!(t, Tok::Word(w, false) if w == "where" || w == "on"))
+        .unwrap_or(toks.len());
     let mut pred = Predicate::default();
     let push = |list: &mut Vec<String>, col: &str| {
         if !list.iter().any(|c| c == col) {
@@ -595,7 +638,11 @@ pub(super) fn predicate_columns(sql: &str, schema: &str, table: &str, columns: &
         // A column reference: `col` or `alias.col`, with the alias one of the table's names.
         let (col, next) = match (&toks[i], toks.get(i + 1), toks.get(i + 2)) {
             (Tok::Word(q, _), Some(Tok::Dot), Some(Tok::Word(c, _))) => {
-                if names.contains(q.as_str()) { (Some(c.as_str()), i + 3) } else { (None, i + 3) }
+                if names.contains(q.as_str()) {
+                    (Some(c.as_str()), i + 3)
+                } else {
+                    (None, i + 3)
+                }
             }
             (Tok::Word(c, _), _, _) if i == 0 || toks[i - 1] != Tok::Dot => (Some(c.as_str()), i + 1),
             _ => (None, i + 1),
@@ -616,7 +663,9 @@ pub(super) fn predicate_columns(sql: &str, schema: &str, table: &str, columns: &
                 _ => match before {
                     // `$1 = col`, `$1 < col`
                     Some(Tok::Op(op)) if op == "=" => push(&mut pred.equality, col),
-                    Some(Tok::Op(op)) if ["<", ">", "<=", ">="].contains(&op.as_str()) => push(&mut pred.range, col),
+                    Some(Tok::Op(op)) if ["<", ">", "<=", ">="].contains(&op.as_str()) => {
+                        push(&mut pred.range, col)
+                    }
                     _ => {}
                 },
             }
@@ -655,16 +704,29 @@ mod tests {
 
     #[test]
     fn other_tables_and_strings_do_not_count() {
-        assert_eq!(predicate_columns("SELECT 1 FROM users WHERE user_id = $1", "public", "events", &cols()), None);
-        let p = predicate_columns("SELECT * FROM events WHERE payload::text = 'user_id = 3'", "public", "events", &cols())
-            .expect("reads events");
+        assert_eq!(
+            predicate_columns("SELECT 1 FROM users WHERE user_id = $1", "public", "events", &cols()),
+            None
+        );
+        let p = predicate_columns(
+            "SELECT * FROM events WHERE payload::text = 'user_id = 3'",
+            "public",
+            "events",
+            &cols(),
+        )
+        .expect("reads events");
         assert_eq!(p.index_columns(), Vec::<String>::new(), "a cast is not a plain comparison: {p:?}");
     }
 
     #[test]
     fn updates_and_not_in() {
-        let p = predicate_columns("UPDATE events SET payload = $1 WHERE event_id NOT IN ($2)", "public", "events", &cols())
-            .expect("reads events");
+        let p = predicate_columns(
+            "UPDATE events SET payload = $1 WHERE event_id NOT IN ($2)",
+            "public",
+            "events",
+            &cols(),
+        )
+        .expect("reads events");
         assert_eq!(p.equality, ["event_id"]);
     }
 }

@@ -22,8 +22,8 @@ use secrecy::ExposeSecret;
 use tokio_postgres::error::SqlState;
 use triage_shared::actions::{ActionOutcome, Identity, Role};
 use triage_shared::pg::{
-    ActivityReport, DiffQuery, DiffReport, IndexAdviceReport, ResetRequest, SnapshotInfo, SqlParam, SqlResult,
-    StatementsQuery, StatementsReport, TablesReport,
+    ActivityReport, DiffQuery, DiffReport, IndexAdviceReport, ResetRequest, SnapshotInfo, SqlParam,
+    SqlResult, StatementsQuery, StatementsReport, TablesReport,
 };
 use triage_shared::{ApiError, ErrorKind};
 
@@ -100,11 +100,18 @@ impl PgTargets {
         let mut targets = Vec::with_capacity(settings.targets.len());
         for t in &settings.targets {
             let mut config: tokio_postgres::Config = t.url.expose_secret().parse().map_err(|e| {
-                ApiError::new(ErrorKind::Internal, format!("postgres target {}: bad connection string: {e}", t.name))
+                ApiError::new(
+                    ErrorKind::Internal,
+                    format!("postgres target {}: bad connection string: {e}", t.name),
+                )
             })?;
             config.connect_timeout(Duration::from_secs(settings.connect_timeout_secs));
             config.application_name("triage");
-            let pool = pool::Pool::new(config, settings.pool_size, Duration::from_secs(settings.connect_timeout_secs));
+            let pool = pool::Pool::new(
+                config,
+                settings.pool_size,
+                Duration::from_secs(settings.connect_timeout_secs),
+            );
             targets.push(Target { name: t.name.clone(), pool });
         }
         let this = Arc::new(Self {
@@ -141,28 +148,28 @@ impl PgTargets {
 
     pub async fn statements(&self, target: &str, q: &StatementsQuery) -> Result<StatementsReport, ApiError> {
         let started = Instant::now();
-        let mut report = read_only!(self, target, |tx| statements::top(&tx, target, q))?;
+        let mut report = read_only!(self, target, |tx| statements::top(tx, target, q))?;
         report.took_ms = ms_since(started);
         Ok(report)
     }
 
     pub async fn activity(&self, target: &str) -> Result<ActivityReport, ApiError> {
         let started = Instant::now();
-        let mut report = read_only!(self, target, |tx| activity::report(&tx, target))?;
+        let mut report = read_only!(self, target, |tx| activity::report(tx, target))?;
         report.took_ms = ms_since(started);
         Ok(report)
     }
 
     pub async fn index_advice(&self, target: &str) -> Result<IndexAdviceReport, ApiError> {
         let started = Instant::now();
-        let mut report = read_only!(self, target, |tx| advice::report(&tx, target))?;
+        let mut report = read_only!(self, target, |tx| advice::report(tx, target))?;
         report.took_ms = ms_since(started);
         Ok(report)
     }
 
     pub async fn tables(&self, target: &str) -> Result<TablesReport, ApiError> {
         let started = Instant::now();
-        let mut report = read_only!(self, target, |tx| tables::report(&tx, target))?;
+        let mut report = read_only!(self, target, |tx| tables::report(tx, target))?;
         report.took_ms = ms_since(started);
         Ok(report)
     }
@@ -172,7 +179,7 @@ impl PgTargets {
     pub async fn run_sql(&self, target: &str, sql: &str, params: &[SqlParam]) -> Result<SqlResult, ApiError> {
         let started = Instant::now();
         let text = format!("{MARKER} {sql}");
-        let mut result = read_only!(self, target, |tx| sql::run(&tx, &text, params))?;
+        let mut result = read_only!(self, target, |tx| sql::run(tx, &text, params))?;
         result.took_ms = ms_since(started);
         Ok(result)
     }
@@ -232,7 +239,7 @@ impl PgTargets {
     }
 
     async fn reading(&self, target: &str) -> Result<snapshots::Reading, ApiError> {
-        read_only!(self, target, |tx| statements::reading(&tx))
+        read_only!(self, target, |tx| statements::reading(tx))
     }
 
     /// `pg_stat_statements_reset()`: operators only, dry run first, the target's name typed as
@@ -349,7 +356,9 @@ pub(crate) fn map_error(target: &str, e: &tokio_postgres::Error) -> ApiError {
                 db.message()
             ),
         )
-    } else if code.code().starts_with("57P") || code.code().starts_with("08") || *code == SqlState::TOO_MANY_CONNECTIONS
+    } else if code.code().starts_with("57P")
+        || code.code().starts_with("08")
+        || *code == SqlState::TOO_MANY_CONNECTIONS
     {
         (ErrorKind::Unavailable, format!("PostgreSQL target {target} is unavailable: {}", db.message()))
     } else if db.message().contains("pg_stat_statements must be loaded") {

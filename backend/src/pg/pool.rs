@@ -25,12 +25,7 @@ pub struct Conn {
 
 impl Pool {
     pub fn new(config: Config, size: usize, connect_timeout: Duration) -> Self {
-        Self {
-            config,
-            connect_timeout,
-            idle: Arc::default(),
-            permits: Arc::new(Semaphore::new(size.max(1))),
-        }
+        Self { config, connect_timeout, idle: Arc::default(), permits: Arc::new(Semaphore::new(size.max(1))) }
     }
 
     pub fn connect_timeout(&self) -> Duration {

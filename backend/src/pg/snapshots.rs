@@ -77,8 +77,11 @@ fn encode(reading: &Reading) -> (Vec<u8>, String) {
 }
 
 fn decode(data: &[u8], meta: &str) -> Result<(Option<String>, Vec<Entry>), ApiError> {
-    if data.len() % RECORD != 0 {
-        return Err(unavailable(format!("a snapshot's data is {} bytes, not a multiple of {RECORD}", data.len())));
+    if !data.len().is_multiple_of(RECORD) {
+        return Err(unavailable(format!(
+            "a snapshot's data is {} bytes, not a multiple of {RECORD}",
+            data.len()
+        )));
     }
     let meta: Meta = serde_json::from_str(meta).map_err(unavailable)?;
     let word = |r: &[u8], at: usize| -> [u8; 8] {
@@ -342,9 +345,15 @@ impl SnapshotStore {
         };
         let Some((id, target_name, taken_at, kind, statements, data, meta)) = row else { return Ok(None) };
         let (stats_reset, entries) = decode(&data, &meta)?;
-        let info = SnapshotInfo { id, target: target_name, taken_at: rfc3339(taken_at), taken_at_unix: taken_at, kind, statements };
-        let reading =
-            Reading { taken_at_unix: taken_at, stats_reset, entries, texts: HashMap::new() };
+        let info = SnapshotInfo {
+            id,
+            target: target_name,
+            taken_at: rfc3339(taken_at),
+            taken_at_unix: taken_at,
+            kind,
+            statements,
+        };
+        let reading = Reading { taken_at_unix: taken_at, stats_reset, entries, texts: HashMap::new() };
         Ok(Some((info, reading)))
     }
 
@@ -355,7 +364,11 @@ impl SnapshotStore {
     }
 
     /// The last snapshot taken at or before `unix`.
-    pub async fn load_at_or_before(&self, target: &str, unix: f64) -> Result<(SnapshotInfo, Reading), ApiError> {
+    pub async fn load_at_or_before(
+        &self,
+        target: &str,
+        unix: f64,
+    ) -> Result<(SnapshotInfo, Reading), ApiError> {
         self.load_where(target, Which::AtOrBefore, unix).await?.ok_or_else(|| {
             ApiError::new(
                 ErrorKind::NotFound,
@@ -368,7 +381,11 @@ impl SnapshotStore {
     }
 
     /// The first snapshot taken at or after `unix`, if any.
-    pub async fn load_at_or_after(&self, target: &str, unix: f64) -> Result<Option<(SnapshotInfo, Reading)>, ApiError> {
+    pub async fn load_at_or_after(
+        &self,
+        target: &str,
+        unix: f64,
+    ) -> Result<Option<(SnapshotInfo, Reading)>, ApiError> {
         self.load_where(target, Which::AtOrAfter, unix).await
     }
 
@@ -573,12 +590,23 @@ mod tests {
     }
 
     fn info(id: i64) -> SnapshotInfo {
-        SnapshotInfo { id, target: "t".into(), taken_at: String::new(), taken_at_unix: 0.0, kind: "manual".into(), statements: 0 }
+        SnapshotInfo {
+            id,
+            target: "t".into(),
+            taken_at: String::new(),
+            taken_at_unix: 0.0,
+            kind: "manual".into(),
+            statements: 0,
+        }
     }
 
     #[test]
     fn ranks_by_added_time_and_marks_new_statements() {
-        let from = Reading { taken_at_unix: 100.0, entries: vec![entry(1, 1000, 9000.0), entry(2, 10, 50.0)], ..Reading::default() };
+        let from = Reading {
+            taken_at_unix: 100.0,
+            entries: vec![entry(1, 1000, 9000.0), entry(2, 10, 50.0)],
+            ..Reading::default()
+        };
         let to = Reading {
             taken_at_unix: 160.0,
             entries: vec![entry(1, 1010, 9010.0), entry(2, 10, 50.0), entry(3, 4, 400.0)],
@@ -599,7 +627,8 @@ mod tests {
 
     #[test]
     fn counters_going_back_mean_a_reset() {
-        let from = Reading { taken_at_unix: 1.0, entries: vec![entry(1, 1000, 9000.0)], ..Reading::default() };
+        let from =
+            Reading { taken_at_unix: 1.0, entries: vec![entry(1, 1000, 9000.0)], ..Reading::default() };
         let to = Reading { taken_at_unix: 2.0, entries: vec![entry(1, 5, 20.0)], ..Reading::default() };
         let d = diff("t", info(1), &from, None, &to, 10).expect("diff");
         assert!(d.reset_detected);

@@ -4,8 +4,8 @@
 //! transaction and write after it.
 
 use futures::{StreamExt, pin_mut};
-use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::Client;
+use tokio_postgres::types::{FromSql, ToSql, Type};
 use triage_shared::pg::{SqlParam, SqlResult};
 
 use super::TxError;
@@ -70,7 +70,9 @@ impl<'a> FromSql<'a> for Json {
             Type::OID => Value::from(u32::from_sql(ty, raw)?),
             Type::FLOAT4 => float(f64::from(f32::from_sql(ty, raw)?)),
             Type::FLOAT8 => float(f64::from_sql(ty, raw)?),
-            Type::NUMERIC => numeric(raw).map_or(Value::Null, |s| s.parse::<f64>().map_or(Value::String(s), float)),
+            Type::NUMERIC => {
+                numeric(raw).map_or(Value::Null, |s| s.parse::<f64>().map_or(Value::String(s), float))
+            }
             Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
                 Value::String(String::from_sql(ty, raw)?)
             }
@@ -81,8 +83,13 @@ impl<'a> FromSql<'a> for Json {
                 let micros = i64::from_sql(&Type::INT8, raw)?;
                 // PostgreSQL counts from 2000-01-01.
                 let unix_micros = micros + 946_684_800_000_000;
-                let text = jiff::Timestamp::from_microsecond(unix_micros).map_or_else(|_| micros.to_string(), |t| t.to_string());
-                Value::String(if *ty == Type::TIMESTAMP { text.trim_end_matches('Z').to_owned() } else { text })
+                let text = jiff::Timestamp::from_microsecond(unix_micros)
+                    .map_or_else(|_| micros.to_string(), |t| t.to_string());
+                Value::String(if *ty == Type::TIMESTAMP {
+                    text.trim_end_matches('Z').to_owned()
+                } else {
+                    text
+                })
             }
             Type::DATE => {
                 let days = i32::from_sql(&Type::INT4, raw)?;
@@ -104,7 +111,8 @@ impl<'a> FromSql<'a> for Json {
 }
 
 fn float(f: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(f).map_or_else(|| serde_json::Value::String(f.to_string()), serde_json::Value::Number)
+    serde_json::Number::from_f64(f)
+        .map_or_else(|| serde_json::Value::String(f.to_string()), serde_json::Value::Number)
 }
 
 /// Decodes PostgreSQL's binary `numeric` (base-10000 digits) to its decimal text.

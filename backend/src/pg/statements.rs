@@ -71,11 +71,15 @@ pub(super) async fn extension(tx: &Client) -> Result<Extension, TxError> {
         )
         .await?;
     let Some(row) = row else {
-        let db: String = tx.query_one(&format!("{MARKER} SELECT current_database()::text"), &[]).await?.get(0);
+        let db: String =
+            tx.query_one(&format!("{MARKER} SELECT current_database()::text"), &[]).await?.get(0);
         return Err(TxError::Api(
             ApiError::new(
                 ErrorKind::Unavailable,
-                format!("the pg_stat_statements extension is not installed in database {db}: {}", extension_fix(&db)),
+                format!(
+                    "the pg_stat_statements extension is not installed in database {db}: {}",
+                    extension_fix(&db)
+                ),
             )
             .with_detail(serde_json::json!({"fix": extension_fix(&db)})),
         ));
@@ -98,9 +102,11 @@ fn order_by(order: StatementOrder, ext: &Extension) -> String {
         StatementOrder::Stddev => format!("s.{stddev} DESC"),
         StatementOrder::Calls => "s.calls DESC".to_owned(),
         StatementOrder::Rows => "s.rows DESC".to_owned(),
-        StatementOrder::HitRatio => "s.shared_blks_hit::float8 / NULLIF(s.shared_blks_hit + s.shared_blks_read, 0) \
+        StatementOrder::HitRatio => {
+            "s.shared_blks_hit::float8 / NULLIF(s.shared_blks_hit + s.shared_blks_read, 0) \
                                      ASC NULLS LAST, s.shared_blks_read DESC"
-            .to_owned(),
+                .to_owned()
+        }
     }
 }
 
@@ -124,11 +130,7 @@ pub(super) fn top_sql(order: StatementOrder, ext: &Extension) -> String {
     )
 }
 
-pub(super) async fn top(
-    tx: &Client,
-    target: &str,
-    q: &StatementsQuery,
-) -> Result<StatementsReport, TxError> {
+pub(super) async fn top(tx: &Client, target: &str, q: &StatementsQuery) -> Result<StatementsReport, TxError> {
     let ext = extension(tx).await?;
     let limit = i64::from(q.limit.unwrap_or(50).clamp(1, 1000));
     let database = q.database.as_deref().filter(|s| !s.is_empty());
@@ -196,11 +198,8 @@ async fn stats_reset(tx: &Client, ext: &Extension) -> Result<Option<String>, TxE
     if !ext.info {
         return Ok(None);
     }
-    let sql = format!(
-        "{MARKER} SELECT {} FROM {}.pg_stat_statements_info",
-        rfc3339("stats_reset"),
-        ext.schema
-    );
+    let sql =
+        format!("{MARKER} SELECT {} FROM {}.pg_stat_statements_info", rfc3339("stats_reset"), ext.schema);
     Ok(tx.query_opt(&sql, &[]).await?.and_then(|r| r.get(0)))
 }
 
@@ -241,7 +240,10 @@ pub(super) async fn reading(tx: &Client) -> Result<Reading, TxError> {
     }
     let taken_at_unix = match taken_at_unix {
         Some(t) => t,
-        None => tx.query_one(&format!("{MARKER} SELECT extract(epoch FROM clock_timestamp())::float8"), &[]).await?.get(0),
+        None => tx
+            .query_one(&format!("{MARKER} SELECT extract(epoch FROM clock_timestamp())::float8"), &[])
+            .await?
+            .get(0),
     };
     Ok(Reading { taken_at_unix, stats_reset: stats_reset(tx, &ext).await?, entries, texts })
 }
@@ -257,7 +259,10 @@ mod tests {
     #[test]
     fn postgres_12_column_names_are_used_for_old_extensions() {
         let sql = top_sql(StatementOrder::Mean, &ext(false, false));
-        assert!(sql.contains("s.mean_time") && sql.contains("s.total_time") && sql.contains("s.stddev_time"), "{sql}");
+        assert!(
+            sql.contains("s.mean_time") && sql.contains("s.total_time") && sql.contains("s.stddev_time"),
+            "{sql}"
+        );
         assert!(!sql.contains("exec_time"), "{sql}");
         assert!(!sql.contains("toplevel"), "{sql}");
         assert!(sql.contains("ORDER BY s.mean_time DESC"), "{sql}");

@@ -3,8 +3,8 @@
 use triage_shared::ApiError;
 use triage_shared::actions::ActionOutcome;
 use triage_shared::pg::{
-    ActivityReport, DiffReport, IndexAdviceReport, ResetRequest, SnapshotInfo, StatementOrder, StatementsReport,
-    TablesReport,
+    ActivityReport, DiffReport, IndexAdviceReport, ResetRequest, SnapshotInfo, StatementOrder,
+    StatementsReport, TablesReport,
 };
 
 use super::{encode, get_json, post_json};

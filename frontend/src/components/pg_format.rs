@@ -17,7 +17,8 @@ pub enum PgTab {
 }
 
 impl PgTab {
-    pub const ALL: [PgTab; 5] = [Self::Statements, Self::Diff, Self::Connections, Self::Indexes, Self::Tables];
+    pub const ALL: [PgTab; 5] =
+        [Self::Statements, Self::Diff, Self::Connections, Self::Indexes, Self::Tables];
 
     pub fn id(self) -> &'static str {
         match self {
@@ -134,7 +135,7 @@ pub fn count(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

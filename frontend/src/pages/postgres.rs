@@ -16,10 +16,12 @@ use triage_shared::pg::{
 
 use crate::api;
 use crate::components::k8s_format::{Level, can_act, capacity_bar, role_label, utc_time};
-use crate::components::k8s_widgets::{Badge, Empty, ErrorBox, Kubectl, Loading, RefreshControls, UsageBar, keyed_resource};
+use crate::components::k8s_widgets::{
+    Badge, Empty, ErrorBox, Kubectl, Loading, RefreshControls, UsageBar, keyed_resource,
+};
 use crate::components::pg_format::{
-    PgLocation, PgTab, advice_label, count, dead_level, hit_level, ms, one_line, order_label, pct, psql_top, secs,
-    size, state_level,
+    PgLocation, PgTab, advice_label, count, dead_level, hit_level, ms, one_line, order_label, pct, psql_top,
+    secs, size, state_level,
 };
 
 fn quiet() -> NavigateOptions {
@@ -52,7 +54,11 @@ fn resource_view<K: Clone + 'static, T: Clone + Send + Sync + 'static>(
 
 /// A button that copies `text` and says so for a moment.
 #[component]
-fn CopyButton(#[prop(into)] text: String, #[prop(into)] testid: String, #[prop(into)] label: String) -> impl IntoView {
+fn CopyButton(
+    #[prop(into)] text: String,
+    #[prop(into)] testid: String,
+    #[prop(into)] label: String,
+) -> impl IntoView {
     let copied = RwSignal::new(false);
     let text = StoredValue::new(text);
     view! {
@@ -91,7 +97,10 @@ pub fn Postgres() -> impl IntoView {
         }
     });
     let target = Memo::new(move |_| {
-        location.get().target.or_else(|| targets.get().and_then(Result::ok).and_then(|l| l.into_iter().next()))
+        location
+            .get()
+            .target
+            .or_else(|| targets.get().and_then(Result::ok).and_then(|l| l.into_iter().next()))
     });
     let tab = Memo::new(move |_| location.get().tab);
     let allowed = Signal::derive(move || can_act(whoami.get().and_then(Result::ok).map(|i| i.role)));
@@ -117,7 +126,9 @@ pub fn Postgres() -> impl IntoView {
             };
         };
         match tab.get() {
-            PgTab::Statements => view! { <StatementsTab target=t location=location.into() can_act=allowed /> }.into_any(),
+            PgTab::Statements => {
+                view! { <StatementsTab target=t location=location.into() can_act=allowed /> }.into_any()
+            }
             PgTab::Diff => view! { <DiffTab target=t location=location.into() /> }.into_any(),
             PgTab::Connections => view! { <ConnectionsTab target=t /> }.into_any(),
             PgTab::Indexes => view! { <IndexesTab target=t /> }.into_any(),
@@ -281,7 +292,8 @@ fn StatementsTab(target: String, location: Signal<PgLocation>, can_act: Signal<b
         .into_any()
     });
 
-    let choices = move || report.get().and_then(|(_, r)| r.ok()).map(|r| (r.databases, r.roles)).unwrap_or_default();
+    let choices =
+        move || report.get().and_then(|(_, r)| r.ok()).map(|r| (r.databases, r.roles)).unwrap_or_default();
     let reset_open = RwSignal::new(false);
 
     view! {
@@ -451,7 +463,13 @@ fn DiffTab(target: String, location: Signal<PgLocation>) -> impl IntoView {
         },
     );
     let go = move |from: Option<i64>, to: Option<i64>| {
-        let loc = PgLocation { target: Some(target_v.get_value()), tab: PgTab::Diff, from, to, ..Default::default() };
+        let loc = PgLocation {
+            target: Some(target_v.get_value()),
+            tab: PgTab::Diff,
+            from,
+            to,
+            ..Default::default()
+        };
         nav.with_value(|n| n(&loc.href(), quiet()));
     };
     let take = move |_| {
@@ -490,7 +508,11 @@ fn DiffTab(target: String, location: Signal<PgLocation>) -> impl IntoView {
             ms(d.total_added_ms),
             secs(d.seconds),
             count(d.statements_changed),
-            if d.reset_detected { " · statistics were reset inside the window: figures are lower bounds" } else { "" },
+            if d.reset_detected {
+                " · statistics were reset inside the window: figures are lower bounds"
+            } else {
+                ""
+            },
             d.took_ms,
         );
         if d.rows.is_empty() {
@@ -587,7 +609,10 @@ fn ConnectionsTab(target: String) -> impl IntoView {
         let usable = (r.max_connections - r.reserved_connections).max(1);
         let bar = capacity_bar(r.total_connections as f64, Some(usable as f64));
         let bar_text = format!("{} of {} connections", r.total_connections, r.max_connections);
-        let bar_sub = format!("{} reserved · {} left for applications", r.reserved_connections, r.available_connections);
+        let bar_sub = format!(
+            "{} reserved · {} left for applications",
+            r.reserved_connections, r.available_connections
+        );
         let title = format!(
             "{} client connections; max_connections {} of which {} reserved for superusers",
             r.total_connections, r.max_connections, r.reserved_connections
@@ -825,15 +850,16 @@ fn TablesTab(target: String) -> impl IntoView {
     };
     let body = resource_view(report, "the tables", move |r: TablesReport| {
         if r.tables.is_empty() {
-            return view! { <Empty message=format!("No user table in database {}.", r.database) /> }.into_any();
+            return view! { <Empty message=format!("No user table in database {}.", r.database) /> }
+                .into_any();
         }
         let n = r.tables.len();
         let rows = move || {
             let mut list = r.tables.clone();
             match sort.get() {
-                TableSort::Size => list.sort_by(|a, b| b.total_bytes.cmp(&a.total_bytes)),
+                TableSort::Size => list.sort_by_key(|t| std::cmp::Reverse(t.total_bytes)),
                 TableSort::DeadRatio => list.sort_by(|a, b| b.dead_ratio.total_cmp(&a.dead_ratio)),
-                TableSort::DeadRows => list.sort_by(|a, b| b.dead_rows.cmp(&a.dead_rows)),
+                TableSort::DeadRows => list.sort_by_key(|t| std::cmp::Reverse(t.dead_rows)),
                 TableSort::Name => list.sort_by(|a, b| (&a.schema, &a.table).cmp(&(&b.schema, &b.table))),
             }
             list.into_iter().map(table_row).collect_view()

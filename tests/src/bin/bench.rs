@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use fantoccini::Locator;
+use triage_shared::pg::{DiffReport, SnapshotInfo, StatementsReport};
 use triage_shared::prom::LiveUpdate;
 use triage_tests::paths::{require_frontend, workspace_root};
 use triage_tests::sse::SseReader;
-use triage_shared::pg::{DiffReport, SnapshotInfo, StatementsReport};
 use triage_tests::{Browser, Postgres, Prometheus, TestApp};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -191,7 +191,8 @@ const PG_COLUMNS: usize = 100;
 
 async fn run_distinct_statements(client: &tokio_postgres::Client) -> Result<()> {
     for t in 0..PG_TABLES {
-        let batch: Vec<String> = (0..PG_COLUMNS).map(|c| format!("SELECT c{c} FROM b{t} WHERE c{c} = 1")).collect();
+        let batch: Vec<String> =
+            (0..PG_COLUMNS).map(|c| format!("SELECT c{c} FROM b{t} WHERE c{c} = 1")).collect();
         client.batch_execute(&batch.join(";")).await?;
     }
     Ok(())
@@ -217,13 +218,19 @@ async fn bench_postgres(rows: &mut Vec<Row>) -> Result<()> {
     let (b, snapshot_ms) = snapshot(&app).await?;
     anyhow::ensure!(b.statements >= 5000, "only {} statements in the snapshot", b.statements);
 
-    let (mut ours, mut top_ms, mut diff_ms, mut live_ms, mut raw) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ours, mut top_ms, mut diff_ms, mut live_ms, mut raw) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut statements = 0;
     for i in 0..25 {
         let top: StatementsReport = app.get_json("/api/pg/main/statements?order=total&limit=50").await?;
-        let diff: DiffReport = app.get_json(&format!("/api/pg/main/diff?from={}&to={}&limit=50", a.id, b.id)).await?;
+        let diff: DiffReport =
+            app.get_json(&format!("/api/pg/main/diff?from={}&to={}&limit=50", a.id, b.id)).await?;
         let live: DiffReport = app.get_json(&format!("/api/pg/main/diff?from={}&limit=50", a.id)).await?;
-        anyhow::ensure!(diff.statements_changed >= 5000, "the diff saw {} statements", diff.statements_changed);
+        anyhow::ensure!(
+            diff.statements_changed >= 5000,
+            "the diff saw {} statements",
+            diff.statements_changed
+        );
         statements = top.statements;
         let started = Instant::now();
         let all = client.query("SELECT * FROM pg_stat_statements", &[]).await?;
@@ -237,7 +244,8 @@ async fn bench_postgres(rows: &mut Vec<Row>) -> Result<()> {
             raw.push(raw_ms);
         }
     }
-    let (ours, top_ms, diff_ms, live_ms, raw) = (sorted(ours), sorted(top_ms), sorted(diff_ms), sorted(live_ms), sorted(raw));
+    let (ours, top_ms, diff_ms, live_ms, raw) =
+        (sorted(ours), sorted(top_ms), sorted(diff_ms), sorted(live_ms), sorted(raw));
     let median = |v: &[f64]| percentile(v, 0.5);
     println!(
         "(d) {statements} statements: top {:.1} ms, diff between snapshots {:.1} ms, diff to now {:.1} ms, snapshot {:.0} ms",
@@ -247,7 +255,9 @@ async fn bench_postgres(rows: &mut Vec<Row>) -> Result<()> {
         snapshot_ms
     );
     rows.push(Row {
-        figure: format!("(d) Postgres analysis over {statements} distinct statements (top + diff), server side"),
+        figure: format!(
+            "(d) Postgres analysis over {statements} distinct statements (top + diff), server side"
+        ),
         measured: format!(
             "{:.1} ms (p95 {:.1}; top {:.1} + diff {:.1}; diff to now {:.1})",
             median(&ours),
