@@ -36,8 +36,11 @@ async fn the_sandbox_incidents_show_on_the_postgres_views() -> Result<()> {
     let task = tokio::spawn(workload::run(pg.conninfo("postgres"), incident_rx, async move {
         let _ = stop_rx.await;
     }));
-    let app = TestApp::start_with(Settings { postgres: Some(pg.analysis_settings("postgres")), ..Settings::default() })
-        .await?;
+    let app = TestApp::start_with(Settings {
+        postgres: Some(pg.analysis_settings("postgres")),
+        ..Settings::default()
+    })
+    .await?;
 
     let top = poll(30, "the slow filter on top by total and by mean", async || {
         let total: StatementsReport = app.get_json("/api/pg/main/statements?order=total").await?;
