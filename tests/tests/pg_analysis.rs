@@ -400,6 +400,8 @@ async fn reset_is_an_audited_operator_action() -> Result<()> {
     assert_eq!(status, 403, "{body}");
     reader.stop().await?;
 
+    // As the README recommends for Triage's role: read-only unless a transaction asks otherwise.
+    client.batch_execute("ALTER DATABASE postgres SET default_transaction_read_only = on").await?;
     let app = TestApp::start_with(settings(&pg, Role::Operator)).await?;
     let (status, dry) = app.post_json("/api/pg/main/reset", &serde_json::json!({"dry_run": true})).await?;
     assert_eq!(status, 200, "{dry}");
