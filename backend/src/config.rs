@@ -24,6 +24,7 @@ pub struct Settings {
     pub prometheus: Option<PrometheusSettings>,
     pub kubernetes: Option<KubernetesSettings>,
     pub store: StoreSettings,
+    pub postgres: Option<PostgresSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +40,59 @@ impl Default for StoreSettings {
     fn default() -> Self {
         Self { sqlite_path: PathBuf::from("triage.db"), postgres_url: None }
     }
+}
+
+/// `[postgres]`: the databases Triage analyses (never the store). Each analysis query runs in
+/// a `READ ONLY` transaction with `statement_timeout`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSettings {
+    /// `[[postgres.targets]]`; the first is the default.
+    pub targets: Vec<PostgresTarget>,
+    /// `statement_timeout` of every analysis query, in milliseconds.
+    #[serde(default = "default_pg_statement_timeout")]
+    pub statement_timeout_ms: u64,
+    /// Time allowed to open a connection, in seconds.
+    #[serde(default = "default_pg_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Most connections Triage holds to each target.
+    #[serde(default = "default_pg_pool_size")]
+    pub pool_size: usize,
+    /// Seconds between automatic `pg_stat_statements` snapshots; 0 turns them off.
+    #[serde(default = "default_pg_snapshot_interval")]
+    pub snapshot_interval_secs: u64,
+    /// Automatic snapshots older than this are deleted (on-demand ones are kept).
+    #[serde(default = "default_pg_snapshot_retention")]
+    pub snapshot_retention_hours: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresTarget {
+    /// Short name shown in the console and used in URLs: letters, digits, `-` and `_`.
+    pub name: String,
+    /// libpq connection string or `postgres://` URL, with the password. Secret.
+    pub url: SecretString,
+}
+
+fn default_pg_statement_timeout() -> u64 {
+    5_000
+}
+
+fn default_pg_connect_timeout() -> u64 {
+    5
+}
+
+fn default_pg_pool_size() -> usize {
+    4
+}
+
+fn default_pg_snapshot_interval() -> u64 {
+    300
+}
+
+fn default_pg_snapshot_retention() -> u64 {
+    72
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -251,6 +305,9 @@ impl Settings {
                 })?;
             }
         }
+        if let Some(pg) = &self.postgres {
+            pg.validate()?;
+        }
         if let Some(prom) = &self.prometheus
             && !matches!(prom.url.scheme(), "http" | "https")
         {
@@ -258,6 +315,58 @@ impl Settings {
                 key: "prometheus.url".to_owned(),
                 message: format!("scheme must be http or https, not {}", prom.url.scheme()),
             });
+        }
+        Ok(())
+    }
+}
+
+impl PostgresSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid { key: key.to_owned(), message };
+        if self.targets.is_empty() {
+            return Err(invalid(
+                "postgres.targets",
+                "list at least one target ([[postgres.targets]])".to_owned(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, t) in self.targets.iter().enumerate() {
+            let key = format!("postgres.targets[{i}].name");
+            let ok = !t.name.is_empty()
+                && t.name.len() <= 63
+                && t.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                return Err(invalid(&key, format!("{:?}: use 1 to 63 letters, digits, `-` or `_`", t.name)));
+            }
+            if !seen.insert(t.name.as_str()) {
+                return Err(invalid(&key, format!("{:?} is used twice", t.name)));
+            }
+            use secrecy::ExposeSecret;
+            if let Err(e) = t.url.expose_secret().parse::<tokio_postgres::Config>() {
+                // The parser's message never repeats the password.
+                return Err(invalid(
+                    &format!("postgres.targets[{i}].url"),
+                    format!("not a connection string: {e}"),
+                ));
+            }
+        }
+        if !(100..=600_000).contains(&self.statement_timeout_ms) {
+            return Err(invalid(
+                "postgres.statement_timeout_ms",
+                "must be between 100 and 600000".to_owned(),
+            ));
+        }
+        if !(1..=120).contains(&self.connect_timeout_secs) {
+            return Err(invalid("postgres.connect_timeout_secs", "must be between 1 and 120".to_owned()));
+        }
+        if !(1..=64).contains(&self.pool_size) {
+            return Err(invalid("postgres.pool_size", "must be between 1 and 64".to_owned()));
+        }
+        if self.snapshot_interval_secs != 0 && self.snapshot_interval_secs < 10 {
+            return Err(invalid(
+                "postgres.snapshot_interval_secs",
+                "must be 0 (off) or at least 10".to_owned(),
+            ));
         }
         Ok(())
     }
@@ -353,6 +462,30 @@ mod tests {
         let key = s.auth.session_key.as_ref().expect("set");
         assert_eq!(key.expose_secret(), "hunter2-very-secret");
         assert!(!format!("{s:?}").contains("hunter2"), "Debug leaked the secret");
+    }
+
+    #[test]
+    fn postgres_targets_are_checked_and_secret() {
+        let f = write(
+            "[postgres]\nstatement_timeout_ms = 2000\n[[postgres.targets]]\nname = \"main\"\n\
+             url = \"postgres://ro:s3cret-pw@db:5432/app\"\n",
+        );
+        let s = Settings::load_from(Some(f.path()), []).expect("valid");
+        let pg = s.postgres.as_ref().expect("set");
+        assert_eq!(pg.targets[0].name, "main");
+        assert_eq!(pg.statement_timeout_ms, 2000);
+        assert_eq!(pg.pool_size, 4);
+        assert!(!format!("{s:?}").contains("s3cret"), "Debug leaked the password");
+
+        let f = write("[postgres]\n[[postgres.targets]]\nname = \"a b\"\nurl = \"host=x\"\n");
+        let err = Settings::load_from(Some(f.path()), []).expect_err("bad name");
+        assert!(err.to_string().contains("postgres.targets[0].name"), "{err}");
+        let f = write("[postgres]\ntargets = []\n");
+        let err = Settings::load_from(Some(f.path()), []).expect_err("no target");
+        assert!(err.to_string().contains("postgres.targets"), "{err}");
+        let f = write("[postgres]\n[[postgres.targets]]\nname = \"a\"\nurl = \"host=x\"\nport = 1\n");
+        let err = Settings::load_from(Some(f.path()), []).expect_err("unknown key");
+        assert!(err.to_string().contains("port"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod kubernetes;
 pub mod live;
 pub mod metrics;
+pub mod pg;
 pub mod prometheus;
 pub mod routes;
 pub mod startup;

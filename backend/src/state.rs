@@ -23,6 +23,8 @@ pub struct AppState {
     k8s: Option<K8s>,
     pub audit: AuditStore,
     pub jobs: crate::emergency::Jobs,
+    /// Absent when no `[postgres]` targets are configured.
+    pg: Option<Arc<crate::pg::PgTargets>>,
     /// Cleared when shutdown begins so `/readyz` takes the replica out of rotation first.
     ready: Arc<AtomicBool>,
 }
@@ -34,6 +36,10 @@ impl AppState {
             None => None,
         };
         let live = prom.clone().map(LiveHub::new);
+        let pg = match &settings.postgres {
+            Some(p) => Some(crate::pg::PgTargets::new(p, audit.clone()).map_err(|e| anyhow::anyhow!("{e}"))?),
+            None => None,
+        };
         Ok(Self {
             settings: Arc::new(settings),
             metrics: Arc::new(HttpMetrics::default()),
@@ -42,6 +48,7 @@ impl AppState {
             k8s,
             audit,
             jobs: crate::emergency::Jobs::default(),
+            pg,
             ready: Arc::new(AtomicBool::new(true)),
         })
     }
@@ -64,6 +71,15 @@ impl AppState {
     pub fn k8s(&self) -> Result<&K8s, ApiError> {
         self.k8s.as_ref().ok_or_else(|| {
             ApiError::new(ErrorKind::Unavailable, "Kubernetes is not configured (add a [kubernetes] section)")
+        })
+    }
+
+    pub fn pg(&self) -> Result<&crate::pg::PgTargets, ApiError> {
+        self.pg.as_deref().ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Unavailable,
+                "PostgreSQL analysis is not configured (add [[postgres.targets]])",
+            )
         })
     }
 

@@ -1,6 +1,8 @@
 //! Typed calls to the backend. Every function returns `Result<T, ApiError>`; a response without
 //! the JSON error body (a proxy's 502, a dropped connection) still becomes an `ApiError` in words.
 
+pub mod pg;
+
 use gloo_net::http::{Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

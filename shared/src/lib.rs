@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod error;
 pub mod k8s;
+pub mod pg;
 pub mod prom;
 pub mod version;
 

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod browser;
 pub mod paths;
+pub mod pg_workload;
 pub mod postgres;
 pub mod process;
 pub mod prometheus;

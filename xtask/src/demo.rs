@@ -149,7 +149,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
              # Local demo: no login, and the local user may act.\n[auth]\nmode = \"none\"\nlocal_role = \"operator\"\n\n\
              [prometheus]\nurl = \"http://{PROMETHEUS_ADDR}\"\n\n\
              [kubernetes]\nkubeconfig = \"{}\"\nnamespaces = [\"streaming-analytics\"]\n\n\
-             [store]\nsqlite_path = \"{}\"\n",
+             [store]\nsqlite_path = \"{}\"\n\n\
+             # The sandbox's database; snapshots every minute for the window diff.\n\
+             [postgres]\nsnapshot_interval_secs = 60\n\n\
+             [[postgres.targets]]\nname = \"sandbox\"\nurl = \"{conninfo}\"\n",
             kubeconfig.display(),
             demo_dir.join("triage.db").display()
         ),

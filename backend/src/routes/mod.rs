@@ -17,6 +17,7 @@ use crate::{assets, metrics};
 
 mod k8s;
 mod ops;
+mod pg;
 mod prom;
 mod version;
 
@@ -54,6 +55,14 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}", get(k8s::get_job))
         .route("/whoami", get(k8s::whoami))
         .route("/audit", get(k8s::audit))
+        .route("/pg/targets", get(pg::list_targets))
+        .route("/pg/{target}/statements", get(pg::list_statements))
+        .route("/pg/{target}/activity", get(pg::get_activity))
+        .route("/pg/{target}/index-advice", get(pg::get_index_advice))
+        .route("/pg/{target}/tables", get(pg::list_tables))
+        .route("/pg/{target}/snapshots", get(pg::list_snapshots).post(pg::take_snapshot))
+        .route("/pg/{target}/diff", get(pg::get_diff))
+        .route("/pg/{target}/reset", post(pg::reset_statements))
         .fallback(api_not_found)
         .layer(middleware::from_fn(require_csrf_header));
 
