@@ -133,6 +133,12 @@ pub struct AuthSettings {
     pub local_role: triage_shared::actions::Role,
     /// Key that signs and encrypts session cookies (base64, at least 64 bytes). Secret.
     pub session_key: Option<SecretString>,
+    /// A session ends after this many seconds without a request.
+    pub session_idle_secs: u64,
+    /// A session ends this many seconds after login, however active.
+    pub session_max_secs: u64,
+    /// The OpenID provider and the group rules, required when `mode = "oidc"`.
+    pub oidc: Option<OidcSettings>,
 }
 
 impl Default for AuthSettings {
@@ -141,8 +147,66 @@ impl Default for AuthSettings {
             mode: AuthModeSetting::None,
             local_role: triage_shared::actions::Role::Reader,
             session_key: None,
+            session_idle_secs: 30 * 60,
+            session_max_secs: 12 * 3600,
+            oidc: None,
         }
     }
+}
+
+/// `[auth.oidc]`: the OpenID provider, this client, and who may read, act and administer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// Issuer URL exactly as the provider states it (`iss`); discovery reads
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    /// Secret.
+    pub client_secret: SecretString,
+    /// This console's callback as registered at the provider: `https://triage.example/auth/callback`.
+    pub redirect_url: Url,
+    /// Scopes asked for besides `openid`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// ID-token claim that lists the user's groups.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Groups whose members may read.
+    #[serde(default)]
+    pub reader_groups: Vec<String>,
+    /// E-mail domains whose users may read (the provider must mark the address verified).
+    #[serde(default)]
+    pub reader_email_domains: Vec<String>,
+    /// Groups whose members may act (scale, restart, delete pods).
+    #[serde(default)]
+    pub operator_groups: Vec<String>,
+    /// Groups whose members may also administer Triage (reload runbooks, reset statistics).
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
+    /// Tolerated difference between the provider's clock and ours when checking token times.
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew_secs: u64,
+    /// After local logout, also end the session at the provider when it advertises
+    /// `end_session_endpoint`.
+    #[serde(default = "default_true")]
+    pub provider_logout: bool,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["email".to_owned(), "profile".to_owned(), "groups".to_owned()]
+}
+
+fn default_groups_claim() -> String {
+    "groups".to_owned()
+}
+
+fn default_clock_skew() -> u64 {
+    60
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -231,6 +295,7 @@ impl Settings {
                 ),
             });
         }
+        crate::auth::validate_settings(&self.auth)?;
         if self.server.request_timeout_secs == 0 {
             return Err(ConfigError::Invalid {
                 key: "server.request_timeout_secs".to_owned(),

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use triage_shared::actions::Identity;
 use triage_shared::{ApiError, ErrorKind};
 
 use crate::audit::AuditStore;
@@ -23,6 +22,8 @@ pub struct AppState {
     k8s: Option<K8s>,
     pub audit: AuditStore,
     pub jobs: crate::emergency::Jobs,
+    /// Who may call: the local user, or single sign-on sessions (see `auth`).
+    pub auth: Arc<crate::auth::Auth>,
     /// Cleared when shutdown begins so `/readyz` takes the replica out of rotation first.
     ready: Arc<AtomicBool>,
 }
@@ -34,6 +35,7 @@ impl AppState {
             None => None,
         };
         let live = prom.clone().map(LiveHub::new);
+        let auth = Arc::new(crate::auth::Auth::new(&settings.auth)?);
         Ok(Self {
             settings: Arc::new(settings),
             metrics: Arc::new(HttpMetrics::default()),
@@ -42,23 +44,13 @@ impl AppState {
             k8s,
             audit,
             jobs: crate::emergency::Jobs::default(),
+            auth,
             ready: Arc::new(AtomicBool::new(true)),
         })
     }
 
     pub fn prom(&self) -> Result<&Arc<PromClient>, PromError> {
         self.prom.as_ref().ok_or(PromError::NotConfigured)
-    }
-
-    /// Who is calling. Until single sign-on exists, every caller is the local user with the
-    /// configured role (no-auth mode is only allowed on loopback).
-    pub fn identity(&self) -> Identity {
-        Identity {
-            subject: "local".to_owned(),
-            email: None,
-            groups: Vec::new(),
-            role: self.settings.auth.local_role,
-        }
     }
 
     pub fn k8s(&self) -> Result<&K8s, ApiError> {
