@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod oidc;
 pub mod paths;
 pub mod postgres;
 pub mod process;
@@ -13,6 +14,7 @@ pub mod sse;
 
 pub use app::TestApp;
 pub use browser::Browser;
+pub use oidc::{Agent, OidcProvider};
 pub use postgres::Postgres;
 pub use prometheus::Prometheus;
 pub use sandbox::TestSandbox;

@@ -3,9 +3,9 @@
 //! audience and expiry verified (with the configured clock-skew tolerance), and the user's groups
 //! read from the configured claim. No token is validated by hand.
 //!
-//! Discovery happens at the first login and is cached for a few minutes, so Triage starts while
-//! the provider is down, and a provider outage only affects new logins: existing sessions are
-//! cookies Triage checks by itself.
+//! Discovery (metadata and signing keys) is fetched when a login starts, so Triage starts while
+//! the provider is down, a login during an outage gets a page in words instead of a redirect to
+//! a dead provider, and existing sessions are unaffected: they are cookies Triage checks itself.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -116,10 +116,13 @@ impl OidcLogin {
         &self.settings
     }
 
-    async fn provider(&self) -> Result<Arc<Provider>, LoginError> {
+    /// The discovered provider; `fresh` asks the provider again even when a recent answer is
+    /// cached (a login starts only when the provider answers now).
+    async fn provider(&self, fresh: bool) -> Result<Arc<Provider>, LoginError> {
         let mut cached = self.provider.lock().await;
         if let Some((at, provider)) = cached.as_ref()
             && at.elapsed() < DISCOVERY_TTL
+            && !fresh
         {
             return Ok(provider.clone());
         }
@@ -147,7 +150,7 @@ impl OidcLogin {
 
     /// The provider's authorization URL for a new login, and what the callback must check.
     pub async fn start(&self, return_to: String, now: i64) -> Result<(Url, PendingLogin), LoginError> {
-        let provider = self.provider().await?;
+        let provider = self.provider(true).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = provider
             .client
@@ -176,7 +179,7 @@ impl OidcLogin {
 
     /// Exchanges `code` (with the PKCE verifier) and verifies the ID token.
     pub async fn finish(&self, pending: &PendingLogin, code: String) -> Result<UserClaims, LoginError> {
-        let provider = self.provider().await?;
+        let provider = self.provider(false).await?;
         let response = provider
             .client
             .exchange_code(AuthorizationCode::new(code))
@@ -252,7 +255,7 @@ impl OidcLogin {
         if !self.settings.provider_logout {
             return None;
         }
-        let provider = self.provider().await.ok()?;
+        let provider = self.provider(false).await.ok()?;
         let endpoint = provider.end_session.clone()?;
         let mut request = LogoutRequest::from(endpoint).set_client_id(ClientId::new(self.settings.client_id.clone()));
         if let Ok(url) = PostLogoutRedirectUrl::new(post_logout.to_owned()) {
