@@ -7,3 +7,4 @@ pub mod k8s_widgets;
 pub mod log_view;
 pub mod placeholder;
 pub mod pod_detail;
+pub mod user_badge;
