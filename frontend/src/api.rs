@@ -7,12 +7,12 @@ use serde::de::DeserializeOwned;
 use triage_shared::actions::{
     ActionOutcome, AuditEntry, DeletePodRequest, Identity, RestartRequest, ScaleRequest,
 };
+use triage_shared::auth::{CSRF_HEADER, WhoAmI};
 use triage_shared::k8s::{
     DeploymentSummary, EventSummary, NetworkPolicySummary, NodeUsage, PodDetail, PodList, PodLogs, PodUsage,
     ServiceSummary,
 };
 use triage_shared::prom::{Alert, QueryResult};
-use triage_shared::auth::{CSRF_HEADER, WhoAmI};
 use triage_shared::{ApiError, ErrorBody, ErrorKind, VersionInfo};
 
 pub async fn get_version() -> Result<VersionInfo, ApiError> {
@@ -156,7 +156,9 @@ pub async fn post_json<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) 
             .map_err(|e| ApiError::new(ErrorKind::Internal, format!("cannot encode the request: {e}")))?
             .send()
             .await
-            .map_err(|e| ApiError::new(ErrorKind::Unavailable, format!("cannot reach the Triage backend: {e}")))
+            .map_err(|e| {
+                ApiError::new(ErrorKind::Unavailable, format!("cannot reach the Triage backend: {e}"))
+            })
     };
     let mut response = send(csrf_token().await).await?;
     if response.status() == 403 {

@@ -41,7 +41,12 @@ pub fn test_users() -> Vec<OidcUser> {
             groups: vec![READER_GROUP, OPERATOR_GROUP],
         },
         OidcUser { id: "alma", password: "alma-pass", email: "alma@example.test", groups: vec![ADMIN_GROUP] },
-        OidcUser { id: "nils", password: "nils-pass", email: "nils@elsewhere.test", groups: vec!["marketing"] },
+        OidcUser {
+            id: "nils",
+            password: "nils-pass",
+            email: "nils@elsewhere.test",
+            groups: vec!["marketing"],
+        },
     ]
 }
 
@@ -165,14 +170,16 @@ impl OidcProvider {
     pub async fn login(&self, agent: &Agent, start_url: &str, user: &OidcUser) -> Result<Page> {
         let form = agent.follow(start_url).await?;
         anyhow::ensure!(
-            form.url.as_str().starts_with(&self.issuer) && form.body.contains("data-testid=\"provider-login\""),
+            form.url.as_str().starts_with(&self.issuer)
+                && form.body.contains("data-testid=\"provider-login\""),
             "expected the provider's login form, got {} {}: {}",
             form.status,
             form.url,
             form.body
         );
         let action = form.form_action().context("no form on the provider's login page")?;
-        let posted = agent.post_form(action.as_str(), &[("login", user.id), ("password", user.password)]).await?;
+        let posted =
+            agent.post_form(action.as_str(), &[("login", user.id), ("password", user.password)]).await?;
         agent.follow_from(posted).await
     }
 }
@@ -274,7 +281,12 @@ impl Agent {
             let mut jar = self.jar();
             jar.retain(|s| !(s.authority == auth && s.name == c.name() && s.path == path));
             if !removed {
-                jar.push(StoredCookie { authority: auth.clone(), name: c.name().to_owned(), value: c.value().to_owned(), path });
+                jar.push(StoredCookie {
+                    authority: auth.clone(),
+                    name: c.name().to_owned(),
+                    value: c.value().to_owned(),
+                    path,
+                });
             }
         }
     }
@@ -291,7 +303,12 @@ impl Agent {
         let auth = authority(&url);
         let mut jar = self.jar();
         jar.retain(|c| !(c.authority == auth && c.name == name));
-        jar.push(StoredCookie { authority: auth, name: name.to_owned(), value: value.to_owned(), path: "/".to_owned() });
+        jar.push(StoredCookie {
+            authority: auth,
+            name: name.to_owned(),
+            value: value.to_owned(),
+            path: "/".to_owned(),
+        });
     }
 
     pub fn remove_cookie(&self, origin_url: &str, name: &str) {
@@ -301,7 +318,13 @@ impl Agent {
     }
 
     /// Sends one request with the agent's cookies; stores the cookies of the answer.
-    pub async fn send(&self, method: reqwest::Method, url: &str, headers: &[(&str, &str)], body: Option<Body>) -> Result<Page> {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<Body>,
+    ) -> Result<Page> {
         let url = Url::parse(url).with_context(|| format!("bad URL {url}"))?;
         let mut request = self.http.request(method, url.clone());
         if let Some(cookies) = self.cookie_header(&url) {

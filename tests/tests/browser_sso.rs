@@ -14,7 +14,8 @@ use triage_tests::paths::{free_port, require_frontend};
 use triage_tests::{Browser, OidcProvider, TestApp, TestSandbox};
 
 const ENTER: &str = "\u{e007}";
-const DEEP_LINK: &str = "/runbooks/kafka-consumer-lag?namespace=streaming-analytics&group=stream-processor-group";
+const DEEP_LINK: &str =
+    "/runbooks/kafka-consumer-lag?namespace=streaming-analytics&group=stream-processor-group";
 
 #[tokio::test]
 async fn login_in_chromium_lands_on_the_deep_link_acts_and_logs_out() -> anyhow::Result<()> {
@@ -50,7 +51,12 @@ async fn sign_in(browser: &Browser, who: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn scenario(app: &TestApp, provider: &OidcProvider, sb: &TestSandbox, browser: &Browser) -> anyhow::Result<()> {
+async fn scenario(
+    app: &TestApp,
+    provider: &OidcProvider,
+    sb: &TestSandbox,
+    browser: &Browser,
+) -> anyhow::Result<()> {
     let client = &browser.client;
 
     // The alert's link, without a session: login at the provider, back on the same page.

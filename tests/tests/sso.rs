@@ -37,8 +37,17 @@ async fn start_sso(tweak: impl FnOnce(&mut Settings)) -> anyhow::Result<Sso> {
 async fn logged_in(sso: &Sso, who: &str) -> anyhow::Result<Agent> {
     let agent = Agent::new();
     let page = sso.provider.login(&agent, &sso.app.url("/auth/login"), &user(who)).await?;
-    anyhow::ensure!(page.url.path() == "/", "login of {who} ended at {} {}: {}", page.status, page.url, page.body);
-    anyhow::ensure!(agent.cookie(&sso.app.url("/"), "triage_session").is_some(), "no session cookie for {who}");
+    anyhow::ensure!(
+        page.url.path() == "/",
+        "login of {who} ended at {} {}: {}",
+        page.status,
+        page.url,
+        page.body
+    );
+    anyhow::ensure!(
+        agent.cookie(&sso.app.url("/"), "triage_session").is_some(),
+        "no session cookie for {who}"
+    );
     Ok(agent)
 }
 
@@ -49,7 +58,10 @@ async fn whoami(agent: &Agent, app: &TestApp) -> anyhow::Result<Page> {
 async fn csrf_of(agent: &Agent, app: &TestApp) -> anyhow::Result<String> {
     let page = whoami(agent, app).await?;
     anyhow::ensure!(page.status == 200, "whoami: {} {}", page.status, page.body);
-    page.json()["csrf_token"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("no csrf_token: {}", page.body))
+    page.json()["csrf_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no csrf_token: {}", page.body))
 }
 
 async fn post(agent: &Agent, url: &str, csrf: Option<&str>, body: serde_json::Value) -> anyhow::Result<Page> {
@@ -103,7 +115,8 @@ async fn reader_reads_operator_acts_with_audited_identity_and_csrf_is_session_bo
 
     let done = post(&oscar, &scale, Some(&oscar_csrf), json!({"replicas": 12})).await?;
     assert_eq!(done.status, 200, "{}", done.body);
-    let replicas = sb.kubectl(&["get", "deployment", "stream-processor", "-o", "jsonpath={.spec.replicas}"]).await?;
+    let replicas =
+        sb.kubectl(&["get", "deployment", "stream-processor", "-o", "jsonpath={.spec.replicas}"]).await?;
     assert_eq!(replicas.trim(), "12");
     let audit: Vec<AuditEntry> = serde_json::from_str(&ada.get(&app.url("/api/audit")).await?.body)?;
     assert_eq!(audit.len(), 1, "{audit:?}");
@@ -146,7 +159,10 @@ async fn deep_link_survives_login_and_anonymous_api_calls_get_401() -> anyhow::R
     assert_eq!(first.status, 303);
     let location = first.location.clone().expect("redirect");
     assert_eq!(location.path(), "/auth/login");
-    assert_eq!(location.query_pairs().find(|(k, _)| k == "return_to").map(|(_, v)| v.into_owned()).as_deref(), Some("/runbooks/x?a=b"));
+    assert_eq!(
+        location.query_pairs().find(|(k, _)| k == "return_to").map(|(_, v)| v.into_owned()).as_deref(),
+        Some("/runbooks/x?a=b")
+    );
 
     let landed = sso.provider.login(&agent, &sso.app.url("/runbooks/x?a=b"), &user("ada")).await?;
     assert_eq!(landed.url.path(), "/runbooks/x");
@@ -171,14 +187,19 @@ async fn open_redirect_targets_are_refused() -> anyhow::Result<()> {
         "http:evil.example",
         "javascript:alert(1)",
     ] {
-        let url = format!("{}?return_to={}", sso.app.url("/auth/login"), url::form_urlencoded::byte_serialize(bad.as_bytes()).collect::<String>());
+        let url = format!(
+            "{}?return_to={}",
+            sso.app.url("/auth/login"),
+            url::form_urlencoded::byte_serialize(bad.as_bytes()).collect::<String>()
+        );
         let page = agent.get(&url).await?;
         assert_eq!(page.status, 400, "{bad}: {} {:?}", page.body, page.location);
         assert!(page.location.is_none(), "{bad} was redirected to {:?}", page.location);
         assert!(page.body.contains("not valid"), "{bad}: {}", page.body);
     }
     // A good target goes to the provider.
-    let good = agent.get(&format!("{}?return_to=%2Frunbooks%2Fx%3Fa%3Db", sso.app.url("/auth/login"))).await?;
+    let good =
+        agent.get(&format!("{}?return_to=%2Frunbooks%2Fx%3Fa%3Db", sso.app.url("/auth/login"))).await?;
     assert_eq!(good.status, 303);
     assert!(good.location.expect("redirect").as_str().starts_with(&sso.provider.issuer));
     Ok(())
@@ -217,7 +238,8 @@ async fn until_callback(sso: &Sso, agent: &Agent, who: &OidcUser) -> anyhow::Res
     let action = form.form_action().ok_or_else(|| anyhow::anyhow!("no login form: {}", form.body))?;
     let mut page = agent.post_form(action.as_str(), &[("login", who.id), ("password", who.password)]).await?;
     for _ in 0..10 {
-        let next = page.location.clone().ok_or_else(|| anyhow::anyhow!("stopped at {}: {}", page.url, page.body))?;
+        let next =
+            page.location.clone().ok_or_else(|| anyhow::anyhow!("stopped at {}: {}", page.url, page.body))?;
         if next.path() == "/auth/callback" && next.port() == Some(sso.app.addr.port()) {
             return Ok(next);
         }
@@ -290,8 +312,14 @@ async fn tampered_cookie_and_foreign_key_are_refused_replicas_with_the_key_accep
     let on_b = whoami(&agent, &b).await?;
     assert_eq!(on_b.status, 200, "{}", on_b.body);
     assert_eq!(on_b.json()["subject"], "oscar");
-    let acted = post(&agent, &b.url(&format!("{NS}/deployments/x/scale")), Some(&csrf), json!({"replicas": 1})).await?;
-    assert_eq!(acted.status, 503, "passes auth and CSRF, then finds no Kubernetes configured: {}", acted.body);
+    let acted =
+        post(&agent, &b.url(&format!("{NS}/deployments/x/scale")), Some(&csrf), json!({"replicas": 1}))
+            .await?;
+    assert_eq!(
+        acted.status, 503,
+        "passes auth and CSRF, then finds no Kubernetes configured: {}",
+        acted.body
+    );
 
     // A deployment with another key does not.
     agent.set_cookie(&other.url("/"), "triage_session", &cookie);
@@ -441,7 +469,8 @@ async fn no_auth_mode_is_refused_off_loopback() -> anyhow::Result<()> {
             .stdin(std::process::Stdio::null())
             .output()?;
         assert!(!out.status.success(), "the binary started on 0.0.0.0 without SSO");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(text.contains("loopback"), "{text}");
     }
     Ok(())
@@ -468,7 +497,8 @@ async fn every_route_is_guarded_for_every_role() -> anyhow::Result<()> {
         };
         for (method, path, required) in &table {
             let url = sso.app.url(&concrete(path));
-            let headers: Vec<(&str, &str)> = csrf.as_deref().map(|c| vec![("x-triage-csrf", c)]).unwrap_or_default();
+            let headers: Vec<(&str, &str)> =
+                csrf.as_deref().map(|c| vec![("x-triage-csrf", c)]).unwrap_or_default();
             let body = (*method == reqwest::Method::POST).then(|| Body::Json(json!({})));
             let page = tokio::time::timeout(
                 Duration::from_secs(10),

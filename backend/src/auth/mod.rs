@@ -63,8 +63,10 @@ impl Auth {
         }
         validate_settings(settings)?;
         let oidc = settings.oidc.clone().ok_or_else(|| anyhow::anyhow!("auth.oidc is missing"))?;
-        let key_text = settings.session_key.as_ref().ok_or_else(|| anyhow::anyhow!("auth.session_key is missing"))?;
-        let key = session::decode_key(key_text.expose_secret()).map_err(|e| anyhow::anyhow!("auth.session_key: {e}"))?;
+        let key_text =
+            settings.session_key.as_ref().ok_or_else(|| anyhow::anyhow!("auth.session_key is missing"))?;
+        let key = session::decode_key(key_text.expose_secret())
+            .map_err(|e| anyhow::anyhow!("auth.session_key: {e}"))?;
         let secure = oidc.redirect_url.scheme() == "https";
         let codec = SessionCodec::new(
             key,
@@ -97,10 +99,15 @@ pub fn validate_settings(auth: &AuthSettings) -> Result<(), ConfigError> {
         .ok_or_else(|| invalid("auth.session_key", "required with auth.mode = \"oidc\"".to_owned()))?;
     session::decode_key(key.expose_secret()).map_err(|e| invalid("auth.session_key", e))?;
     if auth.session_idle_secs == 0 || auth.session_max_secs == 0 {
-        return Err(invalid("auth.session_idle_secs", "session lifetimes must be at least 1 second".to_owned()));
+        return Err(invalid(
+            "auth.session_idle_secs",
+            "session lifetimes must be at least 1 second".to_owned(),
+        ));
     }
-    let oidc =
-        auth.oidc.as_ref().ok_or_else(|| invalid("auth.oidc", "required with auth.mode = \"oidc\"".to_owned()))?;
+    let oidc = auth
+        .oidc
+        .as_ref()
+        .ok_or_else(|| invalid("auth.oidc", "required with auth.mode = \"oidc\"".to_owned()))?;
     match url::Url::parse(&oidc.issuer) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => {}
         _ => return Err(invalid("auth.oidc.issuer", format!("not an http(s) URL: {:?}", oidc.issuer))),
@@ -111,7 +118,9 @@ pub fn validate_settings(auth: &AuthSettings) -> Result<(), ConfigError> {
     if oidc.redirect_url.path() != CALLBACK_PATH {
         return Err(invalid(
             "auth.oidc.redirect_url",
-            format!("must end in {CALLBACK_PATH} (Triage's callback), e.g. https://triage.example{CALLBACK_PATH}"),
+            format!(
+                "must end in {CALLBACK_PATH} (Triage's callback), e.g. https://triage.example{CALLBACK_PATH}"
+            ),
         ));
     }
     if oidc.reader_groups.is_empty()
@@ -168,7 +177,8 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
         Ok(session) => session,
         Err(why) => {
             if api || !matches!(*request.method(), Method::GET | Method::HEAD) {
-                return AppError::Api(ApiError::new(ErrorKind::Unauthenticated, why.describe())).into_response();
+                return AppError::Api(ApiError::new(ErrorKind::Unauthenticated, why.describe()))
+                    .into_response();
             }
             // A page (a deep link from an alert): log in, then come back to it.
             let target = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");

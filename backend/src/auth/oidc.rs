@@ -17,8 +17,8 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndSessionUrl, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IdToken, IssuerUrl, LogoutRequest, Nonce, PkceCodeChallenge, PkceCodeVerifier,
-    PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, Scope,
+    EndpointNotSet, EndpointSet, IdToken, IssuerUrl, LogoutRequest, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, Scope,
 };
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -34,8 +34,14 @@ pub const LOGIN_TTL: Duration = Duration::from_secs(600);
 /// Bound on each request to the provider.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 
-type DiscoveredClient =
-    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+type DiscoveredClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
 
 /// Every claim of the ID token besides the standard ones, so the groups claim can be named in
 /// configuration.
@@ -46,7 +52,8 @@ struct OtherClaims {
 }
 impl AdditionalClaims for OtherClaims {}
 
-type FullIdToken = IdToken<OtherClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+type FullIdToken =
+    IdToken<OtherClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
 
 struct Provider {
     client: DiscoveredClient,
@@ -126,10 +133,8 @@ impl OidcLogin {
         {
             return Ok(provider.clone());
         }
-        let unreachable = |detail: String| LoginError::ProviderUnreachable {
-            issuer: self.settings.issuer.clone(),
-            detail,
-        };
+        let unreachable =
+            |detail: String| LoginError::ProviderUnreachable { issuer: self.settings.issuer.clone(), detail };
         let issuer = IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| unreachable(e.to_string()))?;
         let metadata = ProviderMetadataWithLogout::discover_async(issuer, &self.http)
             .await
@@ -154,7 +159,11 @@ impl OidcLogin {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = provider
             .client
-            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
             .set_pkce_challenge(challenge);
         for scope in &self.settings.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
@@ -193,8 +202,10 @@ impl OidcLogin {
             .id_token()
             .ok_or_else(|| LoginError::Exchange("the token response has no ID token".to_owned()))?;
         // Re-read the same signed token with every claim kept, so the groups claim is available.
-        let token: FullIdToken =
-            token.to_string().parse().map_err(|e: serde_json::Error| LoginError::TokenRefused(e.to_string()))?;
+        let token: FullIdToken = token
+            .to_string()
+            .parse()
+            .map_err(|e: serde_json::Error| LoginError::TokenRefused(e.to_string()))?;
         let skew = chrono::Duration::seconds(self.settings.clock_skew_secs as i64);
         let verifier = provider
             .client
@@ -257,7 +268,8 @@ impl OidcLogin {
         }
         let provider = self.provider(false).await.ok()?;
         let endpoint = provider.end_session.clone()?;
-        let mut request = LogoutRequest::from(endpoint).set_client_id(ClientId::new(self.settings.client_id.clone()));
+        let mut request =
+            LogoutRequest::from(endpoint).set_client_id(ClientId::new(self.settings.client_id.clone()));
         if let Ok(url) = PostLogoutRedirectUrl::new(post_logout.to_owned()) {
             request = request.set_post_logout_redirect_uri(url);
         }

@@ -5,14 +5,27 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// A small page: a title, sentences, and links as `(href, label)`.
-pub fn page(status: u16, testid: &str, title: &str, paragraphs: &[String], links: &[(&str, &str)]) -> Response {
+pub fn page(
+    status: u16,
+    testid: &str,
+    title: &str,
+    paragraphs: &[String],
+    links: &[(&str, &str)],
+) -> Response {
     let mut body = String::new();
     for p in paragraphs {
         body.push_str(&format!("<p>{}</p>\n", escape(p)));
     }
     let links: String = links
         .iter()
-        .map(|(href, label)| format!("<a href=\"{}\" data-testid=\"link-{}\">{}</a> ", escape(href), slug(label), escape(label)))
+        .map(|(href, label)| {
+            format!(
+                "<a href=\"{}\" data-testid=\"link-{}\">{}</a> ",
+                escape(href),
+                slug(label),
+                escape(label)
+            )
+        })
         .collect();
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -25,11 +38,7 @@ pub fn page(status: u16, testid: &str, title: &str, paragraphs: &[String], links
         testid = escape(testid),
     );
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
-        html,
-    )
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html)
         .into_response()
 }
 

@@ -74,7 +74,12 @@ mod tests {
 
     #[test]
     fn deep_links_are_kept() {
-        for ok in ["/", "/runbooks/x?a=b", "/runbooks/kafka-consumer-lag?namespace=streaming-analytics&group=g", "/explore?q=rate(x%5B5m%5D)"] {
+        for ok in [
+            "/",
+            "/runbooks/x?a=b",
+            "/runbooks/kafka-consumer-lag?namespace=streaming-analytics&group=g",
+            "/explore?q=rate(x%5B5m%5D)",
+        ] {
             assert_eq!(safe_return_to(ok).as_deref(), Some(ok), "{ok}");
         }
     }

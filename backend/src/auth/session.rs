@@ -61,7 +61,9 @@ impl NoSession {
     pub fn describe(self) -> &'static str {
         match self {
             Self::Missing => "not logged in",
-            Self::Invalid => "the session cookie is not valid (tampered with or from another key); log in again",
+            Self::Invalid => {
+                "the session cookie is not valid (tampered with or from another key); log in again"
+            }
             Self::IdleExpired => "the session ended after a period without activity; log in again",
             Self::Expired => "the session reached its maximum lifetime; log in again",
         }
@@ -160,7 +162,13 @@ impl SessionCodec {
     }
 
     /// `Set-Cookie` for an already sealed value: HttpOnly, SameSite=Lax, Secure over HTTPS.
-    pub fn set_cookie(&self, name: &'static str, sealed: String, path: &'static str, max_age: Duration) -> HeaderValue {
+    pub fn set_cookie(
+        &self,
+        name: &'static str,
+        sealed: String,
+        path: &'static str,
+        max_age: Duration,
+    ) -> HeaderValue {
         let cookie = Cookie::build((name, sealed))
             .http_only(true)
             .secure(self.secure)
@@ -220,7 +228,10 @@ mod tests {
     fn headers_with(value: &HeaderValue) -> HeaderMap {
         let cookie = Cookie::parse(value.to_str().expect("ascii").to_owned()).expect("cookie");
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_str(&format!("{}={}", cookie.name(), cookie.value())).expect("v"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{}={}", cookie.name(), cookie.value())).expect("v"),
+        );
         h
     }
 

@@ -18,7 +18,8 @@ fn sso_off() -> Response {
         404,
         "sso-off",
         "Single sign-on is not configured",
-        &["This Triage runs in local no-auth mode (auth.mode = \"none\"); there is nothing to log in to.".to_owned()],
+        &["This Triage runs in local no-auth mode (auth.mode = \"none\"); there is nothing to log in to."
+            .to_owned()],
         &[("/", "Open the console")],
     )
 }
@@ -56,7 +57,9 @@ pub async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -
         Ok((url, pending)) => {
             let sealed = sessions.seal(LOGIN_COOKIE, &serde_json::to_string(&pending).unwrap_or_default());
             let mut response = redirect(StatusCode::SEE_OTHER, url.as_str());
-            response.headers_mut().append(header::SET_COOKIE, sessions.set_cookie(LOGIN_COOKIE, sealed, "/auth", LOGIN_TTL));
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, sessions.set_cookie(LOGIN_COOKIE, sealed, "/auth", LOGIN_TTL));
             response
         }
         Err(e) => {
@@ -82,7 +85,11 @@ pub struct CallbackQuery {
 
 /// `GET /auth/callback`: checks `state`, exchanges the code, verifies the ID token, maps the
 /// groups to a role and opens the session.
-pub async fn callback(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<CallbackQuery>) -> Response {
+pub async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
     let Some((_, sessions)) = state.auth.sso() else {
         return sso_off();
     };
@@ -116,7 +123,11 @@ async fn finish_login(state: &AppState, headers: &HeaderMap, q: CallbackQuery, n
         }
     };
     if now - pending.started > LOGIN_TTL.as_secs() as i64 {
-        return failed(400, "Login expired", "The login took longer than 10 minutes; start again.".to_owned());
+        return failed(
+            400,
+            "Login expired",
+            "The login took longer than 10 minutes; start again.".to_owned(),
+        );
     }
     if let Some(error) = q.error {
         let detail = q.error_description.unwrap_or_default();
@@ -129,11 +140,16 @@ async fn finish_login(state: &AppState, headers: &HeaderMap, q: CallbackQuery, n
         return failed(
             400,
             "Login failed",
-            "The provider's answer does not belong to this browser's login (state mismatch); start again.".to_owned(),
+            "The provider's answer does not belong to this browser's login (state mismatch); start again."
+                .to_owned(),
         );
     }
     if !oidc.consume_state(&pending.state, now) {
-        return failed(400, "Login failed", "This login answer was already used (replayed state); start again.".to_owned());
+        return failed(
+            400,
+            "Login failed",
+            "This login answer was already used (replayed state); start again.".to_owned(),
+        );
     }
     let Some(code) = q.code else {
         return failed(400, "Login failed", "the provider's answer has no authorization code".to_owned());
@@ -154,8 +170,13 @@ async fn finish_login(state: &AppState, headers: &HeaderMap, q: CallbackQuery, n
     let Some(role) = oidc.role_for(&user) else {
         tracing::warn!(subject = %user.subject, email = ?user.email, groups = ?user.groups, "login refused: no allowed group");
         let s = oidc.settings();
-        let allowed: Vec<&str> =
-            s.reader_groups.iter().chain(&s.operator_groups).chain(&s.admin_groups).map(String::as_str).collect();
+        let allowed: Vec<&str> = s
+            .reader_groups
+            .iter()
+            .chain(&s.operator_groups)
+            .chain(&s.admin_groups)
+            .map(String::as_str)
+            .collect();
         let groups = if user.groups.is_empty() { "no groups".to_owned() } else { user.groups.join(", ") };
         let mut why = vec![
             format!("You signed in as {who} ({groups}), but that gives no access to Triage."),
@@ -182,7 +203,9 @@ async fn finish_login(state: &AppState, headers: &HeaderMap, q: CallbackQuery, n
     };
     tracing::info!(subject = %session.sub, email = ?session.email, role = role_name(role), sid = %session.sid, "login");
     let mut response = redirect(StatusCode::SEE_OTHER, &pending.return_to);
-    response.headers_mut().append(header::SET_COOKIE, sessions.session_cookie(&session, &|g| oidc.is_role_group(g)));
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, sessions.session_cookie(&session, &|g| oidc.is_role_group(g)));
     response
 }
 
@@ -206,5 +229,11 @@ pub async fn logout(State(state): State<AppState>) -> Response {
 
 /// `GET /auth/logged-out`.
 pub async fn logged_out() -> Response {
-    page(200, "logged-out", "You are logged out", &["Your Triage session has ended.".to_owned()], &[(LOGIN_PATH, "Log in again")])
+    page(
+        200,
+        "logged-out",
+        "You are logged out",
+        &["Your Triage session has ended.".to_owned()],
+        &[(LOGIN_PATH, "Log in again")],
+    )
 }

@@ -160,8 +160,7 @@ pub async fn emergency_restart(
     Path(ns): Path<String>,
     Json(req): Json<EmergencyRestartRequest>,
 ) -> Result<Json<Job>, AppError> {
-    let job =
-        crate::emergency::start(state.k8s()?, &state.audit, &state.jobs, &identity, &ns, req).await?;
+    let job = crate::emergency::start(state.k8s()?, &state.audit, &state.jobs, &identity, &ns, req).await?;
     Ok(Json(job))
 }
 
