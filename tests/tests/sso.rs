@@ -297,7 +297,8 @@ async fn tampered_cookie_and_foreign_key_are_refused_replicas_with_the_key_accep
     let key = session_key();
     let (p1, p2, p3) = (free_port()?, free_port()?, free_port()?);
     let a = TestApp::start_on(sso_settings(&issuer, p1, &key)?, p1).await?;
-    let b = TestApp::start_on(sso_settings(&issuer, p2, &key)?, p2).await?;
+    // Replica B is a separate `triage` process reading a configuration file.
+    let b = TriageProcess::start(&issuer, p2, &key).await?;
     let other = TestApp::start_on(sso_settings(&issuer, p3, &session_key())?, p3).await?;
     let provider = OidcProvider::start(provider_port, &[p1, p2, p3]).await?;
 
@@ -307,9 +308,9 @@ async fn tampered_cookie_and_foreign_key_are_refused_replicas_with_the_key_accep
     let cookie = agent.cookie(&a.url("/"), "triage_session").expect("session");
     let csrf = csrf_of(&agent, &a).await?;
 
-    // Replica B (same key) accepts the session and its CSRF token.
+    // Replica B (another process, same key) accepts the session and its CSRF token.
     agent.set_cookie(&b.url("/"), "triage_session", &cookie);
-    let on_b = whoami(&agent, &b).await?;
+    let on_b = agent.get(&b.url("/api/whoami")).await?;
     assert_eq!(on_b.status, 200, "{}", on_b.body);
     assert_eq!(on_b.json()["subject"], "oscar");
     let acted =
@@ -474,6 +475,59 @@ async fn no_auth_mode_is_refused_off_loopback() -> anyhow::Result<()> {
         assert!(text.contains("loopback"), "{text}");
     }
     Ok(())
+}
+
+/// The `triage` binary as its own process (`target/debug/triage`, built by `cargo build -p triage`;
+/// `cargo xtask test` builds it), with SSO settings in a file, stopped by PID on drop.
+struct TriageProcess {
+    port: u16,
+    _child: triage_tests::process::ManagedChild,
+    _dir: tempfile::TempDir,
+}
+
+impl TriageProcess {
+    async fn start(issuer: &str, port: u16, key: &str) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let bin = exe.parent().and_then(|d| d.parent()).map(|d| d.join("triage")).unwrap_or_default();
+        anyhow::ensure!(bin.exists(), "{} is missing: run `cargo build -p triage`", bin.display());
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("triage.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\n\
+                 [auth]\nmode = \"oidc\"\nsession_key = \"{key}\"\n\
+                 [auth.oidc]\nissuer = \"{issuer}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\n\
+                 redirect_url = \"http://127.0.0.1:{port}/auth/callback\"\n\
+                 reader_groups = [\"sre-readers\"]\noperator_groups = [\"sre-operators\"]\n\
+                 [store]\nsqlite_path = \"{}\"\n",
+                triage_tests::oidc::CLIENT_ID,
+                triage_tests::oidc::CLIENT_SECRET,
+                dir.path().join("audit.db").display()
+            ),
+        )?;
+        let mut child = triage_tests::process::ManagedChild::spawn(
+            "triage",
+            std::process::Command::new(bin)
+                .arg("serve")
+                .arg("--config")
+                .arg(&config)
+                .stdin(std::process::Stdio::null()),
+            Some(dir.path().join("triage.log")),
+        )?;
+        let ready = format!("http://127.0.0.1:{port}/readyz");
+        let http = reqwest::Client::new();
+        triage_tests::process::wait_until(&mut child, Duration::from_secs(20), || {
+            let r = http.get(&ready).send();
+            async move { r.await.is_ok_and(|r| r.status().is_success()) }
+        })
+        .await?;
+        Ok(Self { port, _child: child, _dir: dir })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
 }
 
 /// Puts sample values in a route template's `{params}`.
