@@ -272,6 +272,48 @@ mod tests {
         assert!(!constant_time_eq(b"", b"a"));
     }
 
+    fn load(toml: &str) -> Result<crate::config::Settings, ConfigError> {
+        let dir = tempfile::tempdir()
+            .map_err(|e| ConfigError::Invalid { key: "tmp".into(), message: e.to_string() })?;
+        let path = dir.path().join("triage.toml");
+        std::fs::write(&path, toml)
+            .map_err(|e| ConfigError::Invalid { key: "tmp".into(), message: e.to_string() })?;
+        crate::config::Settings::load_from(Some(&path), [])
+    }
+
+    const KEY: &str =
+        "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3ODkrLw==";
+
+    fn oidc_toml(key: &str, redirect: &str, groups: &str) -> String {
+        format!(
+            "[server]\nlisten = \"0.0.0.0:8080\"\n[auth]\nmode = \"oidc\"\nsession_key = \"{key}\"\n\
+             [auth.oidc]\nissuer = \"https://sso.example\"\nclient_id = \"triage\"\nclient_secret = \"s\"\n\
+             redirect_url = \"{redirect}\"\n{groups}\n"
+        )
+    }
+
+    #[test]
+    fn oidc_settings_are_checked_key_by_key() {
+        let ok = load(&oidc_toml(KEY, "https://triage.example/auth/callback", "reader_groups = [\"sre\"]"))
+            .expect("valid SSO settings on a public address");
+        let oidc = ok.auth.oidc.expect("oidc");
+        assert_eq!(oidc.groups_claim, "groups");
+        assert_eq!(oidc.clock_skew_secs, 60);
+        assert!(!format!("{:?}", oidc.client_secret).contains("\"s\""), "secret printed");
+
+        let short =
+            load(&oidc_toml("c2hvcnQ=", "https://t.example/auth/callback", "reader_groups = [\"sre\"]"));
+        assert!(short.expect_err("short key").to_string().contains("auth.session_key"));
+        let path = load(&oidc_toml(KEY, "https://t.example/callback", "reader_groups = [\"sre\"]"));
+        assert!(path.expect_err("wrong callback").to_string().contains("auth.oidc.redirect_url"));
+        let nobody = load(&oidc_toml(KEY, "https://t.example/auth/callback", ""));
+        assert!(nobody.expect_err("no group").to_string().contains("reader_groups"));
+        let missing = load("[auth]\nmode = \"oidc\"\n");
+        assert!(missing.expect_err("no key").to_string().contains("auth.session_key"));
+        let typo = load(&oidc_toml(KEY, "https://t.example/auth/callback", "reader_group = [\"sre\"]"));
+        assert!(typo.expect_err("unknown key").to_string().contains("reader_group"));
+    }
+
     #[test]
     fn public_paths() {
         for p in ["/healthz", "/readyz", "/metrics", "/auth/login", "/auth/callback"] {
