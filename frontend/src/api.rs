@@ -160,14 +160,20 @@ pub async fn post_json<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) 
                 ApiError::new(ErrorKind::Unavailable, format!("cannot reach the Triage backend: {e}"))
             })
     };
-    let mut response = send(csrf_token().await).await?;
-    if response.status() == 403 {
-        // The session may have changed since the token was read (a login in another tab): read
-        // it again and retry once.
-        CSRF_TOKEN.with(|t| *t.borrow_mut() = None);
-        response = send(csrf_token().await).await?;
+    let response = send(csrf_token().await).await?;
+    if response.status() != 403 {
+        return decode(response).await;
     }
-    decode(response).await
+    let refused: Result<T, ApiError> = decode(response).await;
+    match refused {
+        // The session changed since the token was read (a new login, perhaps in another tab):
+        // the request was refused before it did anything; read the token again and retry once.
+        Err(e) if e.message.contains(CSRF_HEADER) => {
+            CSRF_TOKEN.with(|t| *t.borrow_mut() = None);
+            decode(send(csrf_token().await).await?).await
+        }
+        other => other,
+    }
 }
 
 /// GETs `path` and decodes the JSON body, or the API's error body.
