@@ -343,23 +343,23 @@ async fn tampered_cookie_and_foreign_key_are_refused_replicas_with_the_key_accep
 #[tokio::test]
 async fn sessions_end_when_idle_and_at_their_maximum_age() -> anyhow::Result<()> {
     let sso = start_sso(|s| {
-        s.auth.session_idle_secs = 2;
-        s.auth.session_max_secs = 5;
+        s.auth.session_idle_secs = 3;
+        s.auth.session_max_secs = 6;
     })
     .await?;
-    // Idle: nothing for 3 s.
+    // Idle: nothing for 4 s.
     let agent = logged_in(&sso, "ada").await?;
     assert_eq!(whoami(&agent, &sso.app).await?.status, 200);
-    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    tokio::time::sleep(Duration::from_millis(4_000)).await;
     let idle = whoami(&agent, &sso.app).await?;
     assert_eq!(idle.status, 401);
     assert!(message(&idle).contains("without activity"), "{}", idle.body);
 
-    // Active but past the maximum age: a request every 0.5 s keeps it alive until 5 s.
+    // Active but past the maximum age: a request every 0.5 s keeps it alive until 6 s.
     let agent = logged_in(&sso, "ada").await?;
     let started = std::time::Instant::now();
     let mut ended = None;
-    while started.elapsed() < Duration::from_secs(9) {
+    while started.elapsed() < Duration::from_secs(10) {
         let page = whoami(&agent, &sso.app).await?;
         if page.status != 200 {
             ended = Some((started.elapsed(), page));
@@ -368,7 +368,7 @@ async fn sessions_end_when_idle_and_at_their_maximum_age() -> anyhow::Result<()>
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let (after, page) = ended.expect("the session must end at its maximum age");
-    assert!(after > Duration::from_secs(3), "active session ended early, after {after:?}: {}", page.body);
+    assert!(after > Duration::from_secs(4), "active session ended early, after {after:?}: {}", page.body);
     assert!(message(&page).contains("maximum lifetime"), "{}", page.body);
     Ok(())
 }
