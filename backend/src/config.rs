@@ -187,6 +187,12 @@ pub struct AuthSettings {
     pub local_role: triage_shared::actions::Role,
     /// Key that signs and encrypts session cookies (base64, at least 64 bytes). Secret.
     pub session_key: Option<SecretString>,
+    /// A session ends after this many seconds without a request.
+    pub session_idle_secs: u64,
+    /// A session ends this many seconds after login, however active.
+    pub session_max_secs: u64,
+    /// The OpenID provider and the group rules, required when `mode = "oidc"`.
+    pub oidc: Option<OidcSettings>,
 }
 
 impl Default for AuthSettings {
@@ -195,8 +201,66 @@ impl Default for AuthSettings {
             mode: AuthModeSetting::None,
             local_role: triage_shared::actions::Role::Reader,
             session_key: None,
+            session_idle_secs: 30 * 60,
+            session_max_secs: 12 * 3600,
+            oidc: None,
         }
     }
+}
+
+/// `[auth.oidc]`: the OpenID provider, this client, and who may read, act and administer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// Issuer URL exactly as the provider states it (`iss`); discovery reads
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    /// Secret.
+    pub client_secret: SecretString,
+    /// This console's callback as registered at the provider: `https://triage.example/auth/callback`.
+    pub redirect_url: Url,
+    /// Scopes asked for besides `openid`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// ID-token claim that lists the user's groups.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Groups whose members may read.
+    #[serde(default)]
+    pub reader_groups: Vec<String>,
+    /// E-mail domains whose users may read (the provider must mark the address verified).
+    #[serde(default)]
+    pub reader_email_domains: Vec<String>,
+    /// Groups whose members may act (scale, restart, delete pods).
+    #[serde(default)]
+    pub operator_groups: Vec<String>,
+    /// Groups whose members may also administer Triage (reload runbooks, reset statistics).
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
+    /// Tolerated difference between the provider's clock and ours when checking token times.
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew_secs: u64,
+    /// After local logout, also end the session at the provider when it advertises
+    /// `end_session_endpoint`.
+    #[serde(default = "default_true")]
+    pub provider_logout: bool,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["email".to_owned(), "profile".to_owned(), "groups".to_owned()]
+}
+
+fn default_groups_claim() -> String {
+    "groups".to_owned()
+}
+
+fn default_clock_skew() -> u64 {
+    60
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -285,6 +349,7 @@ impl Settings {
                 ),
             });
         }
+        crate::auth::validate_settings(&self.auth)?;
         if self.server.request_timeout_secs == 0 {
             return Err(ConfigError::Invalid {
                 key: "server.request_timeout_secs".to_owned(),
@@ -388,13 +453,28 @@ fn apply_override(tree: &mut toml::Table, var: &str, value: &str) -> Result<(), 
         var: var.to_owned(),
         message: "no key after the prefix".to_owned(),
     })?;
+    let err = |message: String| ConfigError::Env { var: var.to_owned(), message };
     let mut table = tree;
-    for segment in parents {
+    let mut i = 0;
+    while let Some(segment) = parents.get(i) {
         let entry = table.entry(segment.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        table = entry.as_table_mut().ok_or_else(|| ConfigError::Env {
-            var: var.to_owned(),
-            message: format!("`{segment}` is not a section"),
-        })?;
+        table = match entry {
+            // A list of tables (`[[postgres.targets]]`) is addressed by index: `TARGETS__0__URL`.
+            toml::Value::Array(items) => {
+                let index = parents.get(i + 1).and_then(|s| s.parse::<usize>().ok()).ok_or_else(|| {
+                    err(format!("`{segment}` is a list: name an entry, e.g. `{segment}__0`"))
+                })?;
+                i += 2;
+                let item =
+                    items.get_mut(index).ok_or_else(|| err(format!("`{segment}` has no entry {index}")))?;
+                item.as_table_mut()
+                    .ok_or_else(|| err(format!("entry {index} of `{segment}` is not a section")))?
+            }
+            other => {
+                i += 1;
+                other.as_table_mut().ok_or_else(|| err(format!("`{segment}` is not a section")))?
+            }
+        };
     }
     table.insert(last.clone(), parsed);
     Ok(())
@@ -410,6 +490,27 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().expect("temp file");
         f.write_all(text.as_bytes()).expect("write");
         f
+    }
+
+    #[test]
+    fn env_overrides_reach_entries_of_a_list_by_index() {
+        let f = write(
+            "[postgres]\n[[postgres.targets]]\nname = \"a\"\n[[postgres.targets]]\nname = \"b\"\nurl = \"host=b\"\n",
+        );
+        let settings = Settings::load_from(
+            Some(f.path()),
+            [("TRIAGE__POSTGRES__TARGETS__0__URL".to_owned(), "host=a password=s3cret".to_owned())],
+        )
+        .expect("the override fills the first target's url");
+        let targets = settings.postgres.expect("postgres").targets;
+        assert_eq!(targets[0].url.expose_secret(), "host=a password=s3cret");
+        assert_eq!(targets[1].url.expose_secret(), "host=b");
+        let err = Settings::load_from(
+            Some(f.path()),
+            [("TRIAGE__POSTGRES__TARGETS__5__URL".to_owned(), "x".to_owned())],
+        )
+        .expect_err("no sixth target");
+        assert!(err.to_string().contains("no entry 5"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod assets;
 pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod emergency;
 pub mod error;

@@ -4,6 +4,7 @@
 //! sides compile the exact same definitions and the API cannot drift between them.
 
 pub mod actions;
+pub mod auth;
 pub mod error;
 pub mod k8s;
 pub mod pg;

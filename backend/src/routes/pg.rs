@@ -10,6 +10,7 @@ use triage_shared::pg::{
     StatementsQuery, StatementsReport, TablesReport,
 };
 
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -88,9 +89,9 @@ pub async fn get_diff(
 
 pub async fn reset_statements(
     State(state): State<AppState>,
+    Caller { identity, .. }: Caller,
     Path(target): Path<String>,
     Json(req): Json<ResetRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
-    let identity = state.identity();
     Ok(Json(state.pg()?.reset(&state.audit, &identity, &target, &req).await?))
 }

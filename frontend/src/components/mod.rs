@@ -8,3 +8,4 @@ pub mod log_view;
 pub mod pg_format;
 pub mod placeholder;
 pub mod pod_detail;
+pub mod user_badge;
