@@ -427,12 +427,6 @@ impl PostgresSettings {
         if !(1..=64).contains(&self.pool_size) {
             return Err(invalid("postgres.pool_size", "must be between 1 and 64".to_owned()));
         }
-        if self.snapshot_interval_secs != 0 && self.snapshot_interval_secs < 10 {
-            return Err(invalid(
-                "postgres.snapshot_interval_secs",
-                "must be 0 (off) or at least 10".to_owned(),
-            ));
-        }
         Ok(())
     }
 }
