@@ -15,6 +15,45 @@ struct Dist;
 
 const INDEX: &str = "index.html";
 
+/// The Content-Security-Policy of the console's pages: scripts only from Triage itself plus the
+/// inline scripts of `index.html` by hash (Trunk's module loader, the theme snippet), WebAssembly
+/// compiled from those, connections only back to Triage, and no framing by other sites.
+/// Inline `style` attributes are allowed: the app positions rows and bars with them.
+pub fn content_security_policy() -> String {
+    let hashes = Dist::get(INDEX)
+        .map(|index| inline_script_hashes(&String::from_utf8_lossy(&index.data)))
+        .unwrap_or_default();
+    let scripts: String = hashes.iter().map(|h| format!(" 'sha256-{h}'")).collect();
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{scripts}; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// Base64 SHA-256 of every inline `<script>` body (those without `src`) in `html`.
+fn inline_script_hashes(html: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut hashes = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<script") {
+        let after = &rest[start..];
+        let Some(open_end) = after.find('>') else { break };
+        let tag = &after[..open_end];
+        let body_start = open_end + 1;
+        let Some(close) = after[body_start..].find("</script>") else { break };
+        if !tag.contains(" src=") {
+            let body = &after[body_start..body_start + close];
+            hashes.push(
+                base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body.as_bytes())),
+            );
+        }
+        rest = &after[body_start + close..];
+    }
+    hashes
+}
+
 /// Whether a built frontend is available at all (reported by `/readyz`).
 pub fn frontend_present() -> bool {
     Dist::get(INDEX).is_some()
@@ -75,7 +114,17 @@ fn is_fingerprinted(path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_fingerprinted;
+    use super::{inline_script_hashes, is_fingerprinted};
+
+    #[test]
+    fn hashes_inline_scripts_only() {
+        let html =
+            "<script type=\"module\">a()</script><script src=\"/x.js\"></script><script>\n b \n</script>";
+        let hashes = inline_script_hashes(html);
+        assert_eq!(hashes.len(), 2);
+        // sha256("a()"), as `echo -n 'a()' | openssl dgst -sha256 -binary | base64` gives it.
+        assert_eq!(hashes[0], "qVpDBgj7bpq5hMAcGp3AOc79J3Y1Z4HvySTwKrWDoy4=");
+    }
 
     #[test]
     fn fingerprint_detection() {

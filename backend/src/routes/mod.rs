@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware;
 use axum::routing::{MethodRouter, get, post};
@@ -93,6 +94,8 @@ pub fn route_table() -> Vec<(Method, String, Role)> {
 /// the frontend. `auth::gate` sits in front of everything but the probes and the login routes.
 pub fn router(state: AppState) -> Router {
     let timeout: Duration = state.settings.server.request_timeout();
+    let csp = HeaderValue::from_str(&assets::content_security_policy())
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"));
     let mut api = Router::new();
     for route in api_routes() {
         let guard = middleware::from_fn_with_state(route.role, crate::auth::require_role);
@@ -122,8 +125,33 @@ pub fn router(state: AppState) -> Router {
             HeaderName::from_static("referrer-policy"),
             HeaderValue::from_static("same-origin"),
         ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("x-frame-options"),
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(middleware::from_fn_with_state(csp, content_security_policy))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Largest request body Triage reads (every API body is a small JSON object); larger ones get 413.
+pub const MAX_REQUEST_BODY: usize = 64 * 1024;
+
+/// Sets the Content-Security-Policy on every response that has none. The chart benchmark page
+/// (`/bench/…`, not linked from the console) is left without one: it evaluates uPlot's source in
+/// the page to draw the same data for comparison.
+async fn content_security_policy(
+    axum::extract::State(csp): axum::extract::State<HeaderValue>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let bench = request.uri().path().starts_with("/bench/");
+    let mut response = next.run(request).await;
+    if !bench {
+        response.headers_mut().entry(axum::http::header::CONTENT_SECURITY_POLICY).or_insert(csp);
+    }
+    response
 }
 
 /// Unknown `/api/…` paths get the JSON error body, never the SPA's index.html.
