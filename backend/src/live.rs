@@ -109,3 +109,20 @@ impl LiveHub {
         }))
     }
 }
+
+/// Parses the query string of `GET /api/live` (`query=…&step=…&window=…&interval=…`) into a
+/// subscription, refusing in words what cannot be one. Never panics, whatever the input.
+pub fn parse_subscription(raw: &str) -> Result<LiveQuery, String> {
+    let q: LiveQuery =
+        serde_urlencoded::from_str(raw).map_err(|e| format!("invalid live query parameters: {e}"))?;
+    if q.interval < 1 || q.interval > 3600 {
+        return Err("interval must be between 1 and 3600 seconds".to_owned());
+    }
+    if q.step < 1 {
+        return Err("step must be at least 1 second".to_owned());
+    }
+    if q.query.trim().is_empty() {
+        return Err("the query is empty".to_owned());
+    }
+    Ok(q)
+}

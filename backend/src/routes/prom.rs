@@ -10,7 +10,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::Value;
-use triage_shared::prom::{Alert, LiveQuery, QueryResult};
+use triage_shared::prom::{Alert, QueryResult};
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -92,15 +92,11 @@ pub async fn metadata(
 /// `GET /api/live?query=…&step=15&window=3600&interval=5`
 pub async fn live(
     State(state): State<AppState>,
-    Query(q): Query<LiveQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let prom = state.prom()?;
-    if q.interval < 1 || q.interval > 3600 {
-        return Err(AppError::bad_request("interval must be between 1 and 3600 seconds"));
-    }
-    if q.query.trim().is_empty() {
-        return Err(AppError::bad_request("the query is empty"));
-    }
+    let q =
+        crate::live::parse_subscription(raw.as_deref().unwrap_or_default()).map_err(AppError::bad_request)?;
     prom.check_range(0.0, f64::from(q.window), f64::from(q.step))?;
     let (last, rx) = state.live()?.subscribe(q);
     let first = futures::stream::iter(last);
