@@ -7,6 +7,7 @@ pub mod actions;
 pub mod error;
 pub mod k8s;
 pub mod prom;
+pub mod runbook;
 pub mod version;
 
 pub use error::{ApiError, ErrorBody, ErrorKind};
