@@ -64,18 +64,17 @@ pub async fn run_events(State(state): State<AppState>, Path(id): Path<String>) -
             .filter_map(|item| async move { item.ok() })
             .boxed()
     };
-    let mut finished = false;
-    let stream = futures::stream::iter(past)
-        .chain(live)
-        .take_while(move |event| {
-            let go_on = !finished;
-            finished |= matches!(event, RunEvent::Finished { .. });
-            futures::future::ready(go_on)
-        })
-        .map(|event| {
-            let data = serde_json::to_string(&event).unwrap_or_else(|_| "null".to_owned());
-            Ok::<Event, Infallible>(Event::default().data(data))
-        });
+    // Ends right after `finished`, without waiting for another item from the live feed.
+    let events = futures::stream::iter(past).chain(live).boxed();
+    let stream = futures::stream::unfold((events, false), |(mut events, done)| async move {
+        if done {
+            return None;
+        }
+        let event = events.next().await?;
+        let last = matches!(event, RunEvent::Finished { .. });
+        let data = serde_json::to_string(&event).unwrap_or_else(|_| "null".to_owned());
+        Some((Ok::<Event, Infallible>(Event::default().data(data)), (events, last)))
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }
 
