@@ -26,15 +26,22 @@ steps:
 "#;
 
 fn check(dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_triage")).args(["runbooks", "check"]).arg(dir).output().expect("run triage")
+    Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args(["runbooks", "check"])
+        .arg(dir)
+        .output()
+        .expect("run triage")
 }
 
 #[test]
 fn reports_every_problem_with_file_and_line_and_fails() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("a.yaml"), GOOD.replace("kind: promql", "kind: promq")).expect("write");
-    std::fs::write(dir.path().join("b.yaml"), GOOD.replace("{{window}}", "{{windw}}").replace("id: tiny", "id: other"))
-        .expect("write");
+    std::fs::write(
+        dir.path().join("b.yaml"),
+        GOOD.replace("{{window}}", "{{windw}}").replace("id: tiny", "id: other"),
+    )
+    .expect("write");
     let out = check(dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

@@ -59,7 +59,9 @@ fn lex(q: &str) -> (Vec<String>, Vec<String>) {
                         Some('t') => s.push('\t'),
                         Some('u') => {
                             let hex: String = chars.by_ref().take(4).collect();
-                            s.push(u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32).unwrap_or('?'));
+                            s.push(
+                                u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32).unwrap_or('?'),
+                            );
                         }
                         Some(other) => s.push(other),
                         None => break,
@@ -79,11 +81,21 @@ fn lex(q: &str) -> (Vec<String>, Vec<String>) {
 #[test]
 fn name_duration_and_number_kinds_refuse_every_hostile_value() {
     for value in hostile() {
-        for kind in [ParamKind::Namespace, ParamKind::Deployment, ParamKind::Name, ParamKind::Duration, ParamKind::Integer, ParamKind::ConsumerGroup] {
+        for kind in [
+            ParamKind::Namespace,
+            ParamKind::Deployment,
+            ParamKind::Name,
+            ParamKind::Duration,
+            ParamKind::Integer,
+            ParamKind::ConsumerGroup,
+        ] {
             assert!(template::check_value(kind, &value).is_err(), "{kind:?} accepted {value:?}");
         }
     }
-    assert!(template::check_value(ParamKind::LabelValue, &"x".repeat(1025)).is_err(), "label values are bounded");
+    assert!(
+        template::check_value(ParamKind::LabelValue, &"x".repeat(1025)).is_err(),
+        "label values are bounded"
+    );
 }
 
 #[test]
@@ -94,9 +106,11 @@ fn promql_strings_hold_any_value_as_one_inert_literal() {
         "label_replace(up, \"x\", \"{{v}}\", \"job\", \"(.*)\")",
     ];
     for t in templates {
-        let (benign_outside, benign_strings) = lex(&template::promql(t, &values(ParamKind::LabelValue, "ok")).expect("benign"));
+        let (benign_outside, benign_strings) =
+            lex(&template::promql(t, &values(ParamKind::LabelValue, "ok")).expect("benign"));
         for value in hostile() {
-            let q = template::promql(t, &values(ParamKind::LabelValue, &value)).expect("a label value is always placeable in a string");
+            let q = template::promql(t, &values(ParamKind::LabelValue, &value))
+                .expect("a label value is always placeable in a string");
             let (outside, strings) = lex(&q);
             assert_eq!(outside, benign_outside, "structure changed for {value:?}: {q}");
             assert_eq!(strings.len(), benign_strings.len(), "{q}");
@@ -123,8 +137,14 @@ fn promql_regex_matchers_match_the_value_literally() {
 #[test]
 fn promql_refuses_values_outside_strings_and_non_durations_as_ranges() {
     for value in hostile() {
-        assert!(template::promql("rate(x[{{v}}])", &values(ParamKind::Duration, &value)).is_err(), "{value:?}");
-        assert!(template::promql("rate(x[{{v}}])", &values(ParamKind::LabelValue, &value)).is_err(), "{value:?}");
+        assert!(
+            template::promql("rate(x[{{v}}])", &values(ParamKind::Duration, &value)).is_err(),
+            "{value:?}"
+        );
+        assert!(
+            template::promql("rate(x[{{v}}])", &values(ParamKind::LabelValue, &value)).is_err(),
+            "{value:?}"
+        );
         assert!(template::range("{{v}}", &values(ParamKind::Duration, &value)).is_err(), "{value:?}");
     }
     for t in ["x{pod={{v}}}", "x > {{v}}", "{{v}}", "x{pod='{{v}}'}", "x # {{v}}"] {
@@ -170,10 +190,14 @@ fn sql_values_are_bound_never_spliced_and_urls_refuse_them() {
         // (validation refuses `{{` in a named query, see runbook_validation.rs).
         assert_eq!(template::bound("{{v}}", &values(ParamKind::LabelValue, &value)).expect("ok"), value);
         for kind in [ParamKind::LabelValue, ParamKind::Deployment] {
-            assert!(template::url("{{url:health}}/{{v}}", &values(kind, &value), &bases).is_err(), "{value:?}");
+            assert!(
+                template::url("{{url:health}}/{{v}}", &values(kind, &value), &bases).is_err(),
+                "{value:?}"
+            );
         }
     }
-    let ok = template::url("{{url:health}}/{{v}}", &values(ParamKind::Deployment, "ml-inference"), &bases).expect("ok");
+    let ok = template::url("{{url:health}}/{{v}}", &values(ParamKind::Deployment, "ml-inference"), &bases)
+        .expect("ok");
     assert_eq!(ok.as_str(), "http://127.0.0.1:9/health/ml-inference");
 }
 
@@ -261,7 +285,10 @@ async fn hostile_values_run_against_real_servers_without_changing_any_query() ->
         max_points: 11_000,
     });
     settings.runbooks.dir = dir.path().to_owned();
-    settings.runbooks.urls.insert("health".to_owned(), format!("{}/health", sandbox.sandbox.metrics_url).parse()?);
+    settings
+        .runbooks
+        .urls
+        .insert("health".to_owned(), format!("{}/health", sandbox.sandbox.metrics_url).parse()?);
     let app = TestApp::start_with(settings).await?;
     // Wait until the sandbox is scraped, so an injected `vector(1)` or `.*` would show.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -272,7 +299,14 @@ async fn hostile_values_run_against_real_servers_without_changing_any_query() ->
     let all = prom.query("count(up{namespace=\"streaming-analytics\", pod=~\".*\"})").await?;
     assert!(all["result"][0]["value"][1].as_str().is_some_and(|v| v != "0"), "sanity: `.*` matches pods");
 
-    for value in ["\"} or vector(1) #", ".*", "a\"} or vector(1) #\nx", "../../etc/passwd", "\\\"", "'; DROP TABLE events; --"] {
+    for value in [
+        "\"} or vector(1) #",
+        ".*",
+        "a\"} or vector(1) #\nx",
+        "../../etc/passwd",
+        "\\\"",
+        "'; DROP TABLE events; --",
+    ] {
         let (status, body) =
             app.post_json("/api/runbooks/probe/runs", &serde_json::json!({"params": {"who": value}})).await?;
         assert_eq!(status, 200, "{body}");
@@ -306,13 +340,15 @@ async fn hostile_values_run_against_real_servers_without_changing_any_query() ->
     }
 
     for bad in ["../x", "Stream", "a/b", "x\ny", "\"} or vector(1) #"] {
-        let (status, body) =
-            app.post_json("/api/runbooks/probe/runs", &serde_json::json!({"params": {"deployment": bad}})).await?;
+        let (status, body) = app
+            .post_json("/api/runbooks/probe/runs", &serde_json::json!({"params": {"deployment": bad}}))
+            .await?;
         assert_eq!(status, 400, "{bad:?}: {body}");
         assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("`deployment`")), "{body}");
     }
     let long = "x".repeat(5000);
-    let (status, body) = app.post_json("/api/runbooks/probe/runs", &serde_json::json!({"params": {"who": long}})).await?;
+    let (status, body) =
+        app.post_json("/api/runbooks/probe/runs", &serde_json::json!({"params": {"who": long}})).await?;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("`who`")), "{body}");
     Ok(())

@@ -119,9 +119,13 @@ fn unknown_check_kind_names_its_line() {
 #[test]
 fn bad_thresholds_are_refused() {
     // A trend rule on an instant query (line 20 is the rule's op).
-    let rising = GOOD.replace("      - op: above\n        threshold: 1", "      - op: rising\n        threshold: 1");
+    let rising =
+        GOOD.replace("      - op: above\n        threshold: 1", "      - op: rising\n        threshold: 1");
     let problems = problems_of(&rising);
-    assert!(problems.iter().any(|(l, r)| *l >= 13 && r.contains("needs a promql check with a range")), "{problems:?}");
+    assert!(
+        problems.iter().any(|(l, r)| *l >= 13 && r.contains("needs a promql check with a range")),
+        "{problems:?}"
+    );
     let text = GOOD.replace("threshold: 1", "threshold: .nan");
     assert!(problems_of(&text).iter().any(|(_, r)| r.contains("finite")), "NaN threshold");
     assert_problem(&GOOD.replace("threshold: 1", "threshold: lots"), 21, "");
@@ -155,7 +159,11 @@ fn unknown_action_target_is_refused() {
     assert_problem(&text, 34, "not a valid name");
     // An unknown action inside a fix is reported at the fix that holds it.
     let text = text.replace("action: restart", "action: reboot");
-    assert!(problems_of(&text).iter().any(|(l, r)| *l == 29 && r.contains("unknown variant `reboot`")), "{:?}", problems_of(&text));
+    assert!(
+        problems_of(&text).iter().any(|(l, r)| *l == 29 && r.contains("unknown variant `reboot`")),
+        "{:?}",
+        problems_of(&text)
+    );
 }
 
 #[test]
@@ -172,10 +180,7 @@ fn duplicate_ids_are_refused() {
     let loaded = load_dir(dir.path());
     assert_eq!(loaded.runbooks.len(), 1);
     let text: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
-    assert!(
-        text.iter().any(|p| p.contains("b.yaml:1: duplicate runbook id `tiny`")),
-        "{text:?}"
-    );
+    assert!(text.iter().any(|p| p.contains("b.yaml:1: duplicate runbook id `tiny`")), "{text:?}");
 }
 
 fn settings(dir: &Path, sqlite: &Path, role: Role) -> Settings {
@@ -203,7 +208,10 @@ async fn reload_swaps_the_set_and_keeps_it_when_a_file_is_broken() -> Result<()>
     let (status, body) = app.post_json("/api/runbooks/reload", &serde_json::json!({})).await?;
     assert_eq!(status, 422, "{body}");
     let problems = body["error"]["detail"]["problems"].to_string();
-    assert!(problems.contains("third.yaml:23: step `errors` points to unknown cause `nothing`"), "{problems}");
+    assert!(
+        problems.contains("third.yaml:23: step `errors` points to unknown cause `nothing`"),
+        "{problems}"
+    );
     let list: Vec<RunbookSummary> = app.get_json("/api/runbooks").await?;
     assert_eq!(list.len(), 2, "a broken file keeps the current set");
     let missing = app.http.get(app.url("/api/runbooks/third")).send().await?;
@@ -223,8 +231,12 @@ async fn a_finished_run_survives_a_restart() -> Result<()> {
     let db = store.path().join("triage.db");
     write(dir.path(), "tiny.yaml", GOOD);
     let app = TestApp::start_with(settings(dir.path(), &db, Role::Reader)).await?;
-    let (status, body) =
-        app.post_json("/api/runbooks/tiny/runs", &serde_json::json!({"params": {"window": "10m", "alertname": "x"}})).await?;
+    let (status, body) = app
+        .post_json(
+            "/api/runbooks/tiny/runs",
+            &serde_json::json!({"params": {"window": "10m", "alertname": "x"}}),
+        )
+        .await?;
     assert_eq!(status, 200, "{body}");
     let started: RunStarted = serde_json::from_value(body)?;
     assert_eq!(started.params.get("window").map(String::as_str), Some("10m"));
