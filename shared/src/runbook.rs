@@ -413,6 +413,10 @@ pub struct RunState {
     /// Subject of the user who started it.
     #[serde(default)]
     pub started_by: Option<String>,
+    /// The runbook's fixes with this run's parameter values in place, by cause id: command text
+    /// shell-quoted, action targets validated as Kubernetes names, replicas as whole numbers.
+    #[serde(default)]
+    pub fixes: BTreeMap<String, Vec<Fix>>,
 }
 
 /// `GET /api/runs/{id}/events` (server-sent events, `data:` is one JSON `RunEvent`). A late

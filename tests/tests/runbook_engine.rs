@@ -129,6 +129,14 @@ async fn check_incident(incident: Incident, runbook: &'static str, expected: &'s
         matches!(top.verdict, Verdict::Critical),
         "{incident}: the injected cause should be supported by a critical verdict\n{text}"
     );
+    // The fixes come with the run's values in place, ready to show or to apply.
+    let fixes = state.fixes.get(expected).with_context(|| format!("{incident}: no fixes for {expected}"))?;
+    anyhow::ensure!(!fixes.is_empty(), "{incident}: the top cause offers no fix");
+    let json = serde_json::to_string(&state.fixes)?;
+    anyhow::ensure!(!json.contains("{{"), "{incident}: unresolved placeholder in the fixes: {json}");
+    if incident == Incident::ConsumerLag {
+        assert!(json.contains(r#""action":"scale","namespace":"streaming-analytics","deployment":"stream-processor","replicas":"12""#), "{json}");
+    }
     Ok(text)
 }
 

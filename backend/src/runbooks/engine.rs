@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use triage_shared::actions::Identity;
 use triage_shared::runbook::{
-    Check, CheckResult, Evidence, RankedCause, RuleOp, RunEvent, RunStarted, RunState, Runbook, Step,
+    Check, CheckResult, Evidence, Fix, FixAction, RankedCause, RuleOp, RunEvent, RunStarted, RunState, Runbook, Step,
     StepState, Verdict,
 };
 use triage_shared::{ApiError, ErrorKind};
@@ -85,6 +85,7 @@ pub fn start(
         steps: runbook.steps.iter().map(|s| (s.id.clone(), StepState::Pending)).collect(),
         causes: Vec::new(),
         started_by: Some(identity.subject.clone()),
+        fixes: resolve_fixes(&runbook, &values),
     };
     let run = Arc::new(Run::new(run_state));
     run.publish(
@@ -155,6 +156,65 @@ async fn execute(state: AppState, runbook: Arc<Runbook>, values: Values, run: Ar
     if let Err(e) = super::store::save(&state.audit, &run.state()).await {
         tracing::warn!("the finished run could not be stored: {}", e.message);
     }
+}
+
+/// Every fix with the run's values substituted for its destination. A fix whose templates do
+/// not resolve (which validation of the file and of the values should make impossible) is left
+/// out and logged rather than shown half-filled.
+pub fn resolve_fixes(runbook: &Runbook, values: &Values) -> BTreeMap<String, Vec<Fix>> {
+    let one = |fix: &Fix| -> Result<Fix, String> {
+        Ok(match fix {
+            Fix::Command { title, command, destructive, warning } => Fix::Command {
+                title: template::command(title, values)?,
+                command: template::command(command, values)?,
+                destructive: *destructive,
+                warning: warning.clone(),
+            },
+            Fix::Action { title, action } => Fix::Action {
+                title: template::command(title, values)?,
+                action: match action {
+                    FixAction::Scale { namespace, deployment, replicas } => {
+                        let replicas = template::bound(replicas, values)?;
+                        replicas.parse::<u32>().map_err(|_| format!("replicas {replicas:?} is not a number"))?;
+                        FixAction::Scale {
+                            namespace: template::k8s_namespace(namespace, values)?,
+                            deployment: template::k8s_name(deployment, values)?,
+                            replicas,
+                        }
+                    }
+                    FixAction::Restart { namespace, deployment } => FixAction::Restart {
+                        namespace: template::k8s_namespace(namespace, values)?,
+                        deployment: template::k8s_name(deployment, values)?,
+                    },
+                    FixAction::DeletePods { namespace, selector } => FixAction::DeletePods {
+                        namespace: template::k8s_namespace(namespace, values)?,
+                        selector: template::selector(selector, values)?,
+                    },
+                    FixAction::EmergencyRestart { namespace } => {
+                        FixAction::EmergencyRestart { namespace: template::k8s_namespace(namespace, values)? }
+                    }
+                },
+            },
+        })
+    };
+    runbook
+        .causes
+        .iter()
+        .map(|cause| {
+            let fixes = cause
+                .fixes
+                .iter()
+                .filter_map(|f| match one(f) {
+                    Ok(fix) => Some(fix),
+                    Err(e) => {
+                        tracing::warn!(runbook = %runbook.id, cause = %cause.id, "a fix does not resolve: {e}");
+                        None
+                    }
+                })
+                .collect();
+            (cause.id.clone(), fixes)
+        })
+        .collect()
 }
 
 /// Formats a value for a sentence, in the check's unit when it has one.
