@@ -256,6 +256,16 @@ async fn prometheus_down_errors_its_checks_only_and_the_report_and_stream_carry_
     }
     assert_eq!(replayed, events.len(), "late subscribers get every event so far");
 
+    // An action taken after the run started, in its namespace, appears in the report.
+    let (status, body) = env
+        .app
+        .post_json(
+            "/api/k8s/namespaces/streaming-analytics/deployments/stream-processor/scale",
+            &serde_json::json!({"replicas": 7}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+
     // The report has the parameters, every verdict with its summary, and the timestamps.
     let response =
         env.app.http.get(env.app.url(&format!("/api/runs/{}/report.md", run.run_id))).send().await?;

@@ -216,6 +216,22 @@ async fn reload_swaps_the_set_and_keeps_it_when_a_file_is_broken() -> Result<()>
     assert_eq!(list.len(), 2, "a broken file keeps the current set");
     let missing = app.http.get(app.url("/api/runbooks/third")).send().await?;
     assert_eq!(missing.status(), 404);
+
+    // SIGHUP reloads too (the handler is installed when the server starts).
+    std::fs::remove_file(dir.path().join("third.yaml"))?;
+    write(dir.path(), "fourth.yaml", &GOOD.replace("id: tiny", "id: fourth"));
+    let status =
+        std::process::Command::new("kill").args(["-HUP", &std::process::id().to_string()]).status()?;
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list: Vec<RunbookSummary> = app.get_json("/api/runbooks").await?;
+        if list.len() == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "SIGHUP did not reload: {} runbooks", list.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     app.stop().await?;
 
     let reader = TestApp::start_with(settings(dir.path(), &store.path().join("r.db"), Role::Reader)).await?;

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use triage_shared::actions::Identity;
 use triage_shared::runbook::{
-    Check, CheckResult, Evidence, Fix, FixAction, RankedCause, RuleOp, RunEvent, RunStarted, RunState, Runbook, Step,
-    StepState, Verdict,
+    Check, CheckResult, Evidence, Fix, FixAction, RankedCause, RuleOp, RunEvent, RunStarted, RunState,
+    Runbook, Step, StepState, Verdict,
 };
 use triage_shared::{ApiError, ErrorKind};
 
@@ -175,7 +175,9 @@ pub fn resolve_fixes(runbook: &Runbook, values: &Values) -> BTreeMap<String, Vec
                 action: match action {
                     FixAction::Scale { namespace, deployment, replicas } => {
                         let replicas = template::bound(replicas, values)?;
-                        replicas.parse::<u32>().map_err(|_| format!("replicas {replicas:?} is not a number"))?;
+                        replicas
+                            .parse::<u32>()
+                            .map_err(|_| format!("replicas {replicas:?} is not a number"))?;
                         FixAction::Scale {
                             namespace: template::k8s_namespace(namespace, values)?,
                             deployment: template::k8s_name(deployment, values)?,
