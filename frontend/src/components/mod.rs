@@ -5,5 +5,7 @@ pub mod footer;
 pub mod k8s_format;
 pub mod k8s_widgets;
 pub mod log_view;
+pub mod pg_format;
 pub mod placeholder;
 pub mod pod_detail;
+pub mod user_badge;
