@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod pg;
 pub mod prometheus;
 pub mod routes;
+pub mod runbooks;
 pub mod startup;
 pub mod state;
 pub mod streams;

@@ -22,6 +22,8 @@ pub struct AppState {
     k8s: Option<K8s>,
     pub audit: AuditStore,
     pub jobs: crate::emergency::Jobs,
+    /// The loaded runbooks and their recent runs.
+    pub runbooks: crate::runbooks::Runbooks,
     /// Absent when no `[postgres]` targets are configured.
     pg: Option<Arc<crate::pg::PgTargets>>,
     /// Who may call: the local user, or single sign-on sessions (see `auth`).
@@ -37,6 +39,7 @@ impl AppState {
             None => None,
         };
         let live = prom.clone().map(LiveHub::new);
+        let runbooks = crate::runbooks::Runbooks::load(&settings.runbooks);
         let pg = match &settings.postgres {
             Some(p) => Some(crate::pg::PgTargets::new(p, audit.clone()).map_err(|e| anyhow::anyhow!("{e}"))?),
             None => None,
@@ -50,6 +53,7 @@ impl AppState {
             k8s,
             audit,
             jobs: crate::emergency::Jobs::default(),
+            runbooks,
             pg,
             auth,
             ready: Arc::new(AtomicBool::new(true)),

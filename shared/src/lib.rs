@@ -9,6 +9,7 @@ pub mod error;
 pub mod k8s;
 pub mod pg;
 pub mod prom;
+pub mod runbook;
 pub mod version;
 
 pub use error::{ApiError, ErrorBody, ErrorKind};

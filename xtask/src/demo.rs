@@ -170,9 +170,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
              [store]\nsqlite_path = \"{}\"\n\n\
              # The sandbox's database; snapshots every minute for the window diff.\n\
              [postgres]\nsnapshot_interval_secs = 60\n\n\
-             [[postgres.targets]]\nname = \"sandbox\"\nurl = \"{conninfo}\"\n",
+             [[postgres.targets]]\nname = \"sandbox\"\nurl = \"{conninfo}\"\n\n\
+             [runbooks]\ndir = \"{}\"\n\n[runbooks.urls]\nhealth = \"http://{METRICS_ADDR}/health\"\n",
             kubeconfig.display(),
-            demo_dir.join("triage.db").display()
+            demo_dir.join("triage.db").display(),
+            root.join("runbooks").display()
         ),
     )
     .context("cannot write the demo configuration")?;

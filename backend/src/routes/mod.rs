@@ -23,6 +23,7 @@ mod k8s;
 mod ops;
 mod pg;
 mod prom;
+mod runbooks;
 mod version;
 
 /// One API route: method, path under `/api`, the least role that may call it, and its handler.
@@ -41,7 +42,7 @@ fn api(role: Role, method: Method, path: &'static str, handler: MethodRouter<App
 /// cannot exist without a role, and tests walk it as every role.
 pub fn api_routes() -> Vec<ApiRoute> {
     use Method as M;
-    use Role::{Operator, Reader};
+    use Role::{Admin, Operator, Reader};
     vec![
         api(Reader, M::GET, "/version", get(version::get_version)),
         api(Reader, M::GET, "/whoami", get(k8s::whoami)),
@@ -82,6 +83,13 @@ pub fn api_routes() -> Vec<ApiRoute> {
         api(Reader, M::POST, "/pg/{target}/snapshots", post(pg::take_snapshot)),
         api(Reader, M::GET, "/pg/{target}/diff", get(pg::get_diff)),
         api(Operator, M::POST, "/pg/{target}/reset", post(pg::reset_statements)),
+        api(Reader, M::GET, "/runbooks", get(runbooks::list_runbooks)),
+        api(Admin, M::POST, "/runbooks/reload", post(runbooks::reload)),
+        api(Reader, M::GET, "/runbooks/{id}", get(runbooks::get_runbook)),
+        api(Reader, M::POST, "/runbooks/{id}/runs", post(runbooks::start_run)),
+        api(Reader, M::GET, "/runs/{run_id}", get(runbooks::get_run)),
+        api(Reader, M::GET, "/runs/{run_id}/events", get(runbooks::run_events)),
+        api(Reader, M::GET, "/runs/{run_id}/report.md", get(runbooks::run_report)),
     ]
 }
 
