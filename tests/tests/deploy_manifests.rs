@@ -363,12 +363,38 @@ async fn tour(app: &TestApp, sb: &TestSandbox) -> Result<()> {
     bail!("the emergency restart did not finish")
 }
 
+/// Runs every shipped runbook once, so the Kubernetes requests of every check are in the log.
+async fn run_every_runbook(app: &TestApp) -> Result<()> {
+    let runbooks: Vec<triage_shared::runbook::RunbookSummary> = app.get_json("/api/runbooks").await?;
+    assert!(runbooks.len() >= 14, "{} runbooks loaded", runbooks.len());
+    for runbook in runbooks {
+        let (status, body) =
+            app.post_json(&format!("/api/runbooks/{}/runs", runbook.id), &json!({"params": {}})).await?;
+        assert_eq!(status, 200, "{}: {body}", runbook.id);
+        let id = body["run_id"].as_str().context("run id")?.to_owned();
+        let mut finished = false;
+        for _ in 0..150 {
+            let state: Value = app.get_json(&format!("/api/runs/{id}")).await?;
+            if !state["finished_at"].is_null() {
+                finished = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(finished, "{} did not finish", runbook.id);
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn rbac_covers_every_kubernetes_request_triage_makes() -> Result<()> {
     let sb = TestSandbox::start(Incident::Healthy).await?;
-    let app = TestApp::start_with_kubernetes_as_operator(&sb.kubeconfig).await?;
+    let mut settings = triage_tests::app::kubernetes_settings(&sb.kubeconfig, triage_shared::actions::Role::Operator);
+    settings.runbooks.dir = workspace_root().join("runbooks");
+    let app = TestApp::start_with(settings).await?;
     sb.sandbox.access_log.clear();
     tour(&app, &sb).await?;
+    run_every_runbook(&app).await?;
     let seen: BTreeSet<Attributes> = sb.sandbox.access_log.requests().iter().filter_map(attributes).collect();
     assert!(seen.len() >= 10, "the tour reached the API: {seen:?}");
 
