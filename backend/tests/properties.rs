@@ -92,3 +92,81 @@ proptest! {
         }
     }
 }
+
+mod runbooks {
+    use proptest::prelude::*;
+    use triage::runbooks::parse_runbook;
+    use triage::runbooks::template::{Values, command, k8s_name, promql, shell_quote};
+    use triage_shared::runbook::ParamKind;
+
+    /// The end of a PromQL double-quoted literal that starts at `from` (just after the opening
+    /// quote): the index of the closing quote, honouring backslash escapes.
+    fn literal_end(text: &str, from: usize) -> Option<usize> {
+        let bytes = text.as_bytes();
+        let mut i = from;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b'"' => return Some(i),
+                _ => i += 1,
+            }
+        }
+        None
+    }
+
+    fn values(kind: ParamKind, value: &str) -> Values {
+        [("v".to_owned(), (kind, value.to_owned()))].into_iter().collect()
+    }
+
+    const SHIPPED: &str = include_str!("../../runbooks/kafka-consumer-lag.yaml");
+
+    proptest! {
+        #![proptest_config(super::config())]
+
+        /// Whatever the value, it stays inside its string literal: the text after the literal is
+        /// exactly the template's, so the query's shape cannot change.
+        #[test]
+        fn promql_values_never_leave_their_literal(value in any::<String>()) {
+            let prefix = "sum by (pod) (rate(events_failed_total{namespace=\"x\", pod=\"";
+            let suffix = "\"}[5m])) > 0";
+            let out = promql(&format!("{prefix}{{{{v}}}}{suffix}"), &values(ParamKind::LabelValue, &value))
+                .map_err(TestCaseError::fail)?;
+            prop_assert!(out.starts_with(prefix));
+            let end = literal_end(&out, prefix.len()).ok_or_else(|| TestCaseError::fail("unterminated literal"))?;
+            prop_assert_eq!(&out[end..], suffix);
+            // The same after a regex matcher, where the value is also regex-escaped.
+            let out = promql("up{job=~\"{{v}}\"} == 0", &values(ParamKind::LabelValue, &value))
+                .map_err(TestCaseError::fail)?;
+            let end = literal_end(&out, "up{job=~\"".len()).ok_or_else(|| TestCaseError::fail("unterminated"))?;
+            prop_assert_eq!(&out[end..], "\"} == 0");
+        }
+
+        /// A Kubernetes name is either refused or a valid DNS-1123 name.
+        #[test]
+        fn kubernetes_names_are_valid_or_refused(value in prop_oneof![any::<String>(), "[a-z0-9.-]{0,70}"]) {
+            if let Ok(name) = k8s_name("{{v}}", &values(ParamKind::Deployment, &value)) {
+                prop_assert!(triage_shared::k8s::check_object_name(&name).is_ok(), "{name:?}");
+                prop_assert_eq!(name, value);
+            }
+        }
+
+        /// Shown commands quote values so that a shell reads back exactly the value.
+        #[test]
+        fn command_values_are_one_shell_word(value in "[^\\x00]{0,40}") {
+            let out = command("echo {{v}}", &values(ParamKind::LabelValue, &value));
+            if let Ok(out) = out {
+                prop_assert_eq!(out, format!("echo {}", shell_quote(&value)));
+            }
+        }
+
+        /// The parser and validator never panic, on noise or on a damaged real runbook.
+        #[test]
+        fn runbook_parser_never_panics(noise in any::<String>(), cut in 0usize..4_000, insert in any::<String>()) {
+            let _ = parse_runbook(&noise, "noise.yaml");
+            let mut damaged = SHIPPED.to_owned();
+            let at = damaged.char_indices().map(|(i, _)| i).nth(cut % SHIPPED.chars().count()).unwrap_or(0);
+            damaged.insert_str(at, &insert);
+            let _ = parse_runbook(&damaged, "damaged.yaml");
+        }
+    }
+}

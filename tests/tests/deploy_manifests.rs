@@ -389,7 +389,8 @@ async fn run_every_runbook(app: &TestApp) -> Result<()> {
 #[tokio::test]
 async fn rbac_covers_every_kubernetes_request_triage_makes() -> Result<()> {
     let sb = TestSandbox::start(Incident::Healthy).await?;
-    let mut settings = triage_tests::app::kubernetes_settings(&sb.kubeconfig, triage_shared::actions::Role::Operator);
+    let mut settings =
+        triage_tests::app::kubernetes_settings(&sb.kubeconfig, triage_shared::actions::Role::Operator);
     settings.runbooks.dir = workspace_root().join("runbooks");
     let app = TestApp::start_with(settings).await?;
     sb.sandbox.access_log.clear();
