@@ -10,8 +10,10 @@ use proptest::prelude::*;
 use triage::auth::return_to::safe_return_to;
 use triage::live::parse_subscription;
 
+/// 2,000 cases per property, or `PROPTEST_CASES`.
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: 2_000, ..ProptestConfig::default() }
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
+    ProptestConfig { cases, ..ProptestConfig::default() }
 }
 
 /// Inputs that look like the attacks: schemes, slashes, backslashes, encodings, control bytes.

@@ -256,6 +256,18 @@ impl Agent {
         Self { http, jar: Mutex::default() }
     }
 
+    /// An agent that opens a new connection for every request, so that a round-robin proxy in
+    /// front of several replicas sends consecutive requests to different ones.
+    pub fn unpooled() -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        Self { http, jar: Mutex::default() }
+    }
+
     fn jar(&self) -> std::sync::MutexGuard<'_, Vec<StoredCookie>> {
         self.jar.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }

@@ -38,8 +38,14 @@ pub struct TcpProxy {
 impl TcpProxy {
     /// Listens on a free loopback port; connection `i` goes to `upstreams[i % len]`.
     pub async fn start(upstreams: Vec<SocketAddr>) -> Result<Self> {
+        Self::start_on(0, upstreams).await
+    }
+
+    /// Like [`TcpProxy::start`] on a given port (e.g. one reserved before the backends started,
+    /// because their settings name the public address).
+    pub async fn start_on(port: u16, upstreams: Vec<SocketAddr>) -> Result<Self> {
         anyhow::ensure!(!upstreams.is_empty(), "a proxy needs at least one upstream");
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let connections = Arc::new(AtomicUsize::new(0));
         let (fault, fault_rx) = watch::channel(Fault::None);

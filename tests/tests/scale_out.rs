@@ -130,3 +130,69 @@ async fn two_replicas_share_the_audit_log_and_serve_live_streams() -> Result<()>
     assert!(polls <= 10.0, "20 viewers × 3 updates took {polls} refreshes over two replicas");
     Ok(())
 }
+
+/// Single sign-on across replicas: both backends share the session key and the store, and the
+/// provider knows only the public address (the proxy). The login's steps alternate between the
+/// replicas (one connection per request), and the session it ends with is accepted by each replica
+/// directly; an operator's action through the proxy is audited with the user's identity on both.
+#[tokio::test]
+async fn a_login_on_one_replica_is_valid_on_the_other() -> Result<()> {
+    use triage_tests::oidc::{Agent, Body, OidcProvider, session_key, sso_settings, user};
+    use triage_tests::paths::free_port;
+
+    let pg = Postgres::start().await?;
+    let sb = TestSandbox::start(Incident::Healthy).await?;
+    let provider_port = OidcProvider::reserve_port()?;
+    let public_port = free_port()?;
+    let key = session_key();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let mut settings = sso_settings(&OidcProvider::issuer_for(provider_port), public_port, &key)?;
+        settings.kubernetes = triage_tests::app::kubernetes_settings(&sb.kubeconfig, Role::Reader).kubernetes;
+        settings.store.postgres_url = Some(pg.conninfo("postgres").into());
+        replicas.push(TestApp::start_with(settings).await?);
+    }
+    let proxy = TcpProxy::start_on(public_port, replicas.iter().map(|r| r.addr).collect()).await?;
+    let provider = OidcProvider::start(provider_port, &[public_port]).await?;
+
+    let agent = Agent::unpooled();
+    let before = proxy.connections();
+    let landed = provider.login(&agent, &proxy.url("/kubernetes?tab=pods"), &user("oscar")).await?;
+    assert_eq!(landed.status, 200, "{}", landed.body);
+    assert_eq!(landed.url.path(), "/kubernetes", "the deep link survived the login");
+    assert!(proxy.connections() - before >= 3, "the login's steps went through the proxy");
+    let session = agent.cookie(&proxy.url("/"), "triage_session").context("no session cookie")?;
+
+    // Each replica, addressed directly, accepts the session made through the proxy.
+    let mut tokens = Vec::new();
+    for replica in &replicas {
+        agent.set_cookie(&replica.url("/"), "triage_session", &session);
+        let me = agent.get(&replica.url("/api/whoami")).await?;
+        assert_eq!(me.status, 200, "{}", me.body);
+        assert_eq!(me.json()["email"], "oscar@example.test");
+        assert_eq!(me.json()["role"], "operator");
+        tokens.push(me.json()["csrf_token"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(tokens[0], tokens[1], "the CSRF token is the session's, not the replica's");
+
+    // An action through the proxy, audited once, with the identity, visible on both replicas.
+    let scale = proxy.url("/api/k8s/namespaces/streaming-analytics/deployments/websocket-server/scale");
+    let answer = agent
+        .send(
+            reqwest::Method::POST,
+            &scale,
+            &[("x-triage-csrf", &tokens[0])],
+            Some(Body::Json(json!({"replicas": 4}))),
+        )
+        .await?;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    for replica in &replicas {
+        let audit = agent.get(&replica.url("/api/audit")).await?;
+        let entries: Vec<AuditEntry> = serde_json::from_str(&audit.body)?;
+        assert_eq!(entries.len(), 1, "{}", audit.body);
+        assert_eq!(entries[0].subject, "oscar");
+        assert_eq!(entries[0].email.as_deref(), Some("oscar@example.test"));
+        assert!(entries[0].groups.iter().any(|g| g == triage_tests::oidc::OPERATOR_GROUP));
+    }
+    Ok(())
+}
