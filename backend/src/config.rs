@@ -141,6 +141,11 @@ pub struct KubernetesSettings {
     /// Read timeout of each Kubernetes request, in seconds.
     #[serde(default = "default_k8s_timeout")]
     pub timeout_secs: u64,
+    /// Also list the names of the Secrets in a namespace (metadata only), to tell whether the
+    /// Secrets a deployment references exist. Off by default: it needs `list` on `secrets`,
+    /// which in Kubernetes RBAC also grants reading their values.
+    #[serde(default)]
+    pub list_secret_names: bool,
 }
 
 fn default_namespaces() -> Vec<String> {

@@ -12,9 +12,9 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, DynamicObject, ListParams, LogParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use triage_shared::k8s::{
-    Condition, ContainerDetail, DeploymentSummary, EventSummary, NetworkPolicySummary, NodeUsage, PodDetail,
-    PodList, PodLogs, PodSummary, PodUsage, RolloutState, ServiceSummary, Termination, check_namespace,
-    check_object_name,
+    Condition, ContainerDetail, DeploymentSecrets, DeploymentSummary, EventSummary, NetworkPolicySummary,
+    NodeUsage, PodDetail, PodList, PodLogs, PodSummary, PodUsage, RolloutState, SecretReference,
+    ServiceSummary, Termination, check_namespace, check_object_name,
 };
 use triage_shared::{ApiError, ErrorKind};
 
@@ -24,6 +24,8 @@ use crate::config::KubernetesSettings;
 pub struct K8s {
     pub client: kube::Client,
     pub namespaces: Vec<String>,
+    /// `kubernetes.list_secret_names`.
+    pub list_secret_names: bool,
 }
 
 /// Maps a `kube` error to the API error the user sees; `verb` and `resource` name the attempt.
@@ -104,7 +106,11 @@ impl K8s {
         // the user sees "throttled, retry shortly" at once and the page's own refresh retries.
         config.default_retry = false;
         let client = kube::Client::try_from(config)?;
-        Ok(Self { client, namespaces: settings.namespaces.clone() })
+        Ok(Self {
+            client,
+            namespaces: settings.namespaces.clone(),
+            list_secret_names: settings.list_secret_names,
+        })
     }
 
     /// The namespace, if valid and allowed.
@@ -381,6 +387,71 @@ impl K8s {
                 }
             })
             .collect())
+    }
+
+    /// The Secrets a deployment's pod template references (env, envFrom, volumes), by name.
+    /// With `list_secret_names`, also whether each exists, from a metadata-only list: the
+    /// Secrets' data never reaches Triage.
+    pub async fn deployment_secrets(&self, ns: &str, name: &str) -> Result<DeploymentSecrets, ApiError> {
+        let deployment = self.get_deployment(ns, name).await?;
+        let pod = deployment.spec.and_then(|s| s.template.spec).unwrap_or_default();
+        let mut references = Vec::new();
+        let containers = pod.init_containers.iter().flatten().chain(pod.containers.iter());
+        for c in containers {
+            for e in c.env.iter().flatten() {
+                if let Some(r) = e.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()) {
+                    references.push(SecretReference {
+                        secret: r.name.clone(),
+                        key: Some(r.key.clone()),
+                        container: c.name.clone(),
+                        via: format!("env {}", e.name),
+                        exists: None,
+                    });
+                }
+            }
+            for f in c.env_from.iter().flatten() {
+                if let Some(r) = &f.secret_ref {
+                    references.push(SecretReference {
+                        secret: r.name.clone(),
+                        key: None,
+                        container: c.name.clone(),
+                        via: "envFrom".to_owned(),
+                        exists: None,
+                    });
+                }
+            }
+        }
+        for v in pod.volumes.iter().flatten() {
+            if let Some(secret) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+                references.push(SecretReference {
+                    secret,
+                    key: None,
+                    container: "(volume)".to_owned(),
+                    via: format!("volume {}", v.name),
+                    exists: None,
+                });
+            }
+        }
+        if self.list_secret_names {
+            let ns = self.namespace(ns)?;
+            let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(self.client.clone(), ns);
+            let names: std::collections::BTreeSet<String> = api
+                .list_metadata(&ListParams::default())
+                .await
+                .map_err(|e| map_error(e, "list", "secrets"))?
+                .items
+                .into_iter()
+                .filter_map(|m| m.metadata.name)
+                .collect();
+            for r in &mut references {
+                r.exists = Some(names.contains(&r.secret));
+            }
+        }
+        Ok(DeploymentSecrets {
+            deployment: name.to_owned(),
+            references,
+            checked_existence: self.list_secret_names,
+        })
     }
 
     pub async fn list_network_policies(&self, ns: &str) -> Result<Vec<NetworkPolicySummary>, ApiError> {

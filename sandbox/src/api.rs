@@ -45,7 +45,7 @@ pub fn router(world: Shared, log: AccessLog, faults: FaultSwitch) -> Router {
         .with_state(world)
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
-                log.record(request.method(), request.uri());
+                log.record(request.method(), request.uri(), request.headers());
                 let fault = faults.get();
                 async move {
                     match fault {
@@ -108,6 +108,8 @@ pub struct ApiRequest {
     pub method: String,
     pub path: String,
     pub query: String,
+    /// The `Accept` header (e.g. a metadata-only list asks for `as=PartialObjectMetadataList`).
+    pub accept: String,
 }
 
 /// The most recent requests made to the API, so tests can compare what a client really asked
@@ -118,7 +120,7 @@ pub struct AccessLog(Arc<Mutex<std::collections::VecDeque<ApiRequest>>>);
 impl AccessLog {
     const CAPACITY: usize = 100_000;
 
-    fn record(&self, method: &Method, uri: &axum::http::Uri) {
+    fn record(&self, method: &Method, uri: &axum::http::Uri, headers: &HeaderMap) {
         let mut log = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if log.len() == Self::CAPACITY {
             log.pop_front();
@@ -127,6 +129,7 @@ impl AccessLog {
             method: method.as_str().to_owned(),
             path: uri.path().to_owned(),
             query: uri.query().unwrap_or_default().to_owned(),
+            accept: headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
         });
     }
 
@@ -530,6 +533,16 @@ fn list(world: &Shared, kind: Kind, req: &Req) -> Response {
     if req.wants_table() {
         let include_object = req.query.get("includeObject").map_or("Metadata", String::as_str);
         return json_response(&table::table(kind, &page, metadata, include_object));
+    }
+    if req.accept.contains("as=PartialObjectMetadataList") {
+        // Metadata only, as the API server answers it: no spec, no data.
+        let items: Vec<Value> = page
+            .iter()
+            .map(|o| json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}))
+            .collect();
+        return json_response(&json!({
+            "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "items": items
+        }));
     }
     json_response(&json!({
         "kind": format!("{}List", kind.info().kind), "apiVersion": kind.api_version(),

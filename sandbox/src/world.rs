@@ -827,6 +827,7 @@ fn deployment_object(app: &AppSpec, created: &str) -> Value {
                 "spec": {"containers": [{
                     "name": "app", "image": app.image,
                     "ports": [{"containerPort": app.port, "protocol": "TCP", "name": "http"}],
+                    "env": template_env(app.name),
                     "resources": {"requests": {"cpu": format!("{}m", app.cpu_request_m), "memory": format!("{}Mi", app.memory_request_mib)},
                                   "limits": {"cpu": format!("{}m", app.cpu_limit_m), "memory": format!("{}Mi", app.memory_limit_mib)}}
                 }]}
@@ -834,6 +835,20 @@ fn deployment_object(app: &AppSpec, created: &str) -> Value {
         },
         "status": {}
     })
+}
+
+/// The pod template's environment: each service reads its database password from its own Secret,
+/// and the stream processor its Kafka SASL settings from `kafka-sasl` (names only ever leave the
+/// sandbox through Triage; values are never read).
+fn template_env(app: &str) -> Value {
+    let mut env = vec![
+        json!({"name": "KAFKA_BOOTSTRAP_SERVERS", "value": "kafka:9092"}),
+        json!({"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": format!("{app}-credentials"), "key": "password"}}}),
+    ];
+    if app == "stream-processor" {
+        env.push(json!({"name": "KAFKA_SASL_JAAS_CONFIG", "valueFrom": {"secretKeyRef": {"name": "kafka-sasl", "key": "sasl.jaas.config"}}}));
+    }
+    Value::Array(env)
 }
 
 fn service_object(name: &str, port: u16, created: &str) -> Value {

@@ -81,6 +81,29 @@ pub enum RolloutState {
     Stalled(String),
 }
 
+/// One place a deployment's pod template takes a value from a Secret. Names only: Triage never
+/// reads a Secret's data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretReference {
+    pub secret: String,
+    /// The key, when one key is referenced (`secretKeyRef`, a volume item).
+    pub key: Option<String>,
+    pub container: String,
+    /// How: `env NAME`, `envFrom`, or `volume NAME`.
+    pub via: String,
+    /// Whether the Secret exists; `None` unless Triage may list Secret names.
+    pub exists: Option<bool>,
+}
+
+/// `GET /api/k8s/namespaces/{ns}/deployments/{name}/secrets`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentSecrets {
+    pub deployment: String,
+    pub references: Vec<SecretReference>,
+    /// Whether existence was checked (`kubernetes.list_secret_names`).
+    pub checked_existence: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentSummary {
     pub name: String,

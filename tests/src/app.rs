@@ -120,6 +120,7 @@ pub fn kubernetes_settings(kubeconfig: &std::path::Path, role: Role) -> Settings
             context: None,
             namespaces: vec!["streaming-analytics".to_owned()],
             timeout_secs: 10,
+            list_secret_names: false,
         }),
         ..Settings::default()
     };

@@ -28,10 +28,28 @@ const WATCHED: &str = "streaming-analytics";
 
 /// `kubectl kustomize` of one overlay, as JSON documents.
 fn render(overlay: &str) -> Result<Vec<Value>> {
-    let dir = workspace_root().join("deploy/kubernetes/overlays").join(overlay);
+    render_dir(&workspace_root().join("deploy/kubernetes/overlays").join(overlay))
+}
+
+/// An overlay of `base` (an overlay's name) plus the `secret-names` component, as a team would write
+/// it (kustomize refuses absolute paths, so it lives under `target/`).
+fn render_with_secret_names(base: &str) -> Result<Vec<Value>> {
+    let dir = workspace_root().join("target/kustomize").join(format!("{base}-secret-names"));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - \
+             ../../../deploy/kubernetes/overlays/{base}\ncomponents:\n  - ../../../deploy/kubernetes/components/secret-names\n"
+        ),
+    )?;
+    render_dir(&dir)
+}
+
+fn render_dir(dir: &std::path::Path) -> Result<Vec<Value>> {
     let out = std::process::Command::new("kubectl")
         .arg("kustomize")
-        .arg(&dir)
+        .arg(dir)
         .output()
         .context("cannot run kubectl kustomize")?;
     if !out.status.success() {
@@ -324,6 +342,7 @@ async fn tour(app: &TestApp, sb: &TestSandbox) -> Result<()> {
         format!("{ns}/top/pods"),
         format!("{ns}/services"),
         format!("{ns}/networkpolicies"),
+        format!("{ns}/deployments/stream-processor/secrets"),
     ] {
         let _: Value = app.get_json(&path).await.with_context(|| format!("GET {path}"))?;
     }
@@ -447,6 +466,62 @@ fn kustomize_base_has_no_namespace_override() -> Result<()> {
     let docs = render("single-sqlite")?;
     for role in of_kind(&docs, "Role") {
         assert_eq!(role["metadata"]["namespace"], WATCHED, "{role}");
+    }
+    Ok(())
+}
+
+/// Listing Secret names is off by default and needs the `secret-names` component: without it the
+/// rendered RBAC does not allow the request; with it, it does, and Triage asks for metadata only.
+#[tokio::test]
+async fn secret_names_are_listed_only_with_the_component_and_as_metadata() -> Result<()> {
+    let sb = TestSandbox::start(Incident::Healthy).await?;
+    let path = format!("/api/k8s/namespaces/{WATCHED}/deployments/stream-processor/secrets");
+
+    // Off: the references come from the deployment alone.
+    let app = TestApp::start_with_kubernetes(&sb.kubeconfig).await?;
+    let refs: triage_shared::k8s::DeploymentSecrets = app.get_json(&path).await?;
+    assert!(!refs.checked_existence);
+    let names: Vec<&str> = refs.references.iter().map(|r| r.secret.as_str()).collect();
+    assert_eq!(names, vec!["stream-processor-credentials", "kafka-sasl"]);
+    assert!(refs.references.iter().all(|r| r.exists.is_none()));
+    let body = app.http.get(app.url(&path)).send().await?.text().await?;
+    assert!(!body.contains("c2FuZGJveC1vbmx5"), "a Secret value reached the answer");
+
+    // On: existence from a metadata-only list.
+    sb.sandbox.access_log.clear();
+    let mut settings =
+        triage_tests::app::kubernetes_settings(&sb.kubeconfig, triage_shared::actions::Role::Reader);
+    if let Some(k) = settings.kubernetes.as_mut() {
+        k.list_secret_names = true;
+    }
+    let app = TestApp::start_with(settings).await?;
+    let refs: triage_shared::k8s::DeploymentSecrets = app.get_json(&path).await?;
+    assert!(refs.checked_existence);
+    assert!(refs.references.iter().all(|r| r.exists == Some(true)), "{refs:?}");
+    let requests = sb.sandbox.access_log.requests();
+    let secret_lists: Vec<&ApiRequest> = requests.iter().filter(|r| r.path.ends_with("/secrets")).collect();
+    assert_eq!(secret_lists.len(), 1, "{requests:?}");
+    assert!(secret_lists[0].accept.contains("as=PartialObjectMetadataList"), "{:?}", secret_lists[0]);
+    let wanted = secret_lists.iter().filter_map(|r| attributes(r)).next().context("attributes")?;
+
+    for overlay in OVERLAYS {
+        let plain = Grants::from_docs(&render(overlay)?, |_| true)?;
+        assert!(!plain.allows(&wanted), "{overlay} allows listing secrets without the component");
+        let docs = render_with_secret_names(overlay)?;
+        let with = Grants::from_docs(&docs, |_| true)?;
+        assert!(with.allows(&wanted), "{overlay} + secret-names does not allow {wanted:?}");
+        let deployment: Deployment = typed(of_kind(&docs, "Deployment")[0])?;
+        let env = deployment
+            .spec
+            .and_then(|s| s.template.spec)
+            .map(|p| p.containers[0].env.clone().unwrap_or_default());
+        assert!(
+            env.iter()
+                .flatten()
+                .any(|e| e.name == "TRIAGE__KUBERNETES__LIST_SECRET_NAMES"
+                    && e.value.as_deref() == Some("true")),
+            "{overlay} + secret-names does not switch the feature on"
+        );
     }
     Ok(())
 }

@@ -97,6 +97,13 @@ pub async fn list_services(
     Ok(Json(state.k8s()?.list_services(&ns).await?))
 }
 
+pub async fn deployment_secrets(
+    State(state): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Json<triage_shared::k8s::DeploymentSecrets>, AppError> {
+    Ok(Json(state.k8s()?.deployment_secrets(&ns, &name).await?))
+}
+
 pub async fn list_network_policies(
     State(state): State<AppState>,
     Path(ns): Path<String>,

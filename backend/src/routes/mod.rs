@@ -65,6 +65,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         api(Reader, M::GET, "/k8s/namespaces/{ns}/top/pods", get(k8s::top_pods)),
         api(Reader, M::GET, "/k8s/namespaces/{ns}/services", get(k8s::list_services)),
         api(Reader, M::GET, "/k8s/namespaces/{ns}/networkpolicies", get(k8s::list_network_policies)),
+        api(Reader, M::GET, "/k8s/namespaces/{ns}/deployments/{name}/secrets", get(k8s::deployment_secrets)),
         api(Operator, M::POST, "/k8s/namespaces/{ns}/deployments/{name}/scale", post(k8s::scale)),
         api(Operator, M::POST, "/k8s/namespaces/{ns}/deployments/{name}/restart", post(k8s::restart)),
         api(Operator, M::POST, "/k8s/namespaces/{ns}/pods/{name}/delete", post(k8s::delete_pod)),
