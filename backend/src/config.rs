@@ -24,6 +24,39 @@ pub struct Settings {
     pub prometheus: Option<PrometheusSettings>,
     pub kubernetes: Option<KubernetesSettings>,
     pub store: StoreSettings,
+    pub runbooks: RunbookSettings,
+}
+
+/// The runbook engine: where the flows are read from and how their checks run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunbookSettings {
+    /// Folder of `*.yaml` runbooks, loaded at start and on reload (SIGHUP or the admin endpoint).
+    pub dir: PathBuf,
+    /// Upper bound of each check of a run, in seconds; a check that takes longer is `error`.
+    pub check_timeout_secs: u64,
+    /// Runs kept in memory (finished runs are also kept in the store).
+    pub max_runs: usize,
+    /// Base URLs that `http-health` checks name as `{{url:NAME}}`, e.g. `health`. Only these
+    /// hosts are ever probed by a runbook.
+    pub urls: std::collections::BTreeMap<String, Url>,
+}
+
+impl Default for RunbookSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("runbooks"),
+            check_timeout_secs: 15,
+            max_runs: 200,
+            urls: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl RunbookSettings {
+    pub fn check_timeout(&self) -> Duration {
+        Duration::from_secs(self.check_timeout_secs.max(1))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

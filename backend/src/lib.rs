@@ -12,6 +12,7 @@ pub mod live;
 pub mod metrics;
 pub mod prometheus;
 pub mod routes;
+pub mod runbooks;
 pub mod startup;
 pub mod state;
 pub mod streams;

@@ -30,11 +30,38 @@ enum Command {
         #[arg(long, short, env = "TRIAGE_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Work with runbook files.
+    Runbooks {
+        #[command(subcommand)]
+        command: RunbooksCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RunbooksCommand {
+    /// Validate every runbook of a folder; print each problem as `file:line: reason`.
+    Check {
+        /// Folder of `*.yaml` runbooks.
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Runbooks { command: RunbooksCommand::Check { dir } } => {
+            let loaded = triage::runbooks::load_dir(&dir);
+            for problem in &loaded.problems {
+                eprintln!("{problem}");
+            }
+            if loaded.problems.is_empty() {
+                println!("{} runbooks in {} files are valid", loaded.runbooks.len(), loaded.files);
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("{} problem(s) in {}", loaded.problems.len(), dir.display());
+                ExitCode::from(1)
+            }
+        }
         Command::CheckConfig { config } => match Settings::load(config.as_deref()) {
             Ok(settings) => {
                 println!("configuration is valid; console will listen on {}", settings.server.listen);

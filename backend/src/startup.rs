@@ -34,7 +34,9 @@ impl Application {
             Some(url) => crate::audit::AuditStore::open_postgres(url).await?,
             None => crate::audit::AuditStore::open_sqlite(&settings.store.sqlite_path)?,
         };
-        Ok(Self { listener, state: AppState::new(settings, k8s, audit)? })
+        let state = AppState::new(settings, k8s, audit)?;
+        crate::runbooks::reload_on_sighup(state.runbooks.clone());
+        Ok(Self { listener, state })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -23,6 +23,8 @@ pub struct AppState {
     k8s: Option<K8s>,
     pub audit: AuditStore,
     pub jobs: crate::emergency::Jobs,
+    /// The loaded runbooks and their recent runs.
+    pub runbooks: crate::runbooks::Runbooks,
     /// Cleared when shutdown begins so `/readyz` takes the replica out of rotation first.
     ready: Arc<AtomicBool>,
 }
@@ -34,6 +36,7 @@ impl AppState {
             None => None,
         };
         let live = prom.clone().map(LiveHub::new);
+        let runbooks = crate::runbooks::Runbooks::load(&settings.runbooks);
         Ok(Self {
             settings: Arc::new(settings),
             metrics: Arc::new(HttpMetrics::default()),
@@ -42,6 +45,7 @@ impl AppState {
             k8s,
             audit,
             jobs: crate::emergency::Jobs::default(),
+            runbooks,
             ready: Arc::new(AtomicBool::new(true)),
         })
     }

@@ -153,9 +153,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
              # Local demo: no login, and the local user may act.\n[auth]\nmode = \"none\"\nlocal_role = \"operator\"\n\n\
              [prometheus]\nurl = \"http://{PROMETHEUS_ADDR}\"\n\n\
              [kubernetes]\nkubeconfig = \"{}\"\nnamespaces = [\"streaming-analytics\"]\n\n\
-             [store]\nsqlite_path = \"{}\"\n",
+             [store]\nsqlite_path = \"{}\"\n\n\
+             [runbooks]\ndir = \"{}\"\n\n[runbooks.urls]\nhealth = \"http://{METRICS_ADDR}/health\"\n",
             kubeconfig.display(),
-            demo_dir.join("triage.db").display()
+            demo_dir.join("triage.db").display(),
+            root.join("runbooks").display()
         ),
     )
     .context("cannot write the demo configuration")?;

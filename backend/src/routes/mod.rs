@@ -18,6 +18,7 @@ use crate::{assets, metrics};
 mod k8s;
 mod ops;
 mod prom;
+mod runbooks;
 mod version;
 
 /// Builds the application router: `/api` (JSON), operational endpoints, then the frontend.
@@ -54,6 +55,13 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}", get(k8s::get_job))
         .route("/whoami", get(k8s::whoami))
         .route("/audit", get(k8s::audit))
+        .route("/runbooks", get(runbooks::list_runbooks))
+        .route("/runbooks/reload", post(runbooks::reload))
+        .route("/runbooks/{id}", get(runbooks::get_runbook))
+        .route("/runbooks/{id}/runs", post(runbooks::start_run))
+        .route("/runs/{run_id}", get(runbooks::get_run))
+        .route("/runs/{run_id}/events", get(runbooks::run_events))
+        .route("/runs/{run_id}/report.md", get(runbooks::run_report))
         .fallback(api_not_found)
         .layer(middleware::from_fn(require_csrf_header));
 

@@ -1,0 +1,123 @@
+//! `/api/runbooks/*` and `/api/runs/*`: the flows, their runs, the live stream of a run and its
+//! Markdown incident report.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use triage_shared::actions::{Identity, Role};
+use triage_shared::runbook::{RunEvent, RunStarted, RunState, Runbook, RunbookSummary, StartRun};
+use triage_shared::{ApiError, ErrorKind};
+
+use crate::error::AppError;
+use crate::runbooks::{engine, report};
+use crate::state::AppState;
+
+/// Who is calling; the one place runbook routes learn the caller.
+fn caller(state: &AppState) -> Identity {
+    state.identity()
+}
+
+pub async fn list_runbooks(State(state): State<AppState>) -> Json<Vec<RunbookSummary>> {
+    Json(state.runbooks.summaries())
+}
+
+pub async fn get_runbook(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Runbook>, AppError> {
+    state
+        .runbooks
+        .get(&id)
+        .map(|r| Json((*r).clone()))
+        .ok_or_else(|| AppError::not_found(format!("no runbook {id:?}; GET /api/runbooks lists them")))
+}
+
+pub async fn start_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<StartRun>,
+) -> Result<Json<RunStarted>, AppError> {
+    let runbook = state
+        .runbooks
+        .get(&id)
+        .ok_or_else(|| AppError::not_found(format!("no runbook {id:?}; GET /api/runbooks lists them")))?;
+    let identity = caller(&state);
+    Ok(Json(engine::start(&state, runbook, &body.params, &identity)?))
+}
+
+pub async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunState>, AppError> {
+    Ok(Json(engine::find_run(&state.runbooks, &state.audit, &id).await?.state()))
+}
+
+/// Server-sent events: every event so far, then the live ones, ending after `finished`.
+pub async fn run_events(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+    let run = engine::find_run(&state.runbooks, &state.audit, &id).await?;
+    let (past, rx) = run.subscribe();
+    let done = past.iter().any(|e| matches!(e, RunEvent::Finished { .. }));
+    let live = if done {
+        futures::stream::empty().boxed()
+    } else {
+        tokio_stream::wrappers::BroadcastStream::new(rx)
+            .filter_map(|item| async move { item.ok() })
+            .boxed()
+    };
+    let mut finished = false;
+    let stream = futures::stream::iter(past)
+        .chain(live)
+        .take_while(move |event| {
+            let go_on = !finished;
+            finished |= matches!(event, RunEvent::Finished { .. });
+            futures::future::ready(go_on)
+        })
+        .map(|event| {
+            let data = serde_json::to_string(&event).unwrap_or_else(|_| "null".to_owned());
+            Ok::<Event, Infallible>(Event::default().data(data))
+        });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+}
+
+pub async fn run_report(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+    let run = engine::find_run(&state.runbooks, &state.audit, &id).await?.state();
+    let runbook = state.runbooks.get(&run.runbook);
+    let entries = state.audit.list(1000).await?;
+    let mut actions = report::actions_in_window(&entries, run.started_at, run.params.get("namespace").map(String::as_str));
+    actions.reverse();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let text = report::render(runbook.as_deref(), &run, &actions, now);
+    let filename = format!("attachment; filename=\"triage-{}-{}.md\"", run.runbook, run.run_id);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/markdown; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, filename),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+/// `POST /api/runbooks/reload` (admin): reloads the folder; problems keep the current set.
+pub async fn reload(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
+    let identity = caller(&state);
+    if identity.role < Role::Admin {
+        return Err(AppError::Api(ApiError::new(
+            ErrorKind::Forbidden,
+            format!("reloading runbooks needs the admin role; {} has {:?}", identity.subject, identity.role).to_lowercase(),
+        )));
+    }
+    match state.runbooks.reload() {
+        Ok(count) => Ok(Json(serde_json::json!({"loaded": count}))),
+        Err(problems) => {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            Err(AppError::Api(
+                ApiError::new(
+                    ErrorKind::Unprocessable,
+                    format!("the runbooks were not reloaded: {} problem(s); the current set stays", lines.len()),
+                )
+                .with_detail(serde_json::json!({"problems": lines})),
+            ))
+        }
+    }
+}
