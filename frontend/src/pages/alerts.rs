@@ -170,7 +170,7 @@ fn AlertRow(alert: Alert, books: Vec<RunbookSummary>, origin: String, now: RwSig
                 <div class="name">{name}</div>
                 {summary.map(|s| view! { <div class="small">{s}</div> })}
                 {description.map(|d| view! { <div class="small muted">{d}</div> })}
-                {alert.value.clone().map(|v| view! { <div class="small muted">{format!("value {v}")}</div> })}
+                {alert.value.clone().map(|v| view! { <div class="small muted">{format!("value {}", readable_value(&v))}</div> })}
             </td>
             <td><Badge level=severity_level(&severity) text=severity.clone() /></td>
             <td class="annotations">
@@ -190,5 +190,16 @@ fn AlertRow(alert: Alert, books: Vec<RunbookSummary>, origin: String, now: RwSig
                 {external.map(|u| view! { <div class="small"><a href=u rel="noopener noreferrer" target="_blank">"runbook ↗"</a></div> })}
             </td>
         </tr>
+    }
+}
+
+/// Prometheus prints values like `1.0308901270153733e+01`; show `10.31`.
+fn readable_value(text: &str) -> String {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v.abs() >= 1e-3 && v.abs() < 1e12 => {
+            let s = format!("{v:.2}");
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
+        }
+        _ => text.to_owned(),
     }
 }

@@ -361,7 +361,7 @@ fn FlowPage(id: String, run_id: Option<String>, query: BTreeMap<String, String>)
         }
     };
 
-    // Keys: r runs again, j/k move between steps, o or Enter opens the selected one.
+    // Keys: r runs again, j/k move between steps, o opens or closes the selected one.
     {
         let start = start.clone();
         let after_g = StoredValue::new(false);
@@ -389,7 +389,7 @@ fn FlowPage(id: String, run_id: Option<String>, query: BTreeMap<String, String>)
                     selected.set(next);
                     scroll_to_step(next);
                 }
-                "o" | "Enter" => untrack(toggle_selected),
+                "o" => untrack(toggle_selected),
                 _ => {}
             }
         });
