@@ -17,8 +17,8 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use triage_shared::actions::Identity;
 use triage_shared::runbook::{
-    Cause, CheckResult, Evidence, Fix, FixAction, RankedCause, RunEvent, RunState, Runbook, StartRun,
-    Step, StepState, Verdict,
+    Cause, CheckResult, Evidence, Fix, FixAction, ParamKind, RankedCause, RunEvent, RunState, Runbook,
+    StartRun, Step, StepState, Verdict,
 };
 use triage_shared::ApiError;
 use wasm_bindgen::JsCast;
@@ -253,12 +253,25 @@ fn clock(unix_secs: f64) -> String {
     format!("{:02}:{:02}:{:02}", d.get_hours(), d.get_minutes(), d.get_seconds())
 }
 
-/// The error of an API call in words, with its detail when there is one.
+/// The error of an API call in words (the backend's message names what is wrong).
 fn describe(e: &ApiError) -> String {
-    match &e.detail {
-        Some(serde_json::Value::String(d)) => format!("{} ({d})", e.message),
-        Some(serde_json::Value::Null) | None => e.message.clone(),
-        Some(d) => format!("{} ({d})", e.message),
+    e.message.clone()
+}
+
+/// The parameter a refused start names in its detail (`{"param": …}`), to mark in the form.
+fn refused_param(e: &ApiError) -> Option<String> {
+    e.detail.as_ref()?.get("param")?.as_str().map(str::to_owned)
+}
+
+fn kind_hint(kind: ParamKind) -> &'static str {
+    match kind {
+        ParamKind::Namespace => "namespace",
+        ParamKind::Deployment => "deployment name",
+        ParamKind::Name => "object name",
+        ParamKind::ConsumerGroup => "consumer group",
+        ParamKind::LabelValue => "label value",
+        ParamKind::Duration => "duration, e.g. 15m",
+        ParamKind::Integer => "whole number",
     }
 }
 
@@ -277,6 +290,7 @@ fn FlowPage(id: String, run_id: Option<String>, query: BTreeMap<String, String>)
     let values = RwSignal::new(BTreeMap::<String, String>::new());
     let run = RwSignal::new(None::<RunState>);
     let run_error = RwSignal::new(None::<String>);
+    let bad_param = RwSignal::new(None::<String>);
     let starting = RwSignal::new(false);
     let stream = RwSignal::new(Stream::Idle);
     let selected = RwSignal::new(0usize);
@@ -296,6 +310,7 @@ fn FlowPage(id: String, run_id: Option<String>, query: BTreeMap<String, String>)
             }
             starting.set(true);
             run_error.set(None);
+            bad_param.set(None);
             let body = StartRun { params: values.get_untracked() };
             let id = id.clone();
             let navigate = navigate.clone();
@@ -308,6 +323,7 @@ fn FlowPage(id: String, run_id: Option<String>, query: BTreeMap<String, String>)
                         navigate(&path, NavigateOptions { replace: true, ..NavigateOptions::default() });
                     }
                     Err(e) => {
+                        let _ = bad_param.try_set(refused_param(&e));
                         let _ = run_error.try_set(Some(format!("The run could not start: {}", describe(&e))));
                     }
                 }
@@ -407,7 +423,7 @@ fn FlowPage(id: String, run_id: Option<String>, query: BTreeMap<String, String>)
             let run_click = rerun.clone();
             view! {
                 <FlowHeader book=book />
-                <ParamsForm book=book values=values starting=starting run=run on_run=Callback::new(move |()| run_click()) />
+                <ParamsForm book=book values=values bad_param=bad_param starting=starting run=run on_run=Callback::new(move |()| run_click()) />
                 {move || run_error.get().map(|e| view! {
                     <div class="panel error state-msg" role="alert" data-testid="run-error">{e}</div>
                 })}
@@ -486,6 +502,7 @@ fn FlowHeader(book: StoredValue<Runbook>) -> impl IntoView {
 fn ParamsForm(
     book: StoredValue<Runbook>,
     values: RwSignal<BTreeMap<String, String>>,
+    bad_param: RwSignal<Option<String>>,
     starting: RwSignal<bool>,
     run: RwSignal<Option<RunState>>,
     on_run: Callback<()>,
@@ -502,10 +519,11 @@ fn ParamsForm(
             {params.into_iter().map(|p| {
                 let name = p.name.clone();
                 let label = p.label.clone().unwrap_or_else(|| p.name.replace('_', " "));
-                let kind = serde_json::to_value(p.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                let kind = kind_hint(p.kind).to_owned();
                 let required = p.default.is_none();
                 let read = name.clone();
                 let write = name.clone();
+                let marked = name.clone();
                 let title = p.help.clone().unwrap_or_else(|| format!("{kind}{}", if required { ", required" } else { "" }));
                 view! {
                     <label class="param" title=title>
@@ -517,6 +535,7 @@ fn ParamsForm(
                             spellcheck="false"
                             placeholder=p.default.clone().unwrap_or(kind)
                             data-testid=format!("param-{name}")
+                            class:invalid=move || bad_param.with(|b| b.as_deref() == Some(marked.as_str()))
                             prop:value=move || values.with(|v| v.get(&read).cloned().unwrap_or_default())
                             on:input=move |ev| {
                                 let v = event_target_value(&ev);
