@@ -17,22 +17,15 @@ use super::template::{self, Values};
 use super::{Run, Runbooks};
 use crate::state::AppState;
 
-/// Applies defaults and validates every value against its parameter's kind. The error names
-/// the parameter and the reason.
+/// Applies defaults and validates every declared parameter's value against its kind. The error
+/// names the parameter and the reason.
 pub fn resolve_params(
     runbook: &Runbook,
     given: &BTreeMap<String, String>,
     namespaces: Option<&[String]>,
 ) -> Result<Values, ApiError> {
-    for name in given.keys() {
-        if !runbook.params.iter().any(|p| &p.name == name) {
-            return Err(ApiError::new(
-                ErrorKind::BadRequest,
-                format!("runbook {} has no parameter `{name}`", runbook.id),
-            )
-            .with_detail(serde_json::json!({"param": name})));
-        }
-    }
+    // Values for parameters the runbook does not declare (an alert link carries all of the
+    // alert's labels) are ignored; the answer lists the values the run uses.
     let mut values = Values::new();
     for p in &runbook.params {
         let value = match given.get(&p.name).filter(|v| !v.is_empty()).or(p.default.as_ref()) {

@@ -49,6 +49,11 @@ fn yaml_reason(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
     let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("not valid YAML");
     let first = first.strip_prefix("error: ").unwrap_or(first);
+    // The line is reported separately; drop the parser's own "line N column M: " prefix.
+    let first = match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+        Some((position, rest)) if position.contains("column") => rest,
+        _ => first,
+    };
     // serde's "unknown variant" is the check-kind (or action, rule op…) that does not exist.
     if first.contains("unknown variant") {
         return format!("{first} (unknown check kind, action, operator or verdict)");

@@ -245,7 +245,7 @@ pub fn promql(template: &str, values: &Values) -> Result<String, String> {
                 out.push_str(value);
             }
             PromqlSlot::String { regex } => {
-                let text = if regex { regex::escape(value) } else { value.clone() };
+                let text = if regex { regex::escape(value) } else { value.to_owned() };
                 out.push_str(&escape_promql_string(&text));
             }
         }
