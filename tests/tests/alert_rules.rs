@@ -1,28 +1,12 @@
 //! The shipped alerting rules (`deploy/prometheus/alerts.yaml`): Prometheus's own `promtool`
 //! accepts them, their unit tests (`alerts.test.yaml`: the links each alert renders) pass, and
-//! every `runbook_url` opens one of Triage's flows with URL-encoded labels.
+//! every `runbook_url` opens one of the shipped flows with URL-encoded labels as parameters that
+//! flow declares.
 
 use std::process::Command;
 
+use triage::runbooks::load_dir;
 use triage_tests::paths::workspace_root;
-
-/// The flows an alert may link to.
-const RUNBOOKS: [&str; 14] = [
-    "general-triage",
-    "kafka-consumer-lag",
-    "kafka-connection",
-    "websocket-drops",
-    "websocket-memory",
-    "ml-latency",
-    "ml-model-loading",
-    "db-pool-exhaustion",
-    "db-slow-queries",
-    "high-cpu",
-    "memory-leak",
-    "high-error-rate",
-    "emergency-restart",
-    "data-recovery",
-];
 
 const BASE: &str = "http://127.0.0.1:8080/runbooks/";
 
@@ -54,6 +38,8 @@ fn promtool_unit_tests_pin_the_rendered_links() -> anyhow::Result<()> {
 #[test]
 fn every_alert_links_to_a_flow_with_encoded_labels() -> anyhow::Result<()> {
     let rules = std::fs::read_to_string(workspace_root().join("deploy/prometheus/alerts.yaml"))?;
+    let loaded = load_dir(&workspace_root().join("runbooks"));
+    assert!(loaded.problems.is_empty(), "the shipped runbooks load: {:?}", loaded.problems);
     let alerts = rules.lines().filter(|l| l.trim_start().starts_with("- alert:")).count();
     let urls: Vec<&str> = rules
         .lines()
@@ -69,13 +55,14 @@ fn every_alert_links_to_a_flow_with_encoded_labels() -> anyhow::Result<()> {
     for url in urls {
         let rest = url.strip_prefix(BASE).unwrap_or_else(|| panic!("{url} does not start with {BASE}"));
         let (id, query) = rest.split_once('?').unwrap_or((rest, ""));
-        assert!(RUNBOOKS.contains(&id), "{url} links to an unknown flow {id}");
+        let runbook = loaded.runbooks.iter().find(|r| r.id == id);
+        let runbook = runbook.unwrap_or_else(|| panic!("{url} links to {id}, which is not a shipped runbook"));
         assert!(!query.is_empty(), "{url} carries no parameter, so the flow would not start");
         for pair in query.split('&') {
             let (name, value) = pair.split_once('=').unwrap_or_else(|| panic!("{url}: `{pair}` is not name=value"));
             assert!(
-                ["namespace", "deployment", "consumer_group"].contains(&name),
-                "{url}: `{name}` is not a common flow parameter"
+                runbook.params.iter().any(|p| p.name == name),
+                "{url}: runbook {id} declares no parameter `{name}`"
             );
             if value.contains("{{") {
                 assert!(

@@ -9,7 +9,8 @@
 //!    same run; `r` starts another.
 //! 2. The Alerts page lists the active alert with its severity and labels and links it to its
 //!    flow (by the alert's name, since the shipped link's origin is the demo's), and that link
-//!    starts the flow with the alert's labels.
+//!    starts the flow with the alert's labels; an operator applies one of its fixes through the
+//!    guarded dialog. The Runbooks list shows every flow, filtered from the keyboard.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -21,7 +22,7 @@ use fantoccini::elements::Element;
 use triage::config::{PrometheusSettings, Settings};
 use triage_sandbox::Incident;
 use triage_shared::actions::Role;
-use triage_shared::runbook::{RunState, Runbook, StepState, Verdict};
+use triage_shared::runbook::{RunState, Runbook, RunbookSummary, StepState, Verdict};
 use triage_tests::app::kubernetes_settings;
 use triage_tests::paths::{require_frontend, workspace_root};
 use triage_tests::{Browser, Prometheus, TestApp, TestSandbox};
@@ -190,13 +191,13 @@ async fn alert_link(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     let t0 = Instant::now();
     client.goto(&opened).await?;
 
+    // The link starts the run at once: the address becomes the run's permalink.
+    let run_id = run_id_in_url(browser, "kafka-consumer-lag", None).await?;
     // The right flow, with the alert's labels in the form.
     let page = browser.wait_testid("page-runbook").await?;
     assert_eq!(page.attr("data-runbook").await?.as_deref(), Some("kafka-consumer-lag"));
     let title = browser.wait_testid("runbook-title").await?.text().await?;
     assert_eq!(title, "Kafka consumer lag");
-    // The link starts the run at once: the address becomes the run's permalink.
-    let run_id = run_id_in_url(browser, "kafka-consumer-lag", None).await?;
     assert_eq!(input_value(browser, "param-namespace").await?, namespace);
     assert_eq!(input_value(browser, "param-consumer_group").await?, group);
 
@@ -293,13 +294,29 @@ async fn alert_link(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     assert_eq!(rerun.len(), statuses.len());
     let state2: RunState = stack.app.get_json(&format!("/api/runs/{second}")).await?;
     assert_eq!(state2.params, state.params, "run again keeps the parameters");
+
+    // A link with a value the backend refuses: the reason in words, the field marked, no run.
+    client.goto(&stack.app.url("/runbooks/kafka-consumer-lag?namespace=streaming-analytics&window=1h%22%7D%20or%20vector(1)")).await?;
+    let error = browser.wait_testid("run-error").await?.text().await?;
+    assert!(error.contains("window"), "the refused parameter is named: {error}");
+    let marked = browser.wait_testid("param-window").await?.attr("class").await?.unwrap_or_default();
+    assert!(marked.contains("invalid"), "the field is marked: {marked:?}");
+    assert!(all(browser, "[data-testid=run-bar]").await?.is_empty(), "no run was started");
+    assert!(!client.current_url().await?.path().contains("/runs/"));
+    // An unknown flow and an unknown run are said in words.
+    client.goto(&stack.app.url("/runbooks/no-such-flow?namespace=x")).await?;
+    let text = browser.wait_testid("view-error").await?.text().await?;
+    assert!(text.contains("no runbook"), "{text}");
+    client.goto(&stack.app.url("/runbooks/kafka-consumer-lag/runs/no-such-run")).await?;
+    let text = browser.wait_testid("run-error").await?.text().await?;
+    assert!(text.contains("no-such-run"), "{text}");
     Ok(())
 }
 
 #[tokio::test]
 async fn alerts_page_links_active_alerts_to_their_flows() -> anyhow::Result<()> {
     require_frontend()?;
-    let stack = start_stack(Incident::WebsocketDrops, Role::Reader).await?;
+    let stack = start_stack(Incident::WebsocketDrops, Role::Operator).await?;
     let browser = Browser::start().await?;
     let result = alerts_page(&stack, &browser).await;
     let _ = browser.screenshot("alerts-final").await;
@@ -323,7 +340,7 @@ async fn alerts_page(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     assert!(state == "pending" || state == "firing", "{state}");
     let group = browser.wait_testid(&format!("alerts-{state}")).await?;
     assert!(group.find(Locator::Css(&css)).await.is_ok(), "the row sits in the {state} group");
-    let text = row.text().await?;
+    let text = client.find(Locator::Css(&css)).await?.text().await?;
     assert!(text.contains("warning"), "severity badge: {text}");
     assert!(text.contains(&format!("namespace={namespace}")), "labels: {text}");
     assert!(text.contains("service=websocket-server"), "labels: {text}");
@@ -334,16 +351,90 @@ async fn alerts_page(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
 
     // The shipped link's origin is the demo's, not this Triage: the flow comes from the runbook
     // that lists the alert, with the alert's labels as parameters.
-    let link = row.find(Locator::Css("[data-testid=alert-flow-link]")).await?;
+    let link = client.find(Locator::Css(&format!("{css} [data-testid=alert-flow-link]"))).await?;
     let href = link.attr("href").await?.unwrap_or_default();
     assert!(href.starts_with("/runbooks/websocket-drops?"), "{href}");
     assert!(href.contains(&format!("namespace={namespace}")), "{href}");
     link.click().await?;
+    let run_id = run_id_in_url(browser, "websocket-drops", None).await?;
     let page = browser.wait_testid("page-runbook").await?;
     assert_eq!(page.attr("data-runbook").await?.as_deref(), Some("websocket-drops"));
-    let run_id = run_id_in_url(browser, "websocket-drops", None).await?;
     assert_eq!(input_value(browser, "param-namespace").await?, namespace);
     let statuses = finished_statuses(browser, &run_id).await?;
     assert!(statuses.iter().all(|(_, s)| FINAL.contains(&s.as_str())), "{statuses:?}");
+
+    // An operator applies a fix through the same guarded dialog as the Kubernetes page: the
+    // proposed count, a dry run, then the real change, which real kubectl sees.
+    let fix = eventually("the scale fix", 10, || async {
+        for button in all(browser, "[data-testid=fix-button]").await? {
+            // textContent: the button may sit in a closed <details>, where text() is empty.
+            if button.prop("textContent").await?.unwrap_or_default().contains("scale to 4") {
+                return Ok(Some(button));
+            }
+        }
+        Ok(None)
+    })
+    .await?;
+    if !fix.is_displayed().await? {
+        // Not a ranked cause this time: it sits under "Other causes".
+        browser.wait_testid("other-causes").await?.find(Locator::Css("summary")).await?.click().await?;
+    }
+    assert!(fix.is_enabled().await?, "an operator may apply fixes");
+    fix.click().await?;
+    browser.wait_testid("scale-dialog").await?;
+    assert_eq!(input_value(browser, "scale-replicas").await?, "4", "the fix's count is proposed");
+    browser.wait_testid("scale-preview").await?.click().await?;
+    let dry = browser.wait_testid("dry-run-summary").await?.text().await?;
+    assert!(dry.contains("3 → 4"), "{dry}");
+    assert_eq!(stack.sandbox.kubectl(&["get", "deploy", "websocket-server", "-o", "jsonpath={.spec.replicas}"]).await?.trim(), "3", "a dry run changes nothing");
+    let apply = browser.wait_testid("apply-button").await?;
+    eventually("the apply button", 10, || async { Ok(apply.is_enabled().await?.then_some(())) }).await?;
+    apply.click().await?;
+    browser.wait_testid("action-result").await?;
+    let replicas = stack.sandbox.kubectl(&["get", "deploy", "websocket-server", "-o", "jsonpath={.spec.replicas}"]).await?;
+    assert_eq!(replicas.trim(), "4");
+    browser.screenshot("runbook-fix-applied").await?;
+
+    // The Runbooks list: every shipped flow, grouped by component; `/` focuses the filter and
+    // Enter opens the first match.
+    let runbooks: Vec<RunbookSummary> = stack.app.get_json("/api/runbooks").await?;
+    client.goto(&stack.app.url("/runbooks")).await?;
+    browser.wait_testid("page-runbooks").await?;
+    let items = eventually("the runbook list", 20, || async {
+        let n = all(browser, "[data-testid=runbook-item]").await?.len();
+        Ok((n > 0).then_some(n))
+    })
+    .await?;
+    assert_eq!(items, runbooks.len());
+    assert_eq!(items, 14, "every flow of the guide is listed");
+    let mut components: Vec<&str> = runbooks.iter().map(|r| r.component.as_str()).collect();
+    components.sort_unstable();
+    components.dedup();
+    assert_eq!(all(browser, "[data-testid=runbook-group]").await?.len(), components.len());
+    browser.screenshot("runbooks-list").await?;
+    press(browser, '/').await?;
+    let focused = client.execute("return document.activeElement.dataset.testid", vec![]).await?;
+    assert_eq!(focused, serde_json::json!("runbook-filter"), "`/` focuses the filter");
+    browser.wait_testid("runbook-filter").await?.send_keys("memory").await?;
+    let expected: Vec<&RunbookSummary> = runbooks
+        .iter()
+        .filter(|r| {
+            format!("{} {} {} {} {}", r.id, r.title, r.summary, r.component, r.alerts.join(" "))
+                .to_lowercase()
+                .contains("memory")
+        })
+        .collect();
+    assert!(!expected.is_empty());
+    let n = expected.len();
+    eventually("the filtered list", 10, || async {
+        Ok((all(browser, "[data-testid=runbook-item]").await?.len() == n).then_some(()))
+    })
+    .await?;
+    let first = all(browser, "[data-testid=runbook-item]").await?.remove(0).attr("data-runbook").await?.unwrap_or_default();
+    browser.wait_testid("runbook-filter").await?.send_keys("\u{E007}").await?;
+    let page = browser.wait_testid("page-runbook").await?;
+    assert_eq!(page.attr("data-runbook").await?.unwrap_or_default(), first, "Enter opens the first match");
+    assert!(!client.current_url().await?.path().contains("/runs/"), "a plain link does not start a run");
+    assert_eq!(browser.wait_testid("run-button").await?.text().await?, "Run checks");
     Ok(())
 }

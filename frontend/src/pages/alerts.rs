@@ -51,12 +51,17 @@ pub fn Alerts() -> impl IntoView {
         }
     });
 
-    // The last good answer stays on screen while a reload runs or fails.
-    let last_good = RwSignal::new(None::<(Vec<Alert>, f64)>);
+    // The last good answer stays on screen while a reload runs or fails; an unchanged answer
+    // only moves the "updated" time, so the table is not rebuilt under the reader's pointer.
+    let last_good = RwSignal::new(None::<Vec<Alert>>);
+    let fetched_at = RwSignal::new(None::<f64>);
     let last_error = RwSignal::new(None::<String>);
     Effect::new(move |_| match alerts.get() {
         Some((Ok(list), at)) => {
-            last_good.set(Some((list, at)));
+            if last_good.with_untracked(|old| old.as_ref() != Some(&list)) {
+                last_good.set(Some(list));
+            }
+            fetched_at.set(Some(at));
             last_error.set(None);
         }
         Some((Err(e), _)) => last_error.set(Some(e.message)),
@@ -65,7 +70,7 @@ pub fn Alerts() -> impl IntoView {
 
     let books = move || runbooks.get().and_then(Result::ok).unwrap_or_default();
     let freshness = move || {
-        last_good.get().map(|(_, at)| {
+        fetched_at.get().map(|at| {
             view! {
                 <span class="small muted" data-testid="alerts-updated">
                     {format!("updated {} ago · every {REFRESH_SECS} s", ago(now.get() - at))}
@@ -75,7 +80,7 @@ pub fn Alerts() -> impl IntoView {
     };
 
     let content = move || {
-        let Some((mut list, _)) = last_good.get() else {
+        let Some(mut list) = last_good.get() else {
             return match last_error.get() {
                 Some(e) => view! { <ErrorBox what="the alerts" message=e /> }.into_any(),
                 None => view! { <Loading what="the alerts" /> }.into_any(),
