@@ -13,7 +13,7 @@ use triage_shared::k8s::{
     ServiceSummary,
 };
 use triage_shared::prom::{Alert, QueryResult};
-use triage_shared::runbook::{RunState, RunStarted, Runbook, RunbookSummary, StartRun};
+use triage_shared::runbook::{RunStarted, RunState, Runbook, RunbookSummary, StartRun};
 use triage_shared::{ApiError, ErrorBody, ErrorKind, VersionInfo};
 
 pub async fn get_version() -> Result<VersionInfo, ApiError> {

@@ -48,7 +48,8 @@ fn every_alert_links_to_a_flow_with_encoded_labels() -> anyhow::Result<()> {
         .collect();
     assert_eq!(alerts, 14);
     assert_eq!(urls.len(), alerts, "every alert has a runbook_url");
-    let guide = ["HighErrorRate", "ConsumerLagHigh", "MLInferenceLatencyHigh", "WebSocketConnectionsDropping"];
+    let guide =
+        ["HighErrorRate", "ConsumerLagHigh", "MLInferenceLatencyHigh", "WebSocketConnectionsDropping"];
     for name in guide {
         assert!(rules.contains(&format!("- alert: {name}\n")), "the guide's {name} is shipped");
     }
@@ -56,10 +57,12 @@ fn every_alert_links_to_a_flow_with_encoded_labels() -> anyhow::Result<()> {
         let rest = url.strip_prefix(BASE).unwrap_or_else(|| panic!("{url} does not start with {BASE}"));
         let (id, query) = rest.split_once('?').unwrap_or((rest, ""));
         let runbook = loaded.runbooks.iter().find(|r| r.id == id);
-        let runbook = runbook.unwrap_or_else(|| panic!("{url} links to {id}, which is not a shipped runbook"));
+        let runbook =
+            runbook.unwrap_or_else(|| panic!("{url} links to {id}, which is not a shipped runbook"));
         assert!(!query.is_empty(), "{url} carries no parameter, so the flow would not start");
         for pair in query.split('&') {
-            let (name, value) = pair.split_once('=').unwrap_or_else(|| panic!("{url}: `{pair}` is not name=value"));
+            let (name, value) =
+                pair.split_once('=').unwrap_or_else(|| panic!("{url}: `{pair}` is not name=value"));
             assert!(
                 runbook.params.iter().any(|p| p.name == name),
                 "{url}: runbook {id} declares no parameter `{name}`"

@@ -124,7 +124,11 @@ async fn run_id_in_url(browser: &Browser, runbook: &str, not: Option<&str>) -> a
     let prefix = format!("/runbooks/{runbook}/runs/");
     eventually("the run's permalink in the address bar", 30, || async {
         let url = browser.client.current_url().await?;
-        Ok(url.path().strip_prefix(&prefix).filter(|id| !id.is_empty() && Some(*id) != not).map(str::to_owned))
+        Ok(url
+            .path()
+            .strip_prefix(&prefix)
+            .filter(|id| !id.is_empty() && Some(*id) != not)
+            .map(str::to_owned))
     })
     .await
 }
@@ -238,7 +242,11 @@ async fn alert_link(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     }
     let ranked: Vec<String> = state.causes.iter().map(|c| c.cause.clone()).collect();
     assert_eq!(shown, ranked, "the causes panel follows the backend's ranking");
-    assert_eq!(shown.first().map(String::as_str), Some("partition-imbalance"), "the injected cause ranks first");
+    assert_eq!(
+        shown.first().map(String::as_str),
+        Some("partition-imbalance"),
+        "the injected cause ranks first"
+    );
     // Fixes: a reader sees why the action is disabled; destructive commands carry a warning
     // and never a run button.
     for button in all(browser, "[data-testid=fix-button]").await? {
@@ -296,7 +304,11 @@ async fn alert_link(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     assert_eq!(state2.params, state.params, "run again keeps the parameters");
 
     // A link with a value the backend refuses: the reason in words, the field marked, no run.
-    client.goto(&stack.app.url("/runbooks/kafka-consumer-lag?namespace=streaming-analytics&window=1h%22%7D%20or%20vector(1)")).await?;
+    client
+        .goto(&stack.app.url(
+            "/runbooks/kafka-consumer-lag?namespace=streaming-analytics&window=1h%22%7D%20or%20vector(1)",
+        ))
+        .await?;
     let error = browser.wait_testid("run-error").await?.text().await?;
     assert!(error.contains("window"), "the refused parameter is named: {error}");
     let marked = browser.wait_testid("param-window").await?.attr("class").await?.unwrap_or_default();
@@ -335,7 +347,9 @@ async fn alerts_page(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     client.goto(&stack.app.url("/alerts")).await?;
     browser.wait_testid("page-alerts").await?;
     let css = format!("[data-testid=alert-row][data-alert={name}]");
-    let row = eventually("the alert's row", 40, || async { Ok(all(browser, &css).await?.into_iter().next()) }).await?;
+    let row =
+        eventually("the alert's row", 40, || async { Ok(all(browser, &css).await?.into_iter().next()) })
+            .await?;
     let state = row.attr("data-state").await?.unwrap_or_default();
     assert!(state == "pending" || state == "firing", "{state}");
     let group = browser.wait_testid(&format!("alerts-{state}")).await?;
@@ -386,12 +400,23 @@ async fn alerts_page(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     browser.wait_testid("scale-preview").await?.click().await?;
     let dry = browser.wait_testid("dry-run-summary").await?.text().await?;
     assert!(dry.contains("3 → 4"), "{dry}");
-    assert_eq!(stack.sandbox.kubectl(&["get", "deploy", "websocket-server", "-o", "jsonpath={.spec.replicas}"]).await?.trim(), "3", "a dry run changes nothing");
+    assert_eq!(
+        stack
+            .sandbox
+            .kubectl(&["get", "deploy", "websocket-server", "-o", "jsonpath={.spec.replicas}"])
+            .await?
+            .trim(),
+        "3",
+        "a dry run changes nothing"
+    );
     let apply = browser.wait_testid("apply-button").await?;
     eventually("the apply button", 10, || async { Ok(apply.is_enabled().await?.then_some(())) }).await?;
     apply.click().await?;
     browser.wait_testid("action-result").await?;
-    let replicas = stack.sandbox.kubectl(&["get", "deploy", "websocket-server", "-o", "jsonpath={.spec.replicas}"]).await?;
+    let replicas = stack
+        .sandbox
+        .kubectl(&["get", "deploy", "websocket-server", "-o", "jsonpath={.spec.replicas}"])
+        .await?;
     assert_eq!(replicas.trim(), "4");
     browser.screenshot("runbook-fix-applied").await?;
 
@@ -430,7 +455,12 @@ async fn alerts_page(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
         Ok((all(browser, "[data-testid=runbook-item]").await?.len() == n).then_some(()))
     })
     .await?;
-    let first = all(browser, "[data-testid=runbook-item]").await?.remove(0).attr("data-runbook").await?.unwrap_or_default();
+    let first = all(browser, "[data-testid=runbook-item]")
+        .await?
+        .remove(0)
+        .attr("data-runbook")
+        .await?
+        .unwrap_or_default();
     browser.wait_testid("runbook-filter").await?.send_keys("\u{E007}").await?;
     let page = browser.wait_testid("page-runbook").await?;
     assert_eq!(page.attr("data-runbook").await?.unwrap_or_default(), first, "Enter opens the first match");

@@ -19,13 +19,29 @@ use crate::components::k8s_format::parse_replicas;
 /// What the dialog acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionTarget {
-    Scale { ns: String, name: String, current: i32 },
-    Restart { ns: String, name: String },
-    DeletePod { ns: String, name: String },
+    Scale {
+        ns: String,
+        name: String,
+        current: i32,
+    },
+    Restart {
+        ns: String,
+        name: String,
+    },
+    DeletePod {
+        ns: String,
+        name: String,
+    },
     /// Every pod matching a label selector; confirmed by typing the selector.
-    DeletePods { ns: String, selector: String },
+    DeletePods {
+        ns: String,
+        selector: String,
+    },
     /// The guide's complete restart of these deployments, in order; confirmed by typing the namespace.
-    EmergencyRestart { ns: String, deployments: Vec<String> },
+    EmergencyRestart {
+        ns: String,
+        deployments: Vec<String>,
+    },
 }
 
 impl ActionTarget {

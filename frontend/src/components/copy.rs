@@ -10,7 +10,10 @@ pub async fn copy_text(text: &str) -> Result<(), String> {
     let promise = window.navigator().clipboard().write_text(text);
     wasm_bindgen_futures::JsFuture::from(promise).await.map(|_| ()).map_err(|e| {
         let reason = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string());
-        format!("the browser refused to copy ({}); select the text and press Ctrl+C", reason.unwrap_or_default())
+        format!(
+            "the browser refused to copy ({}); select the text and press Ctrl+C",
+            reason.unwrap_or_default()
+        )
     })
 }
 

@@ -210,7 +210,8 @@ pub fn alert_flow_links(alert: &Alert, runbooks: &[RunbookSummary], origin: &str
 /// `runbook_url` when it leads somewhere other than this Triage (a wiki page), to show as well.
 pub fn external_runbook_url(alert: &Alert, origin: &str) -> Option<String> {
     let url = alert.annotations.get("runbook_url")?.trim();
-    let ours = (url.starts_with('/') && !url.starts_with("//")) || url.strip_prefix(origin).is_some_and(|r| r.starts_with('/'));
+    let ours = (url.starts_with('/') && !url.starts_with("//"))
+        || url.strip_prefix(origin).is_some_and(|r| r.starts_with('/'));
     (!ours && (url.starts_with("https://") || url.starts_with("http://"))).then(|| url.to_owned())
 }
 
@@ -352,11 +353,17 @@ mod tests {
         assert_eq!(links[0].href, "/runbooks/kafka-consumer-lag?namespace=a");
         assert_eq!(links[0].title, "Title of kafka-consumer-lag");
         let abs = alert(&[("alertname", "X")], Some("http://triage.example/runbooks/kafka-consumer-lag?x=1"));
-        assert_eq!(alert_flow_links(&abs, &books, "http://triage.example")[0].href, "/runbooks/kafka-consumer-lag?x=1");
+        assert_eq!(
+            alert_flow_links(&abs, &books, "http://triage.example")[0].href,
+            "/runbooks/kafka-consumer-lag?x=1"
+        );
         // A look-alike host is not this origin.
         let other = alert(&[("alertname", "X")], Some("http://triage.example.evil/runbooks/x"));
         assert!(alert_flow_links(&other, &books, "http://triage.example").is_empty());
-        assert_eq!(external_runbook_url(&other, "http://triage.example").as_deref(), Some("http://triage.example.evil/runbooks/x"));
+        assert_eq!(
+            external_runbook_url(&other, "http://triage.example").as_deref(),
+            Some("http://triage.example.evil/runbooks/x")
+        );
         assert_eq!(external_runbook_url(&rel, "http://triage.example"), None);
         // Protocol-relative URLs lead elsewhere.
         let proto = alert(&[("alertname", "X")], Some("//evil.example/runbooks/x"));
@@ -380,7 +387,10 @@ mod tests {
         );
         let links = alert_flow_links(&a, &books, "http://127.0.0.1:8080");
         assert_eq!(links.len(), 1);
-        assert_eq!(links[0].href, "/runbooks/kafka-consumer-lag?namespace=streaming-analytics&consumer_group=g%261");
+        assert_eq!(
+            links[0].href,
+            "/runbooks/kafka-consumer-lag?namespace=streaming-analytics&consumer_group=g%261"
+        );
         let bare = alert(&[("alertname", "CPUThrottlingHigh")], None);
         assert_eq!(alert_flow_links(&bare, &books, "")[0].href, "/runbooks/high-cpu?run=1");
         assert!(alert_flow_links(&alert(&[("alertname", "Unknown")], None), &books, "").is_empty());
@@ -394,8 +404,14 @@ mod tests {
             deployment: "{{deployment}}".to_owned(),
             replicas: "12".to_owned(),
         };
-        assert_eq!(action_command(&scale, &p), "kubectl -n ns1 scale deployment stream-processor --replicas=12");
-        let pods = FixAction::DeletePods { namespace: "{{namespace}}".to_owned(), selector: "app=ml-inference".to_owned() };
+        assert_eq!(
+            action_command(&scale, &p),
+            "kubectl -n ns1 scale deployment stream-processor --replicas=12"
+        );
+        let pods = FixAction::DeletePods {
+            namespace: "{{namespace}}".to_owned(),
+            selector: "app=ml-inference".to_owned(),
+        };
         assert_eq!(action_command(&pods, &p), "kubectl -n ns1 delete pods -l app=ml-inference");
     }
 
@@ -413,7 +429,10 @@ mod tests {
     #[test]
     fn firing_and_critical_come_first() {
         let mut list = vec![
-            Alert { state: "pending".to_owned(), ..alert(&[("alertname", "A"), ("severity", "critical")], None) },
+            Alert {
+                state: "pending".to_owned(),
+                ..alert(&[("alertname", "A"), ("severity", "critical")], None)
+            },
             alert(&[("alertname", "B"), ("severity", "warning")], None),
             alert(&[("alertname", "C"), ("severity", "critical")], None),
         ];

@@ -15,12 +15,12 @@ use leptos::task::spawn_local;
 use leptos_router::NavigateOptions;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use triage_shared::ApiError;
 use triage_shared::actions::Identity;
 use triage_shared::runbook::{
     Cause, CheckResult, Evidence, Fix, FixAction, ParamKind, RankedCause, RunEvent, RunState, Runbook,
     StartRun, Step, StepState, Verdict,
 };
-use triage_shared::ApiError;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
@@ -47,11 +47,15 @@ pub fn RunbookList() -> impl IntoView {
 
     // `/` focuses the filter, as in many consoles.
     let keys = window_event_listener(ev::keydown, move |e: web_sys::KeyboardEvent| {
-        if e.key() == "/" && !typing_in_field(&e) && !e.ctrl_key() && !e.meta_key() && !e.alt_key() {
-            if let Some(input) = filter_ref.get_untracked() {
-                e.prevent_default();
-                let _ = input.focus();
-            }
+        if e.key() == "/"
+            && !typing_in_field(&e)
+            && !e.ctrl_key()
+            && !e.meta_key()
+            && !e.alt_key()
+            && let Some(input) = filter_ref.get_untracked()
+        {
+            e.prevent_default();
+            let _ = input.focus();
         }
     });
     on_cleanup(move || keys.remove());
@@ -146,7 +150,8 @@ pub fn RunbookFlow() -> impl IntoView {
         let id = params.read().get("id").unwrap_or_default();
         let q: BTreeMap<String, String> =
             query.get().into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let run_id = params.read().get("run_id").or_else(|| q.get("run_id").cloned()).filter(|r| !r.is_empty());
+        let run_id =
+            params.read().get("run_id").or_else(|| q.get("run_id").cloned()).filter(|r| !r.is_empty());
         let q = if run_id.is_some() { BTreeMap::new() } else { q };
         (id, run_id, q)
     });
@@ -359,14 +364,19 @@ fn FlowPage(id: String, run_id: Option<String>, query: BTreeMap<String, String>)
                     }
                 }
                 Err(e) => {
-                    let _ = run_error.try_set(Some(format!("Run {rid} could not be loaded: {}", describe(&e))));
+                    let _ =
+                        run_error.try_set(Some(format!("Run {rid} could not be loaded: {}", describe(&e))));
                 }
             }
         });
     }
 
     let step_ids = move || -> Vec<String> {
-        runbook.get().and_then(Result::ok).map(|b| b.steps.iter().map(|s| s.id.clone()).collect()).unwrap_or_default()
+        runbook
+            .get()
+            .and_then(Result::ok)
+            .map(|b| b.steps.iter().map(|s| s.id.clone()).collect())
+            .unwrap_or_default()
     };
     let toggle_selected = move || {
         if let Some(step) = step_ids().get(selected.get_untracked()) {
@@ -382,7 +392,12 @@ fn FlowPage(id: String, run_id: Option<String>, query: BTreeMap<String, String>)
         let start = start.clone();
         let after_g = StoredValue::new(false);
         let keys = window_event_listener(ev::keydown, move |e: web_sys::KeyboardEvent| {
-            if e.ctrl_key() || e.meta_key() || e.alt_key() || typing_in_field(&e) || dialog.with_untracked(Option::is_some) {
+            if e.ctrl_key()
+                || e.meta_key()
+                || e.alt_key()
+                || typing_in_field(&e)
+                || dialog.with_untracked(Option::is_some)
+            {
                 return;
             }
             let key = e.key();
@@ -394,11 +409,7 @@ fn FlowPage(id: String, run_id: Option<String>, query: BTreeMap<String, String>)
             let count = untrack(step_ids).len();
             match key.as_str() {
                 "g" => after_g.set_value(true),
-                "r" => {
-                    if untrack(|| matches!(runbook.get(), Some(Ok(_)))) {
-                        start();
-                    }
-                }
+                "r" if untrack(|| matches!(runbook.get(), Some(Ok(_)))) => start(),
                 "j" | "k" if count > 0 => {
                     let now = selected.get_untracked();
                     let next = if key == "j" { (now + 1).min(count - 1) } else { now.saturating_sub(1) };
@@ -452,9 +463,8 @@ fn FlowPage(id: String, run_id: Option<String>, query: BTreeMap<String, String>)
 
 fn scroll_to_step(index: usize) {
     let selector = format!("[data-testid=step][data-index=\"{index}\"]");
-    if let Some(el) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.query_selector(&selector).ok().flatten())
+    if let Some(el) =
+        web_sys::window().and_then(|w| w.document()).and_then(|d| d.query_selector(&selector).ok().flatten())
     {
         el.scroll_into_view_with_bool(false);
     }
@@ -572,7 +582,8 @@ fn RunBar(run: RwSignal<Option<RunState>>, stream: RwSignal<Stream>) -> impl Int
                     let _ = copy_state.try_set(Some(copied));
                 }
                 Err(e) => {
-                    let _ = report.try_set(Some(Err(format!("The report could not be fetched: {}", describe(&e)))));
+                    let _ = report
+                        .try_set(Some(Err(format!("The report could not be fetched: {}", describe(&e)))));
                 }
             }
         });
@@ -733,7 +744,11 @@ fn StepItem(
 }
 
 #[component]
-fn StepDetail(step: StoredValue<Step>, result: Signal<Option<CheckResult>>, run: RwSignal<Option<RunState>>) -> impl IntoView {
+fn StepDetail(
+    step: StoredValue<Step>,
+    result: Signal<Option<CheckResult>>,
+    run: RwSignal<Option<RunState>>,
+) -> impl IntoView {
     let explanation = step.with_value(|s| s.explanation.clone());
     let template_cli = step.with_value(|s| s.cli.clone());
     view! {
@@ -829,7 +844,9 @@ fn CausesPanel(
     expanded: RwSignal<BTreeMap<String, bool>>,
 ) -> impl IntoView {
     // Fixes are filled with the run's validated values, or the form's before a run.
-    let params = Signal::derive(move || run.with(|r| r.as_ref().map(|s| s.params.clone())).unwrap_or_else(|| values.get()));
+    let params = Signal::derive(move || {
+        run.with(|r| r.as_ref().map(|s| s.params.clone())).unwrap_or_else(|| values.get())
+    });
     let ranked = move || {
         run.with(|r| match r {
             None => view! { <p class="muted" data-testid="causes-idle">"Run the checks to rank the causes."</p> }.into_any(),
@@ -856,9 +873,11 @@ fn CausesPanel(
         })
     };
     let others = move || {
-        let ranked_ids: Vec<String> =
-            run.with(|r| r.as_ref().map(|s| s.causes.iter().map(|c| c.cause.clone()).collect()).unwrap_or_default());
-        let rest: Vec<Cause> = book.with_value(|b| b.causes.iter().filter(|c| !ranked_ids.contains(&c.id)).cloned().collect());
+        let ranked_ids: Vec<String> = run.with(|r| {
+            r.as_ref().map(|s| s.causes.iter().map(|c| c.cause.clone()).collect()).unwrap_or_default()
+        });
+        let rest: Vec<Cause> =
+            book.with_value(|b| b.causes.iter().filter(|c| !ranked_ids.contains(&c.id)).cloned().collect());
         (!rest.is_empty()).then(|| view! {
             <details class="other-causes" data-testid="other-causes">
                 <summary>{format!("Other causes this flow knows ({})", rest.len())}</summary>
@@ -903,7 +922,9 @@ fn RankedCauseItem(
         .filter_map(|step| {
             let index = book.with_value(|b| b.steps.iter().position(|s| s.id == *step))?;
             let title = book.with_value(|b| b.steps[index].title.clone());
-            let summary = run.with_untracked(|r| result_of(r.as_ref(), step).map(|r| r.summary.clone())).unwrap_or_default();
+            let summary = run
+                .with_untracked(|r| result_of(r.as_ref(), step).map(|r| r.summary.clone()))
+                .unwrap_or_default();
             Some((index, title, summary))
         })
         .collect();
@@ -983,7 +1004,10 @@ fn FixList(
 }
 
 /// What a fix action would do, resolved with the run's values, or why it cannot be offered.
-fn resolve_action(action: &FixAction, params: &BTreeMap<String, String>) -> Result<(ActionTarget, Option<i32>), String> {
+fn resolve_action(
+    action: &FixAction,
+    params: &BTreeMap<String, String>,
+) -> Result<(ActionTarget, Option<i32>), String> {
     let f = |t: &str| fill_template(t, params);
     let unresolved = |v: &str| v.contains("{{") || v.trim().is_empty();
     let target = match action {
