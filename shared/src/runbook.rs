@@ -269,10 +269,7 @@ pub struct Cause {
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Fix {
     /// Runs through the same guarded endpoints as the Kubernetes page (dry run, confirmation, audit).
-    Action {
-        title: String,
-        action: FixAction,
-    },
+    Action { title: String, action: FixAction },
     /// Shown with a copy button; `destructive` ones carry a warning and are never executed.
     Command {
         title: String,
@@ -288,10 +285,22 @@ pub enum Fix {
 #[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum FixAction {
     /// `replicas` is a template that must resolve to a whole number.
-    Scale { namespace: String, deployment: String, replicas: String },
-    Restart { namespace: String, deployment: String },
-    DeletePods { namespace: String, selector: String },
-    EmergencyRestart { namespace: String },
+    Scale {
+        namespace: String,
+        deployment: String,
+        replicas: String,
+    },
+    Restart {
+        namespace: String,
+        deployment: String,
+    },
+    DeletePods {
+        namespace: String,
+        selector: String,
+    },
+    EmergencyRestart {
+        namespace: String,
+    },
 }
 
 /// A read-only SQL query with `$1…` placeholders, referred to by `sql` checks.
@@ -353,8 +362,13 @@ pub enum Evidence {
         #[serde(default)]
         unit: Option<String>,
     },
-    Table { columns: Vec<String>, rows: Vec<Vec<String>> },
-    Lines { lines: Vec<String> },
+    Table {
+        columns: Vec<String>,
+        rows: Vec<Vec<String>>,
+    },
+    Lines {
+        lines: Vec<String>,
+    },
 }
 
 /// A cause ranked by the verdicts of the checks that point to it.
@@ -373,6 +387,9 @@ pub struct RankedCause {
 /// The status of one step within a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
+// A wire type held once per step of a run; boxing the result would save little and change the
+// Rust type both sides match on.
+#[allow(clippy::large_enum_variant)]
 pub enum StepState {
     Pending,
     Running,
@@ -396,6 +413,10 @@ pub struct RunState {
     /// Subject of the user who started it.
     #[serde(default)]
     pub started_by: Option<String>,
+    /// The runbook's fixes with this run's parameter values in place, by cause id: command text
+    /// shell-quoted, action targets validated as Kubernetes names, replicas as whole numbers.
+    #[serde(default)]
+    pub fixes: BTreeMap<String, Vec<Fix>>,
 }
 
 /// `GET /api/runs/{id}/events` (server-sent events, `data:` is one JSON `RunEvent`). A late

@@ -32,7 +32,10 @@ fn settings(sandbox: &TestSandbox, prom_url: &str) -> Result<Settings> {
     });
     settings.runbooks.dir = workspace_root().join("runbooks");
     settings.runbooks.check_timeout_secs = 10;
-    settings.runbooks.urls.insert("health".to_owned(), format!("{}/health", sandbox.sandbox.metrics_url).parse()?);
+    settings
+        .runbooks
+        .urls
+        .insert("health".to_owned(), format!("{}/health", sandbox.sandbox.metrics_url).parse()?);
     Ok(settings)
 }
 
@@ -76,7 +79,10 @@ fn describe(state: &RunState) -> String {
         }
     }
     for c in &state.causes {
-        out.push_str(&format!("  cause {} score {} ({:?}) from {:?}\n", c.cause, c.score, c.verdict, c.evidence));
+        out.push_str(&format!(
+            "  cause {} score {} ({:?}) from {:?}\n",
+            c.cause, c.score, c.verdict, c.evidence
+        ));
     }
     out
 }
@@ -85,7 +91,11 @@ fn describe(state: &RunState) -> String {
 async fn wait_for_history(prom: &Prometheus, seconds: u64) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(seconds + 30);
     loop {
-        let data = prom.query(&format!("count_over_time(up{{job=\"sandbox\", service=\"stream-processor\"}}[{seconds}s])")).await?;
+        let data = prom
+            .query(&format!(
+                "count_over_time(up{{job=\"sandbox\", service=\"stream-processor\"}}[{seconds}s])"
+            ))
+            .await?;
         let have = data["result"][0]["value"][1].as_str().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
         if have >= seconds as f64 * 0.9 {
             return Ok(());
@@ -102,17 +112,31 @@ async fn check_incident(incident: Incident, runbook: &'static str, expected: &'s
     let env = Env::start(incident).await?;
     if incident == Incident::ModelLoading {
         // Running pods keep their model; the failure shows when new pods must load it.
-        env.sandbox.kubectl(&["rollout", "restart", "deployment/ml-inference", "-n", "streaming-analytics"]).await?;
+        env.sandbox
+            .kubectl(&["rollout", "restart", "deployment/ml-inference", "-n", "streaming-analytics"])
+            .await?;
     }
     wait_for_history(&env.prom, 25).await?;
     let state = env.run(runbook).await?;
     let text = describe(&state);
     let top = state.causes.first().with_context(|| format!("{incident}: no cause ranked\n{text}"))?;
-    anyhow::ensure!(top.cause == expected, "{incident}: top cause is {} instead of {expected}\n{text}", top.cause);
+    anyhow::ensure!(
+        top.cause == expected,
+        "{incident}: top cause is {} instead of {expected}\n{text}",
+        top.cause
+    );
     anyhow::ensure!(
         matches!(top.verdict, Verdict::Critical),
         "{incident}: the injected cause should be supported by a critical verdict\n{text}"
     );
+    // The fixes come with the run's values in place, ready to show or to apply.
+    let fixes = state.fixes.get(expected).with_context(|| format!("{incident}: no fixes for {expected}"))?;
+    anyhow::ensure!(!fixes.is_empty(), "{incident}: the top cause offers no fix");
+    let json = serde_json::to_string(&state.fixes)?;
+    anyhow::ensure!(!json.contains("{{"), "{incident}: unresolved placeholder in the fixes: {json}");
+    if incident == Incident::ConsumerLag {
+        assert!(json.contains(r#""action":"scale","namespace":"streaming-analytics","deployment":"stream-processor","replicas":"12""#), "{json}");
+    }
     Ok(text)
 }
 
@@ -180,20 +204,25 @@ async fn prometheus_down_errors_its_checks_only_and_the_report_and_stream_carry_
     let started = Instant::now();
     let (status, body) = env
         .app
-        .post_json("/api/runbooks/general-triage/runs", &serde_json::json!({"params": {"rate_window": "20s"}}))
+        .post_json(
+            "/api/runbooks/general-triage/runs",
+            &serde_json::json!({"params": {"rate_window": "20s"}}),
+        )
         .await?;
     assert_eq!(status, 200, "{body}");
     let run: RunStarted = serde_json::from_value(body)?;
 
     // The stream: everything from the start, each check once, ending after `finished`.
-    let mut sse = SseReader::connect(&env.app.http, &env.app.url(&format!("/api/runs/{}/events", run.run_id))).await?;
+    let mut sse =
+        SseReader::connect(&env.app.http, &env.app.url(&format!("/api/runs/{}/events", run.run_id))).await?;
     let mut events = Vec::new();
     while let Some(e) = tokio::time::timeout(Duration::from_secs(30), sse.next()).await?? {
         events.push(serde_json::from_str::<RunEvent>(&e.data)?);
     }
     assert!(matches!(events.first(), Some(RunEvent::Started { .. })), "{events:?}");
     assert!(matches!(events.last(), Some(RunEvent::Finished { .. })), "the stream ends after finished");
-    let finished: Vec<&RunEvent> = events.iter().filter(|e| matches!(e, RunEvent::CheckFinished { .. })).collect();
+    let finished: Vec<&RunEvent> =
+        events.iter().filter(|e| matches!(e, RunEvent::CheckFinished { .. })).collect();
     assert_eq!(finished.len(), 8, "one result per step");
     assert!(started.elapsed() < Duration::from_secs(20), "an unreachable Prometheus must not stall the run");
 
@@ -219,19 +248,39 @@ async fn prometheus_down_errors_its_checks_only_and_the_report_and_stream_carry_
     assert_eq!(verdicts["health-endpoints"].0, Verdict::Ok, "{text}");
 
     // A late subscriber gets the whole run again, and the stream ends.
-    let mut late = SseReader::connect(&env.app.http, &env.app.url(&format!("/api/runs/{}/events", run.run_id))).await?;
+    let mut late =
+        SseReader::connect(&env.app.http, &env.app.url(&format!("/api/runs/{}/events", run.run_id))).await?;
     let mut replayed = 0;
     while let Some(_e) = tokio::time::timeout(Duration::from_secs(10), late.next()).await?? {
         replayed += 1;
     }
     assert_eq!(replayed, events.len(), "late subscribers get every event so far");
 
+    // An action taken after the run started, in its namespace, appears in the report.
+    let (status, body) = env
+        .app
+        .post_json(
+            "/api/k8s/namespaces/streaming-analytics/deployments/stream-processor/scale",
+            &serde_json::json!({"replicas": 7}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+
     // The report has the parameters, every verdict with its summary, and the timestamps.
-    let response = env.app.http.get(env.app.url(&format!("/api/runs/{}/report.md", run.run_id))).send().await?;
+    let response =
+        env.app.http.get(env.app.url(&format!("/api/runs/{}/report.md", run.run_id))).send().await?;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"].to_str()?.starts_with("text/markdown"));
     let report = response.text().await?;
-    for needle in ["# Incident report: General triage", "| rate_window | `20s` |", "| Pod status | ", "ERROR", "Started:", "Finished:", "## Actions taken since the run started"] {
+    for needle in [
+        "# Incident report: General triage",
+        "| rate_window | `20s` |",
+        "| Pod status | ",
+        "ERROR",
+        "Started:",
+        "Finished:",
+        "## Actions taken since the run started",
+    ] {
         assert!(report.contains(needle), "report lacks {needle:?}:\n{report}");
     }
     for (id, step) in &state.steps {
@@ -253,7 +302,10 @@ async fn prometheus_down_errors_its_checks_only_and_the_report_and_stream_carry_
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("deployment")), "{body}");
     let (status, body) = env
         .app
-        .post_json("/api/runbooks/memory-leak/runs", &serde_json::json!({"params": {"window": "5m] or vector(1)"}}))
+        .post_json(
+            "/api/runbooks/memory-leak/runs",
+            &serde_json::json!({"params": {"window": "5m] or vector(1)"}}),
+        )
         .await?;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("window")), "{body}");

@@ -27,7 +27,10 @@ pub async fn list_runbooks(State(state): State<AppState>) -> Json<Vec<RunbookSum
     Json(state.runbooks.summaries())
 }
 
-pub async fn get_runbook(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Runbook>, AppError> {
+pub async fn get_runbook(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Runbook>, AppError> {
     state
         .runbooks
         .get(&id)
@@ -48,7 +51,10 @@ pub async fn start_run(
     Ok(Json(engine::start(&state, runbook, &body.params, &identity)?))
 }
 
-pub async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunState>, AppError> {
+pub async fn get_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RunState>, AppError> {
     Ok(Json(engine::find_run(&state.runbooks, &state.audit, &id).await?.state()))
 }
 
@@ -60,22 +66,19 @@ pub async fn run_events(State(state): State<AppState>, Path(id): Path<String>) -
     let live = if done {
         futures::stream::empty().boxed()
     } else {
-        tokio_stream::wrappers::BroadcastStream::new(rx)
-            .filter_map(|item| async move { item.ok() })
-            .boxed()
+        tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|item| async move { item.ok() }).boxed()
     };
-    let mut finished = false;
-    let stream = futures::stream::iter(past)
-        .chain(live)
-        .take_while(move |event| {
-            let go_on = !finished;
-            finished |= matches!(event, RunEvent::Finished { .. });
-            futures::future::ready(go_on)
-        })
-        .map(|event| {
-            let data = serde_json::to_string(&event).unwrap_or_else(|_| "null".to_owned());
-            Ok::<Event, Infallible>(Event::default().data(data))
-        });
+    // Ends right after `finished`, without waiting for another item from the live feed.
+    let events = futures::stream::iter(past).chain(live).boxed();
+    let stream = futures::stream::unfold((events, false), |(mut events, done)| async move {
+        if done {
+            return None;
+        }
+        let event = events.next().await?;
+        let last = matches!(event, RunEvent::Finished { .. });
+        let data = serde_json::to_string(&event).unwrap_or_else(|_| "null".to_owned());
+        Some((Ok::<Event, Infallible>(Event::default().data(data)), (events, last)))
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }
 
@@ -83,9 +86,11 @@ pub async fn run_report(State(state): State<AppState>, Path(id): Path<String>) -
     let run = engine::find_run(&state.runbooks, &state.audit, &id).await?.state();
     let runbook = state.runbooks.get(&run.runbook);
     let entries = state.audit.list(1000).await?;
-    let mut actions = report::actions_in_window(&entries, run.started_at, run.params.get("namespace").map(String::as_str));
+    let mut actions =
+        report::actions_in_window(&entries, run.started_at, run.params.get("namespace").map(String::as_str));
     actions.reverse();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let text = report::render(runbook.as_deref(), &run, &actions, now);
     let filename = format!("attachment; filename=\"triage-{}-{}.md\"", run.runbook, run.run_id);
     Ok((
@@ -104,7 +109,8 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<serde_json::Va
     if identity.role < Role::Admin {
         return Err(AppError::Api(ApiError::new(
             ErrorKind::Forbidden,
-            format!("reloading runbooks needs the admin role; {} has {:?}", identity.subject, identity.role).to_lowercase(),
+            format!("reloading runbooks needs the admin role; {} has {:?}", identity.subject, identity.role)
+                .to_lowercase(),
         )));
     }
     match state.runbooks.reload() {
@@ -114,7 +120,10 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<serde_json::Va
             Err(AppError::Api(
                 ApiError::new(
                     ErrorKind::Unprocessable,
-                    format!("the runbooks were not reloaded: {} problem(s); the current set stays", lines.len()),
+                    format!(
+                        "the runbooks were not reloaded: {} problem(s); the current set stays",
+                        lines.len()
+                    ),
                 )
                 .with_detail(serde_json::json!({"problems": lines})),
             ))

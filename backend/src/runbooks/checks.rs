@@ -45,19 +45,31 @@ fn bad_template(e: String) -> NotRun {
 }
 
 /// Runs the check of `step` with the run's validated `values`.
-pub async fn run_check(state: &AppState, runbook: &Runbook, step: &Step, values: &Values) -> Result<Found, NotRun> {
+pub async fn run_check(
+    state: &AppState,
+    runbook: &Runbook,
+    step: &Step,
+    values: &Values,
+) -> Result<Found, NotRun> {
     match &step.check {
-        Check::Promql { query, range, reduce, .. } => promql(state, query, range.as_deref(), *reduce, values).await,
-        Check::K8sPods { namespace, selector } => k8s_pods(state, namespace, selector.as_deref(), values).await,
+        Check::Promql { query, range, reduce, .. } => {
+            promql(state, query, range.as_deref(), *reduce, values).await
+        }
+        Check::K8sPods { namespace, selector } => {
+            k8s_pods(state, namespace, selector.as_deref(), values).await
+        }
         Check::K8sDeployment { namespace, name } => k8s_deployment(state, namespace, name, values).await,
-        Check::K8sEvents { namespace, reason } => k8s_events(state, namespace, reason.as_deref(), values).await,
+        Check::K8sEvents { namespace, reason } => {
+            k8s_events(state, namespace, reason.as_deref(), values).await
+        }
         Check::K8sLogs { namespace, selector, pattern, tail } => {
             k8s_logs(state, namespace, selector, pattern, tail.unwrap_or(200), values).await
         }
         Check::K8sTop { namespace, selector } => k8s_top(state, namespace, selector.as_deref(), values).await,
-        Check::PgStatements { .. } | Check::PgActivity { .. } | Check::PgIndexAdvice { .. } | Check::PgTables { .. } => {
-            Err(pg_unavailable())
-        }
+        Check::PgStatements { .. }
+        | Check::PgActivity { .. }
+        | Check::PgIndexAdvice { .. }
+        | Check::PgTables { .. } => Err(pg_unavailable()),
         Check::Sql { query, params, .. } => {
             // Resolve (and so validate) the bound values even though nothing runs them yet.
             if !runbook.queries.iter().any(|q| &q.name == query) {
@@ -161,8 +173,10 @@ async fn promql(
             let (_, secs) = template::range(r, values).map_err(bad_template)?;
             let end = now();
             let step = (secs / 120.0).max(1.0).round();
-            let result =
-                prom.query_range(&resolved, end - secs, end, step).await.map_err(|e| NotRun::Failed(e.into()))?;
+            let result = prom
+                .query_range(&resolved, end - secs, end, step)
+                .await
+                .map_err(|e| NotRun::Failed(e.into()))?;
             if let Some((value, points)) = reduce(&result.series, how) {
                 found.values.insert("value".to_owned(), value);
                 if let Some(slope) = slope_per_minute(&points) {
@@ -186,12 +200,18 @@ fn k8s(state: &AppState) -> Result<&crate::kubernetes::K8s, NotRun> {
     state.k8s().map_err(|e| NotRun::Skipped(e.message))
 }
 
-async fn k8s_pods(state: &AppState, ns: &str, selector: Option<&str>, values: &Values) -> Result<Found, NotRun> {
+async fn k8s_pods(
+    state: &AppState,
+    ns: &str,
+    selector: Option<&str>,
+    values: &Values,
+) -> Result<Found, NotRun> {
     let ns = template::k8s_namespace(ns, values).map_err(bad_template)?;
     let selector = selector.map(|s| template::selector(s, values)).transpose().map_err(bad_template)?;
     let k = k8s(state)?;
     let pods = k.list_pods(&ns, selector.as_deref(), None, None).await?.items;
-    let count = |f: &dyn Fn(&triage_shared::k8s::PodSummary) -> bool| pods.iter().filter(|p| f(p)).count() as f64;
+    let count =
+        |f: &dyn Fn(&triage_shared::k8s::PodSummary) -> bool| pods.iter().filter(|p| f(p)).count() as f64;
     let mut v = BTreeMap::new();
     v.insert("pods".to_owned(), pods.len() as f64);
     v.insert(
@@ -225,7 +245,9 @@ async fn k8s_pods(state: &AppState, ns: &str, selector: Option<&str>, values: &V
     Ok(Found {
         values: v,
         evidence: Some(Evidence::Table {
-            columns: ["pod", "ready", "status", "restarts", "last termination", "node"].map(String::from).to_vec(),
+            columns: ["pod", "ready", "status", "restarts", "last termination", "node"]
+                .map(String::from)
+                .to_vec(),
             rows,
         }),
         query: Some(path),
@@ -291,12 +313,18 @@ async fn k8s_deployment(state: &AppState, ns: &str, name: &str, values: &Values)
     })
 }
 
-async fn k8s_events(state: &AppState, ns: &str, reason: Option<&str>, values: &Values) -> Result<Found, NotRun> {
+async fn k8s_events(
+    state: &AppState,
+    ns: &str,
+    reason: Option<&str>,
+    values: &Values,
+) -> Result<Found, NotRun> {
     let ns = template::k8s_namespace(ns, values).map_err(bad_template)?;
     let k = k8s(state)?;
     let events = k.list_events(&ns).await?;
     let mut v = BTreeMap::new();
-    let warnings = events.iter().filter(|e| e.kind == "Warning").map(|e| f64::from(e.count.max(1))).sum::<f64>();
+    let warnings =
+        events.iter().filter(|e| e.kind == "Warning").map(|e| f64::from(e.count.max(1))).sum::<f64>();
     v.insert("warnings".to_owned(), warnings);
     v.insert("events".to_owned(), events.iter().map(|e| f64::from(e.count.max(1))).sum());
     for e in &events {
@@ -386,13 +414,19 @@ async fn k8s_logs(
     })
 }
 
-async fn k8s_top(state: &AppState, ns: &str, selector: Option<&str>, values: &Values) -> Result<Found, NotRun> {
+async fn k8s_top(
+    state: &AppState,
+    ns: &str,
+    selector: Option<&str>,
+    values: &Values,
+) -> Result<Found, NotRun> {
     let ns = template::k8s_namespace(ns, values).map_err(bad_template)?;
     let selector = selector.map(|s| template::selector(s, values)).transpose().map_err(bad_template)?;
     let k = k8s(state)?;
     let mut usage = k.top_pods(&ns).await?;
     if let Some(s) = &selector {
-        let names: Vec<String> = k.list_pods(&ns, Some(s), None, None).await?.items.into_iter().map(|p| p.name).collect();
+        let names: Vec<String> =
+            k.list_pods(&ns, Some(s), None, None).await?.items.into_iter().map(|p| p.name).collect();
         usage.retain(|u| names.contains(&u.name));
     }
     let max = |f: &dyn Fn(&triage_shared::k8s::PodUsage) -> Option<f64>| {
@@ -406,8 +440,14 @@ async fn k8s_top(state: &AppState, ns: &str, selector: Option<&str>, values: &Va
     };
     put("cpu_cores", max(&|u| Some(u.cpu_millicores / 1000.0)));
     put("memory_bytes", max(&|u| Some(u.memory_bytes)));
-    put("cpu_limit_ratio", max(&|u| u.cpu_limit_millicores.filter(|l| *l > 0.0).map(|l| u.cpu_millicores / l)));
-    put("memory_limit_ratio", max(&|u| u.memory_limit_bytes.filter(|l| *l > 0.0).map(|l| u.memory_bytes / l)));
+    put(
+        "cpu_limit_ratio",
+        max(&|u| u.cpu_limit_millicores.filter(|l| *l > 0.0).map(|l| u.cpu_millicores / l)),
+    );
+    put(
+        "memory_limit_ratio",
+        max(&|u| u.memory_limit_bytes.filter(|l| *l > 0.0).map(|l| u.memory_bytes / l)),
+    );
     let rows = usage
         .iter()
         .map(|u| {
@@ -457,7 +497,9 @@ async fn http_health(state: &AppState, urls: &[String], values: &Values) -> Resu
                     let status = body["status"].as_str().unwrap_or_default().to_owned();
                     (url.to_string(), (200..300).contains(&code), format!("HTTP {code}"), status)
                 }
-                Err(e) if e.is_timeout() => (url.to_string(), false, "timeout (5 s)".to_owned(), String::new()),
+                Err(e) if e.is_timeout() => {
+                    (url.to_string(), false, "timeout (5 s)".to_owned(), String::new())
+                }
                 Err(e) => {
                     let text = std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
                     (url.to_string(), false, format!("unreachable: {text}"), String::new())
@@ -475,11 +517,21 @@ async fn http_health(state: &AppState, urls: &[String], values: &Values) -> Resu
     v.insert("value".to_owned(), total - healthy);
     let rows = results
         .iter()
-        .map(|(u, ok, code, status)| vec![u.clone(), if *ok { "healthy" } else { "unhealthy" }.to_owned(), code.clone(), status.clone()])
+        .map(|(u, ok, code, status)| {
+            vec![
+                u.clone(),
+                if *ok { "healthy" } else { "unhealthy" }.to_owned(),
+                code.clone(),
+                status.clone(),
+            ]
+        })
         .collect();
     Ok(Found {
         values: v,
-        evidence: Some(Evidence::Table { columns: ["url", "result", "answer", "reported status"].map(String::from).to_vec(), rows }),
+        evidence: Some(Evidence::Table {
+            columns: ["url", "result", "answer", "reported status"].map(String::from).to_vec(),
+            rows,
+        }),
         query: Some(resolved.iter().map(|u| format!("GET {u}")).collect::<Vec<_>>().join("\n")),
         ..Found::default()
     })

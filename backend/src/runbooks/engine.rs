@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use triage_shared::actions::Identity;
 use triage_shared::runbook::{
-    Check, CheckResult, Evidence, RankedCause, RuleOp, RunEvent, RunStarted, RunState, Runbook, Step, StepState,
-    Verdict,
+    Check, CheckResult, Evidence, Fix, FixAction, RankedCause, RuleOp, RunEvent, RunStarted, RunState,
+    Runbook, Step, StepState, Verdict,
 };
 use triage_shared::{ApiError, ErrorKind};
 
@@ -31,8 +31,11 @@ pub fn resolve_params(
         let value = match given.get(&p.name).filter(|v| !v.is_empty()).or(p.default.as_ref()) {
             Some(v) => v.clone(),
             None => {
-                return Err(ApiError::new(ErrorKind::BadRequest, format!("parameter `{}` is required", p.name))
-                    .with_detail(serde_json::json!({"param": p.name})));
+                return Err(ApiError::new(
+                    ErrorKind::BadRequest,
+                    format!("parameter `{}` is required", p.name),
+                )
+                .with_detail(serde_json::json!({"param": p.name})));
             }
         };
         if let Err(reason) = template::check_value(p.kind, &value) {
@@ -45,7 +48,11 @@ pub fn resolve_params(
         {
             return Err(ApiError::new(
                 ErrorKind::BadRequest,
-                format!("parameter `{}`: namespace {value:?} is not in Triage's allowlist ({})", p.name, allowed.join(", ")),
+                format!(
+                    "parameter `{}`: namespace {value:?} is not in Triage's allowlist ({})",
+                    p.name,
+                    allowed.join(", ")
+                ),
             )
             .with_detail(serde_json::json!({"param": p.name})));
         }
@@ -78,6 +85,7 @@ pub fn start(
         steps: runbook.steps.iter().map(|s| (s.id.clone(), StepState::Pending)).collect(),
         causes: Vec::new(),
         started_by: Some(identity.subject.clone()),
+        fixes: resolve_fixes(&runbook, &values),
     };
     let run = Arc::new(Run::new(run_state));
     run.publish(
@@ -148,6 +156,67 @@ async fn execute(state: AppState, runbook: Arc<Runbook>, values: Values, run: Ar
     if let Err(e) = super::store::save(&state.audit, &run.state()).await {
         tracing::warn!("the finished run could not be stored: {}", e.message);
     }
+}
+
+/// Every fix with the run's values substituted for its destination. A fix whose templates do
+/// not resolve (which validation of the file and of the values should make impossible) is left
+/// out and logged rather than shown half-filled.
+pub fn resolve_fixes(runbook: &Runbook, values: &Values) -> BTreeMap<String, Vec<Fix>> {
+    let one = |fix: &Fix| -> Result<Fix, String> {
+        Ok(match fix {
+            Fix::Command { title, command, destructive, warning } => Fix::Command {
+                title: template::command(title, values)?,
+                command: template::command(command, values)?,
+                destructive: *destructive,
+                warning: warning.clone(),
+            },
+            Fix::Action { title, action } => Fix::Action {
+                title: template::command(title, values)?,
+                action: match action {
+                    FixAction::Scale { namespace, deployment, replicas } => {
+                        let replicas = template::bound(replicas, values)?;
+                        replicas
+                            .parse::<u32>()
+                            .map_err(|_| format!("replicas {replicas:?} is not a number"))?;
+                        FixAction::Scale {
+                            namespace: template::k8s_namespace(namespace, values)?,
+                            deployment: template::k8s_name(deployment, values)?,
+                            replicas,
+                        }
+                    }
+                    FixAction::Restart { namespace, deployment } => FixAction::Restart {
+                        namespace: template::k8s_namespace(namespace, values)?,
+                        deployment: template::k8s_name(deployment, values)?,
+                    },
+                    FixAction::DeletePods { namespace, selector } => FixAction::DeletePods {
+                        namespace: template::k8s_namespace(namespace, values)?,
+                        selector: template::selector(selector, values)?,
+                    },
+                    FixAction::EmergencyRestart { namespace } => {
+                        FixAction::EmergencyRestart { namespace: template::k8s_namespace(namespace, values)? }
+                    }
+                },
+            },
+        })
+    };
+    runbook
+        .causes
+        .iter()
+        .map(|cause| {
+            let fixes = cause
+                .fixes
+                .iter()
+                .filter_map(|f| match one(f) {
+                    Ok(fix) => Some(fix),
+                    Err(e) => {
+                        tracing::warn!(runbook = %runbook.id, cause = %cause.id, "a fix does not resolve: {e}");
+                        None
+                    }
+                })
+                .collect();
+            (cause.id.clone(), fixes)
+        })
+        .collect()
 }
 
 /// Formats a value for a sentence, in the check's unit when it has one.
@@ -226,7 +295,8 @@ pub fn judge(step: &Step, values: &Values, outcome: Result<Found, NotRun>, durat
             },
             RuleOp::Rising | RuleOp::Falling => match found.values.get("slope_per_min") {
                 Some(&s) => {
-                    let hit = if rule.op == RuleOp::Rising { s >= rule.threshold } else { s <= -rule.threshold };
+                    let hit =
+                        if rule.op == RuleOp::Rising { s >= rule.threshold } else { s <= -rule.threshold };
                     (hit, format!("trend {} per minute", format_value(s, unit)))
                 }
                 None => (false, String::new()),
@@ -234,22 +304,27 @@ pub fn judge(step: &Step, values: &Values, outcome: Result<Found, NotRun>, durat
         };
         if matched && rule.verdict > verdict {
             verdict = rule.verdict;
-            let message = rule.message.clone().unwrap_or_else(|| format!("{:?} {}", rule.op, rule.threshold).to_lowercase());
+            let message = rule
+                .message
+                .clone()
+                .unwrap_or_else(|| format!("{:?} {}", rule.op, rule.threshold).to_lowercase());
             worst = Some(format!("{message} ({shown})"));
         }
     }
     let summary = match worst {
         Some(s) => s,
         None => {
-            let main = found
-                .values
-                .get("value")
-                .map(|v| format!("value = {}", format_value(*v, unit)))
-                .or_else(|| {
-                    step.rules.first().and_then(|r| {
-                        found.values.get(&r.metric).map(|v| format!("{} = {}", r.metric, format_value(*v, unit)))
-                    })
-                });
+            let main =
+                found.values.get("value").map(|v| format!("value = {}", format_value(*v, unit))).or_else(
+                    || {
+                        step.rules.first().and_then(|r| {
+                            found
+                                .values
+                                .get(&r.metric)
+                                .map(|v| format!("{} = {}", r.metric, format_value(*v, unit)))
+                        })
+                    },
+                );
             match (main, &found.note) {
                 (Some(m), _) => format!("within limits: {m}"),
                 (None, Some(note)) => format!("nothing to judge: {note}"),
@@ -257,7 +332,8 @@ pub fn judge(step: &Step, values: &Values, outcome: Result<Found, NotRun>, durat
             }
         }
     };
-    let threshold = step.rules.iter().find(|r| matches!(r.op, RuleOp::Above | RuleOp::Below)).map(|r| r.threshold);
+    let threshold =
+        step.rules.iter().find(|r| matches!(r.op, RuleOp::Above | RuleOp::Below)).map(|r| r.threshold);
     let evidence = match found.evidence {
         Some(Evidence::Series { series, .. }) => {
             Evidence::Series { series, threshold, unit: unit.map(str::to_owned) }
@@ -314,7 +390,11 @@ pub fn rank(runbook: &Runbook, results: &[CheckResult]) -> Vec<RankedCause> {
 }
 
 /// The run, from memory or (after a restart, or from another replica) from the store.
-pub async fn find_run(runbooks: &Runbooks, store: &crate::audit::AuditStore, id: &str) -> Result<Arc<Run>, ApiError> {
+pub async fn find_run(
+    runbooks: &Runbooks,
+    store: &crate::audit::AuditStore,
+    id: &str,
+) -> Result<Arc<Run>, ApiError> {
     if let Some(run) = runbooks.run(id) {
         return Ok(run);
     }
@@ -322,7 +402,10 @@ pub async fn find_run(runbooks: &Runbooks, store: &crate::audit::AuditStore, id:
     if valid && let Some(state) = super::store::load(store, id).await? {
         return Ok(Arc::new(Run::from_finished(state)));
     }
-    Err(ApiError::new(ErrorKind::NotFound, format!("no run {id:?} (runs are kept in memory and, once finished, in the store)")))
+    Err(ApiError::new(
+        ErrorKind::NotFound,
+        format!("no run {id:?} (runs are kept in memory and, once finished, in the store)"),
+    ))
 }
 
 #[cfg(test)]
@@ -337,8 +420,20 @@ mod tests {
             explanation: String::new(),
             check: Check::HttpHealth { urls: vec!["http://x/".to_owned()] },
             rules: vec![
-                Rule { metric: "value".to_owned(), op: RuleOp::Above, threshold: 0.0, verdict: Verdict::Warning, message: None },
-                Rule { metric: "value".to_owned(), op: RuleOp::Above, threshold: 1.0, verdict: Verdict::Critical, message: Some("down".to_owned()) },
+                Rule {
+                    metric: "value".to_owned(),
+                    op: RuleOp::Above,
+                    threshold: 0.0,
+                    verdict: Verdict::Warning,
+                    message: None,
+                },
+                Rule {
+                    metric: "value".to_owned(),
+                    op: RuleOp::Above,
+                    threshold: 1.0,
+                    verdict: Verdict::Critical,
+                    message: Some("down".to_owned()),
+                },
             ],
             points_to: points_to.iter().map(|s| (*s).to_owned()).collect(),
             cli: None,
@@ -361,7 +456,12 @@ mod tests {
 
     #[test]
     fn critical_beats_many_warnings_and_ties_go_to_more_support() {
-        let cause = |id: &str| Cause { id: id.to_owned(), title: id.to_owned(), description: String::new(), fixes: vec![] };
+        let cause = |id: &str| Cause {
+            id: id.to_owned(),
+            title: id.to_owned(),
+            description: String::new(),
+            fixes: vec![],
+        };
         let runbook = Runbook {
             id: "r".to_owned(),
             title: "r".to_owned(),
@@ -369,7 +469,13 @@ mod tests {
             component: "x".to_owned(),
             alerts: vec![],
             params: vec![],
-            steps: vec![step("a", &["one"]), step("b", &["two"]), step("c", &["two"]), step("d", &["three"]), step("e", &["three", "four"])],
+            steps: vec![
+                step("a", &["one"]),
+                step("b", &["two"]),
+                step("c", &["two"]),
+                step("d", &["three"]),
+                step("e", &["three", "four"]),
+            ],
             causes: vec![cause("one"), cause("two"), cause("three"), cause("four")],
             queries: vec![],
         };

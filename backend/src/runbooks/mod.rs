@@ -174,6 +174,9 @@ impl Run {
     }
 }
 
+/// The loaded set, by id; replaced whole on reload.
+type RunbookSet = Arc<BTreeMap<String, Arc<Runbook>>>;
+
 struct RunsMap {
     by_id: HashMap<String, Arc<Run>>,
     order: VecDeque<String>,
@@ -183,7 +186,7 @@ struct RunsMap {
 #[derive(Clone)]
 pub struct Runbooks {
     pub settings: Arc<RunbookSettings>,
-    set: Arc<RwLock<Arc<BTreeMap<String, Arc<Runbook>>>>>,
+    set: Arc<RwLock<RunbookSet>>,
     runs: Arc<Mutex<RunsMap>>,
 }
 

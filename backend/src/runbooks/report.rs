@@ -27,7 +27,11 @@ fn cell(text: &str) -> String {
 }
 
 /// Audit entries at or after the run's start whose target is in `namespace`.
-pub fn actions_in_window(entries: &[AuditEntry], started_at: f64, namespace: Option<&str>) -> Vec<AuditEntry> {
+pub fn actions_in_window(
+    entries: &[AuditEntry],
+    started_at: f64,
+    namespace: Option<&str>,
+) -> Vec<AuditEntry> {
     entries
         .iter()
         .filter(|e| {
@@ -38,7 +42,12 @@ pub fn actions_in_window(entries: &[AuditEntry], started_at: f64, namespace: Opt
         .collect()
 }
 
-pub fn render(runbook: Option<&Runbook>, run: &RunState, actions: &[AuditEntry], generated_at: f64) -> String {
+pub fn render(
+    runbook: Option<&Runbook>,
+    run: &RunState,
+    actions: &[AuditEntry],
+    generated_at: f64,
+) -> String {
     let mut out = String::new();
     let title = runbook.map_or(run.runbook.as_str(), |r| r.title.as_str());
     let _ = writeln!(out, "# Incident report: {title}\n");
@@ -99,7 +108,12 @@ pub fn render(runbook: Option<&Runbook>, run: &RunState, actions: &[AuditEntry],
                     .iter()
                     .filter(|(k, _)| !k.starts_with("reason:"))
                     .take(6)
-                    .map(|(k, v)| format!("{k}={}", if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.4}") }))
+                    .map(|(k, v)| {
+                        format!(
+                            "{k}={}",
+                            if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.4}") }
+                        )
+                    })
                     .collect();
                 let _ = writeln!(
                     out,
@@ -111,7 +125,8 @@ pub fn render(runbook: Option<&Runbook>, run: &RunState, actions: &[AuditEntry],
                 );
             }
             StepState::Pending | StepState::Running => {
-                let _ = writeln!(out, "| {} | RUNNING | not finished when the report was made | |", cell(title));
+                let _ =
+                    writeln!(out, "| {} | RUNNING | not finished when the report was made | |", cell(title));
             }
         }
     }

@@ -39,7 +39,10 @@ pub fn placeholders(text: &str) -> Result<Vec<Placeholder>, String> {
             && plain.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
             && plain.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
         if !valid {
-            return Err(format!("`{}` is not a placeholder name (lowercase letters, digits, `_`)", &text[start..end]));
+            return Err(format!(
+                "`{}` is not a placeholder name (lowercase letters, digits, `_`)",
+                &text[start..end]
+            ));
         }
         out.push(Placeholder { start, end, name: name.to_owned() });
         from = end;
@@ -239,7 +242,10 @@ pub fn promql(template: &str, values: &Values) -> Result<String, String> {
         match slot {
             PromqlSlot::Range => {
                 if *kind != ParamKind::Duration {
-                    return Err(format!("`{{{{{}}}}}` is a range, so it must be a duration parameter", h.name));
+                    return Err(format!(
+                        "`{{{{{}}}}}` is a range, so it must be a duration parameter",
+                        h.name
+                    ));
                 }
                 duration_seconds(value)?;
                 out.push_str(value);
@@ -274,7 +280,11 @@ pub fn range(template: &str, values: &Values) -> Result<(String, f64), String> {
 }
 
 /// Plain substitution, for text whose result is validated as a whole afterwards.
-fn substitute(template: &str, values: &Values, each: impl Fn(&str, ParamKind, &str) -> Result<String, String>) -> Result<String, String> {
+fn substitute(
+    template: &str,
+    values: &Values,
+    each: impl Fn(&str, ParamKind, &str) -> Result<String, String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(template.len() + 16);
     let mut at = 0;
     for h in placeholders(template)? {
@@ -355,7 +365,8 @@ pub fn selector(template: &str, values: &Values) -> Result<String, String> {
         check_label_value(value)?;
         Ok(value.to_owned())
     })?;
-    let ok = text.len() <= 1024 && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=!,() ".contains(c));
+    let ok =
+        text.len() <= 1024 && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=!,() ".contains(c));
     if !ok {
         return Err(format!("{text:?} is not a usable label selector"));
     }
@@ -391,7 +402,9 @@ pub fn url(template: &str, values: &Values, bases: &BTreeMap<String, url::Url>) 
         } else {
             let before = &template[..h.start];
             let after = &template[h.end..];
-            if !(before.ends_with('/') && (after.is_empty() || after.starts_with('/') || after.starts_with('?'))) {
+            if !(before.ends_with('/')
+                && (after.is_empty() || after.starts_with('/') || after.starts_with('?')))
+            {
                 return Err(format!("`{{{{{}}}}}` must be a whole path segment of the URL", h.name));
             }
             let (kind, value) = value_of(values, &h.name)?;
@@ -414,7 +427,9 @@ pub fn url(template: &str, values: &Values, bases: &BTreeMap<String, url::Url>) 
 /// Quotes a value for a POSIX shell when it holds anything but plain word characters.
 pub fn shell_quote(value: &str) -> String {
     let plain = !value.is_empty()
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '=' | '@' | ','));
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '=' | '@' | ','));
     if plain { value.to_owned() } else { format!("'{}'", value.replace('\'', "'\\''")) }
 }
 
@@ -480,7 +495,10 @@ mod tests {
 
     #[test]
     fn selectors_and_names() {
-        let v = values(&[("d", ParamKind::Deployment, "stream-processor"), ("x", ParamKind::LabelValue, "a,b=c")]);
+        let v = values(&[
+            ("d", ParamKind::Deployment, "stream-processor"),
+            ("x", ParamKind::LabelValue, "a,b=c"),
+        ]);
         assert_eq!(selector("app={{d}}", &v).expect("ok"), "app=stream-processor");
         assert!(selector("app={{x}}", &v).is_err());
         assert!(selector("{{d}}=x", &v).is_err());

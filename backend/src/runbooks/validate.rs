@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use triage_shared::runbook::{Check, Fix, FixAction, ParamKind, Runbook, RuleOp};
+use triage_shared::runbook::{Check, Fix, FixAction, ParamKind, RuleOp, Runbook};
 
 use super::template::{self, PromqlSlot};
 
@@ -124,7 +124,10 @@ impl Ctx<'_> {
                     if h.name.starts_with("url:") {
                         if what != "URL" {
                             let line = self.loc.find(&text[h.start..h.end], at, at);
-                            self.push(line, format!("{what}: `{{{{{}}}}}` is only allowed in http-health URLs", h.name));
+                            self.push(
+                                line,
+                                format!("{what}: `{{{{{}}}}}` is only allowed in http-health URLs", h.name),
+                            );
                         }
                         continue;
                     }
@@ -164,7 +167,10 @@ impl Ctx<'_> {
                 let line = self.loc.find(&text[h.start..h.end], at, at);
                 self.push(
                     line,
-                    format!("{what}: `{{{{{}}}}}` is a {kind:?} parameter, which cannot form a Kubernetes name", h.name),
+                    format!(
+                        "{what}: `{{{{{}}}}}` is a {kind:?} parameter, which cannot form a Kubernetes name",
+                        h.name
+                    ),
                 );
             }
         }
@@ -278,7 +284,13 @@ pub fn validate(runbook: &Runbook, text: &str, file: &str) -> Vec<Problem> {
             cx.push(line, format!("duplicate query name `{}`", q.name));
         }
         if q.sql.contains("{{") {
-            cx.push(line, format!("query `{}`: SQL never takes placeholders; use $1, $2 … and the check's params", q.name));
+            cx.push(
+                line,
+                format!(
+                    "query `{}`: SQL never takes placeholders; use $1, $2 … and the check's params",
+                    q.name
+                ),
+            );
         }
         let head = q.sql.trim_start().to_ascii_lowercase();
         if !(head.starts_with("select") || head.starts_with("with")) {
@@ -321,8 +333,15 @@ pub fn validate(runbook: &Runbook, text: &str, file: &str) -> Vec<Problem> {
                                 && !template::promql_kind_allowed(slot, kind)
                             {
                                 let line = cx.loc.find(&query[h.start..h.end], at, at);
-                                let why = if slot == PromqlSlot::Range { "a range must be a duration parameter" } else { "not allowed here" };
-                                cx.push(line, format!("PromQL: `{{{{{}}}}}` is a {kind:?} parameter: {why}", h.name));
+                                let why = if slot == PromqlSlot::Range {
+                                    "a range must be a duration parameter"
+                                } else {
+                                    "not allowed here"
+                                };
+                                cx.push(
+                                    line,
+                                    format!("PromQL: `{{{{{}}}}}` is a {kind:?} parameter: {why}", h.name),
+                                );
                             }
                         }
                     }
@@ -357,7 +376,7 @@ pub fn validate(runbook: &Runbook, text: &str, file: &str) -> Vec<Problem> {
             Check::K8sEvents { namespace, reason } => {
                 cx.k8s_name_field(namespace, at, "namespace", true);
                 if let Some(r) = reason
-                    && !(r.chars().all(|c| c.is_ascii_alphanumeric()) && !r.is_empty())
+                    && (r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric()))
                 {
                     let line = cx.loc.find(r, at, at);
                     cx.push(line, format!("event reason {r:?} must be a word such as OOMKilling"));
@@ -385,7 +404,10 @@ pub fn validate(runbook: &Runbook, text: &str, file: &str) -> Vec<Problem> {
                     && !["mean", "total", "calls", "max", "stddev", "rows"].contains(&o.as_str())
                 {
                     let line = cx.loc.find("order:", at, at);
-                    cx.push(line, format!("order {o:?} must be one of mean, total, calls, max, stddev, rows"));
+                    cx.push(
+                        line,
+                        format!("order {o:?} must be one of mean, total, calls, max, stddev, rows"),
+                    );
                 }
                 if limit.is_some_and(|l| l == 0 || l > 500) {
                     let line = cx.loc.find("limit:", at, at);
@@ -442,16 +464,29 @@ pub fn validate(runbook: &Runbook, text: &str, file: &str) -> Vec<Problem> {
             if !rule.threshold.is_finite() {
                 cx.push(line, format!("step `{}`: threshold must be a finite number", step.id));
             }
-            if !matches!(rule.verdict, triage_shared::runbook::Verdict::Warning | triage_shared::runbook::Verdict::Critical) {
+            if !matches!(
+                rule.verdict,
+                triage_shared::runbook::Verdict::Warning | triage_shared::runbook::Verdict::Critical
+            ) {
                 cx.push(line, format!("step `{}`: a rule's verdict must be warning or critical", step.id));
             }
             match rule.op {
                 RuleOp::Rising | RuleOp::Falling => {
                     if !has_range {
-                        cx.push(line, format!("step `{}`: a {:?} rule needs a promql check with a range", step.id, rule.op).to_lowercase());
+                        cx.push(
+                            line,
+                            format!(
+                                "step `{}`: a {:?} rule needs a promql check with a range",
+                                step.id, rule.op
+                            )
+                            .to_lowercase(),
+                        );
                     }
                     if rule.threshold <= 0.0 {
-                        cx.push(line, format!("step `{}`: a trend threshold is a positive slope per minute", step.id));
+                        cx.push(
+                            line,
+                            format!("step `{}`: a trend threshold is a positive slope per minute", step.id),
+                        );
                     }
                     if rule.metric != "value" {
                         cx.push(line, format!("step `{}`: trend rules judge the check's `value`", step.id));

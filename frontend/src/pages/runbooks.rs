@@ -863,7 +863,9 @@ fn CausesPanel(
                 view! {
                     <ol class="causes" data-testid="causes">
                         {causes.into_iter().enumerate().map(|(i, rc)| {
-                            let cause = book.with_value(|b| b.causes.iter().find(|c| c.id == rc.cause).cloned());
+                            let cause = book
+                                .with_value(|b| b.causes.iter().find(|c| c.id == rc.cause).cloned())
+                                .map(|c| with_run_fixes(c, state));
                             view! { <RankedCauseItem rank=i + 1 ranked=rc cause=cause book=book run=run params=params role=role dialog=dialog proposed=proposed selected=selected expanded=expanded /> }
                         }).collect_view()}
                     </ol>
@@ -885,7 +887,7 @@ fn CausesPanel(
                     <div class="cause" data-testid="other-cause" data-cause=c.id.clone()>
                         <b>{c.title.clone()}</b>
                         <p class="small">{c.description.clone()}</p>
-                        <FixList fixes=c.fixes.clone() params=params role=role dialog=dialog proposed=proposed />
+                        <FixList fixes=run.with(|r| run_fixes(r.as_ref(), &c)) params=params role=role dialog=dialog proposed=proposed />
                     </div>
                 }).collect_view()}
             </details>
@@ -1001,6 +1003,17 @@ fn FixList(
         </ul>
     }
     .into_any()
+}
+
+/// A cause's fixes as the run resolved them (values in place, commands shell-quoted, names
+/// validated), or the runbook's templates before there is a run.
+fn run_fixes(run: Option<&RunState>, cause: &Cause) -> Vec<Fix> {
+    run.and_then(|r| r.fixes.get(&cause.id).cloned()).unwrap_or_else(|| cause.fixes.clone())
+}
+
+fn with_run_fixes(mut cause: Cause, run: &RunState) -> Cause {
+    cause.fixes = run_fixes(Some(run), &cause);
+    cause
 }
 
 /// What a fix action would do, resolved with the run's values, or why it cannot be offered.
