@@ -420,6 +420,45 @@ async fn alerts_page(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     assert_eq!(replicas.trim(), "4");
     browser.screenshot("runbook-fix-applied").await?;
 
+    // The emergency restart's fix: the same dialog shows the recorded plan from a server-side dry
+    // run and will not apply until the namespace is typed. It is not applied here.
+    client.goto(&stack.app.url(&format!("/runbooks/emergency-restart?namespace={namespace}"))).await?;
+    let run = run_id_in_url(browser, "emergency-restart", None).await?;
+    finished_statuses(browser, &run).await?;
+    let fix = eventually("the emergency restart fix", 10, || async {
+        for button in all(browser, "[data-testid=fix-button]").await? {
+            if button.prop("textContent").await?.unwrap_or_default().contains("emergency restart") {
+                return Ok(Some(button));
+            }
+        }
+        Ok(None)
+    })
+    .await?;
+    if !fix.is_displayed().await? {
+        browser.wait_testid("other-causes").await?.find(Locator::Css("summary")).await?.click().await?;
+    }
+    fix.click().await?;
+    browser.wait_testid("emergency-dialog").await?;
+    let plan = browser.wait_testid("dry-run-summary").await?.text().await?;
+    assert!(plan.contains("stream-processor 6 → 0 → 6"), "{plan}");
+    let kubectl = browser.wait_testid("dry-run-kubectl").await?.text().await?;
+    assert!(kubectl.contains("scale deployment stream-processor --replicas=0"), "{kubectl}");
+    let apply = browser.wait_testid("apply-button").await?;
+    assert!(!apply.is_enabled().await?, "not before the namespace is typed");
+    browser.wait_testid("confirm-input").await?.send_keys(&namespace).await?;
+    eventually("the apply button", 10, || async { Ok(apply.is_enabled().await?.then_some(())) }).await?;
+    browser.screenshot("runbook-emergency-dry-run").await?;
+    client
+        .find(Locator::Css("[data-testid=emergency-dialog] .dialog-foot button:first-child"))
+        .await?
+        .click()
+        .await?;
+    let replicas = stack
+        .sandbox
+        .kubectl(&["get", "deploy", "stream-processor", "-o", "jsonpath={.spec.replicas}"])
+        .await?;
+    assert_eq!(replicas.trim(), "6", "a dry run and a cancel change nothing");
+
     // The Runbooks list: every shipped flow, grouped by component; `/` focuses the filter and
     // Enter opens the first match.
     let runbooks: Vec<RunbookSummary> = stack.app.get_json("/api/runbooks").await?;
