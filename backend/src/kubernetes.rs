@@ -57,11 +57,30 @@ pub fn map_error(e: kube::Error, verb: &str, resource: &str) -> ApiError {
                 "source": "kubernetes", "code": status.code, "reason": status.reason, "verb": verb, "resource": resource
             }))
         }
+        other if is_timeout(&other) => ApiError::new(
+            ErrorKind::Timeout,
+            format!("the Kubernetes API did not answer in time to {verb} {resource}"),
+        ),
         other => ApiError::new(
             ErrorKind::Unavailable,
             format!("cannot reach the Kubernetes API to {verb} {resource}: {other}"),
         ),
     }
+}
+
+/// Whether the error (or any error it wraps) is the client's read or connect timeout.
+fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            || e.is::<tokio::time::error::Elapsed>()
+            || e.to_string().contains("timed out")
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 impl K8s {
@@ -80,7 +99,12 @@ impl K8s {
         let mut config = config;
         config.read_timeout = Some(std::time::Duration::from_secs(settings.timeout_secs));
         config.connect_timeout = Some(std::time::Duration::from_secs(5));
-        Ok(Self { client: kube::Client::try_from(config)?, namespaces: settings.namespaces.clone() })
+        // kube's default retry honours Retry-After up to 15 times with back-off to 1000 s: a
+        // throttling API server would hold a console request for minutes. Triage does not retry;
+        // the user sees "throttled, retry shortly" at once and the page's own refresh retries.
+        config.default_retry = false;
+        let client = kube::Client::try_from(config)?;
+        Ok(Self { client, namespaces: settings.namespaces.clone() })
     }
 
     /// The namespace, if valid and allowed.

@@ -38,11 +38,106 @@ pub fn lock(world: &Shared) -> std::sync::MutexGuard<'_, World> {
     world.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-pub fn router(world: Shared) -> Router {
+pub fn router(world: Shared, log: AccessLog, faults: FaultSwitch) -> Router {
     Router::new()
         .nest(VIEWER_PREFIX, routes().layer(axum::Extension(ReadOnly)))
         .merge(routes())
         .with_state(world)
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                log.record(request.method(), request.uri());
+                let fault = faults.get();
+                async move {
+                    match fault {
+                        ApiFault::None => next.run(request).await,
+                        ApiFault::Status(code) => fault_status(code),
+                        ApiFault::Hang => std::future::pending().await,
+                    }
+                }
+            },
+        ))
+}
+
+/// A fault the simulated API server answers every request with, for reliability tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApiFault {
+    #[default]
+    None,
+    /// Answer with this status and a Kubernetes `Status` body (e.g. 500, 429).
+    Status(u16),
+    /// Accept the request and never answer.
+    Hang,
+}
+
+/// Shared switch for [`ApiFault`]; takes effect for the next request.
+#[derive(Debug, Clone, Default)]
+pub struct FaultSwitch(Arc<Mutex<ApiFault>>);
+
+impl FaultSwitch {
+    pub fn set(&self, fault: ApiFault) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = fault;
+    }
+
+    pub fn get(&self) -> ApiFault {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn fault_status(code: u16) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let reason = match code {
+        429 => "TooManyRequests",
+        503 => "ServiceUnavailable",
+        _ => "InternalError",
+    };
+    let body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": format!("injected fault: {reason}"), "reason": reason, "code": code
+    });
+    let mut response =
+        (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+    if code == 429 {
+        response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+    }
+    response
+}
+
+/// One request the API served: what an authorizer would see (method, path and query).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+}
+
+/// The most recent requests made to the API, so tests can compare what a client really asked
+/// for with what its RBAC rules allow.
+#[derive(Debug, Clone, Default)]
+pub struct AccessLog(Arc<Mutex<std::collections::VecDeque<ApiRequest>>>);
+
+impl AccessLog {
+    const CAPACITY: usize = 100_000;
+
+    fn record(&self, method: &Method, uri: &axum::http::Uri) {
+        let mut log = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if log.len() == Self::CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(ApiRequest {
+            method: method.as_str().to_owned(),
+            path: uri.path().to_owned(),
+            query: uri.query().unwrap_or_default().to_owned(),
+        });
+    }
+
+    /// Every recorded request, oldest first.
+    pub fn requests(&self) -> Vec<ApiRequest> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned().collect()
+    }
+
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
 }
 
 fn routes() -> Router<Shared> {

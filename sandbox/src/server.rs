@@ -50,6 +50,10 @@ pub struct Sandbox {
     pub metrics_addr: SocketAddr,
     pub kubeconfig: Option<PathBuf>,
     pub world: Shared,
+    /// Every request the Kubernetes API served.
+    pub access_log: api::AccessLog,
+    /// Makes the Kubernetes API fail on purpose (reliability tests).
+    pub api_faults: api::FaultSwitch,
     control: Control,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -89,7 +93,9 @@ impl Sandbox {
         }
 
         let mut tasks = Vec::new();
-        let api_router = api::router(world.clone());
+        let access_log = api::AccessLog::default();
+        let api_faults = api::FaultSwitch::default();
+        let api_router = api::router(world.clone(), access_log.clone(), api_faults.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(api_listener, api_router).await {
                 tracing::error!("Kubernetes API server stopped: {e}");
@@ -137,6 +143,8 @@ impl Sandbox {
             metrics_addr,
             kubeconfig: options.kubeconfig,
             world,
+            access_log,
+            api_faults,
             control,
             tasks,
         })

@@ -8,11 +8,14 @@ pub mod paths;
 pub mod postgres;
 pub mod process;
 pub mod prometheus;
+pub mod proxy;
 pub mod sandbox;
 pub mod sse;
+pub mod triage_process;
 
 pub use app::TestApp;
 pub use browser::Browser;
 pub use postgres::Postgres;
 pub use prometheus::Prometheus;
 pub use sandbox::TestSandbox;
+pub use sse::SseReader;

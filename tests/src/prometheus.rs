@@ -10,8 +10,31 @@ use crate::process::{ManagedChild, wait_until};
 
 pub struct Prometheus {
     pub url: String,
+    port: u16,
     process: ManagedChild,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+}
+
+/// Runs Prometheus with `dir/prometheus.yml` and its TSDB in `dir/data`; returns once ready.
+async fn spawn(dir: &std::path::Path, port: u16) -> Result<ManagedChild> {
+    let mut process = ManagedChild::spawn(
+        "prometheus",
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn"),
+        Some(dir.join("prometheus.log")),
+    )
+    .context("is the Debian package `prometheus` installed? (`cargo xtask setup`)")?;
+    let ready = format!("http://127.0.0.1:{port}/-/ready");
+    let http = reqwest::Client::new();
+    wait_until(&mut process, Duration::from_secs(20), || {
+        let req = http.get(&ready).send();
+        async move { req.await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await?;
+    Ok(process)
 }
 
 impl Prometheus {
@@ -65,27 +88,16 @@ impl Prometheus {
     }
 
     async fn start_in(dir: tempfile::TempDir, port: u16, config: &str) -> Result<Self> {
-        let config_path = dir.path().join("prometheus.yml");
-        std::fs::write(&config_path, config)?;
-        let mut process = ManagedChild::spawn(
-            "prometheus",
-            Command::new("prometheus")
-                .arg(format!("--config.file={}", config_path.display()))
-                .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .arg("--log.level=warn"),
-            Some(dir.path().join("prometheus.log")),
-        )
-        .context("is the Debian package `prometheus` installed? (`cargo xtask setup`)")?;
-        let url = format!("http://127.0.0.1:{port}");
-        let ready = format!("{url}/-/ready");
-        let http = reqwest::Client::new();
-        wait_until(&mut process, Duration::from_secs(20), || {
-            let req = http.get(&ready).send();
-            async move { req.await.is_ok_and(|r| r.status().is_success()) }
-        })
-        .await?;
-        Ok(Self { url, process, _dir: dir })
+        std::fs::write(dir.path().join("prometheus.yml"), config)?;
+        let process = spawn(dir.path(), port).await?;
+        Ok(Self { url: format!("http://127.0.0.1:{port}"), port, process, dir })
+    }
+
+    /// Starts Prometheus again after [`Prometheus::stop`], on the same port with the same data.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.process.stop();
+        self.process = spawn(self.dir.path(), self.port).await?;
+        Ok(())
     }
 
     /// Requests Prometheus itself counted for `handler` (from its own `/metrics`, not a scrape).

@@ -1,9 +1,9 @@
 //! Audit durability: the `triage` process is killed with SIGKILL while 100 actions run
 //! concurrently; after a restart every action that was acknowledged to its caller is in the
-//! audit store with its outcome.
+//! audit store with its outcome, for both stores (SQLite and PostgreSQL).
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -11,56 +11,49 @@ use std::time::Duration;
 use serde_json::json;
 use triage_sandbox::Incident;
 use triage_shared::actions::{AuditEntry, AuditOutcome};
-use triage_tests::TestSandbox;
 use triage_tests::paths::free_port;
-use triage_tests::process::{ManagedChild, wait_until};
+use triage_tests::triage_process::TriageProcess;
+use triage_tests::{Postgres, TestSandbox};
 
-fn triage_binary() -> anyhow::Result<std::path::PathBuf> {
-    // target/debug/deps/audit_durability-… → target/debug/triage (built by `cargo test --workspace`).
-    let exe = std::env::current_exe()?;
-    let bin = exe.parent().and_then(|d| d.parent()).map(|d| d.join("triage")).unwrap_or_default();
-    anyhow::ensure!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p triage` (cargo xtask test does)",
-        bin.display()
-    );
-    Ok(bin)
-}
-
-async fn start(config: &std::path::Path, port: u16, log: std::path::PathBuf) -> anyhow::Result<ManagedChild> {
-    let mut child = ManagedChild::spawn(
-        "triage",
-        Command::new(triage_binary()?).arg("serve").arg("--config").arg(config).stdin(Stdio::null()),
-        Some(log),
-    )?;
-    let url = format!("http://127.0.0.1:{port}/readyz");
-    let http = reqwest::Client::new();
-    wait_until(&mut child, Duration::from_secs(20), || {
-        let r = http.get(&url).send();
-        async move { r.await.is_ok_and(|r| r.status().is_success()) }
-    })
-    .await?;
-    Ok(child)
+async fn start(
+    config: &std::path::Path,
+    port: u16,
+    log: std::path::PathBuf,
+) -> anyhow::Result<TriageProcess> {
+    TriageProcess::start_with_config(config.to_owned(), port, log).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_actions_survive_sigkill() -> anyhow::Result<()> {
-    let sb = TestSandbox::start(Incident::Healthy).await?;
+async fn acknowledged_actions_survive_sigkill_sqlite() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
+    let store = format!("sqlite_path = \"{}\"", dir.path().join("audit.db").display());
+    sigkill_during_a_burst(&store, dir.path()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_actions_survive_sigkill_postgres() -> anyhow::Result<()> {
+    let pg = Postgres::start().await?;
+    let dir = tempfile::tempdir()?;
+    let store = format!("postgres_url = \"{}\"", pg.conninfo("postgres"));
+    sigkill_during_a_burst(&store, dir.path()).await
+}
+
+/// `store` is the body of the `[store]` section.
+async fn sigkill_during_a_burst(store: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    let sb = TestSandbox::start(Incident::Healthy).await?;
     let port = free_port()?;
-    let config = dir.path().join("triage.toml");
+    let config = dir.join("triage.toml");
     std::fs::write(
         &config,
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\n[auth]\nlocal_role = \"operator\"\n\
              [kubernetes]\nkubeconfig = \"{}\"\nnamespaces = [\"streaming-analytics\"]\n\
-             [store]\nsqlite_path = \"{}\"\n",
+             [store]\n{store}\n",
             sb.kubeconfig.display(),
-            dir.path().join("audit.db").display()
         ),
     )?;
-    let mut triage = start(&config, port, dir.path().join("first.log")).await?;
-    let pid = triage.pid();
+    let mut triage = start(&config, port, dir.join("first.log")).await?;
+    let pid = triage.child.pid();
 
     let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build()?;
     let acked = Arc::new(AtomicUsize::new(0));
@@ -99,11 +92,11 @@ async fn acknowledged_actions_survive_sigkill() -> anyhow::Result<()> {
             acknowledged.insert(id);
         }
     }
-    triage.stop();
+    triage.child.stop();
     assert!(acknowledged.len() >= 15, "{} acknowledged", acknowledged.len());
     assert!(acknowledged.len() < 100, "the kill must land mid-burst ({} acknowledged)", acknowledged.len());
 
-    let _triage = start(&config, port, dir.path().join("second.log")).await?;
+    let _triage = start(&config, port, dir.join("second.log")).await?;
     let audit: Vec<AuditEntry> =
         http.get(format!("http://127.0.0.1:{port}/api/audit?limit=1000")).send().await?.json().await?;
     let stored: BTreeSet<i64> =

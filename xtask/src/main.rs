@@ -21,7 +21,8 @@ const USAGE: &str = "usage: cargo xtask <setup | demo | test | frontend | bench>
   demo       set up, build, and run the console on http://127.0.0.1:8080 (Ctrl-C stops it)
   test       set up, then run everything CI runs: fmt, clippy, release wasm build, all tests
   frontend   build the release frontend into dist/
-  bench      run the benchmarks";
+  bench      run the benchmarks (release build; `bench NAME…` runs only those groups:
+             bundle first-load chart proxy fanout memory large-cluster throughput postgres)";
 
 fn main() {
     if let Err(e) = run() {
@@ -51,7 +52,9 @@ fn run() -> Result<()> {
             test_all()
         }
         Some("bench") => {
-            bail!("no benchmarks exist yet; they arrive with the Prometheus and Performance issues")
+            setup::run(&root)?;
+            build_frontend()?;
+            bench(&args[1..])
         }
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
@@ -59,6 +62,16 @@ fn run() -> Result<()> {
         }
         Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),
     }
+}
+
+/// Builds the release backend (benchmarks start it as a process) and runs the benchmark binary.
+fn bench(groups: &[String]) -> Result<()> {
+    run_cmd(Command::new("cargo").args(["build", "--release", "-p", "triage"]))?;
+    run_cmd(
+        Command::new("cargo")
+            .args(["run", "--release", "-p", "triage-tests", "--bin", "triage-bench", "--"])
+            .args(groups),
+    )
 }
 
 fn workspace_root() -> PathBuf {

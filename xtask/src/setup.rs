@@ -14,7 +14,8 @@ use anyhow::{Context, Result, bail};
 use crate::{run_cmd, step};
 
 const TRUNK_VERSION: &str = "0.21.14";
-const DEBIAN_PACKAGES: [&str; 4] = ["prometheus", "chromium", "chromium-driver", "postgresql-15"];
+const DEBIAN_PACKAGES: [&str; 6] =
+    ["prometheus", "chromium", "chromium-driver", "postgresql-15", "wrk", "brotli"];
 
 /// Puts the pinned npm tools and cargo's install folder first on PATH for every child process.
 pub fn extend_path(root: &Path) {

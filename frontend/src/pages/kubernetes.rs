@@ -22,8 +22,16 @@ use crate::components::k8s_widgets::{
 };
 use crate::components::pod_detail::PodDetailPanel;
 
-/// Pods fetched per request; "Load more" asks for the next page.
-const POD_PAGE: u32 = 250;
+/// Pods fetched per request (kubectl's own chunk size is 500).
+const POD_PAGE: u32 = 1000;
+/// Pages fetched at once: up to 20,000 pods load without a click; "Load more" goes beyond.
+const POD_PAGES: u32 = 20;
+/// Above this many rows the table renders only the rows in view (plus a margin).
+const VIRTUAL_MIN_ROWS: usize = 300;
+/// Height of one pod row in pixels; fixed by `.virtual tr` in the stylesheet.
+const ROW_HEIGHT: f64 = 33.0;
+/// Rows rendered above and below the visible ones, so fast scrolling shows no gap.
+const OVERSCAN: usize = 20;
 
 fn quiet() -> NavigateOptions {
     NavigateOptions { scroll: false, ..Default::default() }
@@ -199,10 +207,10 @@ fn PodsTab(
     let auto = RwSignal::new(false);
     // Pages to load, for the selector they were asked for (a new selector starts at one page;
     // nothing is written when the selector changes, so one navigation is one change).
-    let more_pages = RwSignal::new((String::new(), 1u32));
+    let more_pages = RwSignal::new((String::new(), POD_PAGES));
     let pages = move || {
         let sel = selector.get();
-        more_pages.with(|(for_sel, n)| if *for_sel == sel { *n } else { 1 })
+        more_pages.with(|(for_sel, n)| if *for_sel == sel { *n } else { POD_PAGES })
     };
     let filter = RwSignal::new(String::new());
     let selector_text = RwSignal::new(selector.get_untracked());
@@ -253,42 +261,84 @@ fn PodsTab(
         let not_ready = items.iter().filter(|p| p.ready_containers < p.total_containers).count();
         let restarted = items.iter().filter(|p| p.restarts > 0).count();
         let total = items.len();
-        let rows = move || {
+        let items = StoredValue::new(items);
+        // Indices of the pods that pass the filter; recomputed when the filter changes, not on scroll.
+        let shown = Memo::new(move |_| {
             let needle = filter.get();
-            let shown: Vec<PodSummary> = items
-                .iter()
-                .filter(|p| {
-                    let reason = p.last_termination.as_ref().map_or("", |t| t.reason.as_str());
-                    matches_filter(
-                        &[
-                            &p.name,
-                            &p.status,
-                            p.node.as_deref().unwrap_or(""),
-                            p.ip.as_deref().unwrap_or(""),
-                            reason,
-                        ],
-                        &needle,
-                    )
-                })
-                .cloned()
-                .collect();
-            if shown.is_empty() {
+            items.with_value(|items| {
+                items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| {
+                        let reason = p.last_termination.as_ref().map_or("", |t| t.reason.as_str());
+                        matches_filter(
+                            &[
+                                &p.name,
+                                &p.status,
+                                p.node.as_deref().unwrap_or(""),
+                                p.ip.as_deref().unwrap_or(""),
+                                reason,
+                            ],
+                            &needle,
+                        )
+                    })
+                    .map(|(i, _)| i)
+                    .collect::<Vec<usize>>()
+            })
+        });
+        let virtual_rows = total > VIRTUAL_MIN_ROWS;
+        let scroll_top = RwSignal::new(0.0f64);
+        let viewport = RwSignal::new(800.0f64);
+        let rows = move || {
+            let idx = shown.get();
+            if idx.is_empty() {
                 return view! { <tr><td colspan="8" class="muted">"No pod matches the filter."</td></tr> }
                     .into_any();
             }
-            shown
-                .into_iter()
-                .map(|p| pod_row(p, pod, open_pod, href(selector.get_untracked(), None)))
-                .collect_view()
-                .into_any()
+            let (start, end) = if virtual_rows {
+                visible_window(idx.len(), scroll_top.get(), viewport.get())
+            } else {
+                (0, idx.len())
+            };
+            let base = href(selector.get_untracked(), None);
+            let rendered = items.with_value(|items| {
+                idx[start..end]
+                    .iter()
+                    .map(|&i| pod_row(items[i].clone(), pod, open_pod, base.clone()))
+                    .collect_view()
+            });
+            let above = (start as f64 * ROW_HEIGHT).round();
+            let below = ((idx.len() - end) as f64 * ROW_HEIGHT).round();
+            view! {
+                {(above > 0.0).then(|| view! { <tr class="spacer" aria-hidden="true" style=format!("height:{above}px")></tr> })}
+                {rendered}
+                {(below > 0.0).then(|| view! { <tr class="spacer" aria-hidden="true" style=format!("height:{below}px")></tr> })}
+            }
+            .into_any()
+        };
+        let on_scroll = move |ev: leptos::ev::Event| {
+            use wasm_bindgen::JsCast;
+            if let Some(el) = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) {
+                scroll_top.set(f64::from(el.scroll_top()));
+                viewport.set(f64::from(el.client_height()));
+            }
         };
         view! {
             <p class="summary small" data-testid="pods-summary">
                 {format!("{total} pods")}
                 {(not_ready > 0).then(|| view! { " · "<span class="warn-text">{format!("{not_ready} not ready")}</span> })}
                 {(restarted > 0).then(|| view! { " · "<span class="warn-text">{format!("{restarted} restarted")}</span> })}
+                {move || {
+                    let n = shown.with(Vec::len);
+                    (n != total).then(|| format!(" · {n} match the filter"))
+                }}
             </p>
-            <div class="table-wrap panel flush">
+            <div
+                class="table-wrap panel flush"
+                class:virtual=virtual_rows
+                data-testid="pods-scroll"
+                on:scroll=on_scroll
+            >
                 <table class="data" data-testid="pods-table">
                     <thead>
                         <tr>
@@ -362,6 +412,15 @@ fn PodsTab(
         {table}
         {detail}
     }
+}
+
+/// The rows `[start, end)` to render for a scroll position, with the overscan margin.
+fn visible_window(len: usize, scroll_top: f64, viewport: f64) -> (usize, usize) {
+    let first = (scroll_top / ROW_HEIGHT).floor().max(0.0) as usize;
+    let count = (viewport / ROW_HEIGHT).ceil() as usize + 1;
+    let start = first.saturating_sub(OVERSCAN).min(len);
+    let end = (first + count + OVERSCAN).min(len);
+    (start, end)
 }
 
 fn pod_row(

@@ -25,6 +25,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+#[path = "bench/platform.rs"]
+mod platform;
+
+fn median(v: Vec<f64>) -> f64 {
+    percentile(&sorted(v), 0.5)
+}
+
 fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v.sort_by(f64::total_cmp);
     v
@@ -76,7 +83,7 @@ async fn bench_proxy(app: &TestApp, prom: &Prometheus, rows: &mut Vec<Row>) -> R
 }
 
 async fn bench_fanout(app: &TestApp, prom: &Prometheus, rows: &mut Vec<Row>) -> Result<()> {
-    for (round, viewers) in [1usize, 50, 200].into_iter().enumerate() {
+    for (round, viewers) in [1usize, 50, 200, 1_000].into_iter().enumerate() {
         println!("(b) fan-out: {viewers} viewers…");
         let query = format!("sum(rate(prometheus_http_requests_total[1m])) + {round}");
         let url = app.url(&format!(
@@ -204,9 +211,33 @@ async fn main() -> Result<()> {
     let prom = Prometheus::start(&[]).await?;
     let app = TestApp::start_with_prometheus(&prom.url).await?;
     let mut rows = Vec::new();
-    bench_proxy(&app, &prom, &mut rows).await?;
-    bench_fanout(&app, &prom, &mut rows).await?;
-    bench_chart(&app, &mut rows).await?;
+    // `cargo xtask bench NAME…` runs only the named groups.
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let want = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    if want("bundle") {
+        platform::bundle(&mut rows)?;
+    }
+    if want("first-load") {
+        platform::first_load(&mut rows).await?;
+    }
+    if want("chart") {
+        bench_chart(&app, &mut rows).await?;
+    }
+    if want("proxy") {
+        bench_proxy(&app, &prom, &mut rows).await?;
+    }
+    if want("fanout") {
+        bench_fanout(&app, &prom, &mut rows).await?;
+    }
+    if want("memory") {
+        platform::viewer_memory(&mut rows).await?;
+    }
+    if want("large-cluster") {
+        platform::large_cluster(&mut rows).await?;
+    }
+    if want("throughput") {
+        platform::throughput(&mut rows).await?;
+    }
 
     let mut out = String::new();
     let _ = writeln!(out, "# Triage benchmarks\n\nMachine: {}\n", machine_facts());
