@@ -28,19 +28,20 @@ pub fn require(identity: &Identity, role: Role, what: &str) -> Result<(), ApiErr
 }
 
 /// What an action will do, as its dry run described it.
-struct Plan<'a> {
-    action: &'static str,
-    target: String,
-    params: serde_json::Value,
-    summary: String,
-    kubectl: String,
+pub(crate) struct Plan<'a> {
+    pub action: &'static str,
+    pub target: String,
+    pub params: serde_json::Value,
+    pub summary: String,
+    /// The equivalent command (`kubectl …`, `psql …`).
+    pub kubectl: String,
     /// What the user must type to confirm a destructive action; None when it is not destructive.
-    confirm_with: Option<&'a str>,
+    pub confirm_with: Option<&'a str>,
 }
 
 /// The tail every action shares: a dry run answers with the plan; a real run checks the typed
 /// confirmation, writes the audit entry, runs `act`, and records its outcome.
-async fn guarded<F, Fut>(
+pub(crate) async fn guarded<F, Fut>(
     store: &AuditStore,
     identity: &Identity,
     plan: Plan<'_>,

@@ -24,6 +24,7 @@ pub struct Settings {
     pub prometheus: Option<PrometheusSettings>,
     pub kubernetes: Option<KubernetesSettings>,
     pub store: StoreSettings,
+    pub postgres: Option<PostgresSettings>,
     pub runbooks: RunbookSettings,
 }
 
@@ -72,6 +73,59 @@ impl Default for StoreSettings {
     fn default() -> Self {
         Self { sqlite_path: PathBuf::from("triage.db"), postgres_url: None }
     }
+}
+
+/// `[postgres]`: the databases Triage analyses (never the store). Each analysis query runs in
+/// a `READ ONLY` transaction with `statement_timeout`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSettings {
+    /// `[[postgres.targets]]`; the first is the default.
+    pub targets: Vec<PostgresTarget>,
+    /// `statement_timeout` of every analysis query, in milliseconds.
+    #[serde(default = "default_pg_statement_timeout")]
+    pub statement_timeout_ms: u64,
+    /// Time allowed to open a connection, in seconds.
+    #[serde(default = "default_pg_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Most connections Triage holds to each target.
+    #[serde(default = "default_pg_pool_size")]
+    pub pool_size: usize,
+    /// Seconds between automatic `pg_stat_statements` snapshots; 0 turns them off.
+    #[serde(default = "default_pg_snapshot_interval")]
+    pub snapshot_interval_secs: u64,
+    /// Automatic snapshots older than this are deleted (on-demand ones are kept).
+    #[serde(default = "default_pg_snapshot_retention")]
+    pub snapshot_retention_hours: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresTarget {
+    /// Short name shown in the console and used in URLs: letters, digits, `-` and `_`.
+    pub name: String,
+    /// libpq connection string or `postgres://` URL, with the password. Secret.
+    pub url: SecretString,
+}
+
+fn default_pg_statement_timeout() -> u64 {
+    5_000
+}
+
+fn default_pg_connect_timeout() -> u64 {
+    5
+}
+
+fn default_pg_pool_size() -> usize {
+    4
+}
+
+fn default_pg_snapshot_interval() -> u64 {
+    300
+}
+
+fn default_pg_snapshot_retention() -> u64 {
+    72
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +220,12 @@ pub struct AuthSettings {
     pub local_role: triage_shared::actions::Role,
     /// Key that signs and encrypts session cookies (base64, at least 64 bytes). Secret.
     pub session_key: Option<SecretString>,
+    /// A session ends after this many seconds without a request.
+    pub session_idle_secs: u64,
+    /// A session ends this many seconds after login, however active.
+    pub session_max_secs: u64,
+    /// The OpenID provider and the group rules, required when `mode = "oidc"`.
+    pub oidc: Option<OidcSettings>,
 }
 
 impl Default for AuthSettings {
@@ -174,8 +234,66 @@ impl Default for AuthSettings {
             mode: AuthModeSetting::None,
             local_role: triage_shared::actions::Role::Reader,
             session_key: None,
+            session_idle_secs: 30 * 60,
+            session_max_secs: 12 * 3600,
+            oidc: None,
         }
     }
+}
+
+/// `[auth.oidc]`: the OpenID provider, this client, and who may read, act and administer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// Issuer URL exactly as the provider states it (`iss`); discovery reads
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    /// Secret.
+    pub client_secret: SecretString,
+    /// This console's callback as registered at the provider: `https://triage.example/auth/callback`.
+    pub redirect_url: Url,
+    /// Scopes asked for besides `openid`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// ID-token claim that lists the user's groups.
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Groups whose members may read.
+    #[serde(default)]
+    pub reader_groups: Vec<String>,
+    /// E-mail domains whose users may read (the provider must mark the address verified).
+    #[serde(default)]
+    pub reader_email_domains: Vec<String>,
+    /// Groups whose members may act (scale, restart, delete pods).
+    #[serde(default)]
+    pub operator_groups: Vec<String>,
+    /// Groups whose members may also administer Triage (reload runbooks, reset statistics).
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
+    /// Tolerated difference between the provider's clock and ours when checking token times.
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew_secs: u64,
+    /// After local logout, also end the session at the provider when it advertises
+    /// `end_session_endpoint`.
+    #[serde(default = "default_true")]
+    pub provider_logout: bool,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["email".to_owned(), "profile".to_owned(), "groups".to_owned()]
+}
+
+fn default_groups_claim() -> String {
+    "groups".to_owned()
+}
+
+fn default_clock_skew() -> u64 {
+    60
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -264,6 +382,7 @@ impl Settings {
                 ),
             });
         }
+        crate::auth::validate_settings(&self.auth)?;
         if self.server.request_timeout_secs == 0 {
             return Err(ConfigError::Invalid {
                 key: "server.request_timeout_secs".to_owned(),
@@ -284,6 +403,9 @@ impl Settings {
                 })?;
             }
         }
+        if let Some(pg) = &self.postgres {
+            pg.validate()?;
+        }
         if let Some(prom) = &self.prometheus
             && !matches!(prom.url.scheme(), "http" | "https")
         {
@@ -291,6 +413,58 @@ impl Settings {
                 key: "prometheus.url".to_owned(),
                 message: format!("scheme must be http or https, not {}", prom.url.scheme()),
             });
+        }
+        Ok(())
+    }
+}
+
+impl PostgresSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid { key: key.to_owned(), message };
+        if self.targets.is_empty() {
+            return Err(invalid(
+                "postgres.targets",
+                "list at least one target ([[postgres.targets]])".to_owned(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, t) in self.targets.iter().enumerate() {
+            let key = format!("postgres.targets[{i}].name");
+            let ok = !t.name.is_empty()
+                && t.name.len() <= 63
+                && t.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                return Err(invalid(&key, format!("{:?}: use 1 to 63 letters, digits, `-` or `_`", t.name)));
+            }
+            if !seen.insert(t.name.as_str()) {
+                return Err(invalid(&key, format!("{:?} is used twice", t.name)));
+            }
+            use secrecy::ExposeSecret;
+            if let Err(e) = t.url.expose_secret().parse::<tokio_postgres::Config>() {
+                // The parser's message never repeats the password.
+                return Err(invalid(
+                    &format!("postgres.targets[{i}].url"),
+                    format!("not a connection string: {e}"),
+                ));
+            }
+        }
+        if !(100..=600_000).contains(&self.statement_timeout_ms) {
+            return Err(invalid(
+                "postgres.statement_timeout_ms",
+                "must be between 100 and 600000".to_owned(),
+            ));
+        }
+        if !(1..=120).contains(&self.connect_timeout_secs) {
+            return Err(invalid("postgres.connect_timeout_secs", "must be between 1 and 120".to_owned()));
+        }
+        if !(1..=64).contains(&self.pool_size) {
+            return Err(invalid("postgres.pool_size", "must be between 1 and 64".to_owned()));
+        }
+        if self.snapshot_interval_secs != 0 && self.snapshot_interval_secs < 10 {
+            return Err(invalid(
+                "postgres.snapshot_interval_secs",
+                "must be 0 (off) or at least 10".to_owned(),
+            ));
         }
         Ok(())
     }
@@ -312,13 +486,28 @@ fn apply_override(tree: &mut toml::Table, var: &str, value: &str) -> Result<(), 
         var: var.to_owned(),
         message: "no key after the prefix".to_owned(),
     })?;
+    let err = |message: String| ConfigError::Env { var: var.to_owned(), message };
     let mut table = tree;
-    for segment in parents {
+    let mut i = 0;
+    while let Some(segment) = parents.get(i) {
         let entry = table.entry(segment.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        table = entry.as_table_mut().ok_or_else(|| ConfigError::Env {
-            var: var.to_owned(),
-            message: format!("`{segment}` is not a section"),
-        })?;
+        table = match entry {
+            // A list of tables (`[[postgres.targets]]`) is addressed by index: `TARGETS__0__URL`.
+            toml::Value::Array(items) => {
+                let index = parents.get(i + 1).and_then(|s| s.parse::<usize>().ok()).ok_or_else(|| {
+                    err(format!("`{segment}` is a list: name an entry, e.g. `{segment}__0`"))
+                })?;
+                i += 2;
+                let item =
+                    items.get_mut(index).ok_or_else(|| err(format!("`{segment}` has no entry {index}")))?;
+                item.as_table_mut()
+                    .ok_or_else(|| err(format!("entry {index} of `{segment}` is not a section")))?
+            }
+            other => {
+                i += 1;
+                other.as_table_mut().ok_or_else(|| err(format!("`{segment}` is not a section")))?
+            }
+        };
     }
     table.insert(last.clone(), parsed);
     Ok(())
@@ -334,6 +523,27 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().expect("temp file");
         f.write_all(text.as_bytes()).expect("write");
         f
+    }
+
+    #[test]
+    fn env_overrides_reach_entries_of_a_list_by_index() {
+        let f = write(
+            "[postgres]\n[[postgres.targets]]\nname = \"a\"\n[[postgres.targets]]\nname = \"b\"\nurl = \"host=b\"\n",
+        );
+        let settings = Settings::load_from(
+            Some(f.path()),
+            [("TRIAGE__POSTGRES__TARGETS__0__URL".to_owned(), "host=a password=s3cret".to_owned())],
+        )
+        .expect("the override fills the first target's url");
+        let targets = settings.postgres.expect("postgres").targets;
+        assert_eq!(targets[0].url.expose_secret(), "host=a password=s3cret");
+        assert_eq!(targets[1].url.expose_secret(), "host=b");
+        let err = Settings::load_from(
+            Some(f.path()),
+            [("TRIAGE__POSTGRES__TARGETS__5__URL".to_owned(), "x".to_owned())],
+        )
+        .expect_err("no sixth target");
+        assert!(err.to_string().contains("no entry 5"), "{err}");
     }
 
     #[test]
@@ -386,6 +596,30 @@ mod tests {
         let key = s.auth.session_key.as_ref().expect("set");
         assert_eq!(key.expose_secret(), "hunter2-very-secret");
         assert!(!format!("{s:?}").contains("hunter2"), "Debug leaked the secret");
+    }
+
+    #[test]
+    fn postgres_targets_are_checked_and_secret() {
+        let f = write(
+            "[postgres]\nstatement_timeout_ms = 2000\n[[postgres.targets]]\nname = \"main\"\n\
+             url = \"postgres://ro:s3cret-pw@db:5432/app\"\n",
+        );
+        let s = Settings::load_from(Some(f.path()), []).expect("valid");
+        let pg = s.postgres.as_ref().expect("set");
+        assert_eq!(pg.targets[0].name, "main");
+        assert_eq!(pg.statement_timeout_ms, 2000);
+        assert_eq!(pg.pool_size, 4);
+        assert!(!format!("{s:?}").contains("s3cret"), "Debug leaked the password");
+
+        let f = write("[postgres]\n[[postgres.targets]]\nname = \"a b\"\nurl = \"host=x\"\n");
+        let err = Settings::load_from(Some(f.path()), []).expect_err("bad name");
+        assert!(err.to_string().contains("postgres.targets[0].name"), "{err}");
+        let f = write("[postgres]\ntargets = []\n");
+        let err = Settings::load_from(Some(f.path()), []).expect_err("no target");
+        assert!(err.to_string().contains("postgres.targets"), "{err}");
+        let f = write("[postgres]\n[[postgres.targets]]\nname = \"a\"\nurl = \"host=x\"\nport = 1\n");
+        let err = Settings::load_from(Some(f.path()), []).expect_err("unknown key");
+        assert!(err.to_string().contains("port"), "{err}");
     }
 
     #[test]

@@ -4,12 +4,14 @@
 pub mod actions;
 pub mod assets;
 pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod emergency;
 pub mod error;
 pub mod kubernetes;
 pub mod live;
 pub mod metrics;
+pub mod pg;
 pub mod prometheus;
 pub mod routes;
 pub mod runbooks;

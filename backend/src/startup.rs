@@ -19,6 +19,8 @@ pub struct Application {
 impl Application {
     /// Binds `settings.server.listen`. Fails with the address when the port is taken.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Also checked when the file is read; repeated here for settings built in code.
+        settings.validate()?;
         let addr = settings.server.listen;
         let listener =
             TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use triage_shared::actions::Identity;
 use triage_shared::{ApiError, ErrorKind};
 
 use crate::audit::AuditStore;
@@ -25,6 +24,10 @@ pub struct AppState {
     pub jobs: crate::emergency::Jobs,
     /// The loaded runbooks and their recent runs.
     pub runbooks: crate::runbooks::Runbooks,
+    /// Absent when no `[postgres]` targets are configured.
+    pg: Option<Arc<crate::pg::PgTargets>>,
+    /// Who may call: the local user, or single sign-on sessions (see `auth`).
+    pub auth: Arc<crate::auth::Auth>,
     /// Cleared when shutdown begins so `/readyz` takes the replica out of rotation first.
     ready: Arc<AtomicBool>,
 }
@@ -37,6 +40,11 @@ impl AppState {
         };
         let live = prom.clone().map(LiveHub::new);
         let runbooks = crate::runbooks::Runbooks::load(&settings.runbooks);
+        let pg = match &settings.postgres {
+            Some(p) => Some(crate::pg::PgTargets::new(p, audit.clone()).map_err(|e| anyhow::anyhow!("{e}"))?),
+            None => None,
+        };
+        let auth = Arc::new(crate::auth::Auth::new(&settings.auth)?);
         Ok(Self {
             settings: Arc::new(settings),
             metrics: Arc::new(HttpMetrics::default()),
@@ -46,6 +54,8 @@ impl AppState {
             audit,
             jobs: crate::emergency::Jobs::default(),
             runbooks,
+            pg,
+            auth,
             ready: Arc::new(AtomicBool::new(true)),
         })
     }
@@ -54,20 +64,18 @@ impl AppState {
         self.prom.as_ref().ok_or(PromError::NotConfigured)
     }
 
-    /// Who is calling. Until single sign-on exists, every caller is the local user with the
-    /// configured role (no-auth mode is only allowed on loopback).
-    pub fn identity(&self) -> Identity {
-        Identity {
-            subject: "local".to_owned(),
-            email: None,
-            groups: Vec::new(),
-            role: self.settings.auth.local_role,
-        }
-    }
-
     pub fn k8s(&self) -> Result<&K8s, ApiError> {
         self.k8s.as_ref().ok_or_else(|| {
             ApiError::new(ErrorKind::Unavailable, "Kubernetes is not configured (add a [kubernetes] section)")
+        })
+    }
+
+    pub fn pg(&self) -> Result<&crate::pg::PgTargets, ApiError> {
+        self.pg.as_deref().ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Unavailable,
+                "PostgreSQL analysis is not configured (add [[postgres.targets]])",
+            )
         })
     }
 

@@ -62,6 +62,7 @@ pub fn App() -> impl IntoView {
                             })
                             .collect_view()}
                     </nav>
+                    <components::user_badge::UserBadge />
                     <theme::ThemeToggle theme=theme />
                 </header>
                 <main class="content" id="main">

@@ -4,8 +4,10 @@
 //! sides compile the exact same definitions and the API cannot drift between them.
 
 pub mod actions;
+pub mod auth;
 pub mod error;
 pub mod k8s;
+pub mod pg;
 pub mod prom;
 pub mod runbook;
 pub mod version;

@@ -23,12 +23,18 @@ impl TestApp {
         Self::start_with(Settings::default()).await
     }
 
-    pub async fn start_with(mut settings: Settings) -> Result<Self> {
+    pub async fn start_with(settings: Settings) -> Result<Self> {
+        Self::start_on(settings, 0).await
+    }
+
+    /// Like [`TestApp::start_with`] on a chosen loopback port (when a URL in the settings, such
+    /// as the login callback, must name the port before the server starts).
+    pub async fn start_on(mut settings: Settings, port: u16) -> Result<Self> {
         let store_dir = tempfile::Builder::new().prefix("triage-store-").tempdir()?;
         if settings.store.sqlite_path == triage::config::StoreSettings::default().sqlite_path {
             settings.store.sqlite_path = store_dir.path().join("triage.db");
         }
-        settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.server.listen = SocketAddr::from(([127, 0, 0, 1], port));
         settings.server.shutdown_grace_secs = 2;
         let app = Application::build(settings).await?;
         let addr = app.local_addr();

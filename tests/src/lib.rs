@@ -4,7 +4,9 @@
 
 pub mod app;
 pub mod browser;
+pub mod oidc;
 pub mod paths;
+pub mod pg_workload;
 pub mod postgres;
 pub mod process;
 pub mod prometheus;
@@ -15,6 +17,7 @@ pub mod triage_process;
 
 pub use app::TestApp;
 pub use browser::Browser;
+pub use oidc::{Agent, OidcProvider};
 pub use postgres::Postgres;
 pub use prometheus::Prometheus;
 pub use sandbox::TestSandbox;

@@ -148,8 +148,28 @@ fn every_overlay_renders_into_valid_hardened_objects() -> Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("triage.toml");
         std::fs::write(&path, config)?;
-        triage::config::Settings::load_from(Some(&path), std::iter::empty())
-            .map_err(|e| anyhow::anyhow!("{overlay}: triage.toml is refused: {e}"))?;
+        // Every secret the pod gets from `triage-secrets`, with a stand-in value, as the kubelet
+        // would set it from the Secret.
+        let secrets: Vec<(String, String)> = env
+            .iter()
+            .filter(|e| e.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()).is_some())
+            .map(|e| {
+                let value = match e.name.as_str() {
+                    "TRIAGE__AUTH__SESSION_KEY" => "c2Vzc2lvbi1rZXktc2Vzc2lvbi1rZXktc2Vzc2lvbi1rZXktc2Vzc2lvbi1rZXktc2Vzc2lvbi1rZXktc2Vzc2lvbi1rZXk=",
+                    _ => "host=db.example password=stand-in",
+                };
+                (e.name.clone(), value.to_owned())
+            })
+            .collect();
+        let settings = triage::config::Settings::load_from(Some(&path), secrets).map_err(|e| {
+            anyhow::anyhow!("{overlay}: triage.toml with the Secret's variables is refused: {e}")
+        })?;
+        assert_eq!(settings.auth.mode, triage::config::AuthModeSetting::Oidc, "{overlay}: SSO is on");
+        // And without the Secret's variables Triage refuses to start: nothing secret is in the ConfigMap.
+        assert!(
+            triage::config::Settings::load_from(Some(&path), std::iter::empty()).is_err(),
+            "{overlay}: triage.toml alone is accepted, so a secret must be in the ConfigMap"
+        );
 
         // Triage's own alert rules are valid Prometheus rules.
         let rules = of_kind(&docs, "ConfigMap")

@@ -13,13 +13,15 @@ use triage_shared::actions::Role;
 use triage_shared::runbook::{RunEvent, RunStarted, RunState, RunbookSummary, StepState, Verdict};
 use triage_tests::paths::workspace_root;
 use triage_tests::sse::SseReader;
-use triage_tests::{Prometheus, TestApp, TestSandbox};
+use triage_tests::{Postgres, Prometheus, TestApp, TestSandbox};
 
 /// A sandbox in one incident, a Prometheus scraping it every second, and Triage reading both.
 struct Env {
     app: TestApp,
     prom: Prometheus,
     sandbox: TestSandbox,
+    /// The database the sandbox's workload runs against, when the incident needs one.
+    _pg: Option<Postgres>,
 }
 
 fn settings(sandbox: &TestSandbox, prom_url: &str) -> Result<Settings> {
@@ -44,7 +46,18 @@ impl Env {
         let sandbox = TestSandbox::start(incident).await?;
         let prom = Prometheus::start(&[("sandbox", sandbox.sandbox.metrics_addr.to_string())]).await?;
         let app = TestApp::start_with(settings(&sandbox, &prom.url)?).await?;
-        Ok(Self { app, prom, sandbox })
+        Ok(Self { app, prom, sandbox, _pg: None })
+    }
+
+    /// Like [`Env::start`], with the sandbox's workload on a real PostgreSQL that Triage analyses.
+    async fn start_with_postgres(incident: Incident) -> Result<Self> {
+        let pg = Postgres::start().await?;
+        let sandbox = TestSandbox::start_with(incident, Some(pg.conninfo("postgres"))).await?;
+        let prom = Prometheus::start(&[("sandbox", sandbox.sandbox.metrics_addr.to_string())]).await?;
+        let mut settings = settings(&sandbox, &prom.url)?;
+        settings.postgres = Some(pg.analysis_settings("postgres"));
+        let app = TestApp::start_with(settings).await?;
+        Ok(Self { app, prom, sandbox, _pg: Some(pg) })
     }
 
     /// Starts a run with short windows (the sandbox's history is seconds old) and waits for it.
@@ -109,7 +122,11 @@ async fn wait_for_history(prom: &Prometheus, seconds: u64) -> Result<()> {
 
 /// One incident: its flow's top cause must be the injected one.
 async fn check_incident(incident: Incident, runbook: &'static str, expected: &'static str) -> Result<String> {
-    let env = Env::start(incident).await?;
+    let env = if matches!(incident, Incident::PoolExhaustion | Incident::SlowQueries) {
+        Env::start_with_postgres(incident).await?
+    } else {
+        Env::start(incident).await?
+    };
     if incident == Incident::ModelLoading {
         // Running pods keep their model; the failure shows when new pods must load it.
         env.sandbox
@@ -154,6 +171,8 @@ async fn each_incident_ranks_its_injected_cause_first() -> Result<()> {
         (Incident::HighCpu, "high-cpu", "cpu-saturation"),
         (Incident::MemoryLeak, "memory-leak", "memory-leak"),
         (Incident::ErrorRate, "high-error-rate", "bad-input"),
+        (Incident::PoolExhaustion, "db-pool-exhaustion", "connection-leak"),
+        (Incident::SlowQueries, "db-slow-queries", "missing-index"),
     ];
     let runs = cases.map(|(incident, runbook, cause)| tokio::spawn(check_incident(incident, runbook, cause)));
     let mut failures = Vec::new();

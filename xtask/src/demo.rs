@@ -1,7 +1,8 @@
 //! `cargo xtask demo`: the console and what it watches, in the foreground.
 //!
 //! Ports on 127.0.0.1 (DESIGN.md): console 8080, Prometheus 9090, sandbox Kubernetes API 6443 and
-//! metrics 9100, PostgreSQL 5433. The sandbox writes its kubeconfig to `target/demo/kubeconfig`.
+//! metrics 9100, PostgreSQL 5433, and with `--sso` the test OpenID provider 9400. The sandbox
+//! writes its kubeconfig to `target/demo/kubeconfig`.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -18,25 +19,36 @@ const PROMETHEUS_ADDR: &str = "127.0.0.1:9090";
 const API_ADDR: &str = "127.0.0.1:6443";
 const METRICS_ADDR: &str = "127.0.0.1:9100";
 const POSTGRES_PORT: u16 = 5433;
+const OIDC_ADDR: &str = "127.0.0.1:9400";
+/// The demo provider's users: (login and password, e-mail, groups).
+const DEMO_USERS: [(&str, &str, &str); 4] = [
+    ("ada", "ada@example.test", "sre-readers"),
+    ("oscar", "oscar@example.test", "sre-operators"),
+    ("alma", "alma@example.test", "triage-admins"),
+    ("nils", "nils@elsewhere.test", "marketing"),
+];
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
 struct DemoOptions {
     release: bool,
     incident: String,
+    /// Single sign-on through the test OpenID provider instead of the no-auth mode.
+    sso: bool,
 }
 
 fn parse(args: &[String]) -> Result<DemoOptions> {
-    let mut options = DemoOptions { release: false, incident: "healthy".to_owned() };
+    let mut options = DemoOptions { release: false, incident: "healthy".to_owned(), sso: false };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--release" => options.release = true,
+            "--sso" => options.sso = true,
             "--incident" => {
                 options.incident = it.next().context("--incident needs a name (e.g. consumer-lag)")?.clone();
             }
             other => match other.strip_prefix("--incident=") {
                 Some(name) => options.incident = name.to_owned(),
-                None => bail!("unknown demo option `{other}` (known: --release, --incident NAME)"),
+                None => bail!("unknown demo option `{other}` (known: --release, --incident NAME, --sso)"),
             },
         }
     }
@@ -81,8 +93,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         ("Prometheus", PROMETHEUS_ADDR),
         ("sandbox API", API_ADDR),
         ("sandbox metrics", METRICS_ADDR),
+        ("OpenID provider", if options.sso { OIDC_ADDR } else { "" }),
     ] {
-        if TcpStream::connect(addr).is_ok() {
+        if !addr.is_empty() && TcpStream::connect(addr).is_ok() {
             bail!(
                 "something already listens on {addr} (wanted for the {what}); stop it or the previous demo first"
             );
@@ -145,15 +158,23 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     )?;
     wait_for_port("prometheus", PROMETHEUS_ADDR, Duration::from_secs(30), &sup)?;
 
+    let auth = if options.sso {
+        start_oidc_provider(root, &mut sup)?
+    } else {
+        "# Local demo: no login, and the local user may act.\n[auth]\nmode = \"none\"\nlocal_role = \"operator\"\n"
+            .to_owned()
+    };
     let config = demo_dir.join("triage.toml");
     std::fs::write(
         &config,
         format!(
-            "# Written by `cargo xtask demo`.\n[server]\nlisten = \"{CONSOLE_ADDR}\"\n\n\
-             # Local demo: no login, and the local user may act.\n[auth]\nmode = \"none\"\nlocal_role = \"operator\"\n\n\
+            "# Written by `cargo xtask demo`.\n[server]\nlisten = \"{CONSOLE_ADDR}\"\n\n{auth}\n\
              [prometheus]\nurl = \"http://{PROMETHEUS_ADDR}\"\n\n\
              [kubernetes]\nkubeconfig = \"{}\"\nnamespaces = [\"streaming-analytics\"]\n\n\
              [store]\nsqlite_path = \"{}\"\n\n\
+             # The sandbox's database; snapshots every minute for the window diff.\n\
+             [postgres]\nsnapshot_interval_secs = 60\n\n\
+             [[postgres.targets]]\nname = \"sandbox\"\nurl = \"{conninfo}\"\n\n\
              [runbooks]\ndir = \"{}\"\n\n[runbooks.urls]\nhealth = \"http://{METRICS_ADDR}/health\"\n",
             kubeconfig.display(),
             demo_dir.join("triage.db").display(),
@@ -172,6 +193,12 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         "  sandbox         http://{METRICS_ADDR}/metrics   http://{METRICS_ADDR}/health/stream-processor"
     );
     println!("  PostgreSQL      psql -h 127.0.0.1 -p {POSTGRES_PORT} -U postgres");
+    if options.sso {
+        println!("  OpenID provider http://{OIDC_ADDR}/   users (password = name + \"-pass\"):");
+        for (id, email, group) in DEMO_USERS {
+            println!("                  {id:<6} {email:<22} {group}");
+        }
+    }
     println!(
         "  switch incident {} incident consumer-lag --control http://{METRICS_ADDR}",
         bin("triage-sandbox").display()
@@ -182,6 +209,48 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     }
     println!("\nstopping…");
     Ok(())
+}
+
+/// Starts the test OpenID provider (`tests/oidc/provider.mjs`, npm `oidc-provider`) on
+/// 127.0.0.1:9400 with the demo's client and users; returns the `[auth]` configuration for it.
+fn start_oidc_provider(root: &Path, sup: &mut Supervisor) -> Result<String> {
+    let module = root.join("tools/node_modules/oidc-provider/lib/index.js");
+    if !module.exists() {
+        bail!("{} is missing; run `cargo xtask setup`", module.display());
+    }
+    let key = Command::new("node")
+        .args(["-e", "process.stdout.write(require('crypto').randomBytes(64).toString('base64'))"])
+        .output()
+        .context("cannot run node")?;
+    let key = String::from_utf8_lossy(&key.stdout).into_owned();
+    let users: Vec<String> = DEMO_USERS
+        .iter()
+        .map(|(id, email, group)| {
+            format!(
+                "{{\"id\":\"{id}\",\"password\":\"{id}-pass\",\"email\":\"{email}\",\"groups\":[\"{group}\"]}}"
+            )
+        })
+        .collect();
+    let config = format!(
+        "{{\"module\":\"{}\",\"port\":9400,\"issuer\":\"http://{OIDC_ADDR}\",\
+         \"client\":{{\"client_id\":\"triage-demo\",\"client_secret\":\"demo-client-secret\",\
+         \"redirect_uris\":[\"http://{CONSOLE_ADDR}/auth/callback\"],\
+         \"post_logout_redirect_uris\":[\"http://{CONSOLE_ADDR}/auth/logged-out\"]}},\
+         \"users\":[{}]}}",
+        module.display(),
+        users.join(",")
+    );
+    sup.spawn(
+        "oidc-provider",
+        Command::new("node").arg(root.join("tests/oidc/provider.mjs")).env("OIDC_PROVIDER_CONFIG", config),
+    )?;
+    wait_for_port("oidc-provider", OIDC_ADDR, Duration::from_secs(30), sup)?;
+    Ok(format!(
+        "# Single sign-on through the demo's OpenID provider.\n[auth]\nmode = \"oidc\"\nsession_key = \"{key}\"\n\n\
+         [auth.oidc]\nissuer = \"http://{OIDC_ADDR}\"\nclient_id = \"triage-demo\"\n\
+         client_secret = \"demo-client-secret\"\nredirect_url = \"http://{CONSOLE_ADDR}/auth/callback\"\n\
+         reader_groups = [\"sre-readers\"]\noperator_groups = [\"sre-operators\"]\nadmin_groups = [\"triage-admins\"]\n"
+    ))
 }
 
 fn is_root() -> bool {

@@ -2,7 +2,8 @@
 //!
 //! Every check is cheap (a version query), so a machine that has everything passes in a second.
 //! Versions are pinned: trunk 0.21.14 (0.22 needs a newer rustc), wasm-bindgen-cli exactly as in
-//! Cargo.lock, binaryen 132 from npm (Debian's binaryen 108 emits modules browsers reject).
+//! Cargo.lock, binaryen 132 from npm (Debian's binaryen 108 emits modules browsers reject), and
+//! npm's `oidc-provider` 9 (the OpenID provider of the SSO tests and of `demo --sso`).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -197,8 +198,9 @@ fn npm_tools(root: &Path) -> Result<()> {
         },
         _ => false,
     };
-    if wasm_opt.exists() && fresh {
-        println!("ok: npm tools in tools/ (binaryen)");
+    let oidc_provider = tools.join("node_modules/oidc-provider/package.json");
+    if wasm_opt.exists() && oidc_provider.exists() && fresh {
+        println!("ok: npm tools in tools/ (binaryen, oidc-provider)");
         return Ok(());
     }
     println!("installing: npm tools from tools/package-lock.json");

@@ -9,11 +9,15 @@ use triage_shared::k8s::{
 };
 
 use triage_shared::actions::{
-    ActionOutcome, AuditEntry, DeletePodRequest, DeletePodsRequest, EmergencyRestartRequest, Identity, Job,
+    ActionOutcome, AuditEntry, DeletePodRequest, DeletePodsRequest, EmergencyRestartRequest, Job,
     RestartRequest, ScaleRequest,
 };
 
+use triage_shared::auth::WhoAmI;
+use triage_shared::version::AuthMode;
+
 use crate::actions;
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -100,32 +104,42 @@ pub async fn list_network_policies(
     Ok(Json(state.k8s()?.list_network_policies(&ns).await?))
 }
 
-pub async fn whoami(State(state): State<AppState>) -> Json<Identity> {
-    Json(state.identity())
+/// `GET /api/whoami`: the caller, the role, and the session's CSRF token for the console.
+pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Json<WhoAmI> {
+    let sso = state.auth.sso().is_some();
+    Json(WhoAmI {
+        identity: caller.identity,
+        auth_mode: if sso { AuthMode::Oidc } else { AuthMode::None },
+        csrf_token: caller.csrf_token,
+        logout_url: sso.then(|| crate::auth::LOGOUT_PATH.to_owned()),
+    })
 }
 
 pub async fn scale(
     State(state): State<AppState>,
+    Caller { identity, .. }: Caller,
     Path((ns, name)): Path<(String, String)>,
     Json(req): Json<ScaleRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
-    Ok(Json(actions::scale(state.k8s()?, &state.audit, &state.identity(), &ns, &name, &req).await?))
+    Ok(Json(actions::scale(state.k8s()?, &state.audit, &identity, &ns, &name, &req).await?))
 }
 
 pub async fn restart(
     State(state): State<AppState>,
+    Caller { identity, .. }: Caller,
     Path((ns, name)): Path<(String, String)>,
     Json(req): Json<RestartRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
-    Ok(Json(actions::restart(state.k8s()?, &state.audit, &state.identity(), &ns, &name, &req).await?))
+    Ok(Json(actions::restart(state.k8s()?, &state.audit, &identity, &ns, &name, &req).await?))
 }
 
 pub async fn delete_pod(
     State(state): State<AppState>,
+    Caller { identity, .. }: Caller,
     Path((ns, name)): Path<(String, String)>,
     Json(req): Json<DeletePodRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
-    Ok(Json(actions::delete_pod(state.k8s()?, &state.audit, &state.identity(), &ns, &name, &req).await?))
+    Ok(Json(actions::delete_pod(state.k8s()?, &state.audit, &identity, &ns, &name, &req).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,11 +156,11 @@ pub async fn audit(
 
 pub async fn emergency_restart(
     State(state): State<AppState>,
+    Caller { identity, .. }: Caller,
     Path(ns): Path<String>,
     Json(req): Json<EmergencyRestartRequest>,
 ) -> Result<Json<Job>, AppError> {
-    let job =
-        crate::emergency::start(state.k8s()?, &state.audit, &state.jobs, &state.identity(), &ns, req).await?;
+    let job = crate::emergency::start(state.k8s()?, &state.audit, &state.jobs, &identity, &ns, req).await?;
     Ok(Json(job))
 }
 
@@ -182,8 +196,9 @@ pub async fn follow_logs(
 
 pub async fn delete_pods(
     State(state): State<AppState>,
+    Caller { identity, .. }: Caller,
     Path(ns): Path<String>,
     Json(req): Json<DeletePodsRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
-    Ok(Json(actions::delete_pods(state.k8s()?, &state.audit, &state.identity(), &ns, &req).await?))
+    Ok(Json(actions::delete_pods(state.k8s()?, &state.audit, &identity, &ns, &req).await?))
 }

@@ -3,74 +3,122 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use triage_shared::actions::Role;
+
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::{assets, metrics};
 
+mod auth;
 mod k8s;
 mod ops;
+mod pg;
 mod prom;
 mod runbooks;
 mod version;
 
-/// Builds the application router: `/api` (JSON), operational endpoints, then the frontend.
+/// One API route: method, path under `/api`, the least role that may call it, and its handler.
+pub struct ApiRoute {
+    pub method: Method,
+    pub path: &'static str,
+    pub role: Role,
+    handler: MethodRouter<AppState>,
+}
+
+fn api(role: Role, method: Method, path: &'static str, handler: MethodRouter<AppState>) -> ApiRoute {
+    ApiRoute { method, path, role, handler }
+}
+
+/// Every `/api` route with the role it needs. The router is built from this table only, so a route
+/// cannot exist without a role, and tests walk it as every role.
+pub fn api_routes() -> Vec<ApiRoute> {
+    use Method as M;
+    use Role::{Admin, Operator, Reader};
+    vec![
+        api(Reader, M::GET, "/version", get(version::get_version)),
+        api(Reader, M::GET, "/whoami", get(k8s::whoami)),
+        api(Reader, M::GET, "/prom/query", get(prom::query)),
+        api(Reader, M::GET, "/prom/query_range", get(prom::query_range)),
+        api(Reader, M::GET, "/prom/series", get(prom::series)),
+        api(Reader, M::GET, "/prom/labels", get(prom::labels)),
+        api(Reader, M::GET, "/prom/label/{name}/values", get(prom::label_values)),
+        api(Reader, M::GET, "/prom/alerts", get(prom::alerts)),
+        api(Reader, M::GET, "/prom/rules", get(prom::rules)),
+        api(Reader, M::GET, "/prom/metadata", get(prom::metadata)),
+        api(Reader, M::GET, "/live", get(prom::live)),
+        api(Reader, M::GET, "/k8s/namespaces", get(k8s::namespaces)),
+        api(Reader, M::GET, "/k8s/nodes/top", get(k8s::top_nodes)),
+        api(Reader, M::GET, "/k8s/namespaces/{ns}/pods", get(k8s::list_pods)),
+        api(Reader, M::GET, "/k8s/namespaces/{ns}/pods/{name}", get(k8s::get_pod)),
+        api(Reader, M::GET, "/k8s/namespaces/{ns}/pods/{name}/logs", get(k8s::pod_logs)),
+        api(Reader, M::GET, "/k8s/namespaces/{ns}/deployments", get(k8s::list_deployments)),
+        api(Reader, M::GET, "/k8s/namespaces/{ns}/events", get(k8s::list_events)),
+        api(Reader, M::GET, "/k8s/namespaces/{ns}/top/pods", get(k8s::top_pods)),
+        api(Reader, M::GET, "/k8s/namespaces/{ns}/services", get(k8s::list_services)),
+        api(Reader, M::GET, "/k8s/namespaces/{ns}/networkpolicies", get(k8s::list_network_policies)),
+        api(Operator, M::POST, "/k8s/namespaces/{ns}/deployments/{name}/scale", post(k8s::scale)),
+        api(Operator, M::POST, "/k8s/namespaces/{ns}/deployments/{name}/restart", post(k8s::restart)),
+        api(Operator, M::POST, "/k8s/namespaces/{ns}/pods/{name}/delete", post(k8s::delete_pod)),
+        api(Operator, M::POST, "/k8s/namespaces/{ns}/pods/delete", post(k8s::delete_pods)),
+        api(Operator, M::POST, "/k8s/namespaces/{ns}/emergency-restart", post(k8s::emergency_restart)),
+        api(Reader, M::GET, "/k8s/namespaces/{ns}/deployments/{name}/rollout", get(k8s::rollout)),
+        api(Reader, M::GET, "/k8s/namespaces/{ns}/pods/{name}/logs/follow", get(k8s::follow_logs)),
+        api(Reader, M::GET, "/jobs/{id}", get(k8s::get_job)),
+        api(Reader, M::GET, "/audit", get(k8s::audit)),
+        api(Reader, M::GET, "/pg/targets", get(pg::list_targets)),
+        api(Reader, M::GET, "/pg/{target}/statements", get(pg::list_statements)),
+        api(Reader, M::GET, "/pg/{target}/activity", get(pg::get_activity)),
+        api(Reader, M::GET, "/pg/{target}/index-advice", get(pg::get_index_advice)),
+        api(Reader, M::GET, "/pg/{target}/tables", get(pg::list_tables)),
+        api(Reader, M::GET, "/pg/{target}/snapshots", get(pg::list_snapshots)),
+        api(Reader, M::POST, "/pg/{target}/snapshots", post(pg::take_snapshot)),
+        api(Reader, M::GET, "/pg/{target}/diff", get(pg::get_diff)),
+        api(Operator, M::POST, "/pg/{target}/reset", post(pg::reset_statements)),
+        api(Reader, M::GET, "/runbooks", get(runbooks::list_runbooks)),
+        api(Admin, M::POST, "/runbooks/reload", post(runbooks::reload)),
+        api(Reader, M::GET, "/runbooks/{id}", get(runbooks::get_runbook)),
+        api(Reader, M::POST, "/runbooks/{id}/runs", post(runbooks::start_run)),
+        api(Reader, M::GET, "/runs/{run_id}", get(runbooks::get_run)),
+        api(Reader, M::GET, "/runs/{run_id}/events", get(runbooks::run_events)),
+        api(Reader, M::GET, "/runs/{run_id}/report.md", get(runbooks::run_report)),
+    ]
+}
+
+/// `(method, full path, role)` of every `/api` route, for tests and documentation.
+pub fn route_table() -> Vec<(Method, String, Role)> {
+    api_routes().into_iter().map(|r| (r.method, format!("/api{}", r.path), r.role)).collect()
+}
+
+/// Builds the application router: `/api` (JSON), the login routes, operational endpoints, then
+/// the frontend. `auth::gate` sits in front of everything but the probes and the login routes.
 pub fn router(state: AppState) -> Router {
     let timeout: Duration = state.settings.server.request_timeout();
-    let api = Router::new()
-        .route("/version", get(version::get_version))
-        .route("/prom/query", get(prom::query))
-        .route("/prom/query_range", get(prom::query_range))
-        .route("/prom/series", get(prom::series))
-        .route("/prom/labels", get(prom::labels))
-        .route("/prom/label/{name}/values", get(prom::label_values))
-        .route("/prom/alerts", get(prom::alerts))
-        .route("/prom/rules", get(prom::rules))
-        .route("/prom/metadata", get(prom::metadata))
-        .route("/live", get(prom::live))
-        .route("/k8s/namespaces", get(k8s::namespaces))
-        .route("/k8s/nodes/top", get(k8s::top_nodes))
-        .route("/k8s/namespaces/{ns}/pods", get(k8s::list_pods))
-        .route("/k8s/namespaces/{ns}/pods/{name}", get(k8s::get_pod))
-        .route("/k8s/namespaces/{ns}/pods/{name}/logs", get(k8s::pod_logs))
-        .route("/k8s/namespaces/{ns}/deployments", get(k8s::list_deployments))
-        .route("/k8s/namespaces/{ns}/events", get(k8s::list_events))
-        .route("/k8s/namespaces/{ns}/top/pods", get(k8s::top_pods))
-        .route("/k8s/namespaces/{ns}/services", get(k8s::list_services))
-        .route("/k8s/namespaces/{ns}/networkpolicies", get(k8s::list_network_policies))
-        .route("/k8s/namespaces/{ns}/deployments/{name}/scale", post(k8s::scale))
-        .route("/k8s/namespaces/{ns}/deployments/{name}/restart", post(k8s::restart))
-        .route("/k8s/namespaces/{ns}/pods/{name}/delete", post(k8s::delete_pod))
-        .route("/k8s/namespaces/{ns}/pods/delete", post(k8s::delete_pods))
-        .route("/k8s/namespaces/{ns}/emergency-restart", post(k8s::emergency_restart))
-        .route("/k8s/namespaces/{ns}/deployments/{name}/rollout", get(k8s::rollout))
-        .route("/k8s/namespaces/{ns}/pods/{name}/logs/follow", get(k8s::follow_logs))
-        .route("/jobs/{id}", get(k8s::get_job))
-        .route("/whoami", get(k8s::whoami))
-        .route("/audit", get(k8s::audit))
-        .route("/runbooks", get(runbooks::list_runbooks))
-        .route("/runbooks/reload", post(runbooks::reload))
-        .route("/runbooks/{id}", get(runbooks::get_runbook))
-        .route("/runbooks/{id}/runs", post(runbooks::start_run))
-        .route("/runs/{run_id}", get(runbooks::get_run))
-        .route("/runs/{run_id}/events", get(runbooks::run_events))
-        .route("/runs/{run_id}/report.md", get(runbooks::run_report))
-        .fallback(api_not_found)
-        .layer(middleware::from_fn(require_csrf_header));
+    let mut api = Router::new();
+    for route in api_routes() {
+        let guard = middleware::from_fn_with_state(route.role, crate::auth::require_role);
+        api = api.route(route.path, route.handler.route_layer(guard));
+    }
+    let api = api.fallback(api_not_found);
 
     Router::new()
         .nest("/api", api)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route(crate::auth::LOGIN_PATH, get(auth::login))
+        .route(crate::auth::CALLBACK_PATH, get(auth::callback))
+        .route(crate::auth::LOGOUT_PATH, get(auth::logout))
+        .route(crate::auth::LOGGED_OUT_PATH, get(auth::logged_out))
         .fallback(assets::serve_frontend)
+        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::gate))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, timeout))
@@ -91,26 +139,5 @@ async fn api_not_found(axum::extract::OriginalUri(uri): axum::extract::OriginalU
     AppError::not_found(format!("no API route {}", uri.path()))
 }
 
-/// Header that every state-changing API request must carry. Browsers cannot add a custom header
-/// to a cross-site form post or a simple request without a CORS preflight, which Triage never
-/// grants, so its presence proves the request came from the console's own scripts.
-pub const CSRF_HEADER: &str = "x-triage-csrf";
-
-async fn require_csrf_header(
-    request: axum::extract::Request,
-    next: middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let safe = matches!(
-        *request.method(),
-        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
-    );
-    if !safe && !request.headers().contains_key(CSRF_HEADER) {
-        return AppError::Api(triage_shared::ApiError::new(
-            triage_shared::ErrorKind::Forbidden,
-            format!("state-changing requests must carry the {CSRF_HEADER} header"),
-        ))
-        .into_response();
-    }
-    next.run(request).await
-}
+/// Header that every state-changing API request must carry (checked by `auth::gate`).
+pub use triage_shared::auth::CSRF_HEADER;

@@ -10,18 +10,13 @@ use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use triage_shared::actions::{Identity, Role};
 use triage_shared::runbook::{RunEvent, RunStarted, RunState, Runbook, RunbookSummary, StartRun};
 use triage_shared::{ApiError, ErrorKind};
 
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::runbooks::{engine, report};
 use crate::state::AppState;
-
-/// Who is calling; the one place runbook routes learn the caller.
-fn caller(state: &AppState) -> Identity {
-    state.identity()
-}
 
 pub async fn list_runbooks(State(state): State<AppState>) -> Json<Vec<RunbookSummary>> {
     Json(state.runbooks.summaries())
@@ -40,6 +35,7 @@ pub async fn get_runbook(
 
 pub async fn start_run(
     State(state): State<AppState>,
+    Caller { identity, .. }: Caller,
     Path(id): Path<String>,
     Json(body): Json<StartRun>,
 ) -> Result<Json<RunStarted>, AppError> {
@@ -47,7 +43,6 @@ pub async fn start_run(
         .runbooks
         .get(&id)
         .ok_or_else(|| AppError::not_found(format!("no runbook {id:?}; GET /api/runbooks lists them")))?;
-    let identity = caller(&state);
     Ok(Json(engine::start(&state, runbook, &body.params, &identity)?))
 }
 
@@ -103,16 +98,13 @@ pub async fn run_report(State(state): State<AppState>, Path(id): Path<String>) -
         .into_response())
 }
 
-/// `POST /api/runbooks/reload` (admin): reloads the folder; problems keep the current set.
-pub async fn reload(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
-    let identity = caller(&state);
-    if identity.role < Role::Admin {
-        return Err(AppError::Api(ApiError::new(
-            ErrorKind::Forbidden,
-            format!("reloading runbooks needs the admin role; {} has {:?}", identity.subject, identity.role)
-                .to_lowercase(),
-        )));
-    }
+/// `POST /api/runbooks/reload` (admin, enforced by the route table): reloads the folder;
+/// problems keep the current set.
+pub async fn reload(
+    State(state): State<AppState>,
+    Caller { identity, .. }: Caller,
+) -> Result<Json<serde_json::Value>, AppError> {
+    tracing::info!(by = %identity.subject, "runbook reload requested");
     match state.runbooks.reload() {
         Ok(count) => Ok(Json(serde_json::json!({"loaded": count}))),
         Err(problems) => {

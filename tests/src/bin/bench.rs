@@ -4,7 +4,11 @@
 //! (a) query latency through the backend vs straight to Prometheus;
 //! (b) upstream Prometheus queries per refresh with 1, 50 and 200 live viewers (counted by
 //!     Prometheus itself);
-//! (c) chart draw time in headless Chromium vs uPlot drawing the same data in the same browser.
+//! (c) chart draw time in headless Chromium vs uPlot drawing the same data in the same browser;
+//! (d) PostgreSQL analysis over 5,000 distinct statements (top + window diff), server-side time
+//!     as the reports state it, vs reading `pg_stat_statements` straight from the client.
+//!
+//! `triage-bench postgres` (or `proxy`, `fanout`, `chart`) runs only the named groups.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -12,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use fantoccini::Locator;
+use triage_shared::pg::{DiffReport, SnapshotInfo, StatementsReport};
 use triage_shared::prom::LiveUpdate;
 use triage_tests::paths::{require_frontend, workspace_root};
 use triage_tests::sse::SseReader;
-use triage_tests::{Browser, Prometheus, TestApp};
+use triage_tests::{Browser, Postgres, Prometheus, TestApp};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -187,6 +192,104 @@ async fn bench_chart(app: &TestApp, rows: &mut Vec<Row>) -> Result<()> {
     Ok(())
 }
 
+/// 50 tables × 100 columns: `SELECT cJ FROM bT WHERE cJ = 1` is 5,000 distinct statements.
+const PG_TABLES: usize = 50;
+const PG_COLUMNS: usize = 100;
+
+async fn run_distinct_statements(client: &tokio_postgres::Client) -> Result<()> {
+    for t in 0..PG_TABLES {
+        let batch: Vec<String> =
+            (0..PG_COLUMNS).map(|c| format!("SELECT c{c} FROM b{t} WHERE c{c} = 1")).collect();
+        client.batch_execute(&batch.join(";")).await?;
+    }
+    Ok(())
+}
+
+async fn bench_postgres(rows: &mut Vec<Row>) -> Result<()> {
+    println!("(d) postgres: 5,000 distinct statements…");
+    let pg = Postgres::start_with(&[("pg_stat_statements.max", "10000")]).await?;
+    let client = pg.connect("postgres").await?;
+    client.batch_execute("CREATE EXTENSION pg_stat_statements").await?;
+    for t in 0..PG_TABLES {
+        let cols: Vec<String> = (0..PG_COLUMNS).map(|c| format!("c{c} int")).collect();
+        client.batch_execute(&format!("CREATE TABLE b{t} ({})", cols.join(", "))).await?;
+    }
+    run_distinct_statements(&client).await?;
+    let settings = triage::config::Settings {
+        postgres: Some(pg.analysis_settings("postgres")),
+        ..triage::config::Settings::default()
+    };
+    let app = TestApp::start_with(settings).await?;
+    let (a, _) = snapshot(&app).await?;
+    run_distinct_statements(&client).await?;
+    let (b, snapshot_ms) = snapshot(&app).await?;
+    anyhow::ensure!(b.statements >= 5000, "only {} statements in the snapshot", b.statements);
+
+    let (mut ours, mut top_ms, mut diff_ms, mut live_ms, mut raw) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut statements = 0;
+    for i in 0..25 {
+        let top: StatementsReport = app.get_json("/api/pg/main/statements?order=total&limit=50").await?;
+        let diff: DiffReport =
+            app.get_json(&format!("/api/pg/main/diff?from={}&to={}&limit=50", a.id, b.id)).await?;
+        let live: DiffReport = app.get_json(&format!("/api/pg/main/diff?from={}&limit=50", a.id)).await?;
+        anyhow::ensure!(
+            diff.statements_changed >= 5000,
+            "the diff saw {} statements",
+            diff.statements_changed
+        );
+        statements = top.statements;
+        let started = Instant::now();
+        let all = client.query("SELECT * FROM pg_stat_statements", &[]).await?;
+        let raw_ms = started.elapsed().as_secs_f64() * 1000.0;
+        anyhow::ensure!(all.len() >= 5000);
+        if i >= 5 {
+            ours.push(top.took_ms + diff.took_ms);
+            top_ms.push(top.took_ms);
+            diff_ms.push(diff.took_ms);
+            live_ms.push(live.took_ms);
+            raw.push(raw_ms);
+        }
+    }
+    let (ours, top_ms, diff_ms, live_ms, raw) =
+        (sorted(ours), sorted(top_ms), sorted(diff_ms), sorted(live_ms), sorted(raw));
+    let median = |v: &[f64]| percentile(v, 0.5);
+    println!(
+        "(d) {statements} statements: top {:.1} ms, diff between snapshots {:.1} ms, diff to now {:.1} ms, snapshot {:.0} ms",
+        median(&top_ms),
+        median(&diff_ms),
+        median(&live_ms),
+        snapshot_ms
+    );
+    rows.push(Row {
+        figure: format!(
+            "(d) Postgres analysis over {statements} distinct statements (top + diff), server side"
+        ),
+        measured: format!(
+            "{:.1} ms (p95 {:.1}; top {:.1} + diff {:.1}; diff to now {:.1})",
+            median(&ours),
+            percentile(&ours, 0.95),
+            median(&top_ms),
+            median(&diff_ms),
+            median(&live_ms)
+        ),
+        baseline: format!("{:.1} ms for `SELECT * FROM pg_stat_statements` from the client", median(&raw)),
+        ratio: format!("{:.2}×", median(&ours) / median(&raw)),
+        target: "≤ 100 ms".to_owned(),
+    });
+    app.stop().await?;
+    Ok(())
+}
+
+/// Takes a snapshot through the API; returns it and the request's time in ms.
+async fn snapshot(app: &TestApp) -> Result<(SnapshotInfo, f64)> {
+    let started = Instant::now();
+    let (status, body) = app.post_json("/api/pg/main/snapshots", &serde_json::json!({})).await?;
+    anyhow::ensure!(status == 200, "snapshot failed: {body}");
+    let info: SnapshotInfo = serde_json::from_value(body)?;
+    Ok((info, started.elapsed().as_secs_f64() * 1000.0))
+}
+
 fn machine_facts() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let version = |cmd: &str, arg: &str| {
@@ -207,36 +310,41 @@ fn machine_facts() -> String {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    require_frontend()?;
-    let prom = Prometheus::start(&[]).await?;
-    let app = TestApp::start_with_prometheus(&prom.url).await?;
-    let mut rows = Vec::new();
-    // `cargo xtask bench NAME…` runs only the named groups.
     let only: Vec<String> = std::env::args().skip(1).collect();
-    let want = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
-    if want("bundle") {
+    let wanted = |group: &str| only.is_empty() || only.iter().any(|g| g == group);
+    let mut rows = Vec::new();
+    if wanted("bundle") {
         platform::bundle(&mut rows)?;
     }
-    if want("first-load") {
+    if wanted("first-load") {
         platform::first_load(&mut rows).await?;
     }
-    if want("chart") {
-        bench_chart(&app, &mut rows).await?;
+    if wanted("proxy") || wanted("fanout") || wanted("chart") {
+        require_frontend()?;
+        let prom = Prometheus::start(&[]).await?;
+        let app = TestApp::start_with_prometheus(&prom.url).await?;
+        if wanted("chart") {
+            bench_chart(&app, &mut rows).await?;
+        }
+        if wanted("proxy") {
+            bench_proxy(&app, &prom, &mut rows).await?;
+        }
+        if wanted("fanout") {
+            bench_fanout(&app, &prom, &mut rows).await?;
+        }
+        app.stop().await?;
     }
-    if want("proxy") {
-        bench_proxy(&app, &prom, &mut rows).await?;
-    }
-    if want("fanout") {
-        bench_fanout(&app, &prom, &mut rows).await?;
-    }
-    if want("memory") {
+    if wanted("memory") {
         platform::viewer_memory(&mut rows).await?;
     }
-    if want("large-cluster") {
+    if wanted("large-cluster") {
         platform::large_cluster(&mut rows).await?;
     }
-    if want("throughput") {
+    if wanted("throughput") {
         platform::throughput(&mut rows).await?;
+    }
+    if wanted("postgres") {
+        bench_postgres(&mut rows).await?;
     }
 
     let mut out = String::new();
@@ -254,6 +362,5 @@ async fn main() -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("BENCHMARKS.md"), &out)?;
     println!("written to target/bench/BENCHMARKS.md");
-    app.stop().await?;
     Ok(())
 }

@@ -1,0 +1,326 @@
+//! Who is calling, and what they may do.
+//!
+//! One layer, [`gate`], runs before every route except the operational endpoints and the login
+//! routes: it resolves the caller (the session cookie with single sign-on, the local user in
+//! no-auth mode), checks the session-bound CSRF token on state-changing `/api` requests, and puts
+//! a [`Caller`] in the request. Each API route then states the least role it needs in the route
+//! table (`routes::api_routes`), enforced by [`require_role`]; handlers take the [`Caller`] and
+//! never look anywhere else for an identity.
+
+pub mod oidc;
+pub mod pages;
+pub mod return_to;
+pub mod session;
+
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use triage_shared::actions::{Identity, Role};
+use triage_shared::auth::CSRF_HEADER;
+use triage_shared::{ApiError, ErrorKind};
+
+use crate::config::{AuthModeSetting, AuthSettings, ConfigError};
+use crate::error::AppError;
+use crate::state::AppState;
+use oidc::OidcLogin;
+use session::SessionCodec;
+
+/// The authenticated caller of this request, set by [`gate`].
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub identity: Identity,
+    /// The session's CSRF token (single sign-on only).
+    pub csrf_token: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| AppError::Api(ApiError::new(ErrorKind::Unauthenticated, "not logged in")))
+    }
+}
+
+/// Authentication as configured: the local user, or single sign-on with cookie sessions.
+pub struct Auth {
+    local_role: Role,
+    sso: Option<(OidcLogin, SessionCodec)>,
+}
+
+impl Auth {
+    pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
+        if settings.mode == AuthModeSetting::None {
+            return Ok(Self { local_role: settings.local_role, sso: None });
+        }
+        validate_settings(settings)?;
+        let oidc = settings.oidc.clone().ok_or_else(|| anyhow::anyhow!("auth.oidc is missing"))?;
+        let key_text =
+            settings.session_key.as_ref().ok_or_else(|| anyhow::anyhow!("auth.session_key is missing"))?;
+        let key = session::decode_key(key_text.expose_secret())
+            .map_err(|e| anyhow::anyhow!("auth.session_key: {e}"))?;
+        let secure = oidc.redirect_url.scheme() == "https";
+        let codec = SessionCodec::new(
+            key,
+            secure,
+            Duration::from_secs(settings.session_idle_secs),
+            Duration::from_secs(settings.session_max_secs),
+        );
+        Ok(Self { local_role: settings.local_role, sso: Some((OidcLogin::new(oidc)?, codec)) })
+    }
+
+    /// The login client and the session codec, when single sign-on is on.
+    pub fn sso(&self) -> Option<(&OidcLogin, &SessionCodec)> {
+        self.sso.as_ref().map(|(o, s)| (o, s))
+    }
+
+    fn local_identity(&self) -> Identity {
+        Identity { subject: "local".to_owned(), email: None, groups: Vec::new(), role: self.local_role }
+    }
+}
+
+/// Rules of `[auth]` that types cannot express; every message names its key.
+pub fn validate_settings(auth: &AuthSettings) -> Result<(), ConfigError> {
+    let invalid = |key: &str, message: String| ConfigError::Invalid { key: key.to_owned(), message };
+    if auth.mode != AuthModeSetting::Oidc {
+        return Ok(());
+    }
+    let key = auth
+        .session_key
+        .as_ref()
+        .ok_or_else(|| invalid("auth.session_key", "required with auth.mode = \"oidc\"".to_owned()))?;
+    session::decode_key(key.expose_secret()).map_err(|e| invalid("auth.session_key", e))?;
+    if auth.session_idle_secs == 0 || auth.session_max_secs == 0 {
+        return Err(invalid(
+            "auth.session_idle_secs",
+            "session lifetimes must be at least 1 second".to_owned(),
+        ));
+    }
+    let oidc = auth
+        .oidc
+        .as_ref()
+        .ok_or_else(|| invalid("auth.oidc", "required with auth.mode = \"oidc\"".to_owned()))?;
+    match url::Url::parse(&oidc.issuer) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        _ => return Err(invalid("auth.oidc.issuer", format!("not an http(s) URL: {:?}", oidc.issuer))),
+    }
+    if oidc.client_id.trim().is_empty() {
+        return Err(invalid("auth.oidc.client_id", "must not be empty".to_owned()));
+    }
+    if oidc.redirect_url.path() != CALLBACK_PATH {
+        return Err(invalid(
+            "auth.oidc.redirect_url",
+            format!(
+                "must end in {CALLBACK_PATH} (Triage's callback), e.g. https://triage.example{CALLBACK_PATH}"
+            ),
+        ));
+    }
+    if oidc.reader_groups.is_empty()
+        && oidc.reader_email_domains.is_empty()
+        && oidc.operator_groups.is_empty()
+        && oidc.admin_groups.is_empty()
+    {
+        return Err(invalid(
+            "auth.oidc.reader_groups",
+            "no group or e-mail domain may use Triage; list at least one".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Triage's login routes (outside `/api`, never behind the gate).
+pub const LOGIN_PATH: &str = "/auth/login";
+pub const CALLBACK_PATH: &str = "/auth/callback";
+pub const LOGOUT_PATH: &str = "/auth/logout";
+pub const LOGGED_OUT_PATH: &str = "/auth/logged-out";
+
+/// Paths served without a session: probes, metrics, and the login routes.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics") || path == "/auth" || path.starts_with("/auth/")
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Resolves the caller of every non-public request; see the module documentation.
+pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if is_public(path) {
+        return next.run(request).await;
+    }
+    let api = path == "/api" || path.starts_with("/api/");
+    let reading = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let Some((oidc, sessions)) = state.auth.sso() else {
+        // No-auth mode (loopback only): the header's presence proves the request came from the
+        // console's own scripts, since a cross-site form cannot add it.
+        if api && !reading && !request.headers().contains_key(CSRF_HEADER) {
+            return csrf_refused(&format!("state-changing requests must carry the {CSRF_HEADER} header"));
+        }
+        let identity = state.auth.local_identity();
+        request.extensions_mut().insert(Caller { identity, csrf_token: None });
+        return next.run(request).await;
+    };
+    let now = unix_now();
+    let session = match sessions.session(request.headers(), now) {
+        Ok(session) => session,
+        Err(why) => {
+            if api || !matches!(*request.method(), Method::GET | Method::HEAD) {
+                return AppError::Api(ApiError::new(ErrorKind::Unauthenticated, why.describe()))
+                    .into_response();
+            }
+            // A page (a deep link from an alert): log in, then come back to it.
+            let target = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let location = format!("{LOGIN_PATH}?return_to={}", encode_component(target));
+            return redirect(StatusCode::SEE_OTHER, &location);
+        }
+    };
+    if api && !reading {
+        let sent = request.headers().get(CSRF_HEADER).map(HeaderValue::as_bytes).unwrap_or_default();
+        if !constant_time_eq(sent, session.csrf.as_bytes()) {
+            return csrf_refused(&format!(
+                "state-changing requests must carry this session's token in the {CSRF_HEADER} header \
+                 (GET /api/whoami gives it); reload the console"
+            ));
+        }
+    }
+    let refresh = sessions.needs_refresh(&session, now);
+    request
+        .extensions_mut()
+        .insert(Caller { identity: session.identity(), csrf_token: Some(session.csrf.clone()) });
+    let mut response = next.run(request).await;
+    if refresh {
+        let mut session = session;
+        session.seen = now;
+        let cookie = sessions.session_cookie(&session, &|g| oidc.is_role_group(g));
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// Refuses a route to a caller below its `required` role (state: the route's role).
+pub async fn require_role(State(required): State<Role>, request: Request, next: Next) -> Response {
+    let Some(caller) = request.extensions().get::<Caller>() else {
+        return AppError::Api(ApiError::new(ErrorKind::Unauthenticated, "not logged in")).into_response();
+    };
+    if caller.identity.role < required {
+        return AppError::Api(ApiError::new(
+            ErrorKind::Forbidden,
+            format!(
+                "this needs the {} role; {} has the {} role",
+                role_name(required),
+                caller.identity.email.as_deref().unwrap_or(&caller.identity.subject),
+                role_name(caller.identity.role)
+            ),
+        ))
+        .into_response();
+    }
+    next.run(request).await
+}
+
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Reader => "reader",
+        Role::Operator => "operator",
+        Role::Admin => "admin",
+    }
+}
+
+fn csrf_refused(message: &str) -> Response {
+    AppError::Api(ApiError::new(ErrorKind::Forbidden, message)).into_response()
+}
+
+pub fn redirect(status: StatusCode, location: &str) -> Response {
+    let mut response = status.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Percent-encodes everything but unreserved characters (a query-string component).
+pub fn encode_component(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// Compares secrets without an early exit that would leak how many leading bytes matched.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+
+    fn load(toml: &str) -> Result<crate::config::Settings, ConfigError> {
+        let dir = tempfile::tempdir()
+            .map_err(|e| ConfigError::Invalid { key: "tmp".into(), message: e.to_string() })?;
+        let path = dir.path().join("triage.toml");
+        std::fs::write(&path, toml)
+            .map_err(|e| ConfigError::Invalid { key: "tmp".into(), message: e.to_string() })?;
+        crate::config::Settings::load_from(Some(&path), [])
+    }
+
+    const KEY: &str =
+        "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3ODkrLw==";
+
+    fn oidc_toml(key: &str, redirect: &str, groups: &str) -> String {
+        format!(
+            "[server]\nlisten = \"0.0.0.0:8080\"\n[auth]\nmode = \"oidc\"\nsession_key = \"{key}\"\n\
+             [auth.oidc]\nissuer = \"https://sso.example\"\nclient_id = \"triage\"\nclient_secret = \"s\"\n\
+             redirect_url = \"{redirect}\"\n{groups}\n"
+        )
+    }
+
+    #[test]
+    fn oidc_settings_are_checked_key_by_key() {
+        let ok = load(&oidc_toml(KEY, "https://triage.example/auth/callback", "reader_groups = [\"sre\"]"))
+            .expect("valid SSO settings on a public address");
+        let oidc = ok.auth.oidc.expect("oidc");
+        assert_eq!(oidc.groups_claim, "groups");
+        assert_eq!(oidc.clock_skew_secs, 60);
+        assert!(!format!("{:?}", oidc.client_secret).contains("\"s\""), "secret printed");
+
+        let short =
+            load(&oidc_toml("c2hvcnQ=", "https://t.example/auth/callback", "reader_groups = [\"sre\"]"));
+        assert!(short.expect_err("short key").to_string().contains("auth.session_key"));
+        let path = load(&oidc_toml(KEY, "https://t.example/callback", "reader_groups = [\"sre\"]"));
+        assert!(path.expect_err("wrong callback").to_string().contains("auth.oidc.redirect_url"));
+        let nobody = load(&oidc_toml(KEY, "https://t.example/auth/callback", ""));
+        assert!(nobody.expect_err("no group").to_string().contains("reader_groups"));
+        let missing = load("[auth]\nmode = \"oidc\"\n");
+        assert!(missing.expect_err("no key").to_string().contains("auth.session_key"));
+        let typo = load(&oidc_toml(KEY, "https://t.example/auth/callback", "reader_group = [\"sre\"]"));
+        assert!(typo.expect_err("unknown key").to_string().contains("reader_group"));
+    }
+
+    #[test]
+    fn public_paths() {
+        for p in ["/healthz", "/readyz", "/metrics", "/auth/login", "/auth/callback"] {
+            assert!(is_public(p), "{p}");
+        }
+        for p in ["/", "/api/whoami", "/authx", "/runbooks/x", "/metrics/x"] {
+            assert!(!is_public(p), "{p}");
+        }
+    }
+}

@@ -1,0 +1,676 @@
+//! Snapshots of `pg_stat_statements` in Triage's own store (SQLite or PostgreSQL, whichever
+//! holds the audit log), and the window diff between two readings.
+//!
+//! A snapshot is one row: its counters packed as fixed-size binary records (40 bytes per
+//! statement) plus a little JSON for the names, so writing and reading 5,000 statements is one
+//! row and a few hundred microseconds. Statement texts are stored once per target and `queryid`
+//! in a side table, not in every snapshot.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+use triage_shared::pg::{DiffReport, DiffRow, SnapshotInfo};
+use triage_shared::{ApiError, ErrorKind};
+
+use crate::audit::AuditStore;
+
+/// One statement's cumulative counters at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub queryid: i64,
+    pub dbid: u32,
+    pub userid: u32,
+    pub database: Option<String>,
+    pub role: Option<String>,
+    pub calls: i64,
+    pub total_ms: f64,
+    pub rows: i64,
+}
+
+impl Entry {
+    fn key(&self) -> (i64, u32, u32) {
+        (self.queryid, self.dbid, self.userid)
+    }
+}
+
+/// Every statement's counters at one moment, with the texts known for them.
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    pub taken_at_unix: f64,
+    pub stats_reset: Option<String>,
+    pub entries: Vec<Entry>,
+    pub texts: HashMap<i64, String>,
+}
+
+/// What is stored as a snapshot's `meta`: what the binary records do not hold.
+#[derive(Serialize, Deserialize, Default)]
+struct Meta {
+    stats_reset: Option<String>,
+    databases: HashMap<u32, String>,
+    roles: HashMap<u32, String>,
+}
+
+const RECORD: usize = 40;
+
+/// Packs the counters: queryid, dbid, userid, calls, total_ms, rows, little-endian.
+fn encode(reading: &Reading) -> (Vec<u8>, String) {
+    let mut data = Vec::with_capacity(reading.entries.len() * RECORD);
+    let mut meta = Meta { stats_reset: reading.stats_reset.clone(), ..Meta::default() };
+    for e in &reading.entries {
+        data.extend_from_slice(&e.queryid.to_le_bytes());
+        data.extend_from_slice(&e.dbid.to_le_bytes());
+        data.extend_from_slice(&e.userid.to_le_bytes());
+        data.extend_from_slice(&e.calls.to_le_bytes());
+        data.extend_from_slice(&e.total_ms.to_le_bytes());
+        data.extend_from_slice(&e.rows.to_le_bytes());
+        if let Some(d) = &e.database {
+            meta.databases.entry(e.dbid).or_insert_with(|| d.clone());
+        }
+        if let Some(r) = &e.role {
+            meta.roles.entry(e.userid).or_insert_with(|| r.clone());
+        }
+    }
+    (data, serde_json::to_string(&meta).unwrap_or_else(|_| "{}".to_owned()))
+}
+
+fn decode(data: &[u8], meta: &str) -> Result<(Option<String>, Vec<Entry>), ApiError> {
+    if !data.len().is_multiple_of(RECORD) {
+        return Err(unavailable(format!(
+            "a snapshot's data is {} bytes, not a multiple of {RECORD}",
+            data.len()
+        )));
+    }
+    let meta: Meta = serde_json::from_str(meta).map_err(unavailable)?;
+    let word = |r: &[u8], at: usize| -> [u8; 8] {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&r[at..at + 8]);
+        b
+    };
+    let half = |r: &[u8], at: usize| -> [u8; 4] {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&r[at..at + 4]);
+        b
+    };
+    let entries = data
+        .chunks_exact(RECORD)
+        .map(|r| {
+            let (dbid, userid) = (u32::from_le_bytes(half(r, 8)), u32::from_le_bytes(half(r, 12)));
+            Entry {
+                queryid: i64::from_le_bytes(word(r, 0)),
+                dbid,
+                userid,
+                database: meta.databases.get(&dbid).cloned(),
+                role: meta.roles.get(&userid).cloned(),
+                calls: i64::from_le_bytes(word(r, 16)),
+                total_ms: f64::from_le_bytes(word(r, 24)),
+                rows: i64::from_le_bytes(word(r, 32)),
+            }
+        })
+        .collect();
+    Ok((meta.stats_reset, entries))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorKind::Unavailable, format!("Triage's store cannot keep or read snapshots: {e}"))
+}
+
+fn rfc3339(unix: f64) -> String {
+    jiff::Timestamp::from_second(unix as i64).map_or_else(|_| format!("{unix}"), |t| t.to_string())
+}
+
+const SQLITE_SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS pg_snapshots (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        target TEXT NOT NULL,
+        taken_at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        statements INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        meta TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS pg_snapshots_target_time ON pg_snapshots (target, taken_at);
+    CREATE TABLE IF NOT EXISTS pg_statement_texts (
+        target TEXT NOT NULL,
+        queryid INTEGER NOT NULL,
+        query TEXT NOT NULL,
+        PRIMARY KEY (target, queryid)
+    );";
+
+const POSTGRES_SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS triage_pg_snapshots (
+        id BIGSERIAL PRIMARY KEY,
+        target TEXT NOT NULL,
+        taken_at DOUBLE PRECISION NOT NULL,
+        kind TEXT NOT NULL,
+        statements BIGINT NOT NULL,
+        data BYTEA NOT NULL,
+        meta TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS triage_pg_snapshots_target_time ON triage_pg_snapshots (target, taken_at);
+    CREATE TABLE IF NOT EXISTS triage_pg_statement_texts (
+        target TEXT NOT NULL,
+        queryid BIGINT NOT NULL,
+        query TEXT NOT NULL,
+        PRIMARY KEY (target, queryid)
+    );";
+
+/// Snapshot rows in Triage's store; the tables are created on first use.
+pub struct SnapshotStore {
+    store: AuditStore,
+    ready: OnceCell<()>,
+}
+
+type Row = (i64, String, f64, String, i64, Vec<u8>, String);
+
+impl SnapshotStore {
+    pub fn new(store: AuditStore) -> Self {
+        Self { store, ready: OnceCell::new() }
+    }
+
+    async fn ensure_schema(&self) -> Result<(), ApiError> {
+        self.ready
+            .get_or_try_init(|| async {
+                match &self.store {
+                    AuditStore::Sqlite(conn) => {
+                        let conn = Arc::clone(conn);
+                        tokio::task::spawn_blocking(move || {
+                            lock(&conn).execute_batch(SQLITE_SCHEMA).map_err(unavailable)
+                        })
+                        .await
+                        .map_err(unavailable)?
+                    }
+                    AuditStore::Postgres(client) => {
+                        client.lock().await.batch_execute(POSTGRES_SCHEMA).await.map_err(unavailable)
+                    }
+                }
+            })
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn save(&self, target: &str, kind: &str, reading: &Reading) -> Result<SnapshotInfo, ApiError> {
+        self.ensure_schema().await?;
+        let (data, meta) = encode(reading);
+        let statements = reading.entries.len() as i64;
+        let taken_at = reading.taken_at_unix;
+        let texts: Vec<(i64, String)> = reading.texts.iter().map(|(k, v)| (*k, v.clone())).collect();
+        let (target_s, kind_s) = (target.to_owned(), kind.to_owned());
+        let id = match &self.store {
+            AuditStore::Sqlite(conn) => {
+                let conn = Arc::clone(conn);
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = lock(&conn);
+                    let tx = conn.transaction()?;
+                    {
+                        let mut insert = tx.prepare_cached(
+                            "INSERT OR IGNORE INTO pg_statement_texts (target, queryid, query) VALUES (?1, ?2, ?3)",
+                        )?;
+                        for (queryid, query) in &texts {
+                            insert.execute(rusqlite::params![target_s, queryid, query])?;
+                        }
+                    }
+                    tx.execute(
+                        "INSERT INTO pg_snapshots (target, taken_at, kind, statements, data, meta)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        rusqlite::params![target_s, taken_at, kind_s, statements, data, meta],
+                    )?;
+                    let id = tx.last_insert_rowid();
+                    tx.commit()?;
+                    Ok::<i64, rusqlite::Error>(id)
+                })
+                .await
+                .map_err(unavailable)?
+                .map_err(unavailable)?
+            }
+            AuditStore::Postgres(client) => {
+                let mut client = client.lock().await;
+                let tx = client.transaction().await.map_err(unavailable)?;
+                let (ids, queries): (Vec<i64>, Vec<String>) = texts.into_iter().unzip();
+                tx.execute(
+                    "INSERT INTO triage_pg_statement_texts (target, queryid, query)
+                     SELECT $1, u.queryid, u.query FROM unnest($2::bigint[], $3::text[]) AS u(queryid, query)
+                     ON CONFLICT DO NOTHING",
+                    &[&target_s, &ids, &queries],
+                )
+                .await
+                .map_err(unavailable)?;
+                let row = tx
+                    .query_one(
+                        "INSERT INTO triage_pg_snapshots (target, taken_at, kind, statements, data, meta)
+                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                        &[&target_s, &taken_at, &kind_s, &statements, &data, &meta],
+                    )
+                    .await
+                    .map_err(unavailable)?;
+                tx.commit().await.map_err(unavailable)?;
+                row.get(0)
+            }
+        };
+        Ok(SnapshotInfo {
+            id,
+            target: target.to_owned(),
+            taken_at: rfc3339(taken_at),
+            taken_at_unix: taken_at,
+            kind: kind.to_owned(),
+            statements,
+        })
+    }
+
+    /// The target's snapshots, newest first (at most 500).
+    pub async fn list(&self, target: &str) -> Result<Vec<SnapshotInfo>, ApiError> {
+        self.ensure_schema().await?;
+        let target_s = target.to_owned();
+        let rows: Vec<(i64, f64, String, i64)> = match &self.store {
+            AuditStore::Sqlite(conn) => {
+                let conn = Arc::clone(conn);
+                tokio::task::spawn_blocking(move || {
+                    let conn = lock(&conn);
+                    let mut stmt = conn.prepare(
+                        "SELECT id, taken_at, kind, statements FROM pg_snapshots WHERE target = ?1
+                         ORDER BY taken_at DESC, id DESC LIMIT 500",
+                    )?;
+                    let rows = stmt
+                        .query_map([&target_s], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok::<_, rusqlite::Error>(rows)
+                })
+                .await
+                .map_err(unavailable)?
+                .map_err(unavailable)?
+            }
+            AuditStore::Postgres(client) => client
+                .lock()
+                .await
+                .query(
+                    "SELECT id, taken_at, kind, statements FROM triage_pg_snapshots WHERE target = $1
+                     ORDER BY taken_at DESC, id DESC LIMIT 500",
+                    &[&target_s],
+                )
+                .await
+                .map_err(unavailable)?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                .collect(),
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(id, taken_at, kind, statements)| SnapshotInfo {
+                id,
+                target: target.to_owned(),
+                taken_at: rfc3339(taken_at),
+                taken_at_unix: taken_at,
+                kind,
+                statements,
+            })
+            .collect())
+    }
+
+    /// One snapshot, chosen by `clause` (an SQL condition with the target as the first parameter
+    /// and `value` as the second) — the clauses are constants of this module.
+    async fn load_where(
+        &self,
+        target: &str,
+        clause: Which,
+        value: f64,
+    ) -> Result<Option<(SnapshotInfo, Reading)>, ApiError> {
+        self.ensure_schema().await?;
+        let target_s = target.to_owned();
+        let (sqlite_sql, pg_sql) = clause.sql();
+        let row: Option<Row> = match &self.store {
+            AuditStore::Sqlite(conn) => {
+                let conn = Arc::clone(conn);
+                tokio::task::spawn_blocking(move || {
+                    let conn = lock(&conn);
+                    let mut stmt = conn.prepare(sqlite_sql)?;
+                    let mut rows = stmt.query_map(rusqlite::params![target_s, value], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                    })?;
+                    rows.next().transpose()
+                })
+                .await
+                .map_err(unavailable)?
+                .map_err(unavailable)?
+            }
+            AuditStore::Postgres(client) => {
+                let row = match clause {
+                    Which::Id => client.lock().await.query_opt(pg_sql, &[&target_s, &(value as i64)]).await,
+                    _ => client.lock().await.query_opt(pg_sql, &[&target_s, &value]).await,
+                };
+                row.map_err(unavailable)?
+                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)))
+            }
+        };
+        let Some((id, target_name, taken_at, kind, statements, data, meta)) = row else { return Ok(None) };
+        let (stats_reset, entries) = decode(&data, &meta)?;
+        let info = SnapshotInfo {
+            id,
+            target: target_name,
+            taken_at: rfc3339(taken_at),
+            taken_at_unix: taken_at,
+            kind,
+            statements,
+        };
+        let reading = Reading { taken_at_unix: taken_at, stats_reset, entries, texts: HashMap::new() };
+        Ok(Some((info, reading)))
+    }
+
+    pub async fn load(&self, target: &str, id: i64) -> Result<(SnapshotInfo, Reading), ApiError> {
+        self.load_where(target, Which::Id, id as f64).await?.ok_or_else(|| {
+            ApiError::new(ErrorKind::NotFound, format!("no snapshot {id} of PostgreSQL target {target}"))
+        })
+    }
+
+    /// The last snapshot taken at or before `unix`.
+    pub async fn load_at_or_before(
+        &self,
+        target: &str,
+        unix: f64,
+    ) -> Result<(SnapshotInfo, Reading), ApiError> {
+        self.load_where(target, Which::AtOrBefore, unix).await?.ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no snapshot of {target} was taken at or before {}; take one, or start the window later",
+                    rfc3339(unix)
+                ),
+            )
+        })
+    }
+
+    /// The first snapshot taken at or after `unix`, if any.
+    pub async fn load_at_or_after(
+        &self,
+        target: &str,
+        unix: f64,
+    ) -> Result<Option<(SnapshotInfo, Reading)>, ApiError> {
+        self.load_where(target, Which::AtOrAfter, unix).await
+    }
+
+    /// Texts of the given statements, from the side table.
+    pub async fn texts(&self, target: &str, ids: Vec<i64>) -> Result<HashMap<i64, String>, ApiError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.ensure_schema().await?;
+        let target_s = target.to_owned();
+        match &self.store {
+            AuditStore::Sqlite(conn) => {
+                let conn = Arc::clone(conn);
+                tokio::task::spawn_blocking(move || {
+                    let conn = lock(&conn);
+                    // One placeholder per id (a count, never a value, goes into the text).
+                    let marks = vec!["?"; ids.len()].join(", ");
+                    let mut stmt = conn.prepare(&format!(
+                        "SELECT queryid, query FROM pg_statement_texts WHERE target = ? AND queryid IN ({marks})"
+                    ))?;
+                    let params = std::iter::once(rusqlite::types::Value::Text(target_s))
+                        .chain(ids.into_iter().map(rusqlite::types::Value::Integer));
+                    let out = stmt
+                        .query_map(rusqlite::params_from_iter(params), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+                        .collect::<Result<HashMap<_, _>, _>>()?;
+                    Ok::<_, rusqlite::Error>(out)
+                })
+                .await
+                .map_err(unavailable)?
+                .map_err(unavailable)
+            }
+            AuditStore::Postgres(client) => Ok(client
+                .lock()
+                .await
+                .query(
+                    "SELECT queryid, query FROM triage_pg_statement_texts WHERE target = $1 AND queryid = ANY($2)",
+                    &[&target_s, &ids],
+                )
+                .await
+                .map_err(unavailable)?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect()),
+        }
+    }
+
+    /// Deletes periodic snapshots older than `keep`.
+    pub async fn prune(&self, target: &str, keep: Duration) -> Result<(), ApiError> {
+        self.ensure_schema().await?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let before = now - keep.as_secs_f64();
+        let target_s = target.to_owned();
+        match &self.store {
+            AuditStore::Sqlite(conn) => {
+                let conn = Arc::clone(conn);
+                tokio::task::spawn_blocking(move || {
+                    lock(&conn).execute(
+                        "DELETE FROM pg_snapshots WHERE target = ?1 AND kind = 'periodic' AND taken_at < ?2",
+                        rusqlite::params![target_s, before],
+                    )
+                })
+                .await
+                .map_err(unavailable)?
+                .map_err(unavailable)?;
+            }
+            AuditStore::Postgres(client) => {
+                client
+                    .lock()
+                    .await
+                    .execute(
+                        "DELETE FROM triage_pg_snapshots WHERE target = $1 AND kind = 'periodic' AND taken_at < $2",
+                        &[&target_s, &before],
+                    )
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Which {
+    Id,
+    AtOrBefore,
+    AtOrAfter,
+}
+
+impl Which {
+    /// (SQLite, PostgreSQL) query texts.
+    fn sql(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Id => (
+                "SELECT id, target, taken_at, kind, statements, data, meta FROM pg_snapshots WHERE target = ?1 AND id = ?2",
+                "SELECT id, target, taken_at, kind, statements, data, meta FROM triage_pg_snapshots WHERE target = $1 AND id = $2",
+            ),
+            Self::AtOrBefore => (
+                "SELECT id, target, taken_at, kind, statements, data, meta FROM pg_snapshots WHERE target = ?1 AND taken_at <= ?2
+                 ORDER BY taken_at DESC, id DESC LIMIT 1",
+                "SELECT id, target, taken_at, kind, statements, data, meta FROM triage_pg_snapshots WHERE target = $1 AND taken_at <= $2
+                 ORDER BY taken_at DESC, id DESC LIMIT 1",
+            ),
+            Self::AtOrAfter => (
+                "SELECT id, target, taken_at, kind, statements, data, meta FROM pg_snapshots WHERE target = ?1 AND taken_at >= ?2
+                 ORDER BY taken_at ASC, id ASC LIMIT 1",
+                "SELECT id, target, taken_at, kind, statements, data, meta FROM triage_pg_snapshots WHERE target = $1 AND taken_at >= $2
+                 ORDER BY taken_at ASC, id ASC LIMIT 1",
+            ),
+        }
+    }
+}
+
+fn lock(conn: &std::sync::Mutex<rusqlite::Connection>) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+    conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What each statement added between `from` and `to`, ranked by added total time. Texts come
+/// from `to` (a live reading has them); the caller fills in the rest from the store.
+pub fn diff(
+    target: &str,
+    from_info: SnapshotInfo,
+    from: &Reading,
+    to_info: Option<SnapshotInfo>,
+    to: &Reading,
+    limit: usize,
+) -> Result<DiffReport, ApiError> {
+    if to.taken_at_unix < from.taken_at_unix {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            format!(
+                "the window ends ({}) before it starts ({}); swap from and to",
+                rfc3339(to.taken_at_unix),
+                rfc3339(from.taken_at_unix)
+            ),
+        ));
+    }
+    let before: HashMap<(i64, u32, u32), &Entry> = from.entries.iter().map(|e| (e.key(), e)).collect();
+    let mut reset_detected = from.stats_reset.is_some() && to.stats_reset != from.stats_reset;
+    let mut rows: Vec<DiffRow> = Vec::new();
+    let mut total_added = 0.0;
+    for e in &to.entries {
+        let (calls, total, nrows, new) = match before.get(&e.key()) {
+            Some(b) if e.calls >= b.calls && e.total_ms >= b.total_ms => {
+                (e.calls - b.calls, e.total_ms - b.total_ms, e.rows - b.rows, false)
+            }
+            // Counters went back: reset (or evicted and seen again) inside the window.
+            Some(_) => {
+                reset_detected = true;
+                (e.calls, e.total_ms, e.rows, false)
+            }
+            None => (e.calls, e.total_ms, e.rows, true),
+        };
+        if calls == 0 && total <= 0.0 {
+            continue;
+        }
+        total_added += total;
+        rows.push(DiffRow {
+            queryid: Some(e.queryid),
+            database: e.database.clone(),
+            role: e.role.clone(),
+            query: to.texts.get(&e.queryid).cloned().unwrap_or_default(),
+            calls,
+            total_ms: total,
+            mean_ms: if calls > 0 { total / calls as f64 } else { 0.0 },
+            rows: nrows,
+            share_pct: 0.0,
+            new_in_window: new,
+        });
+    }
+    let changed = rows.len() as i64;
+    // Only the top `limit` are needed in order: select, then sort that part.
+    if rows.len() > limit {
+        rows.select_nth_unstable_by(limit - 1, |a, b| b.total_ms.total_cmp(&a.total_ms));
+        rows.truncate(limit);
+    }
+    rows.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+    for r in &mut rows {
+        r.share_pct = if total_added > 0.0 { r.total_ms / total_added * 100.0 } else { 0.0 };
+    }
+    Ok(DiffReport {
+        target: target.to_owned(),
+        from: from_info,
+        to: to_info,
+        to_time: rfc3339(to.taken_at_unix),
+        seconds: to.taken_at_unix - from.taken_at_unix,
+        rows,
+        statements_changed: changed,
+        total_added_ms: total_added,
+        reset_detected,
+        took_ms: 0.0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(queryid: i64, calls: i64, total_ms: f64) -> Entry {
+        Entry { queryid, dbid: 1, userid: 10, database: None, role: None, calls, total_ms, rows: calls }
+    }
+
+    fn info(id: i64) -> SnapshotInfo {
+        SnapshotInfo {
+            id,
+            target: "t".into(),
+            taken_at: String::new(),
+            taken_at_unix: 0.0,
+            kind: "manual".into(),
+            statements: 0,
+        }
+    }
+
+    #[test]
+    fn ranks_by_added_time_and_marks_new_statements() {
+        let from = Reading {
+            taken_at_unix: 100.0,
+            entries: vec![entry(1, 1000, 9000.0), entry(2, 10, 50.0)],
+            ..Reading::default()
+        };
+        let to = Reading {
+            taken_at_unix: 160.0,
+            entries: vec![entry(1, 1010, 9010.0), entry(2, 10, 50.0), entry(3, 4, 400.0)],
+            ..Reading::default()
+        };
+        let d = diff("t", info(1), &from, None, &to, 10).expect("diff");
+        assert_eq!(d.rows.len(), 2, "an unchanged statement is left out");
+        assert_eq!(d.rows[0].queryid, Some(3));
+        assert!(d.rows[0].new_in_window);
+        assert_eq!(d.rows[0].calls, 4);
+        assert!((d.rows[0].mean_ms - 100.0).abs() < 1e-9);
+        assert_eq!(d.rows[1].queryid, Some(1));
+        assert!((d.rows[1].total_ms - 10.0).abs() < 1e-9);
+        assert!((d.total_added_ms - 410.0).abs() < 1e-9);
+        assert!(!d.reset_detected);
+        assert!((d.seconds - 60.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn counters_going_back_mean_a_reset() {
+        let from =
+            Reading { taken_at_unix: 1.0, entries: vec![entry(1, 1000, 9000.0)], ..Reading::default() };
+        let to = Reading { taken_at_unix: 2.0, entries: vec![entry(1, 5, 20.0)], ..Reading::default() };
+        let d = diff("t", info(1), &from, None, &to, 10).expect("diff");
+        assert!(d.reset_detected);
+        assert_eq!(d.rows[0].calls, 5);
+    }
+
+    #[test]
+    fn snapshots_pack_and_unpack() {
+        let mut a = entry(-42, 7, 1.5);
+        a.database = Some("app".into());
+        a.role = Some("svc".into());
+        let reading = Reading {
+            stats_reset: Some("2026-01-01T00:00:00Z".into()),
+            entries: vec![a, Entry { dbid: 2, userid: 20, ..entry(i64::MAX, 0, 0.0) }],
+            ..Reading::default()
+        };
+        let (data, meta) = encode(&reading);
+        assert_eq!(data.len(), 2 * RECORD);
+        let (reset, entries) = decode(&data, &meta).expect("decode");
+        assert_eq!(reset, reading.stats_reset);
+        assert_eq!(entries, reading.entries);
+        assert!(decode(&data[1..], &meta).is_err(), "a torn record is an error, not garbage");
+    }
+
+    #[test]
+    fn a_reversed_window_is_refused() {
+        let from = Reading { taken_at_unix: 5.0, ..Reading::default() };
+        let to = Reading { taken_at_unix: 1.0, ..Reading::default() };
+        let err = diff("t", info(1), &from, None, &to, 10).expect_err("reversed");
+        assert_eq!(err.kind, ErrorKind::BadRequest);
+    }
+
+    #[test]
+    fn limit_keeps_the_biggest() {
+        let from = Reading::default();
+        let to = Reading {
+            taken_at_unix: 1.0,
+            entries: (0..100).map(|i| entry(i, 1, i as f64)).collect(),
+            ..Reading::default()
+        };
+        let d = diff("t", info(1), &from, None, &to, 3).expect("diff");
+        assert_eq!(d.rows.iter().map(|r| r.queryid).collect::<Vec<_>>(), [Some(99), Some(98), Some(97)]);
+        assert_eq!(d.statements_changed, 100);
+    }
+}

@@ -1,0 +1,97 @@
+//! `/api/pg/*`: PostgreSQL analysis of the configured targets (read-only), snapshots for the
+//! window diff, and the audited statistics reset.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use triage_shared::actions::ActionOutcome;
+use triage_shared::pg::{
+    ActivityReport, DiffQuery, DiffReport, IndexAdviceReport, ResetRequest, SnapshotInfo, StatementOrder,
+    StatementsQuery, StatementsReport, TablesReport,
+};
+
+use crate::auth::Caller;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Configured target names; the first is the default.
+pub async fn list_targets(State(state): State<AppState>) -> Result<Json<Vec<String>>, AppError> {
+    Ok(Json(state.pg()?.names()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StatementsParams {
+    order: Option<String>,
+    database: Option<String>,
+    role: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn list_statements(
+    State(state): State<AppState>,
+    Path(target): Path<String>,
+    Query(p): Query<StatementsParams>,
+) -> Result<Json<StatementsReport>, AppError> {
+    let order = match p.order.as_deref().filter(|o| !o.is_empty()) {
+        None => StatementOrder::default(),
+        Some(o) => StatementOrder::parse(o).ok_or_else(|| {
+            let known: Vec<&str> = StatementOrder::ALL.iter().map(|o| o.id()).collect();
+            AppError::bad_request(format!("unknown order {o:?}; use one of {}", known.join(", ")))
+        })?,
+    };
+    let q = StatementsQuery { order, database: p.database, role: p.role, limit: p.limit };
+    Ok(Json(state.pg()?.statements(&target, &q).await?))
+}
+
+pub async fn get_activity(
+    State(state): State<AppState>,
+    Path(target): Path<String>,
+) -> Result<Json<ActivityReport>, AppError> {
+    Ok(Json(state.pg()?.activity(&target).await?))
+}
+
+pub async fn get_index_advice(
+    State(state): State<AppState>,
+    Path(target): Path<String>,
+) -> Result<Json<IndexAdviceReport>, AppError> {
+    Ok(Json(state.pg()?.index_advice(&target).await?))
+}
+
+pub async fn list_tables(
+    State(state): State<AppState>,
+    Path(target): Path<String>,
+) -> Result<Json<TablesReport>, AppError> {
+    Ok(Json(state.pg()?.tables(&target).await?))
+}
+
+pub async fn list_snapshots(
+    State(state): State<AppState>,
+    Path(target): Path<String>,
+) -> Result<Json<Vec<SnapshotInfo>>, AppError> {
+    Ok(Json(state.pg()?.snapshots(&target).await?))
+}
+
+/// Takes a snapshot now (state-changing for Triage's store only; any role may).
+pub async fn take_snapshot(
+    State(state): State<AppState>,
+    Path(target): Path<String>,
+) -> Result<Json<SnapshotInfo>, AppError> {
+    Ok(Json(state.pg()?.take_snapshot(&target, "manual").await?))
+}
+
+pub async fn get_diff(
+    State(state): State<AppState>,
+    Path(target): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> Result<Json<DiffReport>, AppError> {
+    Ok(Json(state.pg()?.diff(&target, &q).await?))
+}
+
+pub async fn reset_statements(
+    State(state): State<AppState>,
+    Caller { identity, .. }: Caller,
+    Path(target): Path<String>,
+    Json(req): Json<ResetRequest>,
+) -> Result<Json<ActionOutcome>, AppError> {
+    Ok(Json(state.pg()?.reset(&state.audit, &identity, &target, &req).await?))
+}
