@@ -7,7 +7,10 @@
 //!    by itself, every check reaches a final badge, the causes are those the backend ranked, and
 //!    the report the page downloads and copies holds every verdict. The run's permalink shows the
 //!    same run; `r` starts another.
-//! 2. The Alerts page lists the active alert with its severity and labels and links it to its
+//! 2. With Prometheus hanging (a listener that accepts and never answers — a fault a real
+//!    Prometheus does not produce on demand), the flow shows its checks running, then, over the
+//!    run's live events, the Prometheus checks as errors in words and the Kubernetes ones done.
+//! 3. The Alerts page lists the active alert with its severity and labels and links it to its
 //!    flow (by the alert's name, since the shipped link's origin is the demo's), and that link
 //!    starts the flow with the alert's labels; an operator applies one of its fixes through the
 //!    guarded dialog. The Runbooks list shows every flow, filtered from the keyboard.
@@ -505,5 +508,80 @@ async fn alerts_page(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     assert_eq!(page.attr("data-runbook").await?.unwrap_or_default(), first, "Enter opens the first match");
     assert!(!client.current_url().await?.path().contains("/runs/"), "a plain link does not start a run");
     assert_eq!(browser.wait_testid("run-button").await?.text().await?, "Run checks");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hanging_upstream_shows_running_checks_then_errors_in_words() -> anyhow::Result<()> {
+    require_frontend()?;
+    let sandbox = TestSandbox::start(Incident::Healthy).await?;
+    // Accepts connections and never answers: every Prometheus check hangs until its timeout.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hole_addr = hole.local_addr()?;
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = hole.accept().await {
+            open.push(socket);
+        }
+    });
+    let mut settings: Settings = kubernetes_settings(&sandbox.kubeconfig, Role::Reader);
+    settings.prometheus = Some(PrometheusSettings {
+        url: format!("http://{hole_addr}").parse()?,
+        timeout_secs: 60,
+        max_range_secs: 31 * 86_400,
+        max_points: 11_000,
+    });
+    settings.runbooks.dir = workspace_root().join("runbooks");
+    settings.runbooks.check_timeout_secs = 4;
+    let app = TestApp::start_with(settings).await?;
+    let browser = Browser::start().await?;
+    let result = hanging_upstream(&app, &browser).await;
+    let _ = browser.screenshot("runbook-upstream-hanging-final").await;
+    browser.close().await?;
+    app.stop().await?;
+    held.abort();
+    drop(sandbox);
+    result
+}
+
+async fn hanging_upstream(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    browser.client.goto(&app.url("/runbooks/kafka-consumer-lag?namespace=streaming-analytics")).await?;
+    let run_id = run_id_in_url(browser, "kafka-consumer-lag", None).await?;
+    // While Prometheus hangs, its checks show a spinner and the run is unfinished.
+    eventually("a running check", 10, || async {
+        let running = all(browser, "[data-testid=step][data-status=running] .spinner").await?;
+        Ok((!running.is_empty()).then_some(()))
+    })
+    .await?;
+    let bar = browser.wait_testid("run-bar").await?;
+    assert_eq!(bar.attr("data-finished").await?.as_deref(), Some("false"));
+    browser.screenshot("runbook-upstream-hanging").await?;
+    // The live events finish the run on the page without a reload.
+    let statuses = finished_statuses(browser, &run_id).await?;
+    println!("with Prometheus hanging: {statuses:?}");
+    let state: RunState = app.get_json(&format!("/api/runs/{run_id}")).await?;
+    let runbook: Runbook = app.get_json("/api/runbooks/kafka-consumer-lag").await?;
+    for (step, status) in &statuses {
+        let promql = runbook
+            .steps
+            .iter()
+            .any(|s| s.id == *step && matches!(s.check, triage_shared::runbook::Check::Promql { .. }));
+        if promql {
+            assert_eq!(status, "error", "{step} asked the hanging Prometheus");
+        } else {
+            assert_ne!(status, "error", "{step} does not need Prometheus");
+            assert!(FINAL.contains(&status.as_str()), "{step}: {status}");
+        }
+    }
+    assert!(statuses.iter().any(|(_, s)| s == "error") && statuses.iter().any(|(_, s)| s != "error"));
+    // An errored step opens with the reason in words.
+    let error = browser.wait_testid("step-error").await?.text().await?;
+    assert!(error.starts_with("The check failed: "), "{error}");
+    assert!(error.len() > "The check failed: ".len() + 5, "{error}");
+    assert!(state.finished_at.is_some());
+    // Failed checks are not read as a clean bill of health.
+    let causes = browser.wait_testid("causes-none").await?.text().await?;
+    let failed = statuses.iter().filter(|(_, s)| s == "error").count();
+    assert!(causes.contains(&format!("{failed} of {} checks failed", statuses.len())), "{causes}");
     Ok(())
 }

@@ -354,13 +354,19 @@ fn FlowPage(id: String, run_id: Option<String>, query: BTreeMap<String, String>)
     }
 
     if let Some(rid) = run_id.clone() {
+        // The stream is opened after an await: under this page's owner, so that leaving the
+        // page closes it.
+        let owner = Owner::current();
         spawn_local(async move {
             match api::run_state(&rid).await {
                 Ok(state) => {
                     let unfinished = state.finished_at.is_none();
                     let _ = values.try_set(state.params.clone());
                     if run.try_set(Some(state)).is_none() && unfinished {
-                        follow_run(&rid, run, stream);
+                        match &owner {
+                            Some(o) => o.with(|| follow_run(&rid, run, stream)),
+                            None => follow_run(&rid, run, stream),
+                        }
                     }
                 }
                 Err(e) => {
@@ -854,10 +860,26 @@ fn CausesPanel(
                 <p class="muted state-msg" data-testid="causes-waiting"><span class="spinner"></span>"Ranked when every check has finished…"</p>
             }
             .into_any(),
-            Some(state) if state.causes.is_empty() => view! {
-                <p class="ok-text" data-testid="causes-none">"No check points to a cause: nothing in this flow looks wrong."</p>
+            Some(state) if state.causes.is_empty() => {
+                let failed = state
+                    .steps
+                    .iter()
+                    .filter(|(_, s)| matches!(s, StepState::Done { result } if result.verdict == Verdict::Error))
+                    .count();
+                if failed > 0 {
+                    view! {
+                        <p class="warn-text" data-testid="causes-none">
+                            {format!("No cause ranked, but {failed} of {} checks failed, so this flow could not judge everything: see their errors.", state.steps.len())}
+                        </p>
+                    }
+                    .into_any()
+                } else {
+                    view! {
+                        <p class="ok-text" data-testid="causes-none">"No check points to a cause: nothing in this flow looks wrong."</p>
+                    }
+                    .into_any()
+                }
             }
-            .into_any(),
             Some(state) => {
                 let causes = state.causes.clone();
                 view! {
