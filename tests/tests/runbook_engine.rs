@@ -1,6 +1,7 @@
-//! The runbook engine against the sandbox and a real Prometheus scraping it: for each incident
-//! the matching flow's top-ranked cause is the injected one; in `healthy` no flow ranks a
-//! critical cause; with Prometheus stopped its checks are `error` while the others complete; the
+//! The runbook engine against the sandbox, a real Prometheus scraping it and (for the database
+//! incidents and `healthy`) a real PostgreSQL under the sandbox's workload: for each of twelve
+//! incidents the matching flow's top-ranked cause is the injected one; in `healthy` no flow ranks
+//! a critical cause and no check errors; with Prometheus stopped its checks are `error` while the others complete; the
 //! events stream and the Markdown report carry the verdicts.
 
 use std::collections::BTreeMap;
@@ -190,7 +191,7 @@ async fn each_incident_ranks_its_injected_cause_first() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn healthy_platform_ranks_nothing_critical_in_any_flow() -> Result<()> {
-    let env = Env::start(Incident::Healthy).await?;
+    let env = Env::start_with_postgres(Incident::Healthy).await?;
     let list: Vec<RunbookSummary> = env.app.get_json("/api/runbooks").await?;
     assert_eq!(list.len(), 14, "all shipped flows are served");
     wait_for_history(&env.prom, 25).await?;

@@ -493,6 +493,50 @@ mod tests {
     }
 
     #[test]
+    fn parameters_are_required_validated_and_named_in_errors() {
+        use triage_shared::runbook::{Param, ParamKind};
+        let param = |name: &str, kind, default: Option<&str>| Param {
+            name: name.to_owned(),
+            label: None,
+            kind,
+            default: default.map(str::to_owned),
+            help: None,
+        };
+        let mut runbook = Runbook {
+            id: "r".to_owned(),
+            title: "r".to_owned(),
+            summary: String::new(),
+            component: "x".to_owned(),
+            alerts: vec![],
+            params: vec![
+                param("deployment", ParamKind::Deployment, None),
+                param("window", ParamKind::Duration, Some("5m")),
+            ],
+            steps: vec![],
+            causes: vec![],
+            queries: vec![],
+        };
+        let given = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        };
+        let missing = resolve_params(&runbook, &given(&[]), None).expect_err("required");
+        assert_eq!(missing.kind, ErrorKind::BadRequest);
+        assert!(missing.message.contains("`deployment` is required"), "{}", missing.message);
+        let bad = resolve_params(&runbook, &given(&[("deployment", "x"), ("window", "5 minutes")]), None)
+            .expect_err("bad duration");
+        assert!(bad.message.contains("`window`"), "{}", bad.message);
+        let ok =
+            resolve_params(&runbook, &given(&[("deployment", "x"), ("alertname", "Y")]), None).expect("ok");
+        assert_eq!(ok["window"].1, "5m", "default applied");
+        assert!(!ok.contains_key("alertname"), "undeclared values are ignored");
+        runbook.params.push(param("namespace", ParamKind::Namespace, Some("other")));
+        let allow = vec!["streaming-analytics".to_owned()];
+        let outside =
+            resolve_params(&runbook, &given(&[("deployment", "x")]), Some(&allow)).expect_err("allowlist");
+        assert!(outside.message.contains("allowlist"), "{}", outside.message);
+    }
+
+    #[test]
     fn worst_matching_rule_wins() {
         let s = step("a", &[]);
         let mut values = BTreeMap::new();
