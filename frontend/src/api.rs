@@ -7,7 +7,8 @@ use gloo_net::http::{Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use triage_shared::actions::{
-    ActionOutcome, AuditEntry, DeletePodRequest, Identity, RestartRequest, ScaleRequest,
+    ActionOutcome, AuditEntry, DeletePodRequest, DeletePodsRequest, EmergencyRestartRequest, Identity, Job,
+    RestartRequest, ScaleRequest,
 };
 use triage_shared::auth::{CSRF_HEADER, WhoAmI};
 use triage_shared::k8s::{
@@ -15,6 +16,7 @@ use triage_shared::k8s::{
     ServiceSummary,
 };
 use triage_shared::prom::{Alert, QueryResult};
+use triage_shared::runbook::{RunStarted, RunState, Runbook, RunbookSummary, StartRun};
 use triage_shared::{ApiError, ErrorBody, ErrorKind, VersionInfo};
 
 pub async fn get_version() -> Result<VersionInfo, ApiError> {
@@ -141,6 +143,62 @@ pub async fn restart_deployment(
 
 pub async fn delete_pod(ns: &str, name: &str, body: &DeletePodRequest) -> Result<ActionOutcome, ApiError> {
     post_json(&format!("{}/pods/{}/delete", ns_path(ns), encode(name)), body).await
+}
+
+/// Every pod of `ns` matching a label selector (`/pods/delete`).
+pub async fn delete_pods(ns: &str, body: &DeletePodsRequest) -> Result<ActionOutcome, ApiError> {
+    post_json(&format!("{}/pods/delete", ns_path(ns)), body).await
+}
+
+/// The guide's complete restart of `ns`: the plan for a dry run, the started job otherwise.
+pub async fn emergency_restart(ns: &str, body: &EmergencyRestartRequest) -> Result<Job, ApiError> {
+    post_json(&format!("{}/emergency-restart", ns_path(ns)), body).await
+}
+
+/// A long action's progress.
+pub async fn job(id: &str) -> Result<Job, ApiError> {
+    get_json(&format!("/api/jobs/{}", encode(id))).await
+}
+
+pub async fn runbooks() -> Result<Vec<RunbookSummary>, ApiError> {
+    get_json("/api/runbooks").await
+}
+
+pub async fn runbook(id: &str) -> Result<Runbook, ApiError> {
+    get_json(&format!("/api/runbooks/{}", encode(id))).await
+}
+
+/// Starts a run of every check of runbook `id` with `params` (validated by the backend).
+pub async fn start_run(id: &str, body: &StartRun) -> Result<RunStarted, ApiError> {
+    post_json(&format!("/api/runbooks/{}/runs", encode(id)), body).await
+}
+
+pub async fn run_state(run_id: &str) -> Result<RunState, ApiError> {
+    get_json(&format!("/api/runs/{}", encode(run_id))).await
+}
+
+/// The path of a run's server-sent events.
+pub fn run_events_url(run_id: &str) -> String {
+    format!("/api/runs/{}/events", encode(run_id))
+}
+
+/// The path of a run's Markdown incident report.
+pub fn run_report_url(run_id: &str) -> String {
+    format!("/api/runs/{}/report.md", encode(run_id))
+}
+
+/// A run's Markdown incident report.
+pub async fn run_report(run_id: &str) -> Result<String, ApiError> {
+    let response = Request::get(&run_report_url(run_id)).send().await.map_err(|e| {
+        ApiError::new(ErrorKind::Unavailable, format!("cannot reach the Triage backend: {e}"))
+    })?;
+    if !response.ok() {
+        return decode::<String>(response).await;
+    }
+    response
+        .text()
+        .await
+        .map_err(|e| ApiError::new(ErrorKind::Internal, format!("cannot read the report: {e}")))
 }
 
 /// The audit log, newest first.

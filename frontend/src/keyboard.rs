@@ -60,7 +60,7 @@ pub fn Shortcuts(targets: Vec<(char, &'static str)>) -> impl IntoView {
     }
 }
 
-fn typing_in_field(event: &web_sys::KeyboardEvent) -> bool {
+pub fn typing_in_field(event: &web_sys::KeyboardEvent) -> bool {
     event.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()).is_some_and(|e| {
         matches!(e.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT") || e.has_attribute("contenteditable")
     })

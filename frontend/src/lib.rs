@@ -87,6 +87,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/") view=overview::Overview />
                             <Route path=path!("/runbooks") view=runbooks::RunbookList />
                             <Route path=path!("/runbooks/:id") view=runbooks::RunbookFlow />
+                            <Route path=path!("/runbooks/:id/runs/:run_id") view=runbooks::RunbookFlow />
                             <Route path=path!("/alerts") view=alerts::Alerts />
                             <Route path=path!("/explore") view=explore::Explore />
                             <Route path=path!("/kubernetes") view=kubernetes::Kubernetes />

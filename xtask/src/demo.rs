@@ -136,12 +136,16 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let prom_dir = demo_dir.join("prometheus");
     std::fs::create_dir_all(&prom_dir)?;
     let prom_config = prom_dir.join("prometheus.yml");
+    // The shipped alerting rules, whose runbook_url links open the console's flows.
+    let rules = root.join("deploy/prometheus/alerts.yaml");
     std::fs::write(
         &prom_config,
         format!(
             "# Written by `cargo xtask demo`.\nglobal:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n\
+             rule_files:\n  - \"{}\"\n\
              scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: [\"{PROMETHEUS_ADDR}\"]\n\
-             \x20 - job_name: streaming-analytics\n    static_configs:\n      - targets: [\"{METRICS_ADDR}\"]\n"
+             \x20 - job_name: streaming-analytics\n    static_configs:\n      - targets: [\"{METRICS_ADDR}\"]\n",
+            rules.display()
         ),
     )?;
     sup.spawn(

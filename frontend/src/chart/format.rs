@@ -12,6 +12,9 @@ pub enum Unit {
     Bytes,
     /// Events (or operations) per second.
     PerSecond,
+    /// Already a percentage (0..100).
+    Percent,
+    Seconds,
 }
 
 fn compact(v: f64) -> String {
@@ -54,6 +57,8 @@ pub fn value(v: f64, unit: Unit) -> String {
             format!("{} {}", compact(x), UNITS[i])
         }
         Unit::PerSecond => format!("{}/s", compact(v)),
+        Unit::Percent => format!("{}%", compact(v)),
+        Unit::Seconds => format!("{} s", compact(v)),
     }
 }
 

@@ -1,13 +1,17 @@
-//! The guarded-action dialog (scale, restart, delete pod): a server-side dry run first, which
-//! says what would change and the kubectl equivalent; then, when the backend asks for it, the
-//! target's name typed as confirmation; then the real run, whose audit id is shown.
+//! The guarded-action dialog (scale, restart, delete pod, delete pods by selector, emergency
+//! restart): a server-side dry run first, which says what would change and the kubectl
+//! equivalent; then, when the backend asks for it, the target's name typed as confirmation; then
+//! the real run, whose audit id is shown (and, for the emergency restart, its steps as they run).
 
 use leptos::ev;
 use leptos::html::Input;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use triage_shared::ApiError;
-use triage_shared::actions::{ActionOutcome, DeletePodRequest, RestartRequest, ScaleRequest};
+use triage_shared::actions::{
+    ActionOutcome, DeletePodRequest, DeletePodsRequest, EmergencyRestartRequest, Job, RestartRequest,
+    ScaleRequest, StepState,
+};
 
 use crate::api;
 use crate::components::k8s_format::parse_replicas;
@@ -15,9 +19,29 @@ use crate::components::k8s_format::parse_replicas;
 /// What the dialog acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionTarget {
-    Scale { ns: String, name: String, current: i32 },
-    Restart { ns: String, name: String },
-    DeletePod { ns: String, name: String },
+    Scale {
+        ns: String,
+        name: String,
+        current: i32,
+    },
+    Restart {
+        ns: String,
+        name: String,
+    },
+    DeletePod {
+        ns: String,
+        name: String,
+    },
+    /// Every pod matching a label selector; confirmed by typing the selector.
+    DeletePods {
+        ns: String,
+        selector: String,
+    },
+    /// The guide's complete restart of these deployments, in order; confirmed by typing the namespace.
+    EmergencyRestart {
+        ns: String,
+        deployments: Vec<String>,
+    },
 }
 
 impl ActionTarget {
@@ -27,18 +51,27 @@ impl ActionTarget {
             Self::Scale { .. } => "scale",
             Self::Restart { .. } => "restart",
             Self::DeletePod { .. } => "delete",
+            Self::DeletePods { .. } => "delete-pods",
+            Self::EmergencyRestart { .. } => "emergency",
         }
     }
 
+    /// What the user types to confirm: the target's name, the selector, or the namespace.
     pub fn name(&self) -> &str {
         match self {
             Self::Scale { name, .. } | Self::Restart { name, .. } | Self::DeletePod { name, .. } => name,
+            Self::DeletePods { selector, .. } => selector,
+            Self::EmergencyRestart { ns, .. } => ns,
         }
     }
 
     pub fn ns(&self) -> &str {
         match self {
-            Self::Scale { ns, .. } | Self::Restart { ns, .. } | Self::DeletePod { ns, .. } => ns,
+            Self::Scale { ns, .. }
+            | Self::Restart { ns, .. }
+            | Self::DeletePod { ns, .. }
+            | Self::DeletePods { ns, .. }
+            | Self::EmergencyRestart { ns, .. } => ns,
         }
     }
 
@@ -47,6 +80,8 @@ impl ActionTarget {
             Self::Scale { name, .. } => format!("Scale deployment {name}"),
             Self::Restart { name, .. } => format!("Restart deployment {name}"),
             Self::DeletePod { name, .. } => format!("Delete pod {name}"),
+            Self::DeletePods { selector, .. } => format!("Delete pods {selector}"),
+            Self::EmergencyRestart { ns, .. } => format!("Emergency restart of {ns}"),
         }
     }
 
@@ -54,7 +89,8 @@ impl ActionTarget {
         match self {
             Self::Scale { .. } => "Scale",
             Self::Restart { .. } => "Restart",
-            Self::DeletePod { .. } => "Delete",
+            Self::DeletePod { .. } | Self::DeletePods { .. } => "Delete",
+            Self::EmergencyRestart { .. } => "Restart everything",
         }
     }
 
@@ -64,8 +100,8 @@ impl ActionTarget {
         force: bool,
         dry_run: bool,
         confirm: Option<String>,
-    ) -> Result<ActionOutcome, ApiError> {
-        match self {
+    ) -> Result<(ActionOutcome, Option<String>), ApiError> {
+        let outcome = match self {
             Self::Scale { ns, name, .. } => {
                 api::scale_deployment(ns, name, &ScaleRequest { replicas, dry_run, confirm }).await
             }
@@ -75,7 +111,41 @@ impl ActionTarget {
             Self::DeletePod { ns, name } => {
                 api::delete_pod(ns, name, &DeletePodRequest { force, dry_run, confirm }).await
             }
-        }
+            Self::DeletePods { ns, selector } => {
+                let body = DeletePodsRequest { selector: selector.clone(), force, dry_run, confirm };
+                api::delete_pods(ns, &body).await
+            }
+            Self::EmergencyRestart { ns, deployments } => {
+                let body = EmergencyRestartRequest {
+                    deployments: deployments.clone(),
+                    dry_run,
+                    confirm,
+                    shutdown_wait_secs: None,
+                    rollout_timeout_secs: None,
+                };
+                let job = api::emergency_restart(ns, &body).await?;
+                let id = (!job.dry_run).then(|| job.id.clone());
+                return Ok((job_outcome(&job), id));
+            }
+        }?;
+        Ok((outcome, None))
+    }
+}
+
+/// A long action's plan or start, told like any other action's outcome.
+fn job_outcome(job: &Job) -> ActionOutcome {
+    let summary = if job.dry_run {
+        let counts: Vec<String> = job.recorded.iter().map(|(n, c)| format!("{n} {c} → 0 → {c}")).collect();
+        format!("{} steps: {}", job.steps.len(), counts.join(", "))
+    } else {
+        format!("started ({} steps)", job.steps.len())
+    };
+    ActionOutcome {
+        dry_run: job.dry_run,
+        summary,
+        needs_confirmation: true,
+        kubectl: job.steps.iter().map(|s| s.kubectl.as_str()).collect::<Vec<_>>().join("\n"),
+        audit_id: job.audit_id,
     }
 }
 
@@ -86,11 +156,14 @@ pub fn ActionDialog(
     target: ActionTarget,
     open: RwSignal<Option<ActionTarget>>,
     on_done: Callback<()>,
+    /// For scale: the replica count to propose instead of the current one (a runbook's fix).
+    #[prop(optional)]
+    initial_replicas: Option<i32>,
 ) -> impl IntoView {
     let kind = target.kind();
     let name = target.name().to_owned();
     let is_scale = matches!(target, ActionTarget::Scale { .. });
-    let is_delete = matches!(target, ActionTarget::DeletePod { .. });
+    let is_delete = matches!(target, ActionTarget::DeletePod { .. } | ActionTarget::DeletePods { .. });
     let current = match target {
         ActionTarget::Scale { current, .. } => Some(current),
         _ => None,
@@ -105,13 +178,21 @@ pub fn ActionDialog(
         ActionTarget::DeletePod { ns, .. } => {
             format!("namespace {ns} · its controller, if any, creates a replacement")
         }
+        ActionTarget::DeletePods { ns, .. } => {
+            format!("namespace {ns} · every matching pod; their controllers create replacements")
+        }
+        ActionTarget::EmergencyRestart { ns, deployments } => format!(
+            "namespace {ns} · scales {} to 0, clears stuck pods, then brings each back to its recorded count",
+            deployments.join(", ")
+        ),
     };
     let target = StoredValue::new(target);
 
-    let replicas = RwSignal::new(current.map(|c| c.to_string()).unwrap_or_default());
+    let replicas = RwSignal::new(initial_replicas.or(current).map(|c| c.to_string()).unwrap_or_default());
     let force = RwSignal::new(false);
     let preview = RwSignal::new(None::<ActionOutcome>);
     let done = RwSignal::new(None::<ActionOutcome>);
+    let job_id = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let confirm = RwSignal::new(String::new());
@@ -152,7 +233,7 @@ pub fn ActionDialog(
             }
             busy.set(false);
             match answer {
-                Ok(outcome) => preview.set(Some(outcome)),
+                Ok((outcome, _)) => preview.set(Some(outcome)),
                 Err(e) => error.set(Some(e.message)),
             }
         });
@@ -185,8 +266,9 @@ pub fn ActionDialog(
             }
             busy.set(false);
             match answer {
-                Ok(outcome) => {
+                Ok((outcome, job)) => {
                     done.set(Some(outcome));
+                    job_id.set(job);
                     on_done.run(());
                 }
                 Err(e) => error.set(Some(e.message)),
@@ -340,6 +422,7 @@ pub fn ActionDialog(
                         " "<a href="/audit" class="small">"Audit log →"</a>
                     </div>
                 })}
+                {move || job_id.get().map(|id| view! { <JobProgress id=id /> })}
                 <footer class="dialog-foot">
                     <button on:click=move |_| close()>{move || if done.with(Option::is_some) { "Close" } else { "Cancel" }}</button>
                     <button
@@ -365,4 +448,50 @@ pub fn ActionDialog(
             </div>
         </div>
     }
+}
+
+/// The steps of a long action, polled every second until it finishes.
+#[component]
+fn JobProgress(id: String) -> impl IntoView {
+    let job = RwSignal::new(None::<Result<Job, String>>);
+    let alive = StoredValue::new(true);
+    on_cleanup(move || alive.set_value(false));
+    poll_job(id, job, alive);
+    view! {
+        <ol class="job-steps" data-testid="job-steps">
+            {move || match job.get() {
+                None => view! { <li class="muted">"Starting…"</li> }.into_any(),
+                Some(Err(e)) => view! { <li class="error">{e}</li> }.into_any(),
+                Some(Ok(j)) => {
+                    let error = j.error.clone();
+                    view! {
+                        {j.steps.into_iter().map(|s| {
+                            let (mark, class) = match s.state {
+                                StepState::Pending => ("○", "muted"),
+                                StepState::Running => ("◌", "warn-text"),
+                                StepState::Done => ("✓", "ok-text"),
+                                StepState::Failed => ("✗", "crit-text"),
+                            };
+                            view! { <li class=class title=s.kubectl>{mark}" "{s.text}{s.detail.map(|d| format!(" — {d}"))}</li> }
+                        }).collect_view()}
+                        {error.map(|e| view! { <li class="crit-text">{e}</li> })}
+                    }.into_any()
+                }
+            }}
+        </ol>
+    }
+}
+
+fn poll_job(id: String, job: RwSignal<Option<Result<Job, String>>>, alive: StoredValue<bool>) {
+    spawn_local(async move {
+        let answer = api::job(&id).await.map_err(|e| e.message);
+        if !alive.try_get_value().unwrap_or(false) {
+            return;
+        }
+        let finished = answer.as_ref().map_or(true, |j| j.finished);
+        job.set(Some(answer));
+        if !finished {
+            set_timeout(move || poll_job(id, job, alive), std::time::Duration::from_secs(1));
+        }
+    });
 }

@@ -1,6 +1,7 @@
 //! Reusable view pieces.
 
 pub mod action_dialog;
+pub mod copy;
 pub mod footer;
 pub mod k8s_format;
 pub mod k8s_widgets;
@@ -8,4 +9,5 @@ pub mod log_view;
 pub mod pg_format;
 pub mod placeholder;
 pub mod pod_detail;
+pub mod runbook_format;
 pub mod user_badge;
