@@ -53,6 +53,14 @@ fn every_alert_links_to_a_flow_with_encoded_labels() -> anyhow::Result<()> {
     for name in guide {
         assert!(rules.contains(&format!("- alert: {name}\n")), "the guide's {name} is shipped");
     }
+    // Each alert's flow lists it, so the Alerts page can link it by name too.
+    let names: Vec<&str> =
+        rules.lines().filter_map(|l| l.trim_start().strip_prefix("- alert:")).map(str::trim).collect();
+    for (name, url) in names.iter().zip(&urls) {
+        let id = url.strip_prefix(BASE).and_then(|r| r.split('?').next()).unwrap_or_default();
+        let listed = loaded.runbooks.iter().any(|r| r.id == id && r.alerts.iter().any(|a| a == name));
+        assert!(listed, "alert {name} links to {id}, whose `alerts:` does not list it");
+    }
     for url in urls {
         let rest = url.strip_prefix(BASE).unwrap_or_else(|| panic!("{url} does not start with {BASE}"));
         let (id, query) = rest.split_once('?').unwrap_or((rest, ""));
