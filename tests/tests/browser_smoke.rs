@@ -9,7 +9,9 @@ use triage_tests::{Browser, TestApp};
 #[tokio::test]
 async fn app_mounts_navigates_and_opens_deep_links() -> anyhow::Result<()> {
     require_frontend()?;
-    let app = TestApp::start().await?;
+    let mut settings = triage::config::Settings::default();
+    settings.runbooks.dir = triage_tests::paths::workspace_root().join("runbooks");
+    let app = TestApp::start_with(settings).await?;
     let browser = Browser::start().await?;
     let result = scenario(&app, &browser).await;
     // Screenshot whatever state we reached, pass or fail, for whoever reads the CI log.
@@ -57,16 +59,16 @@ async fn scenario(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
     client
         .goto(
             &app.url(
-                "/runbooks/kafka-consumer-lag?namespace=streaming-analytics&group=stream-processor-group",
+                "/runbooks/kafka-consumer-lag?namespace=streaming-analytics&consumer_group=stream-processor-group",
             ),
         )
         .await?;
     let id = browser.wait_testid("runbook-id").await?.text().await?;
     assert_eq!(id, "kafka-consumer-lag");
-    let ns = browser.wait_testid("param-namespace").await?.text().await?;
-    assert!(ns.contains("streaming-analytics"), "namespace row: {ns:?}");
-    let group = browser.wait_testid("param-group").await?.text().await?;
-    assert!(group.contains("stream-processor-group"), "group row: {group:?}");
+    let ns = browser.wait_testid("param-namespace").await?.prop("value").await?;
+    assert_eq!(ns.as_deref(), Some("streaming-analytics"), "namespace field");
+    let group = browser.wait_testid("param-consumer_group").await?.prop("value").await?;
+    assert_eq!(group.as_deref(), Some("stream-processor-group"), "consumer group field");
     browser.screenshot("smoke-deep-link").await?;
 
     // Unknown page: the app says so instead of showing nothing.
