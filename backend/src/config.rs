@@ -315,6 +315,23 @@ pub struct PrometheusSettings {
     /// Most points per series a range query may ask for (Prometheus's own limit is 11,000).
     #[serde(default = "default_max_points")]
     pub max_points: u64,
+    /// Largest answer Triage reads from Prometheus, in MiB; a larger one is refused in words
+    /// ("narrow the query") instead of being held in memory.
+    #[serde(default = "default_max_response_mib")]
+    pub max_response_mib: u64,
+    /// How long, in milliseconds, an answer to the query and range-query routes is reused for the
+    /// same query and parameters (concurrent identical requests always share one upstream call).
+    /// 0 turns the reuse off.
+    #[serde(default = "default_cache_ttl_ms")]
+    pub cache_ttl_ms: u64,
+}
+
+fn default_max_response_mib() -> u64 {
+    64
+}
+
+fn default_cache_ttl_ms() -> u64 {
+    1000
 }
 
 fn default_prom_timeout() -> u64 {

@@ -12,6 +12,7 @@ pub mod kubernetes;
 pub mod live;
 pub mod metrics;
 pub mod pg;
+pub mod prom_cache;
 pub mod prometheus;
 pub mod routes;
 pub mod runbooks;

@@ -4,21 +4,35 @@
 //! upstream query per refresh whatever the number of viewers. The loop stops when its last
 //! viewer leaves. Each update is serialized once and fanned out through a broadcast channel; a
 //! viewer too slow to keep up is dropped (its browser reconnects and gets the latest update at
-//! once) rather than holding the others back. Events: `update` (a `LiveUpdate`) and
+//! once) rather than holding the others back. The event is framed for the wire once too (a shared
+//! [`Bytes`]): a thousand viewers of one query hold one copy of it, not a thousand. Events: `update` (a `LiveUpdate`) and
 //! `query-error` (an `ApiError`, e.g. Prometheus rejected the query).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::body::Bytes;
 use tokio::sync::broadcast;
 use triage_shared::ApiError;
 use triage_shared::prom::{LiveQuery, LiveUpdate};
 
 use crate::prometheus::PromClient;
 
-/// One serialized SSE message: (event name, JSON data).
-pub type Message = Arc<(&'static str, String)>;
+/// One SSE event, framed for the wire (`event: NAME\ndata: JSON\n\n`) and shared by every viewer.
+pub type Message = Bytes;
+
+/// Frames one event; `json` is compact serde_json output, so it holds no newline and fits one
+/// `data:` line.
+fn frame(event: &str, json: &str) -> Message {
+    let mut out = String::with_capacity(json.len() + event.len() + 16);
+    out.push_str("event: ");
+    out.push_str(event);
+    out.push_str("\ndata: ");
+    out.push_str(json);
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
 
 struct Entry {
     tx: broadcast::Sender<Message>,
@@ -104,9 +118,13 @@ impl LiveHub {
             }
             Err(e) => serde_json::to_string(&ApiError::from(e)).map(|json| ("query-error", json)),
         };
-        Arc::new(encoded.unwrap_or_else(|e| {
-            ("query-error", serde_json::json!({"kind": "internal", "message": e.to_string()}).to_string())
-        }))
+        match encoded {
+            Ok((event, json)) => frame(event, &json),
+            Err(e) => frame(
+                "query-error",
+                &serde_json::json!({"kind": "internal", "message": e.to_string()}).to_string(),
+            ),
+        }
     }
 }
 

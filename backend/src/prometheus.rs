@@ -5,7 +5,10 @@
 //! sends. Query text travels as a form value, never inside a path.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use axum::body::Bytes;
 
 use serde_json::Value;
 use triage_shared::prom::{Alert, QueryResult, ResultType, Series};
@@ -13,6 +16,7 @@ use triage_shared::{ApiError, ErrorKind};
 use url::Url;
 
 use crate::config::PrometheusSettings;
+use crate::prom_cache::ResponseCache;
 
 /// The read API paths Triage uses, relative to the configured base URL.
 pub mod paths {
@@ -27,7 +31,7 @@ pub mod paths {
     pub const API_V1: &str = "api/v1/";
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PromError {
     #[error("Prometheus is not configured (set prometheus.url)")]
     NotConfigured,
@@ -43,6 +47,10 @@ pub enum PromError {
     BadResponse(String),
     #[error("{0}")]
     Limit(String),
+    #[error(
+        "Prometheus's answer is larger than {0} MiB; narrow the query (fewer series, a shorter range or a larger step)"
+    )]
+    TooLarge(u64),
 }
 
 impl From<PromError> for ApiError {
@@ -61,6 +69,7 @@ impl From<PromError> for ApiError {
             PromError::Unreachable(_) => ApiError::new(ErrorKind::Unavailable, message),
             PromError::BadResponse(_) => ApiError::new(ErrorKind::Upstream, message),
             PromError::Limit(_) => ApiError::new(ErrorKind::BadRequest, message),
+            PromError::TooLarge(_) => ApiError::new(ErrorKind::Unprocessable, message),
         }
     }
 }
@@ -71,13 +80,21 @@ impl From<PromError> for crate::error::AppError {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PromClient {
     http: reqwest::Client,
     base: Url,
     timeout: Duration,
     pub max_range_secs: f64,
     pub max_points: f64,
+    max_response_mib: u64,
+    cache: Arc<ResponseCache>,
+}
+
+impl std::fmt::Debug for PromClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PromClient").field("base", &self.base.as_str()).finish_non_exhaustive()
+    }
 }
 
 impl PromClient {
@@ -100,6 +117,8 @@ impl PromClient {
             timeout,
             max_range_secs: settings.max_range_secs as f64,
             max_points: settings.max_points as f64,
+            max_response_mib: settings.max_response_mib,
+            cache: Arc::new(ResponseCache::new(Duration::from_millis(settings.cache_ttl_ms))),
         })
     }
 
@@ -122,12 +141,9 @@ impl PromClient {
             }
         })?;
         let status = response.status();
-        let body: Value = response.json().await.map_err(|e| {
-            if e.is_timeout() {
-                PromError::Timeout(self.timeout)
-            } else {
-                PromError::BadResponse(format!("HTTP {status} with a body that is not Prometheus JSON"))
-            }
+        let body = self.read_bounded(response).await?;
+        let body: Value = serde_json::from_slice(&body).map_err(|_| {
+            PromError::BadResponse(format!("HTTP {status} with a body that is not Prometheus JSON"))
         })?;
         let warnings: Vec<String> = body["warnings"]
             .as_array()
@@ -144,6 +160,50 @@ impl PromClient {
             Some(other) => PromError::BadResponse(format!("{other}: {message}")),
             None => PromError::BadResponse(format!("HTTP {status}: {message}")),
         })
+    }
+
+    /// The body, refused once it passes `max_response_mib` (before more of it is read).
+    async fn read_bounded(&self, mut response: reqwest::Response) -> Result<Vec<u8>, PromError> {
+        let limit = usize::try_from(self.max_response_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(PromError::TooLarge(self.max_response_mib));
+        }
+        let mut body = Vec::new();
+        loop {
+            let chunk = response.chunk().await.map_err(|e| {
+                if e.is_timeout() {
+                    PromError::Timeout(self.timeout)
+                } else {
+                    PromError::BadResponse(format!("the answer broke off: {}", without_url(&e)))
+                }
+            })?;
+            let Some(chunk) = chunk else { return Ok(body) };
+            if body.len() + chunk.len() > limit {
+                return Err(PromError::TooLarge(self.max_response_mib));
+            }
+            body.extend_from_slice(&chunk);
+        }
+    }
+
+    /// The query route's answer as JSON, shared with identical requests (see [`ResponseCache`]).
+    pub async fn query_json(&self, query: &str, time: Option<f64>) -> Result<Bytes, PromError> {
+        let key = serde_json::json!(["query", query, time]).to_string();
+        self.cache.get_or_fetch(key, || async { to_json(&self.query(query, time).await?) }).await
+    }
+
+    /// The range-query route's answer as JSON, shared with identical requests.
+    pub async fn query_range_json(
+        &self,
+        query: &str,
+        start: f64,
+        end: f64,
+        step: f64,
+    ) -> Result<Bytes, PromError> {
+        self.check_range(start, end, step)?;
+        let key = serde_json::json!(["range", query, start, end, step]).to_string();
+        self.cache
+            .get_or_fetch(key, || async { to_json(&self.query_range(query, start, end, step).await?) })
+            .await
     }
 
     fn timeout_param(&self) -> (&'static str, String) {
@@ -314,6 +374,12 @@ impl PromClient {
 }
 
 /// reqwest errors print the URL; keep the message without it (no credentials in URLs leak).
+fn to_json(result: &QueryResult) -> Result<Bytes, PromError> {
+    serde_json::to_vec(result)
+        .map(Bytes::from)
+        .map_err(|e| PromError::BadResponse(format!("cannot encode the result: {e}")))
+}
+
 fn without_url(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     if let Some(url) = e.url() {
@@ -409,6 +475,8 @@ mod tests {
             timeout_secs: 5,
             max_range_secs: 86_400,
             max_points: 11_000,
+            max_response_mib: 64,
+            cache_ttl_ms: 1000,
         })
         .expect("client")
     }

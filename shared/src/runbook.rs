@@ -346,7 +346,7 @@ pub struct CheckResult {
     /// Set when the verdict is `error`.
     #[serde(default)]
     pub error: Option<ApiError>,
-    pub duration_ms: u64,
+    pub duration_ms: f64,
 }
 
 /// The evidence behind a verdict, in the form a person would rather look at.

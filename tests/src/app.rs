@@ -48,16 +48,21 @@ impl TestApp {
 
     /// Starts the backend with Prometheus at `prom_url`.
     pub async fn start_with_prometheus(prom_url: &str) -> Result<Self> {
-        let settings = Settings {
-            prometheus: Some(triage::config::PrometheusSettings {
-                url: prom_url.parse()?,
-                timeout_secs: 10,
-                max_range_secs: 31 * 86_400,
-                max_points: 11_000,
-            }),
-            ..Settings::default()
-        };
+        let settings =
+            Settings { prometheus: Some(Self::prometheus_settings(prom_url)?), ..Settings::default() };
         Self::start_with(settings).await
+    }
+
+    /// The settings tests use for Prometheus at `prom_url`: the defaults with a 10 s timeout.
+    pub fn prometheus_settings(prom_url: &str) -> Result<triage::config::PrometheusSettings> {
+        Ok(triage::config::PrometheusSettings {
+            url: prom_url.parse()?,
+            timeout_secs: 10,
+            max_range_secs: 31 * 86_400,
+            max_points: 11_000,
+            max_response_mib: 64,
+            cache_ttl_ms: 1000,
+        })
     }
 
     /// Starts the backend against a Kubernetes API (the sandbox) through `kubeconfig`, allowed

@@ -16,10 +16,16 @@ pub struct TriageProcess {
     pub config: PathBuf,
 }
 
-/// `target/debug/triage`, next to the test binary's `deps/` folder (built by `cargo build -p triage`).
+/// The `triage` binary of the same profile as the running one: beside it (a benchmark in
+/// `target/release/`), or beside its `deps/` folder (a test in `target/debug/deps/`).
 pub fn triage_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let bin = exe.parent().and_then(|d| d.parent()).map(|d| d.join("triage")).unwrap_or_default();
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    let bin = if dir.join("triage").is_file() {
+        dir.join("triage")
+    } else {
+        dir.parent().map(|d| d.join("triage")).unwrap_or_default()
+    };
     anyhow::ensure!(
         bin.exists(),
         "{} is missing: run `cargo build -p triage` (cargo xtask test does)",

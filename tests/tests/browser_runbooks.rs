@@ -86,6 +86,8 @@ async fn start_stack(incident: Incident, role: Role) -> anyhow::Result<Stack> {
         timeout_secs: 10,
         max_range_secs: 31 * 86_400,
         max_points: 11_000,
+        max_response_mib: 64,
+        cache_ttl_ms: 1000,
     });
     settings.runbooks.dir = workspace_root().join("runbooks");
     settings.runbooks.urls.insert("health".to_owned(), format!("http://{metrics}/health").parse()?);
@@ -530,6 +532,8 @@ async fn a_hanging_upstream_shows_running_checks_then_errors_in_words() -> anyho
         timeout_secs: 60,
         max_range_secs: 31 * 86_400,
         max_points: 11_000,
+        max_response_mib: 64,
+        cache_ttl_ms: 1000,
     });
     settings.runbooks.dir = workspace_root().join("runbooks");
     settings.runbooks.check_timeout_secs = 4;

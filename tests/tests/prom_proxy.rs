@@ -216,6 +216,83 @@ async fn prometheus_down_is_a_clear_503_in_time() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Ten series of 11,000 points each: about 1.7 MiB of JSON from Prometheus, from nothing stored.
+fn large_range_query() -> String {
+    (1..=10)
+        .map(|i| format!("label_replace(vector({i}), \"s\", \"{i}\", \"\", \"\")"))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+#[tokio::test]
+async fn an_answer_over_the_size_limit_is_refused_in_words() -> anyhow::Result<()> {
+    let prom = Prometheus::start(&[]).await?;
+    let mut settings = triage::config::Settings::default();
+    let mut prometheus = TestApp::prometheus_settings(&prom.url)?;
+    prometheus.max_response_mib = 1;
+    settings.prometheus = Some(prometheus);
+    let app = TestApp::start_with(settings).await?;
+    let end = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let (start, end) = ((end - 10_999).to_string(), end.to_string());
+    let params = [("query", large_range_query()), ("start", start), ("end", end), ("step", "1".to_owned())];
+    let response = app.http.get(app.url("/api/prom/query_range")).query(&params).send().await?;
+    assert_eq!(response.status(), 422);
+    let body: ErrorBody = response.json().await?;
+    assert!(body.error.message.contains("larger than 1 MiB"), "{}", body.error.message);
+    assert!(body.error.message.contains("narrow the query"), "{}", body.error.message);
+
+    // The same query under the default limit is answered in full.
+    let roomy = TestApp::start_with_prometheus(&prom.url).await?;
+    let response = roomy.http.get(roomy.url("/api/prom/query_range")).query(&params).send().await?;
+    assert_eq!(response.status(), 200);
+    let result: QueryResult = response.json().await?;
+    assert_eq!(result.series.len(), 10);
+    assert!(result.series.iter().all(|s| s.points.len() == 11_000));
+    Ok(())
+}
+
+#[tokio::test]
+async fn identical_queries_share_one_upstream_call_and_errors_are_asked_again() -> anyhow::Result<()> {
+    let prom = Prometheus::start(&[]).await?;
+    let mut settings = triage::config::Settings::default();
+    let mut prometheus = TestApp::prometheus_settings(&prom.url)?;
+    prometheus.cache_ttl_ms = 30_000; // long enough that the test, not the clock, decides
+    settings.prometheus = Some(prometheus);
+    let app = TestApp::start_with(settings).await?;
+    let query = "vector(41) + 1";
+    let before = prom.handler_requests("/api/v1/query").await?;
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let request = app.http.get(app.url("/api/prom/query")).query(&[("query", query)]).send();
+        tasks.push(tokio::spawn(async move {
+            let response = request.await?;
+            anyhow::ensure!(response.status() == 200, "status {}", response.status());
+            Ok(response.json::<QueryResult>().await?)
+        }));
+    }
+    for t in tasks {
+        let result = t.await??;
+        assert_eq!(result.series.first().and_then(|s| s.points.first()).map(|p| p[1]), Some(42.0));
+    }
+    let after = prom.handler_requests("/api/v1/query").await?;
+    assert_eq!(after - before, 1.0, "40 identical queries reached Prometheus {} times", after - before);
+
+    // A different query, or the same one at another time, is asked for.
+    let at = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64 - 60;
+    assert_eq!(instant(&app, query, at).await?, 42.0);
+    assert_eq!(prom.handler_requests("/api/v1/query").await? - after, 1.0);
+
+    // Errors are not kept: a bad query reaches Prometheus each time it is asked.
+    let before = prom.handler_requests("/api/v1/query").await?;
+    for _ in 0..3 {
+        let response =
+            app.http.get(app.url("/api/prom/query")).query(&[("query", "rate(up[1m]")]).send().await?;
+        assert_eq!(response.status(), 400);
+    }
+    assert_eq!(prom.handler_requests("/api/v1/query").await? - before, 3.0);
+    Ok(())
+}
+
 fn live_url(app: &TestApp, query: &str, interval: u32) -> String {
     let q: String = url_encode(query);
     app.url(&format!("/api/live?query={q}&step=1&window=60&interval={interval}"))

@@ -32,6 +32,8 @@ fn settings(sandbox: &TestSandbox, prom_url: &str) -> Result<Settings> {
         timeout_secs: 5,
         max_range_secs: 31 * 86_400,
         max_points: 11_000,
+        max_response_mib: 64,
+        cache_ttl_ms: 1000,
     });
     settings.runbooks.dir = workspace_root().join("runbooks");
     settings.runbooks.check_timeout_secs = 10;

@@ -283,6 +283,8 @@ async fn hostile_values_run_against_real_servers_without_changing_any_query() ->
         timeout_secs: 5,
         max_range_secs: 86_400,
         max_points: 11_000,
+        max_response_mib: 64,
+        cache_ttl_ms: 1000,
     });
     settings.runbooks.dir = dir.path().to_owned();
     settings

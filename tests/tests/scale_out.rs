@@ -29,6 +29,8 @@ fn replica_settings(base: &Settings, store: &str, prom_url: &str) -> Result<Sett
         timeout_secs: 10,
         max_range_secs: 31 * 86_400,
         max_points: 11_000,
+        max_response_mib: 64,
+        cache_ttl_ms: 1000,
     });
     Ok(settings)
 }

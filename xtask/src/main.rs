@@ -22,7 +22,7 @@ const USAGE: &str = "usage: cargo xtask <setup | demo | test | frontend | bench>
   test       set up, then run everything CI runs: fmt, clippy, release wasm build, all tests
   frontend   build the release frontend into dist/
   bench      run the benchmarks (release build; `bench NAME…` runs only those groups:
-             bundle first-load chart proxy fanout memory large-cluster throughput postgres)";
+             bundle first-load chart proxy fanout memory diagnose-all large-cluster throughput postgres)";
 
 fn main() {
     if let Err(e) = run() {

@@ -5,12 +5,13 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, RawQuery, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::{Stream, StreamExt};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
-use triage_shared::prom::{Alert, QueryResult};
+use triage_shared::prom::Alert;
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -24,8 +25,13 @@ pub struct InstantParams {
 pub async fn query(
     State(state): State<AppState>,
     Query(p): Query<InstantParams>,
-) -> Result<Json<QueryResult>, AppError> {
-    Ok(Json(state.prom()?.query(&p.query, p.time).await?))
+) -> Result<Response, AppError> {
+    Ok(json_body(state.prom()?.query_json(&p.query, p.time).await?))
+}
+
+/// A JSON answer that is already serialized (a [`triage_shared::prom::QueryResult`]).
+fn json_body(json: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,8 +45,8 @@ pub struct RangeParams {
 pub async fn query_range(
     State(state): State<AppState>,
     Query(p): Query<RangeParams>,
-) -> Result<Json<QueryResult>, AppError> {
-    Ok(Json(state.prom()?.query_range(&p.query, p.start, p.end, p.step).await?))
+) -> Result<Response, AppError> {
+    Ok(json_body(state.prom()?.query_range_json(&p.query, p.start, p.end, p.step).await?))
 }
 
 /// `GET /api/prom/series?match[]=…&match[]=…&start=&end=`
@@ -89,21 +95,36 @@ pub async fn metadata(
     Ok(Json(state.prom()?.metadata(p.metric.as_deref()).await?))
 }
 
+/// How often an idle live stream sends a comment line, so proxies keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
 /// `GET /api/live?query=…&step=15&window=3600&interval=5`
-pub async fn live(
-    State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+///
+/// The body is the hub's pre-framed events themselves (shared `Bytes`, never copied per viewer),
+/// with a keep-alive comment after 15 s of silence.
+pub async fn live(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
     let prom = state.prom()?;
     let q =
         crate::live::parse_subscription(raw.as_deref().unwrap_or_default()).map_err(AppError::bad_request)?;
     prom.check_range(0.0, f64::from(q.window), f64::from(q.step))?;
     let (last, rx) = state.live()?.subscribe(q);
-    let first = futures::stream::iter(last);
-    let rest = tokio_stream::wrappers::BroadcastStream::new(rx)
-        // A lagging viewer ends its stream here; EventSource reconnects and resumes from `last`.
-        .take_while(|m| futures::future::ready(m.is_ok()))
-        .filter_map(|m| futures::future::ready(m.ok()));
-    let stream = first.chain(rest).map(|m| Ok(Event::default().event(m.0).data(m.1.as_str())));
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let stream = futures::stream::unfold((last, rx), |(first, mut rx)| async move {
+        if let Some(message) = first {
+            return Some((Ok::<_, Infallible>(message), (None, rx)));
+        }
+        tokio::select! {
+            // A lagging viewer (or a stopped loop) ends its stream here; EventSource reconnects
+            // and resumes from the latest update.
+            message = rx.recv() => message.ok().map(|m| (Ok(m), (None, rx))),
+            () = tokio::time::sleep(KEEP_ALIVE) => Some((Ok(Bytes::from_static(b":\n\n")), (None, rx))),
+        }
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }

@@ -125,7 +125,7 @@ async fn execute(state: AppState, runbook: Arc<Runbook>, values: Values, run: Ar
                     format!("the check did not finish within {} s", timeout.as_secs()),
                 )))
             });
-            let result = judge(step, &values, outcome, started.elapsed().as_millis() as u64);
+            let result = judge(step, &values, outcome, started.elapsed().as_secs_f64() * 1000.0);
             run.publish(RunEvent::CheckFinished { result: result.clone() }, |s| {
                 if let Some(entry) = s.steps.get_mut(index) {
                     entry.1 = StepState::Done { result };
@@ -250,7 +250,7 @@ fn unit_of(check: &Check) -> Option<&str> {
 }
 
 /// Turns a check's outcome into its verdict and summary by the step's rules.
-pub fn judge(step: &Step, values: &Values, outcome: Result<Found, NotRun>, duration_ms: u64) -> CheckResult {
+pub fn judge(step: &Step, values: &Values, outcome: Result<Found, NotRun>, duration_ms: f64) -> CheckResult {
     let cli = step.cli.as_ref().and_then(|c| template::command(c, values).ok());
     let found = match outcome {
         Ok(found) => found,
@@ -450,7 +450,7 @@ mod tests {
             query: None,
             cli: None,
             error: None,
-            duration_ms: 0,
+            duration_ms: 0.0,
         }
     }
 
@@ -541,7 +541,7 @@ mod tests {
         let s = step("a", &[]);
         let mut values = BTreeMap::new();
         values.insert("value".to_owned(), 2.0);
-        let r = judge(&s, &Values::new(), Ok(Found { values, ..Found::default() }), 1);
+        let r = judge(&s, &Values::new(), Ok(Found { values, ..Found::default() }), 1.0);
         assert_eq!(r.verdict, Verdict::Critical);
         assert!(r.summary.starts_with("down"), "{}", r.summary);
     }

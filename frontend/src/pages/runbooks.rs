@@ -740,7 +740,7 @@ fn StepItem(
                 <span class="step-summary muted" data-testid="step-summary">
                     {move || status.get().1.map(|r| r.summary)}
                 </span>
-                <span class="small muted nowrap">{move || status.get().1.map(|r| format!("{} ms", r.duration_ms))}</span>
+                <span class="small muted nowrap">{move || status.get().1.map(|r| format!("{:.0} ms", r.duration_ms))}</span>
             </button>
             <Show when=move || open.get()>
                 <StepDetail step=step result=Signal::derive(move || status.get().1) run=run />
