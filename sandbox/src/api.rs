@@ -498,55 +498,88 @@ fn namespace_of(req: &Req, kind: Kind) -> String {
 
 /// Objects of `kind` visible to the request, filtered by its selectors.
 fn selected(world: &World, kind: Kind, req: &Req) -> Result<Vec<Value>, Response> {
+    let mut virtual_objects = Vec::new();
+    selection(world, kind, req, &mut virtual_objects).map(|refs| refs.into_iter().cloned().collect())
+}
+
+/// Like [`selected`] without copying: references into the store (or into `virtual_objects`,
+/// which holds the objects computed for this request).
+fn selection<'a>(
+    world: &'a World,
+    kind: Kind,
+    req: &Req,
+    virtual_objects: &'a mut Vec<Value>,
+) -> Result<Vec<&'a Value>, Response> {
     let labels = LabelSelector::parse(req.query.get("labelSelector").map_or("", String::as_str))
         .map_err(|e| bad_request(&format!("unable to parse requirement: {e}")))?;
     let fields = FieldSelector::parse(req.query.get("fieldSelector").map_or("", String::as_str))
         .map_err(|e| bad_request(&e))?;
     let ns = if kind.info().namespaced { req.namespace.as_deref() } else { None };
-    let objects: Vec<Value> = match kind {
-        Kind::Endpoints | Kind::EndpointSlice => crate::virtual_objects::list(world, kind, ns),
-        _ => world.store.list(kind, ns).into_iter().cloned().collect(),
+    let objects: Vec<&Value> = match kind {
+        Kind::Endpoints | Kind::EndpointSlice => {
+            *virtual_objects = crate::virtual_objects::list(world, kind, ns);
+            virtual_objects.iter().collect()
+        }
+        _ => world.store.list(kind, ns),
     };
     Ok(objects.into_iter().filter(|o| labels.matches(o) && fields.matches(o)).collect())
 }
 
+/// A list answer serialized straight from the store's objects (a page of a few thousand pods
+/// is megabytes; copying it first doubled the time a list took).
+#[derive(serde::Serialize)]
+struct ListBody<'a> {
+    kind: String,
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    metadata: Value,
+    items: &'a [&'a Value],
+}
+
 fn list(world: &Shared, kind: Kind, req: &Req) -> Response {
-    let w = lock(world);
-    let items = match selected(&w, kind, req) {
-        Ok(items) => items,
-        Err(response) => return response,
-    };
-    let rv = w.store.resource_version().to_string();
-    drop(w);
     // Paging: `continue` is the index of the next item, `limit` the page size.
     let start: usize = req.query.get("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
     let limit: usize =
         req.query.get("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
-    let total = items.len();
-    let page: Vec<Value> = items.into_iter().skip(start).take(limit).collect();
-    let next = start.saturating_add(page.len());
+    let w = lock(world);
+    let mut virtual_objects = Vec::new();
+    let matching = match selection(&w, kind, req, &mut virtual_objects) {
+        Ok(matching) => matching,
+        Err(response) => return response,
+    };
+    let rv = w.store.resource_version().to_string();
+    let total = matching.len();
+    let page_refs = &matching[start.min(total)..start.saturating_add(limit).min(total)];
+    let next = start.saturating_add(page_refs.len());
     let mut metadata = json!({"resourceVersion": rv});
     if next < total {
         metadata["continue"] = json!(next.to_string());
         metadata["remainingItemCount"] = json!(total - next);
     }
+    if !req.wants_table() && !req.accept.contains("as=PartialObjectMetadataList") {
+        let body = ListBody {
+            kind: format!("{}List", kind.info().kind),
+            api_version: kind.api_version(),
+            metadata,
+            items: page_refs,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        drop(w);
+        return (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], json).into_response();
+    }
+    let page: Vec<Value> = page_refs.iter().map(|o| (*o).clone()).collect();
+    drop(w);
     if req.wants_table() {
         let include_object = req.query.get("includeObject").map_or("Metadata", String::as_str);
         return json_response(&table::table(kind, &page, metadata, include_object));
     }
-    if req.accept.contains("as=PartialObjectMetadataList") {
-        // Metadata only, as the API server answers it: no spec, no data.
-        let items: Vec<Value> = page
-            .iter()
-            .map(|o| json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}))
-            .collect();
-        return json_response(&json!({
-            "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "items": items
-        }));
-    }
+    // `as=PartialObjectMetadataList`: metadata only, as the API server answers it (no spec, no data).
+    let items: Vec<Value> = page
+        .iter()
+        .map(|o| json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}))
+        .collect();
     json_response(&json!({
-        "kind": format!("{}List", kind.info().kind), "apiVersion": kind.api_version(),
-        "metadata": metadata, "items": page
+        "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "items": items
     }))
 }
 

@@ -274,7 +274,8 @@ impl World {
             .filter(|p| p.app == "websocket-server" && p.ready)
             .map(|p| p.name.clone())
             .collect();
-        self.platform.ws_connections.retain(|k, _| ws.contains(k));
+        let live: std::collections::HashSet<&str> = ws.iter().map(String::as_str).collect();
+        self.platform.ws_connections.retain(|k, _| live.contains(k.as_str()));
         for name in &ws {
             let current = self.platform.ws_connections.get(name).copied().unwrap_or(0.0);
             let target = if incident == Incident::WebsocketDrops { 600.0 } else { 1500.0 };

@@ -687,9 +687,21 @@ impl World {
         let names: Vec<String> = self.pods.keys().cloned().collect();
         for name in names {
             let Some(p) = self.pods.get(&name) else { continue };
-            let object = self.pod_object(p);
-            let fingerprint = format!("{}|{}", object["status"], object["metadata"]["deletionTimestamp"]);
+            // Everything the stored object's status and deletion mark depend on: the object is
+            // only built (and a watch event sent) when one of them changed, so thousands of
+            // steady pods cost a string each per tick, not a JSON document each.
+            let scheduled = p.state != PodState::Pending || p.state_age > 0.3;
+            let fingerprint = format!(
+                "{:?}|{scheduled}|{}|{:?}|{}|{:?}|{}",
+                p.state,
+                p.ready,
+                p.started_at,
+                p.restarts,
+                p.last_termination,
+                p.terminating.is_some()
+            );
             if fingerprint != p.written {
+                let object = self.pod_object(p);
                 self.store.put(Kind::Pod, object);
                 if let Some(p) = self.pods.get_mut(&name) {
                     p.written = fingerprint;
