@@ -4,7 +4,7 @@
 //! same folder from disk at request time, so a rebuilt frontend shows up without recompiling.
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
@@ -61,32 +61,53 @@ pub fn frontend_present() -> bool {
 
 /// Fallback handler for every non-API path: a file from `dist/` if one matches, otherwise the
 /// app's `index.html` so that deep links like `/runbooks/x?a=b` load the app and route inside it.
-pub async fn serve_frontend(uri: Uri) -> Response {
-    let path = uri.path().trim_start_matches('/');
-    if !path.is_empty()
-        && let Some(file) = Dist::get(path)
-    {
-        return file_response(path, file);
-    }
-    // A missing file with an extension is a real 404 (a stale script URL), not a page route.
-    let last = path.rsplit('/').next().unwrap_or_default();
-    if last.contains('.') {
+pub async fn serve_frontend(uri: Uri, headers: HeaderMap) -> Response {
+    let accepts = |coding: &str| {
+        headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).any(|v| {
+            v.split(',').any(|c| {
+                let mut parts = c.split(';');
+                parts.next().is_some_and(|name| name.trim().eq_ignore_ascii_case(coding))
+                    && parts.all(|q| q.trim().replace(' ', "") != "q=0")
+            })
+        })
+    };
+    let requested = uri.path().trim_start_matches('/');
+    let path = if !requested.is_empty() && Dist::get(requested).is_some() {
+        requested
+    } else if requested.rsplit('/').next().unwrap_or_default().contains('.') {
+        // A missing file with an extension is a real 404 (a stale script URL), not a page route.
         return (StatusCode::NOT_FOUND, "not found").into_response();
-    }
-    match Dist::get(INDEX) {
-        Some(index) => file_response(INDEX, index),
-        None => (
+    } else {
+        INDEX
+    };
+    let Some(file) = Dist::get(path) else {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             "The Triage frontend is not built. Run `cargo xtask demo` (or `trunk build --release`) \
              from the repository root, then reload.",
         )
-            .into_response(),
+            .into_response();
+    };
+    // The build's precompressed copy (`cargo xtask frontend` writes them), when the browser
+    // takes that encoding: no request pays for compressing the bundle.
+    for (coding, suffix) in [("br", ".br"), ("gzip", ".gz")] {
+        if accepts(coding)
+            && let Some(encoded) = Dist::get(&format!("{path}{suffix}"))
+        {
+            let mut response = file_response(path, file.metadata.mimetype(), encoded);
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            return response;
+        }
     }
+    let mime = file.metadata.mimetype().to_owned();
+    file_response(path, &mime, file)
 }
 
-fn file_response(path: &str, file: rust_embed::EmbeddedFile) -> Response {
-    let mime = file.metadata.mimetype();
+/// `file`'s bytes as `mime` (the original's type also for its compressed copy).
+fn file_response(path: &str, mime: &str, file: rust_embed::EmbeddedFile) -> Response {
     let cache = if path == INDEX {
         "no-cache"
     } else if is_fingerprinted(path) {

@@ -65,6 +65,23 @@ async fn deep_links_load_the_app_and_missing_assets_do_not() -> anyhow::Result<(
     assert_eq!(response.headers()["content-type"], "application/wasm");
     assert_eq!(response.headers()["content-encoding"], "gzip");
     assert!(response.headers()["cache-control"].to_str()?.contains("immutable"));
+
+    // The build's brotli copy is served as it is (nothing compressed per request), with the
+    // original's type; without an accepted encoding the plain file comes back.
+    let dist = triage_tests::paths::workspace_root().join("dist");
+    let name = wasm.trim_start_matches('/');
+    let response =
+        app.http.get(app.url(&wasm)).header("accept-encoding", "gzip, deflate, br, zstd").send().await?;
+    assert_eq!(response.headers()["content-encoding"], "br");
+    assert_eq!(response.headers()["content-type"], "application/wasm");
+    assert_eq!(response.headers()["vary"], "accept-encoding");
+    assert_eq!(response.bytes().await?.as_ref(), std::fs::read(dist.join(format!("{name}.br")))?.as_slice());
+    let response = app.http.get(app.url(&wasm)).header("accept-encoding", "br;q=0, identity").send().await?;
+    assert!(response.headers().get("content-encoding").is_none());
+    assert_eq!(response.bytes().await?.as_ref(), std::fs::read(dist.join(name))?.as_slice());
+    let page = app.http.get(app.url("/runbooks")).header("accept-encoding", "br").send().await?;
+    assert_eq!(page.headers()["content-encoding"], "br");
+    assert_eq!(page.headers()["cache-control"], "no-cache");
     app.stop().await
 }
 
