@@ -122,3 +122,104 @@ async fn headers_bodies_and_secrets() -> Result<()> {
     assert!(!log.contains("panicked"), "the backend panicked:\n{log}");
     Ok(())
 }
+
+/// Values of the sandbox's Kubernetes Secrets (base64 as stored, and decoded): Triage may name a
+/// Secret and its keys, never show what is in it.
+const KUBERNETES_SECRET_DATA: [&str; 5] = [
+    "bm90LWEtcmVhbC1wYXNzd29yZA==",
+    "not-a-real-password",
+    "c3RyZWFtaW5n",
+    "c2FuZGJveC1vbmx5",
+    "sandbox-only",
+];
+
+/// With single sign-on: a real login at the real OpenID provider (so the client secret is used
+/// in the token exchange), every GET route walked as an admin, a forged callback, and a login
+/// while the provider is down. Neither the OIDC client secret nor the session key nor any
+/// Kubernetes Secret value appears in an answer or in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sso_client_secret_and_kubernetes_secret_values_stay_inside() -> Result<()> {
+    use triage_tests::oidc::{ADMIN_GROUP, Agent, CLIENT_ID, CLIENT_SECRET, OidcProvider, user};
+
+    let sb = TestSandbox::start(Incident::Healthy).await?;
+    let provider_port = OidcProvider::reserve_port()?;
+    let port = triage_tests::paths::free_port()?;
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("triage.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\
+             [auth]\nmode = \"oidc\"\nsession_key = \"{SESSION_KEY}\"\n\
+             [auth.oidc]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+             redirect_url = \"http://127.0.0.1:{port}/auth/callback\"\nadmin_groups = [\"{ADMIN_GROUP}\"]\n\
+             [kubernetes]\nkubeconfig = \"{}\"\nnamespaces = [\"streaming-analytics\"]\nlist_secret_names = true\n\
+             [store]\nsqlite_path = \"{}\"\n",
+            OidcProvider::issuer_for(provider_port),
+            sb.kubeconfig.display(),
+            dir.path().join("triage.db").display()
+        ),
+    )?;
+    let triage = TriageProcess::start_with_config(config, port, dir.path().join("triage.log")).await?;
+    let provider = OidcProvider::start(provider_port, &[port]).await?;
+
+    let agent = Agent::new();
+    let landed = provider.login(&agent, &triage.url("/kubernetes"), &user("alma")).await?;
+    assert_eq!(landed.status, 200, "{}", landed.body);
+    let mut answers = String::new();
+    let me = agent.get(&triage.url("/api/whoami")).await?;
+    assert!(me.body.contains("admin"), "logged in as an admin: {}", me.body);
+    answers.push_str(&me.body);
+
+    // The secret-names view must name the Secrets (so the walk really reached them).
+    let names = agent
+        .get(&triage.url("/api/k8s/namespaces/streaming-analytics/deployments/stream-processor/secrets"))
+        .await?;
+    assert_eq!(names.status, 200, "{}", names.body);
+    assert!(names.body.contains("stream-processor-credentials"), "{}", names.body);
+    answers.push_str(&names.body);
+
+    for (method, path, _role) in triage::routes::route_table() {
+        if method != Method::GET {
+            continue;
+        }
+        let url = triage.url(
+            &path
+                .replace("{ns}", "streaming-analytics")
+                .replace("{name}", "stream-processor")
+                .replace("{target}", "main")
+                .replace("{id}", "1")
+                .replace("{runbook}", "general-triage"),
+        );
+        // Streams never end: a few seconds of them is enough.
+        if let Ok(page) = tokio::time::timeout(Duration::from_secs(3), agent.get(&url)).await {
+            let page = page?;
+            answers.push_str(&format!("GET {url} {}\n{}\n", page.status, page.body));
+        }
+    }
+    // A pod's detail carries its environment (secretKeyRef names only).
+    let pods = agent.get(&triage.url("/api/k8s/namespaces/streaming-analytics/pods")).await?;
+    let pod: serde_json::Value = serde_json::from_str(&pods.body)?;
+    let first = pod["items"][0]["name"].as_str().unwrap_or_default().to_owned();
+    answers.push_str(
+        &agent.get(&triage.url(&format!("/api/k8s/namespaces/streaming-analytics/pods/{first}"))).await?.body,
+    );
+
+    // A forged callback, and a login while the provider is down.
+    answers.push_str(&agent.get(&triage.url("/auth/callback?code=forged&state=forged")).await?.body);
+    drop(provider); // stopped by PID
+    let fresh = Agent::new();
+    let down = fresh.get(&triage.url("/auth/login")).await?;
+    assert!(down.status >= 500, "login with the provider down: {} {}", down.status, down.body);
+    answers.push_str(&down.body);
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log = triage.child.log();
+    for secret in [CLIENT_SECRET, SESSION_KEY].into_iter().chain(KUBERNETES_SECRET_DATA) {
+        assert!(!answers.contains(secret), "a response contains a secret ({secret})");
+        assert!(!log.contains(secret), "the log contains a secret ({secret})");
+    }
+    assert!(answers.len() > 5_000, "the walk produced answers ({} bytes)", answers.len());
+    assert!(!log.contains("panicked"), "the backend panicked:\n{log}");
+    Ok(())
+}
