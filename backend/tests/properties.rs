@@ -50,20 +50,62 @@ fn hostile_path() -> impl Strategy<Value = String> {
     prop::collection::vec(pieces, 0..10).prop_map(|v| v.concat())
 }
 
+/// An accepted return path is a same-origin relative path.
+fn return_to_holds(raw: &str) -> Result<(), TestCaseError> {
+    if let Some(path) = safe_return_to(raw) {
+        prop_assert!(path.starts_with('/'), "{path:?}");
+        prop_assert!(!path.starts_with("//"), "{path:?}");
+        prop_assert!(!path.contains('\\'), "{path:?}");
+        let resolved = url::Url::parse("https://triage.internal/")
+            .and_then(|base| base.join(&path))
+            .map_err(|e| TestCaseError::fail(format!("{path:?}: {e}")))?;
+        prop_assert_eq!(resolved.host_str(), Some("triage.internal"), "{:?}", path);
+    }
+    Ok(())
+}
+
+/// The committed corpus (`tests/corpus/TARGET/*`, one input per file: known attacks and the
+/// inputs that once found a problem), replayed through the same properties on every run before
+/// the generated cases. Add a file to keep an input forever.
+#[test]
+fn corpus_inputs_hold_every_property() -> Result<(), TestCaseError> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
+    let mut tried = 0;
+    for target in ["return_to", "subscription", "promql_value", "k8s_name", "runbook"] {
+        let dir = root.join(target);
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| TestCaseError::fail(format!("{}: {e}", dir.display())))?;
+        for entry in entries {
+            let path = entry.map_err(|e| TestCaseError::fail(e.to_string()))?.path();
+            let bytes = std::fs::read(&path).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let input = String::from_utf8_lossy(&bytes);
+            let checked = match target {
+                "return_to" => return_to_holds(&input),
+                "subscription" => {
+                    let _ = parse_subscription(&input);
+                    Ok(())
+                }
+                "promql_value" => runbooks::promql_value_holds(&input),
+                "k8s_name" => runbooks::k8s_name_holds(&input),
+                _ => {
+                    runbooks::runbook_parser_holds(&input);
+                    Ok(())
+                }
+            };
+            checked.map_err(|e| TestCaseError::fail(format!("{}: {e}", path.display())))?;
+            tried += 1;
+        }
+    }
+    prop_assert!(tried >= 90, "the corpus has {tried} inputs");
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(config())]
 
     #[test]
     fn return_to_never_leaves_the_origin(raw in prop_oneof![hostile_path(), any::<String>()]) {
-        if let Some(path) = safe_return_to(&raw) {
-            prop_assert!(path.starts_with('/'), "{path:?}");
-            prop_assert!(!path.starts_with("//"), "{path:?}");
-            prop_assert!(!path.contains('\\'), "{path:?}");
-            let resolved = url::Url::parse("https://triage.internal/")
-                .and_then(|base| base.join(&path))
-                .map_err(|e| TestCaseError::fail(format!("{path:?}: {e}")))?;
-            prop_assert_eq!(resolved.host_str(), Some("triage.internal"), "{:?}", path);
-        }
+        return_to_holds(&raw)?;
     }
 
     #[test]
@@ -122,34 +164,52 @@ mod runbooks {
 
     const SHIPPED: &str = include_str!("../../runbooks/kafka-consumer-lag.yaml");
 
+    /// Whatever the value, it stays inside its string literal: the text after the literal is
+    /// exactly the template's, so the query's shape cannot change.
+    pub fn promql_value_holds(value: &str) -> Result<(), TestCaseError> {
+        let prefix = "sum by (pod) (rate(events_failed_total{namespace=\"x\", pod=\"";
+        let suffix = "\"}[5m])) > 0";
+        let out = promql(&format!("{prefix}{{{{v}}}}{suffix}"), &values(ParamKind::LabelValue, value))
+            .map_err(TestCaseError::fail)?;
+        prop_assert!(out.starts_with(prefix));
+        let end =
+            literal_end(&out, prefix.len()).ok_or_else(|| TestCaseError::fail("unterminated literal"))?;
+        prop_assert_eq!(&out[end..], suffix);
+        // The same after a regex matcher, where the value is also regex-escaped.
+        let out = promql("up{job=~\"{{v}}\"} == 0", &values(ParamKind::LabelValue, value))
+            .map_err(TestCaseError::fail)?;
+        let end = literal_end(&out, "up{job=~\"".len()).ok_or_else(|| TestCaseError::fail("unterminated"))?;
+        prop_assert_eq!(&out[end..], "\"} == 0");
+        Ok(())
+    }
+
+    /// A Kubernetes name is either refused or exactly the value, and a valid DNS-1123 name.
+    pub fn k8s_name_holds(value: &str) -> Result<(), TestCaseError> {
+        if let Ok(name) = k8s_name("{{v}}", &values(ParamKind::Deployment, value)) {
+            prop_assert!(triage_shared::k8s::check_object_name(&name).is_ok(), "{name:?}");
+            prop_assert_eq!(name, value);
+        }
+        Ok(())
+    }
+
+    /// The parser and validator answer (with a runbook or an error), whatever the text.
+    pub fn runbook_parser_holds(text: &str) {
+        let _ = parse_runbook(text, "input.yaml");
+    }
+
     proptest! {
         #![proptest_config(super::config())]
 
-        /// Whatever the value, it stays inside its string literal: the text after the literal is
-        /// exactly the template's, so the query's shape cannot change.
+        /// See [`promql_value_holds`].
         #[test]
         fn promql_values_never_leave_their_literal(value in any::<String>()) {
-            let prefix = "sum by (pod) (rate(events_failed_total{namespace=\"x\", pod=\"";
-            let suffix = "\"}[5m])) > 0";
-            let out = promql(&format!("{prefix}{{{{v}}}}{suffix}"), &values(ParamKind::LabelValue, &value))
-                .map_err(TestCaseError::fail)?;
-            prop_assert!(out.starts_with(prefix));
-            let end = literal_end(&out, prefix.len()).ok_or_else(|| TestCaseError::fail("unterminated literal"))?;
-            prop_assert_eq!(&out[end..], suffix);
-            // The same after a regex matcher, where the value is also regex-escaped.
-            let out = promql("up{job=~\"{{v}}\"} == 0", &values(ParamKind::LabelValue, &value))
-                .map_err(TestCaseError::fail)?;
-            let end = literal_end(&out, "up{job=~\"".len()).ok_or_else(|| TestCaseError::fail("unterminated"))?;
-            prop_assert_eq!(&out[end..], "\"} == 0");
+            promql_value_holds(&value)?;
         }
 
         /// A Kubernetes name is either refused or a valid DNS-1123 name.
         #[test]
         fn kubernetes_names_are_valid_or_refused(value in prop_oneof![any::<String>(), "[a-z0-9.-]{0,70}"]) {
-            if let Ok(name) = k8s_name("{{v}}", &values(ParamKind::Deployment, &value)) {
-                prop_assert!(triage_shared::k8s::check_object_name(&name).is_ok(), "{name:?}");
-                prop_assert_eq!(name, value);
-            }
+            k8s_name_holds(&value)?;
         }
 
         /// Shown commands quote values so that a shell reads back exactly the value.
@@ -164,7 +224,7 @@ mod runbooks {
         /// The parser and validator never panic, on noise or on a damaged real runbook.
         #[test]
         fn runbook_parser_never_panics(noise in any::<String>(), cut in 0usize..4_000, insert in any::<String>()) {
-            let _ = parse_runbook(&noise, "noise.yaml");
+            runbook_parser_holds(&noise);
             let mut damaged = SHIPPED.to_owned();
             let at = damaged.char_indices().map(|(i, _)| i).nth(cut % SHIPPED.chars().count()).unwrap_or(0);
             damaged.insert_str(at, &insert);
