@@ -81,14 +81,7 @@ async fn start_stack(incident: Incident, role: Role) -> anyhow::Result<Stack> {
     );
     let prometheus = Prometheus::start_with_config(&config).await?;
     let mut settings: Settings = kubernetes_settings(&sandbox.kubeconfig, role);
-    settings.prometheus = Some(PrometheusSettings {
-        url: prometheus.url.parse()?,
-        timeout_secs: 10,
-        max_range_secs: 31 * 86_400,
-        max_points: 11_000,
-        max_response_mib: 64,
-        cache_ttl_ms: 1000,
-    });
+    settings.prometheus = Some(TestApp::prometheus_settings(&prometheus.url)?);
     settings.runbooks.dir = workspace_root().join("runbooks");
     settings.runbooks.urls.insert("health".to_owned(), format!("http://{metrics}/health").parse()?);
     let app = TestApp::start_with(settings).await?;
@@ -528,12 +521,8 @@ async fn a_hanging_upstream_shows_running_checks_then_errors_in_words() -> anyho
     });
     let mut settings: Settings = kubernetes_settings(&sandbox.kubeconfig, Role::Reader);
     settings.prometheus = Some(PrometheusSettings {
-        url: format!("http://{hole_addr}").parse()?,
         timeout_secs: 60,
-        max_range_secs: 31 * 86_400,
-        max_points: 11_000,
-        max_response_mib: 64,
-        cache_ttl_ms: 1000,
+        ..TestApp::prometheus_settings(&format!("http://{hole_addr}"))?
     });
     settings.runbooks.dir = workspace_root().join("runbooks");
     settings.runbooks.check_timeout_secs = 4;

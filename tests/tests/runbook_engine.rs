@@ -28,12 +28,8 @@ struct Env {
 fn settings(sandbox: &TestSandbox, prom_url: &str) -> Result<Settings> {
     let mut settings = triage_tests::app::kubernetes_settings(&sandbox.kubeconfig, Role::Admin);
     settings.prometheus = Some(triage::config::PrometheusSettings {
-        url: prom_url.parse()?,
         timeout_secs: 5,
-        max_range_secs: 31 * 86_400,
-        max_points: 11_000,
-        max_response_mib: 64,
-        cache_ttl_ms: 1000,
+        ..TestApp::prometheus_settings(prom_url)?
     });
     settings.runbooks.dir = workspace_root().join("runbooks");
     settings.runbooks.check_timeout_secs = 10;

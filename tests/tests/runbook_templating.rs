@@ -279,12 +279,9 @@ async fn hostile_values_run_against_real_servers_without_changing_any_query() ->
     std::fs::write(dir.path().join("probe.yaml"), PROBE)?;
     let mut settings = triage_tests::app::kubernetes_settings(&sandbox.kubeconfig, Role::Reader);
     settings.prometheus = Some(triage::config::PrometheusSettings {
-        url: prom.url.parse()?,
         timeout_secs: 5,
         max_range_secs: 86_400,
-        max_points: 11_000,
-        max_response_mib: 64,
-        cache_ttl_ms: 1000,
+        ..TestApp::prometheus_settings(&prom.url)?
     });
     settings.runbooks.dir = dir.path().to_owned();
     settings

@@ -24,14 +24,7 @@ fn unpooled() -> Result<reqwest::Client> {
 fn replica_settings(base: &Settings, store: &str, prom_url: &str) -> Result<Settings> {
     let mut settings = base.clone();
     settings.store.postgres_url = Some(store.to_owned().into());
-    settings.prometheus = Some(triage::config::PrometheusSettings {
-        url: prom_url.parse()?,
-        timeout_secs: 10,
-        max_range_secs: 31 * 86_400,
-        max_points: 11_000,
-        max_response_mib: 64,
-        cache_ttl_ms: 1000,
-    });
+    settings.prometheus = Some(TestApp::prometheus_settings(prom_url)?);
     Ok(settings)
 }
 
