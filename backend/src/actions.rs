@@ -5,7 +5,7 @@
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use triage_shared::actions::{
     ActionOutcome, AuditOutcome, DeletePodRequest, DeletePodsRequest, Identity, RestartRequest, Role,
     ScaleRequest,
@@ -14,6 +14,7 @@ use triage_shared::{ApiError, ErrorKind};
 
 use crate::audit::{AuditStore, NewEntry};
 use crate::kubernetes::{K8s, map_error};
+use crate::runbooks::template::shell_quote;
 
 pub fn require(identity: &Identity, role: Role, what: &str) -> Result<(), ApiError> {
     if identity.role >= role {
@@ -84,9 +85,19 @@ where
         Ok(()) => (AuditOutcome::Succeeded, None),
         Err(e) => (AuditOutcome::Failed, Some(e.message.clone())),
     };
+    // An action is acknowledged only once its outcome is committed: if that write fails the
+    // caller hears so (the entry stays `pending`), never a plain success.
     if let Err(e) = store.finish(id, outcome, error).await {
-        // The action already happened; say so rather than hide it.
         tracing::error!(audit_id = id, "recording the outcome failed: {}", e.message);
+        let what = if result.is_ok() { "was applied" } else { "failed" };
+        return Err(ApiError::new(
+            ErrorKind::Unavailable,
+            format!(
+                "the action {what}, but its outcome could not be recorded (audit entry {id} stays pending): {}",
+                e.message
+            ),
+        )
+        .with_detail(serde_json::json!({"audit_id": id, "applied": result.is_ok()})));
     }
     result.map(|()| ActionOutcome {
         dry_run: false,
@@ -120,7 +131,12 @@ pub async fn scale(
         .map_err(|e| map_error(e, "scale (dry run)", &format!("deployment {name}")))?;
     let summary = format!("replicas {before} → {}", req.replicas);
     let needs_confirmation = req.replicas < before;
-    let kubectl = format!("kubectl -n {ns} scale deployment/{name} --replicas={}", req.replicas);
+    let kubectl = format!(
+        "kubectl -n {} scale deployment/{} --replicas={}",
+        shell_quote(ns),
+        shell_quote(name),
+        req.replicas
+    );
     let plan = Plan {
         action: "scale",
         target: format!("deployment/{ns}/{name}"),
@@ -161,7 +177,7 @@ pub async fn restart(
         .await
         .map_err(|e| map_error(e, "restart (dry run)", &format!("deployment {name}")))?;
     let summary = format!("rolling restart of {replicas} pods of {name} (25% at a time)");
-    let kubectl = format!("kubectl -n {ns} rollout restart deployment/{name}");
+    let kubectl = format!("kubectl -n {} rollout restart deployment/{}", shell_quote(ns), shell_quote(name));
     let plan = Plan {
         action: "restart",
         target: format!("deployment/{ns}/{name}"),
@@ -199,7 +215,12 @@ pub async fn delete_pod(
         .and_then(|o| o.iter().find(|r| r.controller == Some(true)))
         .map(|r| format!("{}/{}", r.kind, r.name));
     let grace = if req.force { Some(0) } else { None };
-    let params = DeleteParams { grace_period_seconds: grace, ..DeleteParams::default() };
+    // The uid precondition: the pod the plan described, never a successor under the same name.
+    let params = DeleteParams {
+        grace_period_seconds: grace,
+        preconditions: Some(Preconditions { uid: pod.metadata.uid.clone(), resource_version: None }),
+        ..DeleteParams::default()
+    };
     api.delete(name, &DeleteParams { dry_run: true, ..params.clone() })
         .await
         .map_err(|e| map_error(e, "delete (dry run)", &format!("pod {name}")))?;
@@ -209,9 +230,9 @@ pub async fn delete_pod(
         None => format!("delete pod {name} {how}; it has no controller and will not come back"),
     };
     let kubectl = if req.force {
-        format!("kubectl -n {ns} delete pod {name} --force --grace-period=0")
+        format!("kubectl -n {} delete pod {} --force --grace-period=0", shell_quote(ns), shell_quote(name))
     } else {
-        format!("kubectl -n {ns} delete pod {name}")
+        format!("kubectl -n {} delete pod {}", shell_quote(ns), shell_quote(name))
     };
     let plan = Plan {
         action: "delete-pod",
@@ -254,15 +275,17 @@ pub async fn delete_pods(
         .list(&kube::api::ListParams::default().labels(&req.selector))
         .await
         .map_err(|e| map_error(e, "list", "pods"))?;
-    let names: Vec<String> = list.items.iter().filter_map(|p| p.metadata.name.clone()).collect();
+    let pods: Vec<(String, Option<String>)> =
+        list.items.iter().filter_map(|p| Some((p.metadata.name.clone()?, p.metadata.uid.clone()))).collect();
+    let names: Vec<String> = pods.iter().map(|(n, _)| n.clone()).collect();
     if names.is_empty() {
         return Err(ApiError::new(ErrorKind::NotFound, format!("no pod matches {}", req.selector)));
     }
     let how = if req.force { "immediately (grace period 0)" } else { "gracefully" };
     let summary = format!("delete {} pods {how}: {}", names.len(), names.join(", "));
     let force = if req.force { " --force --grace-period=0" } else { "" };
-    let kubectl = format!("kubectl -n {ns} delete pods -l {}{force}", req.selector);
-    let params = DeleteParams { grace_period_seconds: req.force.then_some(0), ..DeleteParams::default() };
+    let kubectl =
+        format!("kubectl -n {} delete pods -l {}{force}", shell_quote(ns), shell_quote(&req.selector));
     let plan = Plan {
         action: "delete-pods",
         target: format!("pods/{ns}/{}", req.selector),
@@ -271,12 +294,19 @@ pub async fn delete_pods(
         kubectl,
         confirm_with: Some(&req.selector),
     };
-    // Exactly the pods shown in the dry run: a pod created since is not touched.
+    // Exactly the pods the plan lists, each by uid: a pod created since, or a successor under
+    // the same name, is not touched.
     guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || async {
-        for name in &names {
+        for (name, uid) in &pods {
+            let params = DeleteParams {
+                grace_period_seconds: req.force.then_some(0),
+                preconditions: Some(Preconditions { uid: uid.clone(), resource_version: None }),
+                ..DeleteParams::default()
+            };
             match api.delete(name, &params).await {
                 Ok(_) => {}
-                Err(kube::Error::Api(status)) if status.code == 404 => {} // already gone
+                // Already gone, or replaced by another pod of the same name.
+                Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => {}
                 Err(e) => return Err(map_error(e, "delete", &format!("pod {name}"))),
             }
         }

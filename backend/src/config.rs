@@ -26,6 +26,36 @@ pub struct Settings {
     pub store: StoreSettings,
     pub postgres: Option<PostgresSettings>,
     pub runbooks: RunbookSettings,
+    pub limits: LimitSettings,
+}
+
+/// Bounds on what callers can hold open or start at once; beyond them Triage answers 429 with
+/// `Retry-After` (see RELIABILITY.md). "Per caller" is per signed-in user (`local` without SSO).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Server-sent event streams open at once (live charts, log follows, rollouts, run events).
+    pub max_streams: usize,
+    pub max_streams_per_caller: usize,
+    /// Distinct live queries polled at once.
+    pub max_live_queries: usize,
+    pub max_live_queries_per_caller: usize,
+    /// Runbook runs whose checks are still running.
+    pub max_concurrent_runs: usize,
+    pub max_concurrent_runs_per_caller: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_streams: 2000,
+            max_streams_per_caller: 64,
+            max_live_queries: 500,
+            max_live_queries_per_caller: 40,
+            max_concurrent_runs: 32,
+            max_concurrent_runs_per_caller: 8,
+        }
+    }
 }
 
 /// The runbook engine: where the flows are read from and how their checks run.
@@ -67,11 +97,13 @@ pub struct StoreSettings {
     pub sqlite_path: PathBuf,
     /// PostgreSQL connection string, for several replicas sharing one store. Secret.
     pub postgres_url: Option<SecretString>,
+    /// Most connections each replica holds to the PostgreSQL store.
+    pub postgres_pool_size: usize,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        Self { sqlite_path: PathBuf::from("triage.db"), postgres_url: None }
+        Self { sqlite_path: PathBuf::from("triage.db"), postgres_url: None, postgres_pool_size: 4 }
     }
 }
 
@@ -146,6 +178,14 @@ pub struct KubernetesSettings {
     /// which in Kubernetes RBAC also grants reading their values.
     #[serde(default)]
     pub list_secret_names: bool,
+    /// Most bytes read of one pod's log (besides the line count), so a pod writing megabyte
+    /// lines cannot fill Triage's memory.
+    #[serde(default = "default_max_log_bytes")]
+    pub max_log_bytes: i64,
+}
+
+fn default_max_log_bytes() -> i64 {
+    4 << 20
 }
 
 fn default_namespaces() -> Vec<String> {

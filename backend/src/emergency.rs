@@ -2,14 +2,19 @@
 //! replica count, scale them down in order, wait for their pods to stop (force-deleting the
 //! stragglers), then scale each back to *its recorded count* and wait for its rollout before the
 //! next. Runs in the background; its progress is a [`Job`] polled at `/api/jobs/{id}`.
+//!
+//! Its reach is exactly its plan: the pods it may force-delete are the ones the plan names, found
+//! through each deployment's owner chain ([`crate::workloads::owned_pods`]), and each is deleted
+//! with its uid as a precondition, so a pod created since (or a new pod under the same name) is
+//! never touched. One emergency restart runs per namespace at a time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use triage_shared::actions::{
     AuditOutcome, EmergencyRestartRequest, Identity, Job, JobStep, Role, StepState,
 };
@@ -18,40 +23,77 @@ use triage_shared::{ApiError, ErrorKind};
 use crate::actions::require;
 use crate::audit::{AuditStore, NewEntry};
 use crate::kubernetes::{K8s, map_error};
+use crate::runbooks::template::shell_quote;
+use crate::workloads::owned_pods;
 
-/// Jobs of this process, by id.
+/// Jobs of this process, by id, and the namespace each running one holds.
 #[derive(Default, Clone)]
-pub struct Jobs(Arc<Mutex<HashMap<String, Job>>>);
+pub struct Jobs(Arc<Mutex<JobTable>>);
+
+#[derive(Default)]
+struct JobTable {
+    jobs: HashMap<String, Job>,
+    /// Namespace → id of the emergency restart running there.
+    running: HashMap<String, String>,
+}
 
 impl Jobs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Job>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, JobTable> {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn get(&self, id: &str) -> Option<Job> {
-        self.lock().get(id).cloned()
+        self.lock().jobs.get(id).cloned()
     }
 
     fn update(&self, id: &str, f: impl FnOnce(&mut Job)) {
-        if let Some(job) = self.lock().get_mut(id) {
+        if let Some(job) = self.lock().jobs.get_mut(id) {
             f(job);
         }
     }
+
+    /// The running job of `ns`, if any.
+    fn running_in(&self, ns: &str) -> Option<String> {
+        self.lock().running.get(ns).cloned()
+    }
+
+    /// Registers `job` as the one running in `ns`; refuses when another holds it (checked and
+    /// taken under one lock, so two requests cannot both start).
+    fn claim(&self, ns: &str, job: Job) -> Result<(), ApiError> {
+        let mut table = self.lock();
+        if let Some(other) = table.running.get(ns) {
+            return Err(already_running(ns, other));
+        }
+        table.running.insert(ns.to_owned(), job.id.clone());
+        table.jobs.insert(job.id.clone(), job);
+        Ok(())
+    }
+
+    fn release(&self, ns: &str, id: &str) {
+        let mut table = self.lock();
+        if table.running.get(ns).is_some_and(|running| running == id) {
+            table.running.remove(ns);
+        }
+    }
+}
+
+fn already_running(ns: &str, id: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::Conflict,
+        format!("emergency restart {id} is still running in namespace {ns}; wait for it to finish"),
+    )
+    .with_detail(serde_json::json!({"job": id}))
 }
 
 fn step(text: String, kubectl: String) -> JobStep {
     JobStep { text, kubectl, state: StepState::Pending, detail: None }
 }
 
-fn selector(d: &Deployment) -> String {
-    d.spec
-        .as_ref()
-        .and_then(|s| s.selector.match_labels.clone())
-        .unwrap_or_default()
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
+/// One deployment of the plan: its recorded count and the pods (name, uid) it owns now.
+struct Planned {
+    name: String,
+    replicas: i32,
+    pods: Vec<(String, String)>,
 }
 
 /// Validates, records the counts and returns the plan; for a real run, starts it.
@@ -68,60 +110,107 @@ pub async fn start(
     if req.deployments.is_empty() {
         return Err(ApiError::new(ErrorKind::BadRequest, "list the deployments to restart"));
     }
+    if req.deployments.len() > 50 {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            "an emergency restart takes at most 50 deployments",
+        ));
+    }
+    if let Some(other) = jobs.running_in(&ns) {
+        return Err(already_running(&ns, &other));
+    }
     let api: Api<Deployment> = Api::namespaced(k8s.client.clone(), &ns);
-    let mut recorded = Vec::new();
-    let mut selectors = Vec::new();
+    let mut planned: Vec<Planned> = Vec::new();
     for name in &req.deployments {
         let name = K8s::name(name)?;
+        if planned.iter().any(|p| p.name == name) {
+            return Err(ApiError::new(ErrorKind::BadRequest, format!("deployment {name} is listed twice")));
+        }
         let d = api.get(name).await.map_err(|e| map_error(e, "get", &format!("deployment {name}")))?;
-        recorded.push((name.to_owned(), d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)));
-        selectors.push(selector(&d));
+        let pods = owned_pods(&k8s.client, &ns, &d)
+            .await?
+            .into_iter()
+            .filter_map(|p| Some((p.metadata.name?, p.metadata.uid?)))
+            .collect();
+        planned.push(Planned {
+            name: name.to_owned(),
+            replicas: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+            pods,
+        });
     }
     let wait = req.shutdown_wait_secs.unwrap_or(30).min(600);
     let rollout_timeout = req.rollout_timeout_secs.unwrap_or(300).min(3600);
+    let q = shell_quote;
     let mut steps = Vec::new();
-    for (name, _) in &recorded {
+    for p in &planned {
         steps.push(step(
-            format!("scale {name} to 0"),
-            format!("kubectl -n {ns} scale deployment {name} --replicas=0"),
+            format!("scale {} to 0", p.name),
+            format!("kubectl -n {} scale deployment/{} --replicas=0", q(&ns), q(&p.name)),
         ));
     }
+    let all_pods: Vec<&str> = planned.iter().flat_map(|p| p.pods.iter().map(|(n, _)| n.as_str())).collect();
     steps.push(step(
-        format!("wait up to {wait} s for their pods to stop"),
-        format!("kubectl -n {ns} wait --for=delete pod -l <selector> --timeout={wait}s"),
+        format!("wait up to {wait} s for their {} pods to stop", all_pods.len()),
+        if all_pods.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "kubectl -n {} wait --for=delete pod {} --timeout={wait}s",
+                q(&ns),
+                all_pods.iter().map(|n| q(n)).collect::<Vec<_>>().join(" ")
+            )
+        },
     ));
-    for ((name, _), sel) in recorded.iter().zip(&selectors) {
-        steps.push(step(
-            format!("force-delete any pod of {name} still present"),
-            format!("kubectl -n {ns} delete pods -l {sel} --force --grace-period=0"),
-        ));
+    for p in &planned {
+        let names: Vec<String> = p.pods.iter().map(|(n, _)| q(n)).collect();
+        let (text, kubectl) = if names.is_empty() {
+            (format!("force-delete pods of {} still present: it has none", p.name), String::new())
+        } else {
+            (
+                format!(
+                    "force-delete any of these pods of {} still present: {}",
+                    p.name,
+                    p.pods.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                format!("kubectl -n {} delete pod {} --force --grace-period=0", q(&ns), names.join(" ")),
+            )
+        };
+        steps.push(step(text, kubectl));
     }
-    for (name, count) in &recorded {
+    for p in &planned {
         steps.push(step(
-            format!("scale {name} back to {count}"),
-            format!("kubectl -n {ns} scale deployment {name} --replicas={count}"),
+            format!("scale {} back to {}", p.name, p.replicas),
+            format!("kubectl -n {} scale deployment/{} --replicas={}", q(&ns), q(&p.name), p.replicas),
         ));
         steps.push(step(
-            format!("wait for the rollout of {name}"),
-            format!("kubectl -n {ns} rollout status deployment/{name} --timeout={rollout_timeout}s"),
+            format!("wait for the rollout of {}", p.name),
+            format!(
+                "kubectl -n {} rollout status deployment/{} --timeout={rollout_timeout}s",
+                q(&ns),
+                q(&p.name)
+            ),
         ));
     }
     // Server-side dry run of the first change, so permission problems show before anything moves.
-    for (name, _) in &recorded {
+    for p in &planned {
         api.patch_scale(
-            name,
+            &p.name,
             &PatchParams::default().dry_run(),
             &Patch::Merge(serde_json::json!({"spec": {"replicas": 0}})),
         )
         .await
-        .map_err(|e| map_error(e, "scale (dry run)", &format!("deployment {name}")))?;
+        .map_err(|e| map_error(e, "scale (dry run)", &format!("deployment {}", p.name)))?;
     }
-    let id = format!("emergency-{}", jiff::Timestamp::now().as_millisecond());
+    let recorded: Vec<(String, i32)> = planned.iter().map(|p| (p.name.clone(), p.replicas)).collect();
+    let pods: BTreeMap<String, Vec<String>> =
+        planned.iter().map(|p| (p.name.clone(), p.pods.iter().map(|(n, _)| n.clone()).collect())).collect();
+    let id = format!("emergency-{}", uuid::Uuid::new_v4().simple());
     let mut job = Job {
         id: id.clone(),
         kind: "emergency-restart".to_owned(),
         dry_run: req.dry_run,
         recorded: recorded.clone(),
+        pods: pods.clone(),
         steps,
         finished: req.dry_run,
         error: None,
@@ -138,44 +227,55 @@ pub async fn start(
             ),
         ));
     }
+    // Claimed before the audit row, so a refused second request leaves no pending entry.
+    jobs.claim(&ns, job.clone())?;
     let summary = recorded.iter().map(|(n, c)| format!("{n} {c} → 0 → {c}")).collect::<Vec<_>>().join(", ");
-    let audit_id = store
+    // The recorded counts are in the audit entry before anything is scaled: if Triage dies
+    // mid-job, an operator restores them by hand from the audit log.
+    let begun = store
         .begin(NewEntry {
             identity: identity.clone(),
             action: "emergency-restart".to_owned(),
             target: format!("namespace/{ns}"),
-            params: serde_json::json!({"recorded": recorded}),
+            params: serde_json::json!({"job": id, "recorded": recorded, "pods": pods}),
             dry_run_summary: summary,
         })
-        .await?;
+        .await;
+    let audit_id = match begun {
+        Ok(audit_id) => audit_id,
+        Err(e) => {
+            jobs.release(&ns, &id);
+            jobs.lock().jobs.remove(&id);
+            return Err(e);
+        }
+    };
     job.audit_id = Some(audit_id);
-    jobs.lock().insert(id.clone(), job.clone());
+    jobs.update(&id, |j| j.audit_id = Some(audit_id));
     let (client, store, jobs_bg) = (k8s.client.clone(), store.clone(), jobs.clone());
     tokio::spawn(async move {
-        let result = run(&client, &jobs_bg, &id, &ns, &recorded, &selectors, wait, rollout_timeout).await;
+        let result = run(&client, &jobs_bg, &id, &ns, &planned, wait, rollout_timeout).await;
         let (outcome, error) = match &result {
             Ok(()) => (AuditOutcome::Succeeded, None),
             Err(e) => (AuditOutcome::Failed, Some(e.clone())),
         };
-        jobs_bg.update(&id, |j| {
-            j.finished = true;
-            j.error = error.clone();
-        });
-        if let Err(e) = store.finish(audit_id, outcome, error).await {
+        if let Err(e) = store.finish(audit_id, outcome, error.clone()).await {
             tracing::error!(audit_id, "recording the emergency restart's outcome failed: {}", e.message);
         }
+        jobs_bg.update(&id, |j| {
+            j.finished = true;
+            j.error = error;
+        });
+        jobs_bg.release(&ns, &id);
     });
     Ok(job)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run(
     client: &kube::Client,
     jobs: &Jobs,
     id: &str,
     ns: &str,
-    recorded: &[(String, i32)],
-    selectors: &[String],
+    planned: &[Planned],
     wait: u64,
     rollout_timeout: u64,
 ) -> Result<(), String> {
@@ -215,60 +315,106 @@ async fn run(
                 .map_err(|e| map_error(e, "scale", &format!("deployment {name}")).message)
         }
     };
-    for (name, _) in recorded {
+    // Whether the planned pod (same name, same uid) still exists.
+    let present = |name: String, uid: String| {
+        let pods = pods.clone();
+        async move {
+            match pods.get_opt(&name).await {
+                Ok(Some(p)) => Ok(p.metadata.uid.as_deref() == Some(uid.as_str())),
+                Ok(None) => Ok(false),
+                Err(e) => Err(map_error(e, "get", &format!("pod {name}")).message),
+            }
+        }
+    };
+    for p in planned {
         let i = begin(&mut index);
-        scale(name.clone(), 0).await.map_err(|e| fail(i, e))?;
+        scale(p.name.clone(), 0).await.map_err(|e| fail(i, e))?;
         done(i, None);
     }
     let i = begin(&mut index);
     let deadline = Instant::now() + Duration::from_secs(wait);
-    let mut remaining = usize::MAX;
-    while Instant::now() < deadline {
+    let mut remaining;
+    loop {
         remaining = 0;
-        for sel in selectors {
-            remaining += pods.list(&ListParams::default().labels(sel)).await.map_or(0, |l| l.items.len());
+        for p in planned {
+            for (name, uid) in &p.pods {
+                // A failed read counts as present: the force-delete step checks again.
+                if present(name.clone(), uid.clone()).await.unwrap_or(true) {
+                    remaining += 1;
+                }
+            }
         }
-        if remaining == 0 {
+        if remaining == 0 || Instant::now() >= deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    done(i, Some(format!("{remaining} pods still present")));
-    for sel in selectors {
+    done(i, Some(format!("{remaining} of the planned pods still present")));
+    for p in planned {
         let i = begin(&mut index);
-        let stuck =
-            pods.list(&ListParams::default().labels(sel)).await.map_err(|e| fail(i, e.to_string()))?;
-        for p in &stuck.items {
-            if let Some(name) = &p.metadata.name {
-                let _ = pods
-                    .delete(name, &DeleteParams { grace_period_seconds: Some(0), ..Default::default() })
-                    .await;
+        let mut deleted = Vec::new();
+        for (name, uid) in &p.pods {
+            // The uid precondition: only the very pod the plan named, never a successor.
+            let params = DeleteParams {
+                grace_period_seconds: Some(0),
+                preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }),
+                ..DeleteParams::default()
+            };
+            match pods.delete(name, &params).await {
+                Ok(_) => deleted.push(name.as_str()),
+                Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => {}
+                Err(e) => return Err(fail(i, map_error(e, "delete", &format!("pod {name}")).message)),
             }
         }
-        done(i, Some(format!("{} force-deleted", stuck.items.len())));
+        let detail = if deleted.is_empty() {
+            "none left to force-delete".to_owned()
+        } else {
+            format!("force-deleted {}", deleted.join(", "))
+        };
+        done(i, Some(detail));
     }
-    for (name, count) in recorded {
+    // Every deployment is restored even when an earlier one fails: one stuck rollout must not
+    // leave the others at zero.
+    let mut failures = Vec::new();
+    for p in planned {
+        let (name, count) = (&p.name, p.replicas);
         let i = begin(&mut index);
-        scale(name.clone(), *count).await.map_err(|e| fail(i, e))?;
+        if let Err(e) = scale(name.clone(), count).await {
+            failures.push(fail(i, e));
+            let rollout = begin(&mut index);
+            fail(rollout, "skipped: the deployment was not scaled back".to_owned());
+            continue;
+        }
         done(i, None);
-        let i = begin(&mut index);
+        let rollout = begin(&mut index);
         let deadline = Instant::now() + Duration::from_secs(rollout_timeout);
         loop {
-            let d = deployments.get(name).await.map_err(|e| fail(i, e.to_string()))?;
-            let s = d.status.clone().unwrap_or_default();
-            let observed = s.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
-            if observed
-                && s.ready_replicas.unwrap_or(0) == *count
-                && s.updated_replicas.unwrap_or(0) == *count
-            {
-                done(i, Some(format!("{count}/{count} ready")));
-                break;
+            match deployments.get(name).await {
+                Ok(d) => {
+                    let s = d.status.clone().unwrap_or_default();
+                    let observed = s.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
+                    if observed
+                        && s.ready_replicas.unwrap_or(0) == count
+                        && s.updated_replicas.unwrap_or(0) == count
+                    {
+                        done(rollout, Some(format!("{count}/{count} ready")));
+                        break;
+                    }
+                }
+                Err(e) => tracing::warn!(deployment = %name, "reading the rollout failed: {e}"),
             }
             if Instant::now() > deadline {
-                return Err(fail(i, format!("rollout of {name} did not finish within {rollout_timeout} s")));
+                failures.push(fail(
+                    rollout,
+                    format!("rollout of {name} did not finish within {rollout_timeout} s"),
+                ));
+                break;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+    if !failures.is_empty() {
+        return Err(failures.join("; "));
     }
     Ok(())
 }

@@ -26,6 +26,8 @@ pub struct K8s {
     pub namespaces: Vec<String>,
     /// `kubernetes.list_secret_names`.
     pub list_secret_names: bool,
+    /// `kubernetes.max_log_bytes`.
+    pub max_log_bytes: i64,
 }
 
 /// Maps a `kube` error to the API error the user sees; `verb` and `resource` name the attempt.
@@ -110,6 +112,7 @@ impl K8s {
             client,
             namespaces: settings.namespaces.clone(),
             list_secret_names: settings.list_secret_names,
+            max_log_bytes: settings.max_log_bytes.max(1024),
         })
     }
 
@@ -241,6 +244,7 @@ impl K8s {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
         let params = LogParams {
             tail_lines: Some(tail.clamp(1, 10_000)),
+            limit_bytes: Some(self.max_log_bytes),
             previous,
             timestamps: false,
             ..Default::default()
@@ -466,9 +470,7 @@ impl K8s {
                 let spec = p.spec.clone().unwrap_or_default();
                 NetworkPolicySummary {
                     name: p.metadata.name.clone().unwrap_or_default(),
-                    pod_selector: selector_text(
-                        &spec.pod_selector.and_then(|s| s.match_labels).unwrap_or_default(),
-                    ),
+                    pod_selector: crate::workloads::selector_text(spec.pod_selector.as_ref()),
                     policy_types: spec.policy_types.unwrap_or_default(),
                     ingress_rules: spec.ingress.map_or(0, |r| r.len()),
                     egress_rules: spec.egress.map_or(0, |r| r.len()),
@@ -580,7 +582,7 @@ pub fn deployment_summary(d: &Deployment) -> DeploymentSummary {
         available,
         rollout,
         images,
-        selector: selector_text(&spec.selector.match_labels.unwrap_or_default()),
+        selector: crate::workloads::selector_text(Some(&spec.selector)),
         age_seconds: age_seconds(d.metadata.creation_timestamp.as_ref()),
     }
 }

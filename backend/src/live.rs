@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use tokio::sync::broadcast;
-use triage_shared::ApiError;
-use triage_shared::prom::{LiveQuery, LiveUpdate};
+use triage_shared::prom::LiveQuery;
+use triage_shared::{ApiError, ErrorKind};
 
 use crate::prometheus::PromClient;
 
@@ -37,11 +37,24 @@ fn frame(event: &str, json: &str) -> Message {
 struct Entry {
     tx: broadcast::Sender<Message>,
     last: Option<Message>,
+    /// Subscriptions held now; the loop is stopped the moment this reaches zero.
+    viewers: usize,
+    task: Option<tokio::task::AbortHandle>,
+}
+
+#[derive(Default)]
+struct Table {
+    entries: HashMap<LiveQuery, Entry>,
+    /// Per caller, how many of their subscriptions watch each query.
+    by_caller: HashMap<String, HashMap<LiveQuery, usize>>,
 }
 
 pub struct LiveHub {
     prom: Arc<PromClient>,
-    entries: Mutex<HashMap<LiveQuery, Entry>>,
+    table: Mutex<Table>,
+    /// Most distinct queries polled at once, and per caller.
+    max_queries: usize,
+    max_queries_per_caller: usize,
     /// Upstream polls made, for tests and `/metrics`.
     polls: std::sync::atomic::AtomicU64,
 }
@@ -49,13 +62,40 @@ pub struct LiveHub {
 /// Messages a viewer may fall behind by before it is dropped.
 const VIEWER_BUFFER: usize = 8;
 
+/// One viewer's subscription: updates to come, and its place among the query's viewers, given
+/// back on drop (the last viewer's drop stops the poll loop at once, not at its next tick).
+pub struct Subscription {
+    rx: broadcast::Receiver<Message>,
+    hub: Arc<LiveHub>,
+    query: LiveQuery,
+    caller: String,
+}
+
+impl Subscription {
+    pub async fn recv(&mut self) -> Result<Message, broadcast::error::RecvError> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.leave(&self.query, &self.caller);
+    }
+}
+
 impl LiveHub {
-    pub fn new(prom: Arc<PromClient>) -> Arc<Self> {
-        Arc::new(Self { prom, entries: Mutex::new(HashMap::new()), polls: Default::default() })
+    pub fn new(prom: Arc<PromClient>, max_queries: usize, max_queries_per_caller: usize) -> Arc<Self> {
+        Arc::new(Self {
+            prom,
+            table: Mutex::new(Table::default()),
+            max_queries: max_queries.max(1),
+            max_queries_per_caller: max_queries_per_caller.max(1),
+            polls: Default::default(),
+        })
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<LiveQuery, Entry>> {
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn poll_count(&self) -> u64 {
@@ -63,22 +103,79 @@ impl LiveHub {
     }
 
     pub fn active_queries(&self) -> usize {
-        self.entries().len()
+        self.table().entries.len()
     }
 
-    /// Joins (or starts) the poll loop for `query`; returns the latest update, if any, and the
-    /// receiver of the ones to come.
-    pub fn subscribe(self: &Arc<Self>, query: LiveQuery) -> (Option<Message>, broadcast::Receiver<Message>) {
-        let mut entries = self.entries();
-        if let Some(entry) = entries.get(&query) {
-            return (entry.last.clone(), entry.tx.subscribe());
+    /// Joins (or starts) the poll loop for `query` as `caller`; returns the latest update, if
+    /// any, and the subscription to the ones to come. A new distinct query is refused (429) when
+    /// Triage or this caller already polls the most allowed.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        query: LiveQuery,
+        caller: &str,
+    ) -> Result<(Option<Message>, Subscription), ApiError> {
+        let mut table = self.table();
+        let mine = table.by_caller.get(caller);
+        let new_for_caller = mine.is_none_or(|m| !m.contains_key(&query));
+        if new_for_caller && mine.is_some_and(|m| m.len() >= self.max_queries_per_caller) {
+            return Err(ApiError::new(
+                ErrorKind::RateLimited,
+                format!(
+                    "you already follow {} distinct live queries, the most one caller may; close a chart and retry",
+                    self.max_queries_per_caller
+                ),
+            )
+            .with_detail(serde_json::json!({"limit": "live queries per caller", "retry_after_secs": 5})));
         }
-        let (tx, rx) = broadcast::channel(VIEWER_BUFFER);
-        entries.insert(query.clone(), Entry { tx, last: None });
-        drop(entries);
-        let hub = self.clone();
-        tokio::spawn(async move { hub.poll_loop(query).await });
-        (None, rx)
+        if !table.entries.contains_key(&query) && table.entries.len() >= self.max_queries {
+            return Err(ApiError::new(
+                ErrorKind::RateLimited,
+                format!(
+                    "Triage already polls {} distinct live queries, its limit; retry shortly",
+                    self.max_queries
+                ),
+            )
+            .with_detail(serde_json::json!({"limit": "live queries", "retry_after_secs": 5})));
+        }
+        *table.by_caller.entry(caller.to_owned()).or_default().entry(query.clone()).or_default() += 1;
+        let (last, rx) = if let Some(entry) = table.entries.get_mut(&query) {
+            entry.viewers += 1;
+            (entry.last.clone(), entry.tx.subscribe())
+        } else {
+            let (tx, rx) = broadcast::channel(VIEWER_BUFFER);
+            let hub = self.clone();
+            let q = query.clone();
+            let task = tokio::spawn(async move { hub.poll_loop(q).await }).abort_handle();
+            table.entries.insert(query.clone(), Entry { tx, last: None, viewers: 1, task: Some(task) });
+            (None, rx)
+        };
+        drop(table);
+        Ok((last, Subscription { rx, hub: self.clone(), query, caller: caller.to_owned() }))
+    }
+
+    /// One viewer of `query` left; the last one stops its loop.
+    fn leave(&self, query: &LiveQuery, caller: &str) {
+        let mut table = self.table();
+        if let Some(mine) = table.by_caller.get_mut(caller) {
+            if let Some(n) = mine.get_mut(query) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    mine.remove(query);
+                }
+            }
+            if mine.is_empty() {
+                table.by_caller.remove(caller);
+            }
+        }
+        let last = table.entries.get_mut(query).is_some_and(|e| {
+            e.viewers = e.viewers.saturating_sub(1);
+            e.viewers == 0
+        });
+        if last && let Some(entry) = table.entries.remove(query) {
+            if let Some(task) = entry.task {
+                task.abort();
+            }
+        }
     }
 
     async fn poll_loop(self: Arc<Self>, query: LiveQuery) {
@@ -87,19 +184,11 @@ impl LiveHub {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            // Stop as soon as nobody listens (checked under the lock, so no subscriber is lost).
-            {
-                let mut entries = self.entries();
-                if entries.get(&query).is_none_or(|e| e.tx.receiver_count() == 0) {
-                    entries.remove(&query);
-                    return;
-                }
-            }
             let message = self.fetch(&query).await;
-            let mut entries = self.entries();
-            let Some(entry) = entries.get_mut(&query) else { return };
+            let mut table = self.table();
+            let Some(entry) = table.entries.get_mut(&query) else { return };
             entry.last = Some(message.clone());
-            // Err only means no receivers; the next round notices and stops.
+            // Err only means no receivers at this instant; `leave` stops the loop.
             let _ = entry.tx.send(message);
         }
     }
@@ -111,19 +200,27 @@ impl LiveHub {
         let step = f64::from(query.step.max(1));
         let end = (now / step).floor() * step;
         let start = end - f64::from(query.window);
-        let result = self.prom.query_range(&query.query, start, end, step).await;
-        let encoded = match result {
+        // Through the answer cache: loops and query routes asking the same thing at the same
+        // moment share one upstream call.
+        match self.prom.query_range_json(&query.query, start, end, step).await {
+            // Both parts are Triage's own serialized JSON (a number and a `QueryResult`).
             Ok(result) => {
-                serde_json::to_string(&LiveUpdate { fetched_at: now, result }).map(|json| ("update", json))
+                let fetched_at = serde_json::Value::from(now);
+                let mut json = String::with_capacity(result.len() + 40);
+                json.push_str("{\"fetched_at\":");
+                json.push_str(&fetched_at.to_string());
+                json.push_str(",\"result\":");
+                json.push_str(&String::from_utf8_lossy(&result));
+                json.push('}');
+                frame("update", &json)
             }
-            Err(e) => serde_json::to_string(&ApiError::from(e)).map(|json| ("query-error", json)),
-        };
-        match encoded {
-            Ok((event, json)) => frame(event, &json),
-            Err(e) => frame(
-                "query-error",
-                &serde_json::json!({"kind": "internal", "message": e.to_string()}).to_string(),
-            ),
+            Err(e) => match serde_json::to_string(&ApiError::from(e)) {
+                Ok(json) => frame("query-error", &json),
+                Err(e) => frame(
+                    "query-error",
+                    &serde_json::json!({"kind": "internal", "message": e.to_string()}).to_string(),
+                ),
+            },
         }
     }
 }

@@ -91,6 +91,25 @@ fn labels(k: &SeriesKey) -> String {
     )
 }
 
+/// Appends what callers hold open now, so a limit being approached shows on a dashboard.
+pub fn render_gauges(out: &mut String, state: &AppState) {
+    let (streams, _) = state.streams.held("");
+    let (runs, _) = state.runs.held("");
+    let mut gauge = |name: &str, help: &str, value: f64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+    };
+    gauge("triage_event_streams", "Server-sent event streams open now.", streams as f64);
+    gauge("triage_runbook_runs_in_progress", "Runbook runs whose checks are still running.", runs as f64);
+    if let Ok(live) = state.live() {
+        gauge("triage_live_queries", "Distinct live queries being polled now.", live.active_queries() as f64);
+        let _ = writeln!(
+            out,
+            "# HELP triage_live_polls_total Upstream polls made for live queries.\n# TYPE triage_live_polls_total counter\ntriage_live_polls_total {}",
+            live.poll_count()
+        );
+    }
+}
+
 /// Escapes a label value per the exposition format: backslash, double quote and newline.
 pub fn escape_label(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -105,10 +124,28 @@ pub fn escape_label(value: &str) -> String {
     out
 }
 
+/// The method as a label: the standard ones by name, any invented method as `other`, so a
+/// client cannot add series by sending `FOO1`, `FOO2`, ….
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    static KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN.iter().find(|m| *m == method).map_or("other", Method::as_str)
+}
+
 /// Middleware recording every request that reaches the router.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method()).to_owned();
     // Unmatched paths (static assets, SPA fallback) share one label.
     let route = request
         .extensions()
@@ -122,6 +159,13 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        let invented = axum::http::Method::from_bytes(b"FOO1").expect("a token");
+        assert_eq!(method_label(&invented), "other");
+        assert_eq!(method_label(&axum::http::Method::PATCH), "PATCH");
+    }
 
     #[test]
     fn renders_counts_and_cumulative_buckets() {

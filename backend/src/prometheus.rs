@@ -133,7 +133,18 @@ impl PromClient {
         form: &[(&str, String)],
     ) -> Result<(Value, Vec<String>), PromError> {
         let url = self.url(path)?;
-        let response = self.http.post(url).form(form).send().await.map_err(|e| {
+        self.send(self.http.post(url).form(form)).await
+    }
+
+    /// GETs a read API URL and returns the `data` member.
+    async fn get(&self, url: Url) -> Result<Value, PromError> {
+        Ok(self.send(self.http.get(url)).await?.0)
+    }
+
+    /// Sends one request; every answer is read through [`Self::read_bounded`] and Prometheus's
+    /// error types are mapped, whatever the endpoint.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<(Value, Vec<String>), PromError> {
+        let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
                 PromError::Timeout(self.timeout)
             } else {
@@ -305,35 +316,12 @@ impl PromClient {
             .push("label")
             .push(name)
             .push("values");
-        let response = self.http.get(url).send().await.map_err(|e| {
-            if e.is_timeout() {
-                PromError::Timeout(self.timeout)
-            } else {
-                PromError::Unreachable(without_url(&e))
-            }
-        })?;
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|_| PromError::BadResponse("label values body is not JSON".to_owned()))?;
-        match body["status"].as_str() {
-            Some("success") => Ok(body["data"].clone()),
-            _ => Err(PromError::BadData(body["error"].as_str().unwrap_or("label values failed").to_owned())),
-        }
+        self.get(url).await
     }
 
     pub async fn alerts(&self) -> Result<Vec<Alert>, PromError> {
-        let response = self
-            .http
-            .get(self.url(paths::ALERTS)?)
-            .send()
-            .await
-            .map_err(|e| PromError::Unreachable(without_url(&e)))?;
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|_| PromError::BadResponse("alerts body is not JSON".to_owned()))?;
-        let alerts = body["data"]["alerts"].as_array().cloned().unwrap_or_default();
+        let data = self.get(self.url(paths::ALERTS)?).await?;
+        let alerts = data["alerts"].as_array().cloned().unwrap_or_default();
         Ok(alerts
             .iter()
             .map(|a| Alert {
@@ -347,15 +335,7 @@ impl PromClient {
     }
 
     pub async fn rules(&self) -> Result<Value, PromError> {
-        let response = self
-            .http
-            .get(self.url(paths::RULES)?)
-            .send()
-            .await
-            .map_err(|e| PromError::Unreachable(without_url(&e)))?;
-        let body: Value =
-            response.json().await.map_err(|_| PromError::BadResponse("rules body is not JSON".to_owned()))?;
-        Ok(body["data"].clone())
+        self.get(self.url(paths::RULES)?).await
     }
 
     pub async fn metadata(&self, metric: Option<&str>) -> Result<Value, PromError> {
@@ -363,13 +343,7 @@ impl PromClient {
         if let Some(m) = metric {
             url.query_pairs_mut().append_pair("metric", m);
         }
-        let response =
-            self.http.get(url).send().await.map_err(|e| PromError::Unreachable(without_url(&e)))?;
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|_| PromError::BadResponse("metadata body is not JSON".to_owned()))?;
-        Ok(body["data"].clone())
+        self.get(url).await
     }
 }
 

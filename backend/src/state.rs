@@ -28,6 +28,10 @@ pub struct AppState {
     pg: Option<Arc<crate::pg::PgTargets>>,
     /// Who may call: the local user, or single sign-on sessions (see `auth`).
     pub auth: Arc<crate::auth::Auth>,
+    /// Open server-sent event streams, in all and per caller.
+    pub streams: crate::limits::Limiter,
+    /// Runbook runs whose checks are still running, in all and per caller.
+    pub runs: crate::limits::Limiter,
     /// Cleared when shutdown begins so `/readyz` takes the replica out of rotation first.
     ready: Arc<AtomicBool>,
 }
@@ -38,7 +42,22 @@ impl AppState {
             Some(p) => Some(Arc::new(PromClient::new(p)?)),
             None => None,
         };
-        let live = prom.clone().map(LiveHub::new);
+        let limits = &settings.limits;
+        let live = prom
+            .clone()
+            .map(|p| LiveHub::new(p, limits.max_live_queries, limits.max_live_queries_per_caller));
+        let streams = crate::limits::Limiter::new(
+            "event streams",
+            limits.max_streams,
+            limits.max_streams_per_caller,
+            5,
+        );
+        let runs = crate::limits::Limiter::new(
+            "runbook runs in progress",
+            limits.max_concurrent_runs,
+            limits.max_concurrent_runs_per_caller,
+            10,
+        );
         let runbooks = crate::runbooks::Runbooks::load(&settings.runbooks);
         let pg = match &settings.postgres {
             Some(p) => Some(crate::pg::PgTargets::new(p, audit.clone()).map_err(|e| anyhow::anyhow!("{e}"))?),
@@ -56,6 +75,8 @@ impl AppState {
             runbooks,
             pg,
             auth,
+            streams,
+            runs,
             ready: Arc::new(AtomicBool::new(true)),
         })
     }

@@ -149,6 +149,9 @@ pub struct Job {
     pub dry_run: bool,
     /// Replica counts recorded before anything changed.
     pub recorded: Vec<(String, i32)>,
+    /// Per deployment, the pods the plan may force-delete (found by ownership, by name).
+    #[serde(default)]
+    pub pods: std::collections::BTreeMap<String, Vec<String>>,
     pub steps: Vec<JobStep>,
     pub finished: bool,
     pub error: Option<String>,

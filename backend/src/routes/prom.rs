@@ -6,14 +6,16 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
-use triage_shared::prom::Alert;
+use triage_shared::prom::{Alert, LiveQuery};
+use triage_shared::{ApiError, ErrorKind};
 
 use crate::error::AppError;
+use crate::routes::extract::{Path, Query};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -56,12 +58,25 @@ pub async fn series(State(state): State<AppState>, RawQuery(raw): RawQuery) -> R
     for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match k.as_ref() {
             "match[]" => matchers.push(v.into_owned()),
-            "start" => start = v.parse().ok(),
-            "end" => end = v.parse().ok(),
+            "start" => start = Some(seconds("start", &v)?),
+            "end" => end = Some(seconds("end", &v)?),
             _ => {}
         }
     }
     Ok(Json(state.prom()?.series(&matchers, start, end).await?))
+}
+
+/// A time parameter read by hand, refused in the same words as the typed query extractor.
+fn seconds(param: &str, text: &str) -> Result<f64, AppError> {
+    text.parse().map_err(|_| {
+        AppError::Api(
+            ApiError::new(
+                ErrorKind::BadRequest,
+                format!("the query string: parameter {param}: {text:?} is not a number (expected seconds since the epoch)"),
+            )
+            .with_detail(serde_json::json!({ "param": param, "in": "query" })),
+        )
+    })
 }
 
 pub async fn labels(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
@@ -102,21 +117,32 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 ///
 /// The body is the hub's pre-framed events themselves (shared `Bytes`, never copied per viewer),
 /// with a keep-alive comment after 15 s of silence.
-pub async fn live(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+pub async fn live(
+    State(state): State<AppState>,
+    caller: crate::auth::Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
     let prom = state.prom()?;
-    let q =
-        crate::live::parse_subscription(raw.as_deref().unwrap_or_default()).map_err(AppError::bad_request)?;
+    let raw = raw.unwrap_or_default();
+    let q = crate::live::parse_subscription(&raw).map_err(|why| match Query::<LiveQuery>::parse(&raw) {
+        // A parameter of the wrong type, named as the typed extractor names it.
+        Err(typed) => typed,
+        Ok(_) => AppError::bad_request(why),
+    })?;
     prom.check_range(0.0, f64::from(q.window), f64::from(q.step))?;
-    let (last, rx) = state.live()?.subscribe(q);
-    let stream = futures::stream::unfold((last, rx), |(first, mut rx)| async move {
+    let subject = &caller.identity.subject;
+    let permit = state.streams.acquire(subject)?;
+    let (last, rx) = state.live()?.subscribe(q, subject)?;
+    // The stream owns the subscription and the permit: both are given back when it is dropped.
+    let stream = futures::stream::unfold((last, rx, permit), |(first, mut rx, permit)| async move {
         if let Some(message) = first {
-            return Some((Ok::<_, Infallible>(message), (None, rx)));
+            return Some((Ok::<_, Infallible>(message), (None, rx, permit)));
         }
         tokio::select! {
             // A lagging viewer (or a stopped loop) ends its stream here; EventSource reconnects
             // and resumes from the latest update.
-            message = rx.recv() => message.ok().map(|m| (Ok(m), (None, rx))),
-            () = tokio::time::sleep(KEEP_ALIVE) => Some((Ok(Bytes::from_static(b":\n\n")), (None, rx))),
+            message = rx.recv() => message.ok().map(|m| (Ok(m), (None, rx, permit))),
+            () = tokio::time::sleep(KEEP_ALIVE) => Some((Ok(Bytes::from_static(b":\n\n")), (None, rx, permit))),
         }
     });
     Ok((

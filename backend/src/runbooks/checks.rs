@@ -247,8 +247,6 @@ async fn k8s_pods(
 }
 
 async fn k8s_deployment(state: &AppState, ns: &str, name: &str, values: &Values) -> Result<Found, NotRun> {
-    use k8s_openapi::api::apps::v1::ReplicaSet;
-    use kube::api::{Api, ListParams};
     let ns = template::k8s_namespace(ns, values).map_err(bad_template)?;
     let name = template::k8s_name(name, values).map_err(bad_template)?;
     let k = k8s(state)?;
@@ -261,25 +259,12 @@ async fn k8s_deployment(state: &AppState, ns: &str, name: &str, values: &Values)
     v.insert("unavailable".to_owned(), f64::from((summary.desired - summary.available).max(0)));
     v.insert("updated".to_owned(), f64::from(summary.updated));
     // The newest ReplicaSet of the deployment was created when its last rollout began.
-    let selector = summary.selector.clone();
     let mut newest: Option<(String, i64)> = None;
-    if !selector.is_empty() {
-        let api: Api<ReplicaSet> = Api::namespaced(k.client.clone(), &ns);
-        let list = api
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .map_err(|e| crate::kubernetes::map_error(e, "list", "replica sets"))?;
-        for rs in list.items {
-            let owned = rs
-                .metadata
-                .owner_references
-                .as_ref()
-                .is_some_and(|o| o.iter().any(|r| r.kind == "Deployment" && r.name == name));
-            if let (true, Some(t)) = (owned, rs.metadata.creation_timestamp.as_ref()) {
-                let at = t.0.as_second();
-                if newest.as_ref().is_none_or(|(_, n)| at > *n) {
-                    newest = Some((rs.metadata.name.clone().unwrap_or_default(), at));
-                }
+    for rs in crate::workloads::owned_replica_sets(&k.client, &ns, &deployment).await? {
+        if let Some(t) = rs.metadata.creation_timestamp.as_ref() {
+            let at = t.0.as_second();
+            if newest.as_ref().is_none_or(|(_, n)| at > *n) {
+                newest = Some((rs.metadata.name.clone().unwrap_or_default(), at));
             }
         }
     }

@@ -74,6 +74,8 @@ pub fn start(
 ) -> Result<RunStarted, ApiError> {
     let namespaces = state.k8s().ok().map(|k| k.namespaces.clone());
     let values = resolve_params(&runbook, given, namespaces.as_deref())?;
+    // Held until every check has finished, so parallel runs are bounded in all and per caller.
+    let permit = state.runs.acquire(&identity.subject)?;
     let params: BTreeMap<String, String> = values.iter().map(|(k, (_, v))| (k.clone(), v.clone())).collect();
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let run_state = RunState {
@@ -99,7 +101,10 @@ pub fn start(
     );
     state.runbooks.insert_run(run.clone(), run_id.clone());
     let state = state.clone();
-    tokio::spawn(async move { execute(state, runbook, values, run).await });
+    tokio::spawn(async move {
+        execute(state, runbook, values, run).await;
+        drop(permit);
+    });
     Ok(RunStarted { run_id, params })
 }
 

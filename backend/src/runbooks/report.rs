@@ -1,6 +1,12 @@
 //! The Markdown incident report of a run: parameters, every verdict with its summary and key
 //! values, the ranked causes, the actions taken since the run started in its namespace (from the
 //! audit log) and the timestamps.
+//!
+//! The report is pasted into tickets and chats that render Markdown, and much of it comes from
+//! outside (deep-link parameters, label values, pod names, SSO subjects). Every value is escaped
+//! for the place it lands: [`text`] backslash-escapes all ASCII punctuation (so no emphasis,
+//! link, image or raw HTML can start), [`code`] wraps a value in a code span longer than any
+//! backtick run in it, and [`code_block`] fences a block likewise. Table cells also escape `|`.
 
 use std::fmt::Write as _;
 
@@ -21,9 +27,51 @@ fn verdict_word(v: Verdict) -> &'static str {
     }
 }
 
-/// Text safe inside a Markdown table cell.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+/// Literal text: every ASCII punctuation character backslash-escaped (CommonMark allows it for
+/// all of them), line breaks as spaces. Safe in a paragraph, a list item and a table cell.
+fn text(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            c if c.is_ascii_punctuation() => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The longest run of backticks in `value`.
+fn longest_backtick_run(value: &str) -> usize {
+    value.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// A code span that shows `value` exactly (line breaks as spaces): delimited by more backticks
+/// than any run inside it, padded so a leading or trailing backtick cannot join the fence.
+fn code(value: &str) -> String {
+    let flat: String = value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let fence = "`".repeat(longest_backtick_run(&flat) + 1);
+    format!("{fence} {flat} {fence}")
+}
+
+/// [`code`] for a table cell: GFM splits cells before it finds code spans, so `|` is escaped too
+/// (and shown as `|`).
+fn cell_code(value: &str) -> String {
+    code(&value.replace('|', "\\|"))
+}
+
+/// A fenced code block indented by `indent`, its fence longer than any backtick run inside.
+fn code_block(value: &str, indent: &str) -> String {
+    let fence = "`".repeat(longest_backtick_run(value).max(2) + 1);
+    let body: String = value
+        .lines()
+        .map(|l| format!("{indent}{}\n", l.replace(|c: char| c.is_control() && c != '\t', " ")))
+        .collect();
+    format!("{indent}{fence}\n{body}{indent}{fence}")
 }
 
 /// Audit entries at or after the run's start whose target is in `namespace`.
@@ -50,9 +98,9 @@ pub fn render(
 ) -> String {
     let mut out = String::new();
     let title = runbook.map_or(run.runbook.as_str(), |r| r.title.as_str());
-    let _ = writeln!(out, "# Incident report: {title}\n");
-    let _ = writeln!(out, "- Runbook: `{}`", run.runbook);
-    let _ = writeln!(out, "- Run: `{}`", run.run_id);
+    let _ = writeln!(out, "# Incident report: {}\n", text(title));
+    let _ = writeln!(out, "- Runbook: {}", code(&run.runbook));
+    let _ = writeln!(out, "- Run: {}", code(&run.run_id));
     let _ = writeln!(out, "- Started: {}", time(run.started_at));
     match run.finished_at {
         Some(t) => {
@@ -63,7 +111,7 @@ pub fn render(
         }
     }
     if let Some(who) = &run.started_by {
-        let _ = writeln!(out, "- Started by: {who}");
+        let _ = writeln!(out, "- Started by: {}", text(who));
     }
     let _ = writeln!(out, "- Report generated: {}\n", time(generated_at));
 
@@ -73,7 +121,7 @@ pub fn render(
     } else {
         let _ = writeln!(out, "| parameter | value |\n| --- | --- |");
         for (k, v) in &run.params {
-            let _ = writeln!(out, "| {} | `{}` |", cell(k), cell(v));
+            let _ = writeln!(out, "| {} | {} |", text(k), cell_code(v));
         }
         out.push('\n');
     }
@@ -87,9 +135,9 @@ pub fn render(
                 out,
                 "{}. **{}** ({}; supported by {})",
                 i + 1,
-                c.title,
+                text(&c.title),
                 verdict_word(c.verdict).to_lowercase(),
-                c.evidence.join(", ")
+                c.evidence.iter().map(|e| text(e)).collect::<Vec<_>>().join(", ")
             );
         }
         out.push('\n');
@@ -118,15 +166,15 @@ pub fn render(
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} | {} |",
-                    cell(title),
+                    text(title),
                     verdict_word(result.verdict),
-                    cell(&result.summary),
-                    cell(&values.join(", "))
+                    text(&result.summary),
+                    text(&values.join(", "))
                 );
             }
             StepState::Pending | StepState::Running => {
                 let _ =
-                    writeln!(out, "| {} | RUNNING | not finished when the report was made | |", cell(title));
+                    writeln!(out, "| {} | RUNNING | not finished when the report was made | |", text(title));
             }
         }
     }
@@ -137,7 +185,7 @@ pub fn render(
         if let StepState::Done { result } = step
             && let Some(q) = &result.query
         {
-            let _ = writeln!(out, "- `{id}`:\n\n  ```\n  {}\n  ```", q.replace('\n', "\n  "));
+            let _ = writeln!(out, "- {}:\n\n{}", code(id), code_block(q, "  "));
         }
     }
     out.push('\n');
@@ -151,13 +199,121 @@ pub fn render(
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {:?} |",
-                cell(&a.at),
-                cell(&a.subject),
-                cell(&a.action),
-                cell(&a.target),
+                text(&a.at),
+                text(&a.subject),
+                text(&a.action),
+                text(&a.target),
                 a.outcome
             );
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pulldown_cmark::{Event, Options, Parser, Tag};
+    use triage_shared::runbook::{CheckResult, StepState};
+
+    /// Hostile values a deep link, a label value or a subject could carry.
+    const HOSTILE: [&str; 8] = [
+        "a`b ``c",
+        "`x` [link](https://evil.example) ![img](https://evil.example/i.png)",
+        "<img src=x onerror=alert(1)> <script>alert(2)</script>",
+        "ends with `",
+        "| broken | table |\nnext line\r\nand *bold* _it_ **strong**",
+        "[ref]: https://evil.example\n# heading",
+        "&lt;entity&gt; &#x3C;",
+        "```\nfenced\n```",
+    ];
+
+    /// Parses `markdown` as CommonMark with GFM tables, as ticket systems render it.
+    fn events(markdown: &str) -> Vec<Event<'_>> {
+        Parser::new_ext(markdown, Options::ENABLE_TABLES).collect()
+    }
+
+    fn no_active_markup(markdown: &str) {
+        for event in events(markdown) {
+            match event {
+                Event::Start(Tag::Link { .. } | Tag::Image { .. } | Tag::Emphasis | Tag::Strong)
+                | Event::Html(_)
+                | Event::InlineHtml(_) => panic!("{event:?} injected by:\n{markdown}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// The text of the code spans a renderer finds.
+    fn code_spans(markdown: &str) -> Vec<String> {
+        events(markdown)
+            .into_iter()
+            .filter_map(|e| if let Event::Code(c) = e { Some(c.into_string()) } else { None })
+            .collect()
+    }
+
+    #[test]
+    fn values_render_as_themselves() {
+        for value in HOSTILE {
+            let flat = value.replace(['\n', '\r'], " ");
+            assert_eq!(code_spans(&code(value)), vec![flat.clone()], "{value:?}");
+            let rendered: String = events(&text(value))
+                .into_iter()
+                .filter_map(|e| if let Event::Text(t) = e { Some(t.into_string()) } else { None })
+                .collect();
+            assert_eq!(rendered, flat, "{value:?}");
+            no_active_markup(&text(value));
+            no_active_markup(&code(value));
+            for piece in [text(value), code(value)] {
+                assert!(
+                    !events(&piece).iter().any(|e| matches!(e, Event::Start(Tag::Heading { .. }))),
+                    "{piece}"
+                );
+            }
+            let table = format!("| value |\n| --- |\n| {} |\n", cell_code(value));
+            assert_eq!(code_spans(&table), vec![flat.clone()], "in a table cell: {value:?}");
+        }
+    }
+
+    #[test]
+    fn a_report_of_hostile_values_has_no_links_images_or_html() {
+        let mut run = RunState {
+            run_id: "run-1".to_owned(),
+            runbook: "kafka-consumer-lag".to_owned(),
+            params: HOSTILE.iter().enumerate().map(|(i, v)| (format!("p{i}"), (*v).to_owned())).collect(),
+            started_at: 1_700_000_000.0,
+            finished_at: Some(1_700_000_010.0),
+            steps: Vec::new(),
+            causes: Vec::new(),
+            started_by: Some(HOSTILE[1].to_owned()),
+            fixes: Default::default(),
+        };
+        for (i, value) in HOSTILE.iter().enumerate() {
+            let result = CheckResult {
+                step: format!("s{i}"),
+                verdict: Verdict::Warning,
+                summary: (*value).to_owned(),
+                values: Default::default(),
+                evidence: triage_shared::runbook::Evidence::None,
+                query: Some((*value).to_owned()),
+                cli: None,
+                error: None,
+                duration_ms: 1.0,
+            };
+            run.steps.push((format!("s{i}"), StepState::Done { result }));
+        }
+        let report = render(None, &run, &[], 1_700_000_020.0);
+        no_active_markup(&report);
+        let spans = code_spans(&report);
+        for value in HOSTILE {
+            let flat = value.replace(['\n', '\r'], " ");
+            assert!(spans.contains(&flat), "{value:?} shown as code: {spans:?}");
+        }
+        let headings =
+            events(&report).iter().filter(|e| matches!(e, Event::Start(Tag::Heading { .. }))).count();
+        assert_eq!(headings, 6, "the report's own headings only");
+        // Every parameter is its own table row: nothing split or merged the table.
+        let rows = events(&report).iter().filter(|e| matches!(e, Event::Start(Tag::TableRow))).count();
+        assert_eq!(rows, HOSTILE.len() * 2, "parameter rows and check rows");
+    }
 }
