@@ -33,7 +33,9 @@ impl Application {
             None => None,
         };
         let audit = match &settings.store.postgres_url {
-            Some(url) => crate::audit::AuditStore::open_postgres(url).await?,
+            Some(url) => {
+                crate::audit::AuditStore::open_postgres(url, settings.store.postgres_pool_size).await?
+            }
             None => crate::audit::AuditStore::open_sqlite(&settings.store.sqlite_path)?,
         };
         let state = AppState::new(settings, k8s, audit)?;

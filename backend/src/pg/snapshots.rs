@@ -7,11 +7,9 @@
 //! in a side table, not in every snapshot.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::OnceCell;
 use triage_shared::pg::{DiffReport, DiffRow, SnapshotInfo};
 use triage_shared::{ApiError, ErrorKind};
 
@@ -121,88 +119,27 @@ fn rfc3339(unix: f64) -> String {
     jiff::Timestamp::from_second(unix as i64).map_or_else(|_| format!("{unix}"), |t| t.to_string())
 }
 
-const SQLITE_SCHEMA: &str = "
-    CREATE TABLE IF NOT EXISTS pg_snapshots (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        target TEXT NOT NULL,
-        taken_at REAL NOT NULL,
-        kind TEXT NOT NULL,
-        statements INTEGER NOT NULL,
-        data BLOB NOT NULL,
-        meta TEXT NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS pg_snapshots_target_time ON pg_snapshots (target, taken_at);
-    CREATE TABLE IF NOT EXISTS pg_statement_texts (
-        target TEXT NOT NULL,
-        queryid INTEGER NOT NULL,
-        query TEXT NOT NULL,
-        PRIMARY KEY (target, queryid)
-    );";
-
-const POSTGRES_SCHEMA: &str = "
-    CREATE TABLE IF NOT EXISTS triage_pg_snapshots (
-        id BIGSERIAL PRIMARY KEY,
-        target TEXT NOT NULL,
-        taken_at DOUBLE PRECISION NOT NULL,
-        kind TEXT NOT NULL,
-        statements BIGINT NOT NULL,
-        data BYTEA NOT NULL,
-        meta TEXT NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS triage_pg_snapshots_target_time ON triage_pg_snapshots (target, taken_at);
-    CREATE TABLE IF NOT EXISTS triage_pg_statement_texts (
-        target TEXT NOT NULL,
-        queryid BIGINT NOT NULL,
-        query TEXT NOT NULL,
-        PRIMARY KEY (target, queryid)
-    );";
-
-/// Snapshot rows in Triage's store; the tables are created on first use.
+/// Snapshot rows in Triage's store; the tables are created when the store is opened (`audit.rs`).
 pub struct SnapshotStore {
     store: AuditStore,
-    ready: OnceCell<()>,
 }
 
 type Row = (i64, String, f64, String, i64, Vec<u8>, String);
 
 impl SnapshotStore {
     pub fn new(store: AuditStore) -> Self {
-        Self { store, ready: OnceCell::new() }
-    }
-
-    async fn ensure_schema(&self) -> Result<(), ApiError> {
-        self.ready
-            .get_or_try_init(|| async {
-                match &self.store {
-                    AuditStore::Sqlite(conn) => {
-                        let conn = Arc::clone(conn);
-                        tokio::task::spawn_blocking(move || {
-                            lock(&conn).execute_batch(SQLITE_SCHEMA).map_err(unavailable)
-                        })
-                        .await
-                        .map_err(unavailable)?
-                    }
-                    AuditStore::Postgres(client) => {
-                        client.lock().await.batch_execute(POSTGRES_SCHEMA).await.map_err(unavailable)
-                    }
-                }
-            })
-            .await
-            .map(|_| ())
+        Self { store }
     }
 
     pub async fn save(&self, target: &str, kind: &str, reading: &Reading) -> Result<SnapshotInfo, ApiError> {
-        self.ensure_schema().await?;
         let (data, meta) = encode(reading);
         let statements = reading.entries.len() as i64;
         let taken_at = reading.taken_at_unix;
         let texts: Vec<(i64, String)> = reading.texts.iter().map(|(k, v)| (*k, v.clone())).collect();
         let (target_s, kind_s) = (target.to_owned(), kind.to_owned());
         let id = match &self.store {
-            AuditStore::Sqlite(conn) => {
-                let conn = Arc::clone(conn);
-                tokio::task::spawn_blocking(move || {
-                    let mut conn = lock(&conn);
+            AuditStore::Sqlite(conn) => conn
+                .call(move |conn| {
                     let tx = conn.transaction()?;
                     {
                         let mut insert = tx.prepare_cached(
@@ -219,14 +156,12 @@ impl SnapshotStore {
                     )?;
                     let id = tx.last_insert_rowid();
                     tx.commit()?;
-                    Ok::<i64, rusqlite::Error>(id)
+                    Ok(id)
                 })
                 .await
-                .map_err(unavailable)?
-                .map_err(unavailable)?
-            }
-            AuditStore::Postgres(client) => {
-                let mut client = client.lock().await;
+                .map_err(unavailable)?,
+            AuditStore::Postgres(pool) => {
+                let mut client = pool.client().await.map_err(unavailable)?;
                 let tx = client.transaction().await.map_err(unavailable)?;
                 let (ids, queries): (Vec<i64>, Vec<String>) = texts.into_iter().unzip();
                 tx.execute(
@@ -261,29 +196,20 @@ impl SnapshotStore {
 
     /// The target's snapshots, newest first (at most 500).
     pub async fn list(&self, target: &str) -> Result<Vec<SnapshotInfo>, ApiError> {
-        self.ensure_schema().await?;
         let target_s = target.to_owned();
         let rows: Vec<(i64, f64, String, i64)> = match &self.store {
-            AuditStore::Sqlite(conn) => {
-                let conn = Arc::clone(conn);
-                tokio::task::spawn_blocking(move || {
-                    let conn = lock(&conn);
+            AuditStore::Sqlite(conn) => conn
+                .call(move |conn| {
                     let mut stmt = conn.prepare(
                         "SELECT id, taken_at, kind, statements FROM pg_snapshots WHERE target = ?1
                          ORDER BY taken_at DESC, id DESC LIMIT 500",
                     )?;
-                    let rows = stmt
-                        .query_map([&target_s], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                        .collect::<Result<Vec<_>, _>>()?;
-                    Ok::<_, rusqlite::Error>(rows)
+                    stmt.query_map([&target_s], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                        .collect()
                 })
                 .await
-                .map_err(unavailable)?
-                .map_err(unavailable)?
-            }
-            AuditStore::Postgres(client) => client
-                .lock()
-                .await
+                .map_err(unavailable)?,
+            AuditStore::Postgres(pool) => pool
                 .query(
                     "SELECT id, taken_at, kind, statements FROM triage_pg_snapshots WHERE target = $1
                      ORDER BY taken_at DESC, id DESC LIMIT 500",
@@ -316,14 +242,11 @@ impl SnapshotStore {
         clause: Which,
         value: f64,
     ) -> Result<Option<(SnapshotInfo, Reading)>, ApiError> {
-        self.ensure_schema().await?;
         let target_s = target.to_owned();
         let (sqlite_sql, pg_sql) = clause.sql();
         let row: Option<Row> = match &self.store {
-            AuditStore::Sqlite(conn) => {
-                let conn = Arc::clone(conn);
-                tokio::task::spawn_blocking(move || {
-                    let conn = lock(&conn);
+            AuditStore::Sqlite(conn) => conn
+                .call(move |conn| {
                     let mut stmt = conn.prepare(sqlite_sql)?;
                     let mut rows = stmt.query_map(rusqlite::params![target_s, value], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
@@ -331,15 +254,14 @@ impl SnapshotStore {
                     rows.next().transpose()
                 })
                 .await
-                .map_err(unavailable)?
-                .map_err(unavailable)?
-            }
-            AuditStore::Postgres(client) => {
-                let row = match clause {
-                    Which::Id => client.lock().await.query_opt(pg_sql, &[&target_s, &(value as i64)]).await,
-                    _ => client.lock().await.query_opt(pg_sql, &[&target_s, &value]).await,
+                .map_err(unavailable)?,
+            AuditStore::Postgres(pool) => {
+                let rows = match clause {
+                    Which::Id => pool.query(pg_sql, &[&target_s, &(value as i64)]).await,
+                    _ => pool.query(pg_sql, &[&target_s, &value]).await,
                 };
-                row.map_err(unavailable)?
+                rows.map_err(unavailable)?
+                    .first()
                     .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)))
             }
         };
@@ -394,13 +316,10 @@ impl SnapshotStore {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        self.ensure_schema().await?;
         let target_s = target.to_owned();
         match &self.store {
-            AuditStore::Sqlite(conn) => {
-                let conn = Arc::clone(conn);
-                tokio::task::spawn_blocking(move || {
-                    let conn = lock(&conn);
+            AuditStore::Sqlite(conn) => conn
+                .call(move |conn| {
                     // One placeholder per id (a count, never a value, goes into the text).
                     let marks = vec!["?"; ids.len()].join(", ");
                     let mut stmt = conn.prepare(&format!(
@@ -408,18 +327,12 @@ impl SnapshotStore {
                     ))?;
                     let params = std::iter::once(rusqlite::types::Value::Text(target_s))
                         .chain(ids.into_iter().map(rusqlite::types::Value::Integer));
-                    let out = stmt
-                        .query_map(rusqlite::params_from_iter(params), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
-                        .collect::<Result<HashMap<_, _>, _>>()?;
-                    Ok::<_, rusqlite::Error>(out)
+                    stmt.query_map(rusqlite::params_from_iter(params), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+                        .collect()
                 })
                 .await
-                .map_err(unavailable)?
-                .map_err(unavailable)
-            }
-            AuditStore::Postgres(client) => Ok(client
-                .lock()
-                .await
+                .map_err(unavailable),
+            AuditStore::Postgres(pool) => Ok(pool
                 .query(
                     "SELECT queryid, query FROM triage_pg_statement_texts WHERE target = $1 AND queryid = ANY($2)",
                     &[&target_s, &ids],
@@ -434,7 +347,6 @@ impl SnapshotStore {
 
     /// Deletes periodic snapshots older than `keep`.
     pub async fn prune(&self, target: &str, keep: Duration) -> Result<(), ApiError> {
-        self.ensure_schema().await?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
@@ -442,27 +354,22 @@ impl SnapshotStore {
         let target_s = target.to_owned();
         match &self.store {
             AuditStore::Sqlite(conn) => {
-                let conn = Arc::clone(conn);
-                tokio::task::spawn_blocking(move || {
-                    lock(&conn).execute(
+                conn.call(move |conn| {
+                    conn.execute(
                         "DELETE FROM pg_snapshots WHERE target = ?1 AND kind = 'periodic' AND taken_at < ?2",
                         rusqlite::params![target_s, before],
                     )
                 })
                 .await
-                .map_err(unavailable)?
                 .map_err(unavailable)?;
             }
-            AuditStore::Postgres(client) => {
-                client
-                    .lock()
-                    .await
-                    .execute(
-                        "DELETE FROM triage_pg_snapshots WHERE target = $1 AND kind = 'periodic' AND taken_at < $2",
-                        &[&target_s, &before],
-                    )
-                    .await
-                    .map_err(unavailable)?;
+            AuditStore::Postgres(pool) => {
+                pool.query(
+                    "DELETE FROM triage_pg_snapshots WHERE target = $1 AND kind = 'periodic' AND taken_at < $2",
+                    &[&target_s, &before],
+                )
+                .await
+                .map_err(unavailable)?;
             }
         }
         Ok(())
@@ -498,10 +405,6 @@ impl Which {
             ),
         }
     }
-}
-
-fn lock(conn: &std::sync::Mutex<rusqlite::Connection>) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
-    conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What each statement added between `from` and `to`, ranked by added total time. Texts come

@@ -1,15 +1,11 @@
 //! Finished runs in Triage's store (the audit log's SQLite file or PostgreSQL database), as JSON,
-//! so a run's permalink survives a restart and answers on every replica.
+//! so a run's permalink survives a restart and answers on every replica. The tables are created
+//! when the store is opened (`audit.rs`).
 
 use triage_shared::runbook::RunState;
 use triage_shared::{ApiError, ErrorKind};
 
 use crate::audit::AuditStore;
-
-const SQLITE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS runbook_runs (
-    run_id TEXT PRIMARY KEY, runbook TEXT NOT NULL, started_at REAL NOT NULL, state TEXT NOT NULL)";
-const POSTGRES_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS triage_runbook_runs (
-    run_id TEXT PRIMARY KEY, runbook TEXT NOT NULL, started_at DOUBLE PRECISION NOT NULL, state TEXT NOT NULL)";
 
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorKind::Unavailable, format!("the run store is unavailable: {e}"))
@@ -21,30 +17,23 @@ pub async fn save(store: &AuditStore, state: &RunState) -> Result<(), ApiError> 
     let (id, runbook, started) = (state.run_id.clone(), state.runbook.clone(), state.started_at);
     match store {
         AuditStore::Sqlite(conn) => {
-            let conn = conn.clone();
-            tokio::task::spawn_blocking(move || {
-                let conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                conn.execute_batch(SQLITE_SCHEMA)?;
+            conn.call(move |conn| {
                 conn.execute(
                     "INSERT OR REPLACE INTO runbook_runs (run_id, runbook, started_at, state) VALUES (?1, ?2, ?3, ?4)",
                     rusqlite::params![id, runbook, started, json],
                 )
             })
             .await
-            .map_err(unavailable)?
             .map_err(unavailable)?;
         }
-        AuditStore::Postgres(client) => {
-            let client = client.lock().await;
-            client.batch_execute(POSTGRES_SCHEMA).await.map_err(unavailable)?;
-            client
-                .execute(
-                    "INSERT INTO triage_runbook_runs (run_id, runbook, started_at, state) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (run_id) DO UPDATE SET state = EXCLUDED.state",
-                    &[&id, &runbook, &started, &json],
-                )
-                .await
-                .map_err(unavailable)?;
+        AuditStore::Postgres(pool) => {
+            pool.query(
+                "INSERT INTO triage_runbook_runs (run_id, runbook, started_at, state) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (run_id) DO UPDATE SET state = EXCLUDED.state",
+                &[&id, &runbook, &started, &json],
+            )
+            .await
+            .map_err(unavailable)?;
         }
     }
     Ok(())
@@ -54,28 +43,20 @@ pub async fn save(store: &AuditStore, state: &RunState) -> Result<(), ApiError> 
 pub async fn load(store: &AuditStore, id: &str) -> Result<Option<RunState>, ApiError> {
     let id = id.to_owned();
     let json: Option<String> = match store {
-        AuditStore::Sqlite(conn) => {
-            let conn = conn.clone();
-            tokio::task::spawn_blocking(move || {
-                let conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                conn.execute_batch(SQLITE_SCHEMA)?;
+        AuditStore::Sqlite(conn) => conn
+            .call(move |conn| {
                 let mut stmt = conn.prepare("SELECT state FROM runbook_runs WHERE run_id = ?1")?;
                 let mut rows = stmt.query_map([id], |r| r.get::<_, String>(0))?;
                 rows.next().transpose()
             })
             .await
+            .map_err(unavailable)?,
+        AuditStore::Postgres(pool) => pool
+            .query("SELECT state FROM triage_runbook_runs WHERE run_id = $1", &[&id])
+            .await
             .map_err(unavailable)?
-            .map_err(unavailable)?
-        }
-        AuditStore::Postgres(client) => {
-            let client = client.lock().await;
-            client.batch_execute(POSTGRES_SCHEMA).await.map_err(unavailable)?;
-            client
-                .query_opt("SELECT state FROM triage_runbook_runs WHERE run_id = $1", &[&id])
-                .await
-                .map_err(unavailable)?
-                .map(|r| r.get::<_, String>(0))
-        }
+            .first()
+            .map(|r| r.get::<_, String>(0)),
     };
     json.map(|j| serde_json::from_str(&j).map_err(|e| unavailable(format!("stored run is unreadable: {e}"))))
         .transpose()
