@@ -5,7 +5,7 @@
 //! server errors (5xx) log the full cause chain and show the user a sentence without internals.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use triage_shared::{ApiError, ErrorBody, ErrorKind};
 
@@ -27,6 +27,21 @@ impl AppError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::Api(ApiError::new(ErrorKind::BadRequest, message))
     }
+}
+
+/// Whether `path` is under `/api`, where every error is the JSON body.
+pub fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// A refusal at the HTTP edge, before any handler (host, origin, body limit, timeout): the JSON
+/// error body under `/api`; for pages and the login routes the same sentence as plain text.
+pub fn edge_response(path: &str, error: ApiError) -> Response {
+    if is_api_path(path) {
+        return AppError::Api(error).into_response();
+    }
+    let status = StatusCode::from_u16(error.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], error.message).into_response()
 }
 
 impl IntoResponse for AppError {

@@ -228,7 +228,7 @@ pub async fn post_json<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) 
     match refused {
         // The session changed since the token was read (a new login, perhaps in another tab):
         // the request was refused before it did anything; read the token again and retry once.
-        Err(e) if e.message.contains(CSRF_HEADER) => {
+        Err(e) if e.kind == ErrorKind::Csrf => {
             CSRF_TOKEN.with(|t| *t.borrow_mut() = None);
             decode(send(csrf_token().await).await?).await
         }

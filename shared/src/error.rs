@@ -17,10 +17,17 @@ pub enum ErrorKind {
     Unauthenticated,
     /// The caller is known but lacks the role for this route.
     Forbidden,
+    /// A state-changing request without this console's CSRF header or token, or sent from
+    /// another site (`Origin`, `Sec-Fetch-Site`). Shares 403 with `Forbidden`.
+    Csrf,
     /// The addressed object does not exist.
     NotFound,
+    /// The route exists but does not take this HTTP method.
+    MethodNotAllowed,
     /// The request conflicts with the current state of the target.
     Conflict,
+    /// The request body is larger than Triage reads.
+    TooLarge,
     /// The request is well-formed but semantically refused (e.g. upstream rejected the query).
     Unprocessable,
     /// Too many requests, here or upstream.
@@ -41,9 +48,11 @@ impl ErrorKind {
         match self {
             Self::BadRequest => 400,
             Self::Unauthenticated => 401,
-            Self::Forbidden => 403,
+            Self::Forbidden | Self::Csrf => 403,
             Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
             Self::Conflict => 409,
+            Self::TooLarge => 413,
             Self::Unprocessable => 422,
             Self::RateLimited => 429,
             Self::Upstream => 502,
@@ -53,14 +62,17 @@ impl ErrorKind {
         }
     }
 
-    /// Best guess of the kind from an HTTP status, for responses that carry no JSON body.
+    /// Best guess of the kind from an HTTP status, for responses that carry no JSON body. A bare
+    /// 403 is `Forbidden`: only the body can say `Csrf`.
     pub const fn from_http_status(status: u16) -> Self {
         match status {
             400 => Self::BadRequest,
             401 => Self::Unauthenticated,
             403 => Self::Forbidden,
             404 => Self::NotFound,
+            405 => Self::MethodNotAllowed,
             409 => Self::Conflict,
+            413 => Self::TooLarge,
             422 => Self::Unprocessable,
             429 => Self::RateLimited,
             502 => Self::Upstream,
@@ -77,8 +89,11 @@ impl fmt::Display for ErrorKind {
             Self::BadRequest => "bad request",
             Self::Unauthenticated => "not logged in",
             Self::Forbidden => "forbidden",
+            Self::Csrf => "cross-site request refused",
             Self::NotFound => "not found",
+            Self::MethodNotAllowed => "method not allowed",
             Self::Conflict => "conflict",
+            Self::TooLarge => "too large",
             Self::Unprocessable => "refused",
             Self::RateLimited => "rate limited",
             Self::Upstream => "upstream error",
@@ -153,7 +168,9 @@ mod tests {
             ErrorKind::Unauthenticated,
             ErrorKind::Forbidden,
             ErrorKind::NotFound,
+            ErrorKind::MethodNotAllowed,
             ErrorKind::Conflict,
+            ErrorKind::TooLarge,
             ErrorKind::Unprocessable,
             ErrorKind::RateLimited,
             ErrorKind::Upstream,
@@ -163,6 +180,20 @@ mod tests {
         ];
         for kind in kinds {
             assert_eq!(ErrorKind::from_http_status(kind.http_status()), kind, "{kind:?}");
+        }
+        // `Csrf` is a 403 that only the body names; a bare 403 reads as `Forbidden`.
+        assert_eq!(ErrorKind::Csrf.http_status(), 403);
+        assert_eq!(ErrorKind::from_http_status(403), ErrorKind::Forbidden);
+    }
+
+    #[test]
+    fn new_kinds_are_kebab_case_on_the_wire() {
+        for (kind, text) in [
+            (ErrorKind::Csrf, "\"csrf\""),
+            (ErrorKind::TooLarge, "\"too-large\""),
+            (ErrorKind::MethodNotAllowed, "\"method-not-allowed\""),
+        ] {
+            assert_eq!(serde_json::to_string(&kind).expect("serialize"), text);
         }
     }
 

@@ -25,7 +25,7 @@ use triage_shared::auth::CSRF_HEADER;
 use triage_shared::{ApiError, ErrorKind};
 
 use crate::config::{AuthModeSetting, AuthSettings, ConfigError};
-use crate::error::AppError;
+use crate::error::{AppError, edge_response, is_api_path};
 use crate::state::AppState;
 use oidc::OidcLogin;
 use session::SessionCodec;
@@ -144,7 +144,13 @@ pub const LOGGED_OUT_PATH: &str = "/auth/logged-out";
 
 /// Paths served without a session: probes, metrics, and the login routes.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/metrics") || path == "/auth" || path.starts_with("/auth/")
+    is_probe(path) || path == "/auth" || path.starts_with("/auth/")
+}
+
+/// Probes and metrics answer whatever the request's host or origin, so kubelets and Prometheus
+/// can reach them by any name; they show nothing a page could misuse.
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
 pub fn unix_now() -> i64 {
@@ -156,13 +162,30 @@ pub fn unix_now() -> i64 {
 
 /// Resolves the caller of every non-public request; see the module documentation.
 pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    if is_public(path) {
+    let path = request.uri().path().to_owned();
+    if is_probe(&path) {
         return next.run(request).await;
     }
-    let api = path == "/api" || path.starts_with("/api/");
-    let reading = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let Some((oidc, sessions)) = state.auth.sso() else {
+    let host = request_host(&request);
+    let sso = state.auth.sso();
+    // Without SSO anyone who reaches the port is the local user, so a page that rebinds its own
+    // DNS name to 127.0.0.1 would be "same origin": only loopback names are served.
+    if sso.is_none() && !host.as_deref().is_some_and(is_loopback_host) {
+        return edge_response(&path, host_refused(host.as_deref()));
+    }
+    let reading = is_safe_method(request.method());
+    if !reading {
+        let own_origins = own_origins(host.as_deref(), sso.map(|(oidc, _)| &oidc.settings().redirect_url));
+        if let Some(refusal) = cross_site(request.headers(), &own_origins) {
+            tracing::warn!(path = %path, reason = %refusal.message, "cross-site request refused");
+            return edge_response(&path, refusal);
+        }
+    }
+    if is_public(&path) {
+        return next.run(request).await;
+    }
+    let api = is_api_path(&path);
+    let Some((oidc, sessions)) = sso else {
         // No-auth mode (loopback only): the header's presence proves the request came from the
         // console's own scripts, since a cross-site form cannot add it.
         if api && !reading && !request.headers().contains_key(CSRF_HEADER) {
@@ -209,6 +232,103 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
     response
 }
 
+/// Methods that change nothing; everything else must come from Triage's own pages.
+fn is_safe_method(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
+}
+
+/// The host the request names: `Host`, or the URI's authority (HTTP/2). Never
+/// `X-Forwarded-Host`, which any script may set.
+fn request_host(request: &Request) -> Option<String> {
+    match request.headers().get(header::HOST) {
+        Some(value) => Some(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        None => request.uri().authority().map(|a| a.as_str().to_owned()),
+    }
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`, each with or without a port.
+pub fn is_loopback_host(host: &str) -> bool {
+    // The port follows `]` in an IPv6 literal, else the last `:`.
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some(split) => split,
+            None => return false,
+        },
+        None => match host.rfind(':') {
+            Some(at) => host.split_at(at),
+            None => (host, ""),
+        },
+    };
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    let name_ok = if host.starts_with('[') {
+        name.parse::<std::net::Ipv6Addr>().is_ok_and(|ip| ip.is_loopback())
+    } else {
+        name.eq_ignore_ascii_case("localhost")
+            || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+    };
+    port_ok && name_ok
+}
+
+fn host_refused(host: Option<&str>) -> ApiError {
+    let named = match host {
+        Some(host) => format!("this request named host {host}"),
+        None => "this request named no host".to_owned(),
+    };
+    ApiError::new(
+        ErrorKind::Forbidden,
+        format!(
+            "Triage without single sign-on answers only to a loopback host name (localhost, 127.0.0.1 \
+             or [::1]); {named}. Open it as http://127.0.0.1:<port>/"
+        ),
+    )
+    .with_detail(serde_json::json!({ "host": host }))
+}
+
+/// The origins Triage's own pages have: `http://` + the request's host, and with SSO the origin
+/// of `auth.oidc.redirect_url` (the public address, often `https` behind a proxy).
+fn own_origins(host: Option<&str>, redirect_url: Option<&url::Url>) -> Vec<url::Origin> {
+    let from_host = host.and_then(|h| url::Url::parse(&format!("http://{h}")).ok()).map(|u| u.origin());
+    from_host.into_iter().chain(redirect_url.map(url::Url::origin)).filter(url::Origin::is_tuple).collect()
+}
+
+/// Why a state-changing request comes from another site, judged by what the browser says
+/// (`Sec-Fetch-Site`, `Origin`); `None` when it says nothing (curl) or names Triage itself.
+fn cross_site(headers: &axum::http::HeaderMap, own: &[url::Origin]) -> Option<ApiError> {
+    let refused = |message: String, detail: serde_json::Value| {
+        Some(ApiError::new(ErrorKind::Csrf, message).with_detail(detail))
+    };
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if let Some(site) =
+        site.filter(|s| s.eq_ignore_ascii_case("cross-site") || s.eq_ignore_ascii_case("same-site"))
+    {
+        return refused(
+            format!(
+                "the browser says this request comes from another site (Sec-Fetch-Site: {site}); \
+                 Triage takes state-changing requests only from its own pages"
+            ),
+            serde_json::json!({ "sec_fetch_site": site }),
+        );
+    }
+    let origin = headers.get(header::ORIGIN)?;
+    let text = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+    let parsed = url::Url::parse(&text).ok().map(|u| u.origin()).filter(url::Origin::is_tuple);
+    if parsed.is_some_and(|o| own.contains(&o)) {
+        return None;
+    }
+    let expected: Vec<String> = own.iter().map(url::Origin::ascii_serialization).collect();
+    refused(
+        format!(
+            "this request comes from {text}, not from Triage's own pages ({}); Triage takes \
+             state-changing requests only from its own origin",
+            if expected.is_empty() { "unknown".to_owned() } else { expected.join(" or ") }
+        ),
+        serde_json::json!({ "origin": text }),
+    )
+}
+
 /// Refuses a route to a caller below its `required` role (state: the route's role).
 pub async fn require_role(State(required): State<Role>, request: Request, next: Next) -> Response {
     let Some(caller) = request.extensions().get::<Caller>() else {
@@ -238,7 +358,7 @@ pub fn role_name(role: Role) -> &'static str {
 }
 
 fn csrf_refused(message: &str) -> Response {
-    AppError::Api(ApiError::new(ErrorKind::Forbidden, message)).into_response()
+    AppError::Api(ApiError::new(ErrorKind::Csrf, message)).into_response()
 }
 
 pub fn redirect(status: StatusCode, location: &str) -> Response {
@@ -312,6 +432,74 @@ mod tests {
         assert!(missing.expect_err("no key").to_string().contains("auth.session_key"));
         let typo = load(&oidc_toml(KEY, "https://t.example/auth/callback", "reader_group = [\"sre\"]"));
         assert!(typo.expect_err("unknown key").to_string().contains("reader_group"));
+    }
+
+    #[test]
+    fn loopback_host_names() {
+        for h in [
+            "localhost",
+            "LOCALHOST:8080",
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "127.3.4.5:1",
+            "[::1]",
+            "[::1]:8080",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "evil.example",
+            "evil.example:8080",
+            "localhost.evil.example",
+            "127.0.0.1.evil.example",
+            "128.0.0.1",
+            "0.0.0.0:8080",
+            "[::2]:80",
+            "::1",
+            "[::1",
+            "127.0.0.1:",
+            "127.0.0.1:80a",
+            "127.0.0.1:123456",
+            "localhost:8080@evil.example",
+            "",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> axum::http::HeaderMap {
+        let mut map = axum::http::HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).expect("header"));
+        }
+        map
+    }
+
+    #[test]
+    fn cross_site_requests_are_told_apart() {
+        let redirect: url::Url = "https://triage.example/auth/callback".parse().expect("url");
+        let own = own_origins(Some("127.0.0.1:8080"), Some(&redirect));
+        for ok in [
+            headers(&[]),
+            headers(&[("origin", "http://127.0.0.1:8080")]),
+            headers(&[("origin", "https://triage.example")]),
+            headers(&[("origin", "https://triage.example:443"), ("sec-fetch-site", "same-origin")]),
+            headers(&[("sec-fetch-site", "none")]),
+        ] {
+            assert!(cross_site(&ok, &own).is_none(), "{ok:?}");
+        }
+        for bad in [
+            headers(&[("origin", "http://evil.example")]),
+            headers(&[("origin", "http://127.0.0.1:8081")]),
+            headers(&[("origin", "https://127.0.0.1:8080")]),
+            headers(&[("origin", "http://triage.example")]),
+            headers(&[("origin", "null")]),
+            headers(&[("sec-fetch-site", "cross-site")]),
+            headers(&[("sec-fetch-site", "same-site"), ("origin", "http://127.0.0.1:8080")]),
+        ] {
+            let refusal = cross_site(&bad, &own).expect("refused");
+            assert_eq!(refusal.kind, ErrorKind::Csrf, "{bad:?}");
+        }
     }
 
     #[test]

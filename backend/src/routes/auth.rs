@@ -1,7 +1,7 @@
 //! `/auth/*`: the login flow (outside `/api`, served without a session). Every failure is a page
 //! in words with a way on, never a bare status or a panic.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
@@ -11,6 +11,8 @@ use crate::auth::pages::page;
 use crate::auth::return_to::safe_return_to;
 use crate::auth::session::{LOGIN_COOKIE, SESSION_COOKIE, Session, random_token};
 use crate::auth::{LOGGED_OUT_PATH, LOGIN_PATH, constant_time_eq, redirect, role_name, unix_now};
+use crate::error::AppError;
+use crate::routes::extract::Query;
 use crate::state::AppState;
 
 fn sso_off() -> Response {
@@ -24,15 +26,29 @@ fn sso_off() -> Response {
     )
 }
 
+/// A login URL whose query string cannot be read (a repeated or non-UTF-8 parameter): a page in
+/// words, like every other failure of the flow.
+fn unreadable_link(error: AppError) -> Response {
+    let why = match error {
+        AppError::Api(e) => e.message,
+        AppError::Internal(_) => "the link could not be read".to_owned(),
+    };
+    page(400, "login-error", "This login link is not valid", &[why], &[(LOGIN_PATH, "Log in")])
+}
+
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     return_to: Option<String>,
 }
 
 /// `GET /auth/login?return_to=/path?query`: starts the code flow at the provider.
-pub async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+pub async fn login(State(state): State<AppState>, q: Result<Query<LoginQuery>, AppError>) -> Response {
     let Some((oidc, sessions)) = state.auth.sso() else {
         return sso_off();
+    };
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return unreadable_link(e),
     };
     let return_to = match q.return_to.as_deref() {
         None | Some("") => "/".to_owned(),
@@ -88,10 +104,14 @@ pub struct CallbackQuery {
 pub async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<CallbackQuery>,
+    q: Result<Query<CallbackQuery>, AppError>,
 ) -> Response {
     let Some((_, sessions)) = state.auth.sso() else {
         return sso_off();
+    };
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return unreadable_link(e),
     };
     let mut response = finish_login(&state, &headers, q, unix_now()).await;
     // The login cookie is single-use, whatever the outcome.

@@ -1,7 +1,7 @@
 //! `/api/k8s/*`: Kubernetes read views (namespace-scoped, allowlisted, names validated).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use triage_shared::k8s::{
     DeploymentSummary, EventSummary, NetworkPolicySummary, NodeUsage, PodDetail, PodList, PodLogs, PodUsage,
@@ -19,6 +19,7 @@ use triage_shared::version::AuthMode;
 use crate::actions;
 use crate::auth::Caller;
 use crate::error::AppError;
+use crate::routes::extract::{JsonBody, Path, Query};
 use crate::state::AppState;
 
 pub async fn namespaces(State(state): State<AppState>) -> Result<Json<Vec<String>>, AppError> {
@@ -126,7 +127,7 @@ pub async fn scale(
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path((ns, name)): Path<(String, String)>,
-    Json(req): Json<ScaleRequest>,
+    JsonBody(req): JsonBody<ScaleRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
     Ok(Json(actions::scale(state.k8s()?, &state.audit, &identity, &ns, &name, &req).await?))
 }
@@ -135,7 +136,7 @@ pub async fn restart(
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path((ns, name)): Path<(String, String)>,
-    Json(req): Json<RestartRequest>,
+    JsonBody(req): JsonBody<RestartRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
     Ok(Json(actions::restart(state.k8s()?, &state.audit, &identity, &ns, &name, &req).await?))
 }
@@ -144,7 +145,7 @@ pub async fn delete_pod(
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path((ns, name)): Path<(String, String)>,
-    Json(req): Json<DeletePodRequest>,
+    JsonBody(req): JsonBody<DeletePodRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
     Ok(Json(actions::delete_pod(state.k8s()?, &state.audit, &identity, &ns, &name, &req).await?))
 }
@@ -165,7 +166,7 @@ pub async fn emergency_restart(
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path(ns): Path<String>,
-    Json(req): Json<EmergencyRestartRequest>,
+    JsonBody(req): JsonBody<EmergencyRestartRequest>,
 ) -> Result<Json<Job>, AppError> {
     let job = crate::emergency::start(state.k8s()?, &state.audit, &state.jobs, &identity, &ns, req).await?;
     Ok(Json(job))
@@ -205,7 +206,7 @@ pub async fn delete_pods(
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path(ns): Path<String>,
-    Json(req): Json<DeletePodsRequest>,
+    JsonBody(req): JsonBody<DeletePodsRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
     Ok(Json(actions::delete_pods(state.k8s()?, &state.audit, &identity, &ns, &req).await?))
 }

@@ -1,24 +1,27 @@
 //! The whole router, built in one function so every route is visible in one place.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
-use axum::middleware;
+use axum::extract::{DefaultBodyLimit, OriginalUri, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use triage_shared::actions::Role;
+use triage_shared::{ApiError, ErrorKind};
 
-use crate::error::AppError;
+use crate::error::{AppError, edge_response};
 use crate::state::AppState;
 use crate::{assets, metrics};
 
 mod auth;
+pub mod extract;
 mod k8s;
 mod ops;
 mod pg;
@@ -110,6 +113,13 @@ pub fn router(state: AppState) -> Router {
         let guard = middleware::from_fn_with_state(route.role, crate::auth::require_role);
         api = api.route(route.path, route.handler.route_layer(guard));
     }
+    // Both fallbacks answer with the error body: `/api` never falls through to the SPA.
+    let methods: Arc<Vec<(Method, &'static str)>> =
+        Arc::new(api_routes().into_iter().map(|r| (r.method, r.path)).collect());
+    let api = api.method_not_allowed_fallback(move |method: Method, OriginalUri(uri): OriginalUri| {
+        let methods = methods.clone();
+        async move { method_not_allowed(&methods, &method, uri.path()) }
+    });
     let api = api.fallback(api_not_found);
 
     Router::new()
@@ -125,7 +135,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), crate::auth::gate))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(CompressionLayer::new())
-        .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, timeout))
+        .layer(middleware::from_fn_with_state(timeout, request_timeout))
         .layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static("x-content-type-options"),
             HeaderValue::from_static("nosniff"),
@@ -140,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(csp, content_security_policy))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .layer(middleware::from_fn(declared_body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -147,24 +158,86 @@ pub fn router(state: AppState) -> Router {
 /// Largest request body Triage reads (every API body is a small JSON object); larger ones get 413.
 pub const MAX_REQUEST_BODY: usize = 64 * 1024;
 
+/// Refuses a body whose declared length is over [`MAX_REQUEST_BODY`] on every route, before
+/// anything reads it; undeclared (chunked) bodies meet the same limit in the body extractor.
+async fn declared_body_limit(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
+        return edge_response(request.uri().path(), extract::body_too_large());
+    }
+    next.run(request).await
+}
+
+/// Bounds every request by `server.request_timeout_secs` until its answer starts (streams run on
+/// after their headers), then answers 504 in words.
+async fn request_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(%path, secs = limit.as_secs(), "request timed out");
+            edge_response(
+                &path,
+                ApiError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "Triage gave up on this request after {} s (server.request_timeout_secs); what it \
+                         waits on is slow or not answering, try again or narrow the request",
+                        limit.as_secs()
+                    ),
+                ),
+            )
+        }
+    }
+}
+
+/// A known `/api` path with a method it does not take: 405 naming the ones it does.
+fn method_not_allowed(routes: &[(Method, &'static str)], method: &Method, path: &str) -> AppError {
+    let relative = path.strip_prefix("/api").unwrap_or(path);
+    let allowed: Vec<&str> = routes
+        .iter()
+        .filter(|(_, template)| matches_template(template, relative))
+        .map(|(m, _)| m.as_str())
+        .collect();
+    AppError::Api(
+        ApiError::new(
+            ErrorKind::MethodNotAllowed,
+            format!("{path} does not take {method}; it takes {}", allowed.join(", ")),
+        )
+        .with_detail(serde_json::json!({ "allowed": allowed })),
+    )
+}
+
+/// Whether a concrete path fits a route template (`{param}` stands for one segment).
+fn matches_template(template: &str, path: &str) -> bool {
+    let (mut t, mut p) = (template.split('/'), path.split('/'));
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return true,
+            (Some(ts), Some(ps)) if ts == ps || (ts.starts_with('{') && !ps.is_empty()) => {}
+            _ => return false,
+        }
+    }
+}
+
 /// Sets the Content-Security-Policy on every response that has none. The chart benchmark page
 /// (`/bench/…`, not linked from the console) is left without one: it evaluates uPlot's source in
 /// the page to draw the same data for comparison.
-async fn content_security_policy(
-    axum::extract::State(csp): axum::extract::State<HeaderValue>,
-    request: axum::extract::Request,
-    next: middleware::Next,
-) -> axum::response::Response {
+async fn content_security_policy(State(csp): State<HeaderValue>, request: Request, next: Next) -> Response {
     let bench = request.uri().path().starts_with("/bench/");
     let mut response = next.run(request).await;
     if !bench {
-        response.headers_mut().entry(axum::http::header::CONTENT_SECURITY_POLICY).or_insert(csp);
+        response.headers_mut().entry(header::CONTENT_SECURITY_POLICY).or_insert(csp);
     }
     response
 }
 
 /// Unknown `/api/…` paths get the JSON error body, never the SPA's index.html.
-async fn api_not_found(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> AppError {
+async fn api_not_found(OriginalUri(uri): OriginalUri) -> AppError {
     AppError::not_found(format!("no API route {}", uri.path()))
 }
 

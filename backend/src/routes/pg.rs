@@ -2,7 +2,7 @@
 //! window diff, and the audited statistics reset.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use triage_shared::actions::ActionOutcome;
 use triage_shared::pg::{
@@ -12,6 +12,7 @@ use triage_shared::pg::{
 
 use crate::auth::Caller;
 use crate::error::AppError;
+use crate::routes::extract::{JsonBody, Path, Query};
 use crate::state::AppState;
 
 /// Configured target names; the first is the default.
@@ -91,7 +92,7 @@ pub async fn reset_statements(
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path(target): Path<String>,
-    Json(req): Json<ResetRequest>,
+    JsonBody(req): JsonBody<ResetRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
     Ok(Json(state.pg()?.reset(&state.audit, &identity, &target, &req).await?))
 }

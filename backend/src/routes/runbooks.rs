@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +15,7 @@ use triage_shared::{ApiError, ErrorKind};
 
 use crate::auth::Caller;
 use crate::error::AppError;
+use crate::routes::extract::{JsonBody, Path};
 use crate::runbooks::{engine, report};
 use crate::state::AppState;
 
@@ -37,7 +38,7 @@ pub async fn start_run(
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path(id): Path<String>,
-    Json(body): Json<StartRun>,
+    JsonBody(body): JsonBody<StartRun>,
 ) -> Result<Json<RunStarted>, AppError> {
     let runbook = state
         .runbooks
