@@ -1,6 +1,8 @@
-//! The simulated Kubernetes API server: discovery, get/list/watch with selectors and paging,
-//! `Table` output for kubectl, pod logs, deletes, deployment patches and the `scale`
-//! subresource, `dryRun=All`, metrics.k8s.io, and `Status` error bodies.
+//! The simulated Kubernetes API server: discovery (and the OpenAPI stubs kubectl's validation
+//! asks for), get/list/watch with selectors and paging, `Table` output for kubectl, pod logs,
+//! creating Deployments, StatefulSets and bare Pods (`admission.rs` checks them), patches and
+//! deletes with preconditions and cascading, the `scale` subresource, `dryRun=All`,
+//! metrics.k8s.io, and `Status` error bodies.
 
 // Errors here are finished HTTP responses, built at most once per request: boxing them gains nothing.
 #![allow(clippy::result_large_err)]
@@ -19,6 +21,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+use crate::admission;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::{Kind, rfc3339};
 use crate::table;
@@ -151,17 +154,23 @@ fn routes() -> Router<Shared> {
         .route("/api/v1", get(core_resources))
         .route("/apis/{group}", get(api_group))
         .route("/apis/{group}/{version}", get(group_resources))
-        .route("/api/v1/{plural}", get(core).delete(core))
+        .route("/openapi/v2", get(crate::openapi::v2))
+        .route("/openapi/v3", get(crate::openapi::v3_root))
+        .route("/openapi/v3/{*key}", get(crate::openapi::v3_group_version))
+        .route("/api/v1/{plural}", get(core).delete(core).post(core))
         .route("/api/v1/{plural}/{name}", get(core).delete(core).patch(core).put(core))
-        .route("/api/v1/namespaces/{namespace}/{plural}", get(core).delete(core))
+        .route("/api/v1/namespaces/{namespace}/{plural}", get(core).delete(core).post(core))
         .route("/api/v1/namespaces/{namespace}/{plural}/{name}", get(core).delete(core).patch(core).put(core))
         .route("/api/v1/namespaces/{namespace}/{plural}/{name}/{sub}", get(core).patch(core).put(core))
-        .route("/apis/{group}/{version}/{plural}", get(grouped).delete(grouped))
+        .route("/apis/{group}/{version}/{plural}", get(grouped).delete(grouped).post(grouped))
         .route(
             "/apis/{group}/{version}/{plural}/{name}",
             get(grouped).delete(grouped).patch(grouped).put(grouped),
         )
-        .route("/apis/{group}/{version}/namespaces/{namespace}/{plural}", get(grouped).delete(grouped))
+        .route(
+            "/apis/{group}/{version}/namespaces/{namespace}/{plural}",
+            get(grouped).delete(grouped).post(grouped),
+        )
         .route(
             "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
             get(grouped).delete(grouped).patch(grouped).put(grouped),
@@ -196,11 +205,31 @@ pub fn status_error(code: StatusCode, reason: &str, message: &str, details: Opti
 
 fn not_found(kind: Kind, name: &str) -> Response {
     let i = kind.info();
-    let resource = if i.group.is_empty() { i.plural.to_owned() } else { format!("{}.{}", i.plural, i.group) };
     status_error(
         StatusCode::NOT_FOUND,
         "NotFound",
-        &format!("{resource} \"{name}\" not found"),
+        &format!("{} \"{name}\" not found", kind.qualified()),
+        Some(json!({"name": name, "group": i.group, "kind": i.plural})),
+    )
+}
+
+fn already_exists(kind: Kind, name: &str) -> Response {
+    let i = kind.info();
+    status_error(
+        StatusCode::CONFLICT,
+        "AlreadyExists",
+        &format!("{} \"{name}\" already exists", kind.qualified()),
+        Some(json!({"name": name, "group": i.group, "kind": i.plural})),
+    )
+}
+
+/// A 409 `Conflict` about `name`: a stale resourceVersion or a failed precondition.
+fn conflict(kind: Kind, name: &str, why: &str) -> Response {
+    let i = kind.info();
+    status_error(
+        StatusCode::CONFLICT,
+        "Conflict",
+        &format!("Operation cannot be fulfilled on {} \"{name}\": {why}", kind.qualified()),
         Some(json!({"name": name, "group": i.group, "kind": i.plural})),
     )
 }
@@ -218,8 +247,7 @@ fn forbidden(kind: Kind, req: &Req) -> Response {
         Some(sub) => format!("{}/{sub}", i.plural),
         None => i.plural.to_owned(),
     };
-    let qualified =
-        if i.group.is_empty() { i.plural.to_owned() } else { format!("{}.{}", i.plural, i.group) };
+    let qualified = kind.qualified();
     let name = req.name.clone().unwrap_or_default();
     status_error(
         StatusCode::FORBIDDEN,
@@ -342,9 +370,11 @@ async fn group_resources(Path((group, version)): Path<(String, String)>) -> Resp
         );
     }
     if group == "apps" {
-        resources.push(json!({"name": "deployments/scale", "singularName": "", "namespaced": true, "group": "autoscaling",
-                              "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
-        resources.push(json!({"name": "deployments/status", "singularName": "", "namespaced": true, "kind": "Deployment", "verbs": ["get"]}));
+        for (plural, kind) in [("deployments", "Deployment"), ("statefulsets", "StatefulSet")] {
+            resources.push(json!({"name": format!("{plural}/scale"), "singularName": "", "namespaced": true, "group": "autoscaling",
+                                  "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+            resources.push(json!({"name": format!("{plural}/status"), "singularName": "", "namespaced": true, "kind": kind, "verbs": ["get"]}));
+        }
     }
     resource_list(&format!("{group}/{version}"), resources)
 }
@@ -482,11 +512,21 @@ async fn handle(world: Shared, req: Req) -> Response {
             crate::logs::pod_log(world, name, &req.query)
         }
         (&Method::GET, Some(name), Some("status")) => get_one(&world, kind, &req, name),
-        (_, Some(name), Some("scale")) if kind == Kind::Deployment => scale(&world, &req, name),
-        (&Method::DELETE, Some(name), None) if kind == Kind::Pod => delete_pod(&world, &req, name),
+        (_, Some(name), Some("scale")) if matches!(kind, Kind::Deployment | Kind::StatefulSet) => {
+            scale(&world, kind, &req, name).unwrap_or_else(|e| e)
+        }
+        (&Method::POST, None, None) if admission::creatable(kind) => {
+            create(&world, kind, &req).unwrap_or_else(|e| e)
+        }
+        (&Method::DELETE, Some(name), None) if kind == Kind::Pod => {
+            delete_pod(&world, &req, name).unwrap_or_else(|e| e)
+        }
+        (&Method::DELETE, Some(name), None) if matches!(kind, Kind::Deployment | Kind::StatefulSet) => {
+            delete_workload(&world, kind, &req, name).unwrap_or_else(|e| e)
+        }
         (&Method::DELETE, None, None) if kind == Kind::Pod => delete_pods(&world, &req),
-        (&Method::PATCH | &Method::PUT, Some(name), None) if kind == Kind::Deployment => {
-            update_deployment(&world, &req, name)
+        (&Method::PATCH | &Method::PUT, Some(name), None) if admission::creatable(kind) => {
+            update(&world, kind, &req, name).unwrap_or_else(|e| e)
         }
         _ => method_not_allowed(),
     }
@@ -689,26 +729,63 @@ fn grace_period(req: &Req, body: &Value) -> f64 {
         .unwrap_or(30.0)
 }
 
-fn delete_pod(world: &Shared, req: &Req, name: &str) -> Response {
-    let body = match parse_body(req) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let dry_run = req.dry_run() || body["dryRun"].as_array().is_some_and(|d| d.iter().any(|v| v == "All"));
+/// Whether a write is a dry run: `dryRun=All` in the query or, for deletes, in the body.
+fn is_dry_run(req: &Req, body: &Value) -> bool {
+    req.dry_run() || body["dryRun"].as_array().is_some_and(|d| d.iter().any(|v| v == "All"))
+}
+
+/// A delete's `preconditions`, checked against the object as the API server checks them: a
+/// client that names the uid it planned for never deletes a successor under the same name.
+fn check_preconditions(kind: Kind, name: &str, object: &Value, body: &Value) -> Result<(), Response> {
+    for (field, what) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
+        if let Some(wanted) = body["preconditions"][field].as_str() {
+            let actual = object["metadata"][field].as_str().unwrap_or_default();
+            if wanted != actual {
+                return Err(conflict(
+                    kind,
+                    name,
+                    &format!(
+                        "Precondition failed: {what} in precondition: {wanted}, {what} in object meta: {actual}"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn delete_pod(world: &Shared, req: &Req, name: &str) -> Result<Response, Response> {
+    let body = parse_body(req)?;
     let ns = namespace_of(req, Kind::Pod);
     let mut w = lock(world);
-    let Some(object) = w.store.get(Kind::Pod, &ns, name).cloned() else {
-        return not_found(Kind::Pod, name);
-    };
-    if dry_run {
-        return json_response(&object);
+    let object = w.store.get(Kind::Pod, &ns, name).cloned().ok_or_else(|| not_found(Kind::Pod, name))?;
+    check_preconditions(Kind::Pod, name, &object, &body)?;
+    if is_dry_run(req, &body) {
+        return Ok(json_response(&object));
     }
-    let grace = grace_period(req, &body);
-    w.delete_pod(name, grace);
-    match w.store.get(Kind::Pod, &ns, name) {
-        Some(o) => json_response(o),
-        None => json_response(&object),
+    w.delete_pod(name, grace_period(req, &body));
+    Ok(json_response(w.store.get(Kind::Pod, &ns, name).unwrap_or(&object)))
+}
+
+/// Deletes a Deployment (with its ReplicaSets and pods) or a StatefulSet (with its pods).
+fn delete_workload(world: &Shared, kind: Kind, req: &Req, name: &str) -> Result<Response, Response> {
+    let body = parse_body(req)?;
+    let ns = namespace_of(req, kind);
+    let mut w = lock(world);
+    let object = w.store.get(kind, &ns, name).cloned().ok_or_else(|| not_found(kind, name))?;
+    check_preconditions(kind, name, &object, &body)?;
+    let policy =
+        req.query.get("propagationPolicy").map(String::as_str).or(body["propagationPolicy"].as_str());
+    if policy == Some("Orphan") || body["orphanDependents"] == true {
+        return Err(bad_request(
+            "the sandbox always deletes dependents: propagationPolicy Orphan is not supported",
+        ));
     }
+    if is_dry_run(req, &body) {
+        return Ok(json_response(&object));
+    }
+    let removed = w.delete_workload(kind, name).unwrap_or(object);
+    Ok(json_response(&removed))
 }
 
 fn delete_pods(world: &Shared, req: &Req) -> Response {
@@ -742,87 +819,246 @@ fn apply_patch(req: &Req, target: &Value) -> Result<Value, Response> {
     if req.method == Method::PUT {
         return Ok(patch);
     }
+    let mut out = target.clone();
     if ct.starts_with("application/json-patch+json") {
-        crate::patch::json_patch(target, &patch).map_err(|e| {
+        out = crate::patch::json_patch(target, &patch).map_err(|e| {
             status_error(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Invalid",
                 &format!("invalid JSON patch: {e}"),
                 None,
             )
-        })
-    } else if ct.starts_with("application/merge-patch+json")
-        || ct.starts_with("application/strategic-merge-patch+json")
-    {
-        let mut out = target.clone();
+        })?;
+    } else if ct.starts_with("application/merge-patch+json") {
         crate::patch::merge_patch(&mut out, &patch);
-        Ok(out)
+    } else if ct.starts_with("application/strategic-merge-patch+json") {
+        crate::patch::strategic_merge_patch(&mut out, &patch);
+    } else if ct.starts_with("application/apply-patch") {
+        // Server-side apply, approximated: the applied configuration (JSON, as kubectl sends it)
+        // merged into the object; field ownership is not tracked.
+        crate::patch::strategic_merge_patch(&mut out, &patch);
     } else {
-        Err(status_error(
+        return Err(status_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UnsupportedMediaType",
             &format!("the body of the request was in an unknown format: {ct}"),
             None,
-        ))
+        ));
     }
+    Ok(out)
 }
 
 fn check_resource_version(old: &Value, new: &Value, kind: Kind, name: &str) -> Result<(), Response> {
     let wanted = &new["metadata"]["resourceVersion"];
     if wanted.is_string() && *wanted != old["metadata"]["resourceVersion"] {
-        let plural = kind.info().plural;
-        return Err(status_error(
-            StatusCode::CONFLICT,
-            "Conflict",
-            &format!(
-                "Operation cannot be fulfilled on {plural}.{} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
-                kind.info().group
-            ),
-            Some(json!({"name": name, "group": kind.info().group, "kind": plural})),
+        return Err(conflict(
+            kind,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
         ));
     }
     Ok(())
 }
 
-fn invalid(kind: Kind, name: &str, field: &str, message: &str) -> Response {
+/// A 422 `Invalid` status with every cause, worded as the API server words it.
+fn invalid(kind: Kind, name: &str, causes: &[admission::Cause]) -> Response {
+    let details: Vec<Value> =
+        causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect();
     status_error(
         StatusCode::UNPROCESSABLE_ENTITY,
         "Invalid",
-        &format!("{} \"{name}\" is invalid: {field}: {message}", kind.info().kind),
-        Some(json!({"name": name, "group": kind.info().group, "kind": kind.info().kind,
-                    "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}]})),
+        &admission::invalid_message(kind, name, causes),
+        Some(json!({"name": name, "group": kind.info().group, "kind": kind.info().kind, "causes": details})),
     )
 }
 
-fn update_deployment(world: &Shared, req: &Req, name: &str) -> Response {
-    let ns = namespace_of(req, Kind::Deployment);
+/// The body must be an object of the kind the path names.
+fn check_type(kind: Kind, object: &Value) -> Result<(), Response> {
+    if !object.is_object() {
+        return Err(bad_request("the request body must be a JSON object"));
+    }
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let found = object["kind"].as_str().unwrap_or_default();
+    if api_version != kind.api_version() {
+        return Err(bad_request(&format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            kind.api_version()
+        )));
+    }
+    if found != kind.info().kind {
+        return Err(bad_request(&format!(
+            "the kind in the data ({found}) does not match the expected kind ({})",
+            kind.info().kind
+        )));
+    }
+    Ok(())
+}
+
+/// Decoding as the API server does it for `fieldValidation`: a wrong type is always refused;
+/// unknown fields are refused with `Strict` (what kubectl sends), reported as warnings with
+/// `Warn` (the server's default) and dropped silently with `Ignore`.
+fn field_validation(kind: Kind, req: &Req, object: &Value) -> Result<Vec<String>, Response> {
+    let directive = req.query.get("fieldValidation").map_or("Warn", String::as_str);
+    if !["Strict", "Warn", "Ignore"].contains(&directive) {
+        return Err(bad_request(&format!(
+            "fieldValidation must be one of \"Ignore\", \"Warn\" or \"Strict\", not {directive:?}"
+        )));
+    }
+    let (k, version) = (kind.info().kind, kind.info().version);
+    let prefix = format!("{k} in version \"{version}\" cannot be handled as a {k}");
+    let unknown =
+        admission::unknown_fields(kind, object).map_err(|e| bad_request(&format!("{prefix}: {e}")))?;
+    let messages: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    match directive {
+        _ if messages.is_empty() => Ok(messages),
+        "Strict" => Err(bad_request(&format!("{prefix}: strict decoding error: {}", messages.join(", ")))),
+        "Warn" => Ok(messages),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Adds one `Warning` header per message, as kubectl prints them (`Warning: unknown field …`).
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text = format!("299 - \"{}\"", w.replace('"', "\\\""));
+        if let Ok(value) = axum::http::HeaderValue::from_str(&text) {
+            response.headers_mut().append(header::WARNING, value);
+        }
+    }
+    response
+}
+
+fn create(world: &Shared, kind: Kind, req: &Req) -> Result<Response, Response> {
+    let object = parse_body(req)?;
+    create_object(world, kind, req, object)
+}
+
+/// Admits and stores a new object: type and namespace checks, strict decoding, defaults,
+/// validation, uniqueness; then the controllers make its pods before the answer goes out.
+fn create_object(world: &Shared, kind: Kind, req: &Req, mut object: Value) -> Result<Response, Response> {
+    let ns = namespace_of(req, kind);
+    check_type(kind, &object)?;
+    if let Some(n) = object["metadata"]["namespace"].as_str()
+        && !n.is_empty()
+        && n != ns
+    {
+        return Err(bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    if ns != NAMESPACE {
+        return Err(status_error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            &format!(
+                "{} is forbidden: the sandbox runs workloads only in namespace {NAMESPACE}",
+                kind.qualified()
+            ),
+            None,
+        ));
+    }
+    let warnings = field_validation(kind, req, &object)?;
+    // What the server owns is the server's to set.
+    if let Some(meta) = object["metadata"].as_object_mut() {
+        for key in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "generation",
+            "deletionTimestamp",
+            "managedFields",
+            "selfLink",
+        ] {
+            meta.remove(key);
+        }
+    }
+    object["metadata"]["namespace"] = json!(ns);
+    object["status"] = json!({});
     let mut w = lock(world);
-    let Some(old) = w.store.get(Kind::Deployment, &ns, name).cloned() else {
-        return not_found(Kind::Deployment, name);
+    if object["metadata"]["name"].as_str().is_none_or(str::is_empty)
+        && let Some(prefix) = object["metadata"]["generateName"].as_str().map(str::to_owned)
+    {
+        object["metadata"]["name"] = json!(format!("{prefix}{}", w.random_suffix()));
+    }
+    admission::apply_defaults(kind, &mut object);
+    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let causes = admission::validate(kind, &object);
+    if !causes.is_empty() {
+        return Err(invalid(kind, &name, &causes));
+    }
+    if w.store.get(kind, &ns, &name).is_some() || (kind == Kind::Pod && w.pods.contains_key(&name)) {
+        return Err(already_exists(kind, &name));
+    }
+    if kind != Kind::Pod {
+        object["metadata"]["generation"] = json!(1);
+    }
+    if kind == Kind::Deployment {
+        object["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!("1");
+    }
+    let stored = if req.dry_run() {
+        object["metadata"]["uid"] = json!(w.store.next_uid());
+        object["metadata"]["creationTimestamp"] = json!(now());
+        object
+    } else {
+        w.create_object(kind, object)
     };
-    let mut new = match apply_patch(req, &old) {
-        Ok(v) => v,
-        Err(r) => return r,
+    let response = (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], stored.to_string())
+        .into_response();
+    Ok(with_warnings(response, &warnings))
+}
+
+/// PATCH or PUT of a Deployment, StatefulSet or Pod (server-side apply creates a missing one).
+fn update(world: &Shared, kind: Kind, req: &Req, name: &str) -> Result<Response, Response> {
+    let ns = namespace_of(req, kind);
+    let mut w = lock(world);
+    let Some(old) = w.store.get(kind, &ns, name).cloned() else {
+        if req.method == Method::PATCH && req.content_type.starts_with("application/apply-patch") {
+            drop(w);
+            return create(world, kind, req);
+        }
+        return Err(not_found(kind, name));
     };
-    if let Err(r) = check_resource_version(&old, &new, Kind::Deployment, name) {
-        return r;
+    let mut new = apply_patch(req, &old)?;
+    check_resource_version(&old, &new, kind, name)?;
+    check_type(kind, &new)?;
+    let warnings = field_validation(kind, req, &new)?;
+    for key in ["uid", "creationTimestamp", "namespace", "generation"] {
+        match old["metadata"].get(key) {
+            Some(v) => new["metadata"][key] = v.clone(),
+            None => {
+                if let Some(m) = new["metadata"].as_object_mut() {
+                    m.remove(key);
+                }
+            }
+        }
     }
-    match new["spec"]["replicas"].as_i64() {
-        Some(r) if r >= 0 => {}
-        _ => return invalid(Kind::Deployment, name, "spec.replicas", "must be a non-negative integer"),
+    let platform = w.platform_uids.contains(old["metadata"]["uid"].as_str().unwrap_or_default());
+    if platform || kind == Kind::Pod {
+        // The platform's own templates stay as they are: defaults would change their hash.
+        if kind != Kind::Pod && new["spec"]["replicas"].is_null() {
+            new["spec"]["replicas"] = json!(1);
+        }
+    } else {
+        admission::apply_defaults(kind, &mut new);
     }
-    if new["spec"]["selector"] != old["spec"]["selector"] {
-        return invalid(Kind::Deployment, name, "spec.selector", "field is immutable");
-    }
-    if new["metadata"]["name"] != old["metadata"]["name"] {
-        return invalid(Kind::Deployment, name, "metadata.name", "field is immutable");
+    let causes = admission::validate_update(kind, &old, &new);
+    if !causes.is_empty() {
+        return Err(invalid(kind, name, &causes));
     }
     // Status is not writable through the main resource; spec changes bump the generation.
     new["status"] = old["status"].clone();
+    if kind == Kind::Pod {
+        if req.dry_run() {
+            return Ok(with_warnings(json_response(&new), &warnings));
+        }
+        w.update_pod(name, &new);
+        let stored = w.store.get(kind, &ns, name).cloned().unwrap_or(new);
+        return Ok(with_warnings(json_response(&stored), &warnings));
+    }
     if new["spec"] != old["spec"] {
         let generation = old["metadata"]["generation"].as_u64().unwrap_or(1) + 1;
         new["metadata"]["generation"] = json!(generation);
-        if new["spec"]["template"] != old["spec"]["template"] {
+        if kind == Kind::Deployment && new["spec"]["template"] != old["spec"]["template"] {
             let revision = old["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
                 .as_str()
                 .and_then(|r| r.parse::<u64>().ok())
@@ -832,46 +1068,50 @@ fn update_deployment(world: &Shared, req: &Req, name: &str) -> Response {
         }
     }
     if req.dry_run() {
-        return json_response(&new);
+        return Ok(with_warnings(json_response(&new), &warnings));
     }
-    let stored = w.store.put(Kind::Deployment, new);
+    let stored = w.store.put(kind, new);
     w.reconcile();
-    json_response(&w.store.get(Kind::Deployment, &ns, name).cloned().unwrap_or(stored))
+    let current = w.store.get(kind, &ns, name).cloned().unwrap_or(stored);
+    Ok(with_warnings(json_response(&current), &warnings))
 }
 
+/// The `autoscaling/v1` Scale of a Deployment or StatefulSet; `status.selector` is the full
+/// selector as a label-selector string, as a HorizontalPodAutoscaler reads it.
 fn scale_object(d: &Value) -> Value {
-    let app = d["spec"]["selector"]["matchLabels"]["app"].as_str().unwrap_or_default();
+    let selector = LabelSelector::from_object(&d["spec"]["selector"], "spec.selector")
+        .map(|s| s.to_string())
+        .unwrap_or_default();
     json!({
         "kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {"name": d["metadata"]["name"], "namespace": d["metadata"]["namespace"], "uid": d["metadata"]["uid"],
                      "resourceVersion": d["metadata"]["resourceVersion"], "creationTimestamp": d["metadata"]["creationTimestamp"]},
         "spec": {"replicas": d["spec"]["replicas"]},
-        "status": {"replicas": d["status"]["replicas"].as_u64().unwrap_or(0), "selector": format!("app={app}")}
+        "status": {"replicas": d["status"]["replicas"].as_u64().unwrap_or(0), "selector": selector}
     })
 }
 
-fn scale(world: &Shared, req: &Req, name: &str) -> Response {
-    let ns = namespace_of(req, Kind::Deployment);
+fn scale(world: &Shared, kind: Kind, req: &Req, name: &str) -> Result<Response, Response> {
+    let ns = namespace_of(req, kind);
     let mut w = lock(world);
-    let Some(mut d) = w.store.get(Kind::Deployment, &ns, name).cloned() else {
-        return not_found(Kind::Deployment, name);
-    };
+    let mut d = w.store.get(kind, &ns, name).cloned().ok_or_else(|| not_found(kind, name))?;
     let current = scale_object(&d);
     if req.method == Method::GET {
-        return json_response(&current);
+        return Ok(json_response(&current));
     }
     if req.method != Method::PATCH && req.method != Method::PUT {
-        return method_not_allowed();
+        return Err(method_not_allowed());
     }
-    let wanted = match apply_patch(req, &current) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_resource_version(&current, &wanted, Kind::Deployment, name) {
-        return r;
-    }
-    let Some(replicas) = wanted["spec"]["replicas"].as_i64().filter(|r| *r >= 0) else {
-        return invalid(Kind::Deployment, name, "spec.replicas", "must be a non-negative integer");
+    let wanted = apply_patch(req, &current)?;
+    check_resource_version(&current, &wanted, kind, name)?;
+    let replicas = &wanted["spec"]["replicas"];
+    let Some(replicas) = replicas.as_i64().filter(|r| *r >= 0) else {
+        let cause = admission::Cause::invalid(
+            "spec.replicas",
+            &replicas.to_string(),
+            "must be greater than or equal to 0",
+        );
+        return Err(invalid(kind, name, &[cause]));
     };
     if d["spec"]["replicas"] != json!(replicas) {
         d["spec"]["replicas"] = json!(replicas);
@@ -879,18 +1119,20 @@ fn scale(world: &Shared, req: &Req, name: &str) -> Response {
         d["metadata"]["generation"] = json!(generation);
     }
     if req.dry_run() {
-        return json_response(&scale_object(&d));
+        return Ok(json_response(&scale_object(&d)));
     }
-    let stored = w.store.put(Kind::Deployment, d);
-    w.event(
-        "Deployment",
-        name,
-        "Normal",
-        "ScalingReplicaSet",
-        &format!("Scaled deployment {name} to {replicas}"),
-    );
+    let stored = w.store.put(kind, d);
+    if kind == Kind::Deployment {
+        w.event(
+            "Deployment",
+            name,
+            "Normal",
+            "ScalingReplicaSet",
+            &format!("Scaled deployment {name} to {replicas}"),
+        );
+    }
     w.reconcile();
-    json_response(&scale_object(&w.store.get(Kind::Deployment, &ns, name).cloned().unwrap_or(stored)))
+    Ok(json_response(&scale_object(&w.store.get(kind, &ns, name).cloned().unwrap_or(stored))))
 }
 
 /// Seconds since an RFC 3339 timestamp, for ages.

@@ -5,6 +5,8 @@
 //! workload against a real PostgreSQL. Incidents are switched on by name. It is not part of the
 //! product: Triage talks to it only through the `kube` client, Prometheus and PostgreSQL.
 
+pub mod admission;
+pub mod controllers;
 pub mod incident;
 pub mod store;
 pub mod tick;
@@ -17,6 +19,7 @@ pub mod health;
 pub mod logs;
 pub mod metrics;
 pub mod metrics_api;
+pub mod openapi;
 pub mod patch;
 pub mod selectors;
 pub mod server;

@@ -32,16 +32,6 @@ pub fn pod_log(world: Shared, name: &str, query: &HashMap<String, String>) -> Re
         .and_then(|s| s.parse::<i64>().ok())
         .map(|s| Utc::now() - chrono::Duration::seconds(s));
     let limit_bytes: Option<usize> = query.get("limitBytes").and_then(|l| l.parse().ok());
-    if let Some(container) = query.get("container")
-        && container != "app"
-    {
-        return status_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            &format!("container {container} is not valid for pod {name}"),
-            None,
-        );
-    }
     let w = lock(&world);
     let Some(pod) = w.pods.get(name) else {
         return status_error(
@@ -51,11 +41,36 @@ pub fn pod_log(world: Shared, name: &str, query: &HashMap<String, String>) -> Re
             Some(serde_json::json!({"name": name, "kind": "pods"})),
         );
     };
+    // Every container of a pod shares the pod's simulated log.
+    let containers = pod.container_names();
+    let container = match query.get("container") {
+        Some(c) if containers.contains(c) => c.clone(),
+        Some(c) => {
+            return status_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!("container {c} is not valid for pod {name}"),
+                None,
+            );
+        }
+        None if containers.len() == 1 => containers[0].clone(),
+        None => {
+            return status_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    containers.join(" ")
+                ),
+                None,
+            );
+        }
+    };
     if previous && pod.restarts == 0 {
         return status_error(
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            &format!("previous terminated container \"app\" in pod \"{name}\" not found"),
+            &format!("previous terminated container \"{container}\" in pod \"{name}\" not found"),
             None,
         );
     }
@@ -63,7 +78,7 @@ pub fn pod_log(world: Shared, name: &str, query: &HashMap<String, String>) -> Re
         return status_error(
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            &format!("container \"app\" in pod \"{name}\" is waiting to start: ContainerCreating"),
+            &format!("container \"{container}\" in pod \"{name}\" is waiting to start: ContainerCreating"),
             None,
         );
     }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::world::{CONSUMER_GROUP, NAMESPACE, PodState, TOPIC, World, app_spec};
+use crate::world::{CONSUMER_GROUP, NAMESPACE, PodState, TOPIC, World};
 
 fn histogram(out: &mut String, name: &str, help: &str, labels: &str, h: &crate::world::Histogram) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
@@ -100,9 +100,11 @@ pub fn render(world: &World) -> String {
         );
     }
 
-    // cAdvisor-style container series.
-    let container =
-        |p: &crate::world::PodSim| format!("namespace=\"{NAMESPACE}\",pod=\"{}\",container=\"app\"", p.name);
+    // cAdvisor-style container series (every pod's, created workloads' included).
+    let container = |p: &crate::world::PodSim| {
+        let name = p.container_names().into_iter().next().unwrap_or_default();
+        format!("namespace=\"{NAMESPACE}\",pod=\"{}\",container=\"{name}\"", p.name)
+    };
     out.push_str("# HELP container_cpu_usage_seconds_total Cumulative cpu time consumed.\n# TYPE container_cpu_usage_seconds_total counter\n");
     for p in &pods {
         let _ =
@@ -127,14 +129,18 @@ pub fn render(world: &World) -> String {
         );
     }
     out.push_str("# HELP container_spec_memory_limit_bytes Memory limit for the container.\n# TYPE container_spec_memory_limit_bytes gauge\n");
+    // A container without a limit has no limit series (no ratio to alert on).
     for p in &pods {
-        let limit = app_spec(&p.app).map_or(4096.0, |a| f64::from(a.memory_limit_mib)) * 1024.0 * 1024.0;
-        let _ = writeln!(out, "container_spec_memory_limit_bytes{{{}}} {limit}", container(p));
+        if let Some(limit) = p.memory_limit_bytes() {
+            let _ = writeln!(out, "container_spec_memory_limit_bytes{{{}}} {limit}", container(p));
+        }
     }
     out.push_str("# HELP container_spec_cpu_quota CPU quota of the container.\n# TYPE container_spec_cpu_quota gauge\n");
     for p in &pods {
-        let quota = app_spec(&p.app).map_or(2000, |a| a.cpu_limit_m) * 100;
-        let _ = writeln!(out, "container_spec_cpu_quota{{{}}} {quota}", container(p));
+        if let Some(cores) = p.cpu_limit_cores() {
+            let quota = (cores * 100_000.0).round();
+            let _ = writeln!(out, "container_spec_cpu_quota{{{}}} {quota}", container(p));
+        }
     }
     out.push_str("# HELP container_spec_cpu_period CPU period of the container.\n# TYPE container_spec_cpu_period gauge\n");
     for p in &pods {
@@ -165,7 +171,8 @@ pub fn render(world: &World) -> String {
     out.push_str(
         "# HELP up Whether the simulated service instance answers its health check.\n# TYPE up gauge\n",
     );
-    for p in &pods {
+    // Services only: a created workload's pod is no instance of a platform service.
+    for p in pods.iter().filter(|p| p.is_platform()) {
         let healthy = p.state == PodState::Running && p.ready;
         let _ = writeln!(out, "up{{{}}} {}", pod_labels(p), u8::from(healthy));
     }

@@ -30,7 +30,8 @@ fn pod_metrics(world: &World) -> Vec<Value> {
             json!({"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
                    "metadata": {"name": p.name, "namespace": crate::world::NAMESPACE, "creationTimestamp": now, "labels": labels},
                    "timestamp": now, "window": "10s",
-                   "containers": [{"name": "app", "usage": {"cpu": cpu(p.cpu_cores), "memory": memory(p.memory_bytes)}}]})
+                   "containers": [{"name": p.container_names().into_iter().next().unwrap_or_default(),
+                                   "usage": {"cpu": cpu(p.cpu_cores), "memory": memory(p.memory_bytes)}}]})
         })
         .collect()
 }

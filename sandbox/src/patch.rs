@@ -1,7 +1,93 @@
-//! JSON merge patch (RFC 7386, also used for strategic merge on the fields the sandbox has) and
-//! JSON patch (RFC 6902: add, replace, remove, test).
+//! JSON merge patch (RFC 7386), strategic merge patch (what `kubectl apply`, `edit`, `rollout
+//! restart` send) and JSON patch (RFC 6902: add, replace, remove, test).
 
 use serde_json::Value;
+
+/// The merge key of the object lists a strategic merge patch merges element by element (the
+/// `patchMergeKey` of the Kubernetes types the sandbox stores); every other list is replaced.
+fn merge_key(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes" | "imagePullSecrets" => {
+            "name"
+        }
+        "ports" => "containerPort",
+        "volumeMounts" => "mountPath",
+        "volumeDevices" => "devicePath",
+        "hostAliases" => "ip",
+        "topologySpreadConstraints" => "topologyKey",
+        "conditions" => "type",
+        "ownerReferences" => "uid",
+        _ => return None,
+    })
+}
+
+/// Strategic merge patch: maps merge as in a merge patch, lists with a merge key merge by it,
+/// and the directives `$patch` (`replace`, `delete`), `$retainKeys`, `$setElementOrder/…` and
+/// `$deleteFromPrimitiveList/…` are honoured.
+pub fn strategic_merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch_map) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if patch_map.get("$patch").and_then(Value::as_str) == Some("replace") {
+        let mut replacement = patch_map.clone();
+        replacement.remove("$patch");
+        *target = Value::Object(replacement);
+        return;
+    }
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    let Value::Object(map) = target else { return };
+    for (key, value) in patch_map {
+        if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
+            if let (Some(Value::Array(items)), Some(remove)) = (map.get_mut(field), value.as_array()) {
+                items.retain(|v| !remove.contains(v));
+            }
+            continue;
+        }
+        if key.starts_with('$') {
+            continue;
+        }
+        match value {
+            Value::Null => {
+                map.remove(key);
+            }
+            Value::Object(m) if m.get("$patch").and_then(Value::as_str) == Some("delete") => {
+                map.remove(key);
+            }
+            Value::Array(items) => {
+                let slot = map.entry(key.clone()).or_insert(Value::Null);
+                merge_list(slot, items, merge_key(key));
+            }
+            _ => strategic_merge_patch(map.entry(key.clone()).or_insert(Value::Null), value),
+        }
+    }
+    if let Some(Value::Array(keep)) = patch_map.get("$retainKeys") {
+        map.retain(|k, _| keep.iter().any(|r| r == k));
+    }
+}
+
+fn merge_list(target: &mut Value, patch: &[Value], key: Option<&str>) {
+    let replace = patch.iter().any(|e| e.get("$patch").and_then(Value::as_str) == Some("replace"));
+    let (Some(key), Value::Array(current), false) = (key, &mut *target, replace) else {
+        let items = patch.iter().filter(|e| e.get("$patch").is_none()).cloned().collect();
+        *target = Value::Array(items);
+        return;
+    };
+    for element in patch {
+        let position = current.iter().position(|c| c.get(key).is_some() && c.get(key) == element.get(key));
+        let delete = element.get("$patch").and_then(Value::as_str) == Some("delete");
+        match (position, delete) {
+            (Some(i), true) => {
+                current.remove(i);
+            }
+            (Some(i), false) => strategic_merge_patch(&mut current[i], element),
+            (None, false) => current.push(element.clone()),
+            (None, true) => {}
+        }
+    }
+}
 
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(patch_map) = patch else {
@@ -98,6 +184,41 @@ mod tests {
         let mut doc = json!({"spec": {"replicas": 3, "paused": true}, "metadata": {"name": "x"}});
         merge_patch(&mut doc, &json!({"spec": {"replicas": 6, "paused": null}}));
         assert_eq!(doc, json!({"spec": {"replicas": 6}, "metadata": {"name": "x"}}));
+    }
+
+    #[test]
+    fn strategic_merge_patch_merges_lists_by_key() {
+        let mut doc = json!({"spec": {"replicas": 2, "template": {"spec": {"containers": [
+            {"name": "app", "image": "web:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
+            {"name": "sidecar", "image": "proxy:1"}]}}}});
+        // What `kubectl apply` sends when the file changes the image, an env value and drops B.
+        let patch = json!({"spec": {"replicas": 3, "template": {"spec": {
+            "$setElementOrder/containers": [{"name": "app"}, {"name": "sidecar"}],
+            "containers": [{"name": "app", "image": "web:2",
+                            "$setElementOrder/env": [{"name": "A"}],
+                            "env": [{"name": "A", "value": "10"}, {"name": "B", "$patch": "delete"}]}]}}}});
+        strategic_merge_patch(&mut doc, &patch);
+        assert_eq!(doc["spec"]["replicas"], 3);
+        let containers = &doc["spec"]["template"]["spec"]["containers"];
+        assert_eq!(
+            containers[0],
+            json!({"name": "app", "image": "web:2", "env": [{"name": "A", "value": "10"}]})
+        );
+        assert_eq!(containers[1], json!({"name": "sidecar", "image": "proxy:1"}));
+
+        let mut strategy =
+            json!({"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%"}}});
+        strategic_merge_patch(
+            &mut strategy,
+            &json!({"strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": null}}),
+        );
+        assert_eq!(strategy, json!({"strategy": {"type": "Recreate"}}));
+        let mut list = json!({"args": ["a", "b"], "finalizers": ["x", "y"]});
+        strategic_merge_patch(
+            &mut list,
+            &json!({"args": ["c"], "$deleteFromPrimitiveList/finalizers": ["x"]}),
+        );
+        assert_eq!(list, json!({"args": ["c"], "finalizers": ["y"]}));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub enum Kind {
     Secret,
     Deployment,
     ReplicaSet,
+    StatefulSet,
     NetworkPolicy,
     EndpointSlice,
 }
@@ -34,11 +35,13 @@ pub struct KindInfo {
 }
 
 const READ: &[&str] = &["get", "list", "watch"];
-const READ_DELETE: &[&str] = &["delete", "get", "list", "watch"];
-const READ_PATCH: &[&str] = &["get", "list", "patch", "update", "watch"];
+/// Kinds a client may create (Deployments, StatefulSets and bare Pods, for test fixtures).
+const WRITE: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
+const WRITE_COLLECTION: &[&str] =
+    &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -48,6 +51,7 @@ impl Kind {
         Kind::Secret,
         Kind::Deployment,
         Kind::ReplicaSet,
+        Kind::StatefulSet,
         Kind::NetworkPolicy,
         Kind::EndpointSlice,
     ];
@@ -64,13 +68,14 @@ impl Kind {
         ) = match self {
             Kind::Namespace => ("", "v1", "namespaces", "Namespace", false, READ, &["ns"]),
             Kind::Node => ("", "v1", "nodes", "Node", false, READ, &["no"]),
-            Kind::Pod => ("", "v1", "pods", "Pod", true, READ_DELETE, &["po"]),
+            Kind::Pod => ("", "v1", "pods", "Pod", true, WRITE_COLLECTION, &["po"]),
             Kind::Service => ("", "v1", "services", "Service", true, READ, &["svc"]),
             Kind::Endpoints => ("", "v1", "endpoints", "Endpoints", true, READ, &["ep"]),
             Kind::Event => ("", "v1", "events", "Event", true, READ, &["ev"]),
             Kind::Secret => ("", "v1", "secrets", "Secret", true, READ, &[]),
-            Kind::Deployment => ("apps", "v1", "deployments", "Deployment", true, READ_PATCH, &["deploy"]),
+            Kind::Deployment => ("apps", "v1", "deployments", "Deployment", true, WRITE, &["deploy"]),
             Kind::ReplicaSet => ("apps", "v1", "replicasets", "ReplicaSet", true, READ, &["rs"]),
+            Kind::StatefulSet => ("apps", "v1", "statefulsets", "StatefulSet", true, WRITE, &["sts"]),
             Kind::NetworkPolicy => {
                 ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true, READ, &["netpol"])
             }
@@ -84,6 +89,18 @@ impl Kind {
     pub fn api_version(self) -> String {
         let i = self.info();
         if i.group.is_empty() { i.version.to_owned() } else { format!("{}/{}", i.group, i.version) }
+    }
+
+    /// The resource as the API server names it in messages: `pods`, `deployments.apps`.
+    pub fn qualified(self) -> String {
+        let i = self.info();
+        if i.group.is_empty() { i.plural.to_owned() } else { format!("{}.{}", i.plural, i.group) }
+    }
+
+    /// The kind as the API server names it in `Invalid` messages: `Pod`, `Deployment.apps`.
+    pub fn qualified_kind(self) -> String {
+        let i = self.info();
+        if i.group.is_empty() { i.kind.to_owned() } else { format!("{}.{}", i.kind, i.group) }
     }
 
     pub fn from_path(group: &str, version: &str, plural: &str) -> Option<Kind> {

@@ -55,6 +55,21 @@ fn selector_text(map: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// A controller's `spec.selector` as a label-selector string (`tier in (web),track notin (canary)`).
+fn label_selector_text(selector: &Value) -> String {
+    crate::selectors::LabelSelector::from_object(selector, "spec.selector")
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
+/// Names and images of a pod template's containers, comma-separated.
+fn containers_and_images(o: &Value) -> (String, String) {
+    let containers =
+        o["spec"]["template"]["spec"]["containers"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let join = |key: &str| containers.iter().filter_map(|c| c[key].as_str()).collect::<Vec<_>>().join(",");
+    (join("name"), join("image"))
+}
+
 fn pod_status(o: &Value) -> String {
     if o["metadata"]["deletionTimestamp"].is_string() {
         return "Terminating".to_owned();
@@ -129,19 +144,26 @@ fn columns_and_cells(kind: Kind, o: &Value) -> (Vec<Value>, Vec<Value>) {
                 ],
             )
         }
-        Kind::Deployment | Kind::ReplicaSet => {
-            let containers = &o["spec"]["template"]["spec"]["containers"];
-            let names: Vec<&str> = containers
-                .as_array()
-                .map(|cs| cs.iter().filter_map(|c| c["name"].as_str()).collect())
-                .unwrap_or_default();
-            let images: Vec<&str> = containers
-                .as_array()
-                .map(|cs| cs.iter().filter_map(|c| c["image"].as_str()).collect())
-                .unwrap_or_default();
+        Kind::StatefulSet => {
+            let (names, images) = containers_and_images(o);
             let desired = o["spec"]["replicas"].as_u64().unwrap_or(0);
             let ready = o["status"]["readyReplicas"].as_u64().unwrap_or(0);
-            let selector = selector_text(&o["spec"]["selector"]["matchLabels"]);
+            (
+                vec![
+                    col("Name", "string", 0, "Name"),
+                    col("Ready", "string", 0, "Number of the pod with ready state"),
+                    col("Age", "string", 0, "Age"),
+                    col("Containers", "string", 1, "Names of each container in the template."),
+                    col("Images", "string", 1, "Images referenced by each container in the template."),
+                ],
+                vec![name, json!(format!("{ready}/{desired}")), json!(age(o)), json!(names), json!(images)],
+            )
+        }
+        Kind::Deployment | Kind::ReplicaSet => {
+            let (names, images) = containers_and_images(o);
+            let desired = o["spec"]["replicas"].as_u64().unwrap_or(0);
+            let ready = o["status"]["readyReplicas"].as_u64().unwrap_or(0);
+            let selector = label_selector_text(&o["spec"]["selector"]);
             if kind == Kind::Deployment {
                 (
                     vec![
@@ -170,8 +192,8 @@ fn columns_and_cells(kind: Kind, o: &Value) -> (Vec<Value>, Vec<Value>) {
                         json!(o["status"]["updatedReplicas"].as_u64().unwrap_or(0)),
                         json!(o["status"]["availableReplicas"].as_u64().unwrap_or(0)),
                         json!(age(o)),
-                        json!(names.join(",")),
-                        json!(images.join(",")),
+                        json!(names),
+                        json!(images),
                         json!(selector),
                     ],
                 )
@@ -193,8 +215,8 @@ fn columns_and_cells(kind: Kind, o: &Value) -> (Vec<Value>, Vec<Value>) {
                         json!(o["status"]["replicas"].as_u64().unwrap_or(0)),
                         json!(ready),
                         json!(age(o)),
-                        json!(names.join(",")),
-                        json!(images.join(",")),
+                        json!(names),
+                        json!(images),
                         json!(selector),
                     ],
                 )

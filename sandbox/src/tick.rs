@@ -52,9 +52,23 @@ impl World {
                     p.state = PodState::Running;
                     p.state_age = 0.0;
                     p.started_at = Some(Utc::now());
-                    events.push(("Normal", "Created", "Created container app".to_owned()));
-                    events.push(("Normal", "Started", "Started container app".to_owned()));
+                    for c in p.container_names() {
+                        events.push(("Normal", "Created", format!("Created container {c}")));
+                        events.push(("Normal", "Started", format!("Started container {c}")));
+                    }
                     logs.extend(startup_lines(&p.app));
+                }
+                PodState::Running if !p.ready && p.terminating.is_none() && !p.is_platform() => {
+                    // A created workload's pod is ready once started, or a second later when it
+                    // has a readiness probe; it never fails one (fixtures stay quiet).
+                    let probed = p.template.as_ref().is_some_and(|t| {
+                        t["spec"]["containers"]
+                            .as_array()
+                            .is_some_and(|cs| cs.iter().any(|c| c["readinessProbe"].is_object()))
+                    });
+                    if !probed || p.state_age > 1.0 {
+                        p.ready = true;
+                    }
                 }
                 PodState::Running if !p.ready && p.terminating.is_none() => {
                     if p.app == "ml-inference" && incident == Incident::ModelLoading {
@@ -95,8 +109,9 @@ impl World {
             // Resource usage.
             let spec = app_spec(&p.app);
             let running = p.state == PodState::Running;
-            let limit_cores = spec.map_or(2.0, |a| f64::from(a.cpu_limit_m) / 1000.0);
+            let limit_cores = p.cpu_limit_cores().unwrap_or(2.0);
             let base_cores = match p.app.as_str() {
+                _ if !p.is_platform() => 0.002,
                 "websocket-server" => 0.3,
                 "stream-processor" => 0.45,
                 "ml-inference" => 1.1,
@@ -119,7 +134,7 @@ impl World {
                 _ => 0.0,
             };
             if running {
-                let base = spec.map_or(900.0, |a| a.base_memory_mib) * MIB;
+                let base = p.base_memory_bytes();
                 if growth_mib_per_s > 0.0 {
                     p.memory_bytes += growth_mib_per_s * MIB * dt;
                 } else {
@@ -357,8 +372,9 @@ impl World {
             _ => &[],
         };
         let mut normal: Vec<(String, String)> = Vec::new();
+        // Created workloads' pods log only at start: they are fixtures, not services.
         let names: Vec<(String, String)> =
-            self.pods.values().map(|p| (p.name.clone(), p.app.clone())).collect();
+            self.pods.values().filter(|p| p.is_platform()).map(|p| (p.name.clone(), p.app.clone())).collect();
         for (name, app) in &names {
             if self.rng_f64() < dt * 0.6 {
                 normal.push((name.clone(), routine_line(app, self.rng_f64())));
@@ -401,7 +417,8 @@ pub(crate) fn startup_lines(app: &str) -> Vec<String> {
             "INFO Database pool ready (size=20, overflow=10)".to_owned(),
         ],
         "websocket-server" => vec!["INFO WebSocket server listening on :8080".to_owned()],
-        _ => vec!["INFO [KafkaServer id=0] started".to_owned()],
+        "kafka" => vec!["INFO [KafkaServer id=0] started".to_owned()],
+        _ => vec!["INFO started".to_owned()],
     }
 }
 
@@ -418,6 +435,9 @@ pub(crate) fn routine_line(app: &str, r: f64) -> String {
             3000 + (r * 900.0) as u32
         ),
         "ml-inference" => format!("INFO Prediction batch of 64 served in {} ms", 30 + (r * 25.0) as u32),
-        _ => format!("INFO [ReplicaManager broker=0] Incremental fetch sessions: {}", 20 + (r * 10.0) as u32),
+        "kafka" => {
+            format!("INFO [ReplicaManager broker=0] Incremental fetch sessions: {}", 20 + (r * 10.0) as u32)
+        }
+        _ => "INFO ok".to_owned(),
     }
 }

@@ -1,8 +1,13 @@
 //! The simulated platform: deployments reconciled into pods, pods that start, become ready,
 //! leak memory, get OOMKilled and restart, a Kafka consumer group whose lag follows the
 //! consumers' capacity, and the counters behind `/metrics`. `tick` advances it all by `dt`.
+//!
+//! Controllers find their pods by owner, never by label: a pod records the ReplicaSet or
+//! StatefulSet that made it. Objects created through the API (test fixtures) get pods built from
+//! their own template that take no part in the platform's simulation (no consumer, no incident).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -92,13 +97,31 @@ pub struct LogLine {
     pub text: String,
 }
 
+/// Who controls a pod, which decides what replaces it when it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodOwner {
+    /// A bare pod: nothing recreates it.
+    None,
+    /// A pod of ReplicaSet `<deployment>-<hash>` (`PodSim::hash`); `uid` is the ReplicaSet's.
+    ReplicaSet { deployment: String, uid: String },
+    /// Pod `<name>-<ordinal>` of a StatefulSet, at revision `PodSim::hash`; `uid` is the set's.
+    StatefulSet { name: String, uid: String },
+}
+
 /// The simulation's view of one pod (the store holds its Kubernetes object).
 #[derive(Debug, Clone)]
 pub struct PodSim {
     pub name: String,
+    /// The platform service it runs (`stream-processor`, `kafka`, …); empty for created workloads.
     pub app: String,
-    /// Pod-template hash of the ReplicaSet it belongs to; empty for Kafka brokers.
+    /// Pod-template hash of its ReplicaSet, or a StatefulSet pod's revision.
     pub hash: String,
+    pub owner: PodOwner,
+    pub labels: Value,
+    pub annotations: Value,
+    /// The pod template (`metadata` and `spec`) of a created workload; `None` for the platform's
+    /// own pods, whose shape comes from `APPS`.
+    pub template: Option<Arc<Value>>,
     pub node: String,
     pub ip: String,
     pub created: DateTime<Utc>,
@@ -122,6 +145,91 @@ pub struct PodSim {
     pub previous_logs: Vec<LogLine>,
     /// Content hash of the last status written to the store, to avoid needless updates.
     written: String,
+}
+
+impl PodSim {
+    /// Whether it is one of the platform's own pods (as opposed to a created workload's).
+    pub fn is_platform(&self) -> bool {
+        self.template.is_none()
+    }
+
+    pub fn container_names(&self) -> Vec<String> {
+        match &self.template {
+            None => vec!["app".to_owned()],
+            Some(t) => t["spec"]["containers"]
+                .as_array()
+                .map(|cs| cs.iter().filter_map(|c| c["name"].as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The container memory limit; `None` when it has none.
+    pub fn memory_limit_bytes(&self) -> Option<f64> {
+        match &self.template {
+            None => Some(app_spec(&self.app).map_or(4096.0, |a| f64::from(a.memory_limit_mib)) * MIB),
+            Some(t) => sum_limits(t, "memory", parse_bytes),
+        }
+    }
+
+    /// The container CPU limit in cores; `None` when it has none.
+    pub fn cpu_limit_cores(&self) -> Option<f64> {
+        match &self.template {
+            None => Some(app_spec(&self.app).map_or(2.0, |a| f64::from(a.cpu_limit_m) / 1000.0)),
+            Some(t) => sum_limits(t, "cpu", parse_cores),
+        }
+    }
+
+    /// Working-set memory of a fresh container.
+    pub fn base_memory_bytes(&self) -> f64 {
+        let mib = match (&self.template, app_spec(&self.app)) {
+            (Some(_), _) => 24.0,
+            (None, Some(a)) => a.base_memory_mib,
+            (None, None) => 900.0,
+        };
+        mib * MIB
+    }
+}
+
+/// The pod's limit of `resource`, summed over its containers; `None` unless every container has one.
+fn sum_limits(template: &Value, resource: &str, parse: fn(&str) -> Option<f64>) -> Option<f64> {
+    let containers = template["spec"]["containers"].as_array()?;
+    containers.iter().map(|c| c["resources"]["limits"][resource].as_str().and_then(parse)).sum()
+}
+
+/// A memory quantity (`512Mi`, `1G`, `1048576`) in bytes.
+fn parse_bytes(q: &str) -> Option<f64> {
+    const UNITS: [(&str, f64); 8] = [
+        ("Ki", 1024.0),
+        ("Mi", MIB),
+        ("Gi", 1024.0 * MIB),
+        ("Ti", 1024.0 * 1024.0 * MIB),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+    ];
+    let (number, factor) =
+        UNITS.iter().find_map(|(u, f)| q.strip_suffix(u).map(|n| (n, *f))).unwrap_or((q, 1.0));
+    number.parse::<f64>().ok().map(|n| n * factor)
+}
+
+/// A CPU quantity (`250m`, `2`, `0.5`) in cores.
+fn parse_cores(q: &str) -> Option<f64> {
+    match q.strip_suffix('m') {
+        Some(milli) => milli.parse::<f64>().ok().map(|m| m / 1000.0),
+        None => q.parse().ok(),
+    }
+}
+
+/// What a new pod is: its name, role, owner, labels and (for created workloads) template.
+pub struct NewPod {
+    pub name: String,
+    pub app: String,
+    pub hash: String,
+    pub owner: PodOwner,
+    pub labels: Value,
+    pub annotations: Value,
+    pub template: Option<Arc<Value>>,
 }
 
 /// A cumulative histogram with fixed buckets (milliseconds).
@@ -188,9 +296,12 @@ pub struct World {
     event_counter: u64,
     /// Address the Kubernetes API listens on (for discovery's serverAddressByClientCIDRs).
     pub api_addr: String,
+    /// Uids of the platform's own Deployments and StatefulSet: their pods are simulated services.
+    /// A workload created through the API (even under a platform name) is not among them.
+    pub(crate) platform_uids: BTreeSet<String>,
 }
 
-fn hash_text(text: &str) -> String {
+pub(crate) fn hash_text(text: &str) -> String {
     // FNV-1a, printed in the alphabet Kubernetes uses for pod-template hashes.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {
@@ -224,6 +335,7 @@ impl World {
             pod_counter: 0,
             event_counter: 0,
             api_addr: String::new(),
+            platform_uids: BTreeSet::new(),
         };
         world.seed_objects();
         world.reconcile();
@@ -293,7 +405,8 @@ impl World {
             );
         }
         for app in &APPS {
-            self.store.put(Kind::Deployment, deployment_object(app, &created));
+            let d = self.store.put(Kind::Deployment, deployment_object(app, &created));
+            self.platform_uids.insert(d["metadata"]["uid"].as_str().unwrap_or_default().to_owned());
             self.store.put(Kind::Service, service_object(app.name, app.port, &created));
             self.store.put(
                 Kind::Secret,
@@ -320,21 +433,24 @@ impl World {
             json!({"metadata": {"name": "default-deny-ingress", "namespace": NAMESPACE, "creationTimestamp": created},
                    "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}),
         );
-        for i in 0..KAFKA_BROKERS {
-            let name = format!("kafka-{i}");
-            self.add_pod(&name, "kafka", "");
-        }
+        // The brokers' StatefulSet; `reconcile` makes kafka-0..2 from it.
+        let kafka = self.store.put(Kind::StatefulSet, kafka_statefulset(&created));
+        self.platform_uids.insert(kafka["metadata"]["uid"].as_str().unwrap_or_default().to_owned());
     }
 
-    fn add_pod(&mut self, name: &str, app: &str, hash: &str) {
+    pub(crate) fn add_pod(&mut self, new: NewPod) {
         let node = self.nodes[self.pod_counter as usize % self.nodes.len()].clone();
         self.pod_counter += 1;
         let ip = format!("10.244.{}.{}", self.pod_counter % 3, 2 + self.pod_counter % 250);
-        let base = app_spec(app).map_or(900.0, |a| a.base_memory_mib) * MIB;
-        let sim = PodSim {
-            name: name.to_owned(),
-            app: app.to_owned(),
-            hash: hash.to_owned(),
+        let NewPod { name, app, hash, owner, labels, annotations, template } = new;
+        let mut sim = PodSim {
+            name: name.clone(),
+            app,
+            hash,
+            owner,
+            labels,
+            annotations,
+            template,
             node,
             ip,
             created: Utc::now(),
@@ -345,7 +461,7 @@ impl World {
             restarts: 0,
             last_termination: None,
             terminating: None,
-            memory_bytes: base,
+            memory_bytes: 0.0,
             cpu_cores: 0.0,
             cpu_seconds_total: 0.0,
             cfs_periods_total: 0.0,
@@ -356,16 +472,21 @@ impl World {
             previous_logs: Vec::new(),
             written: String::new(),
         };
+        sim.memory_bytes = sim.base_memory_bytes();
         let object = self.pod_object(&sim);
         self.store.put(Kind::Pod, object);
-        self.pods.insert(name.to_owned(), sim);
+        self.pods.insert(name, sim);
     }
 
-    fn new_pod_name(&mut self, app: &str, hash: &str) -> String {
+    /// Five characters of the alphabet Kubernetes uses for generated names.
+    pub fn random_suffix(&mut self) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        (0..5).map(|_| ALPHABET[self.rng.random_range(0..ALPHABET.len())] as char).collect()
+    }
+
+    pub(crate) fn new_pod_name(&mut self, app: &str, hash: &str) -> String {
         loop {
-            let suffix: String =
-                (0..5).map(|_| ALPHABET[self.rng.random_range(0..ALPHABET.len())] as char).collect();
+            let suffix = self.random_suffix();
             let name = format!("{app}-{hash}-{suffix}");
             if !self.pods.contains_key(&name) {
                 return name;
@@ -377,15 +498,24 @@ impl World {
     pub fn event(&mut self, kind: &str, name: &str, event_type: &str, reason: &str, message: &str) {
         self.event_counter += 1;
         let now = rfc3339(Utc::now());
-        let uid = match kind {
-            "Pod" => self.store.get(Kind::Pod, NAMESPACE, name),
-            "Deployment" => self.store.get(Kind::Deployment, NAMESPACE, name),
+        let store_kind = match kind {
+            "Pod" => Some(Kind::Pod),
+            "Deployment" => Some(Kind::Deployment),
+            "ReplicaSet" => Some(Kind::ReplicaSet),
+            "StatefulSet" => Some(Kind::StatefulSet),
             _ => None,
-        }
-        .map(|o| o["metadata"]["uid"].clone())
-        .unwrap_or(Value::Null);
-        let api_version = if kind == "Deployment" || kind == "ReplicaSet" { "apps/v1" } else { "v1" };
-        let component = if kind == "Pod" { "kubelet" } else { "deployment-controller" };
+        };
+        let uid = store_kind
+            .and_then(|k| self.store.get(k, NAMESPACE, name))
+            .map(|o| o["metadata"]["uid"].clone())
+            .unwrap_or(Value::Null);
+        let api_version = if kind == "Pod" { "v1" } else { "apps/v1" };
+        let component = match kind {
+            "Pod" => "kubelet",
+            "StatefulSet" => "statefulset-controller",
+            "ReplicaSet" => "replicaset-controller",
+            _ => "deployment-controller",
+        };
         let event_name = format!("{name}.{:016x}", 0x1800_0000_0000_0000u64 + self.event_counter);
         self.store.put(
             Kind::Event,
@@ -456,261 +586,66 @@ impl World {
             if p.terminating.is_none() {
                 p.terminating = Some(grace_seconds.min(2.0));
             }
-            self.event("Pod", name, "Normal", "Killing", "Stopping container app");
-            self.write_pods();
+            let message = format!("Stopping container {}", p.container_names().join(", "));
+            self.event("Pod", name, "Normal", "Killing", &message);
+            // Only this pod's object: deleting many pods must not rewrite every pod each time.
+            self.write_pod(name);
         }
         true
-    }
-
-    /// Current pod-template hash of a deployment (changes on rollout restart or image change).
-    fn template_hash(deployment: &Value) -> String {
-        hash_text(&deployment["spec"]["template"].to_string())
-    }
-
-    /// Brings pods and ReplicaSets in line with each deployment's spec (a rolling update with
-    /// maxSurge 25% and maxUnavailable 25%), and Kafka brokers back to three.
-    pub fn reconcile(&mut self) {
-        let deployments: Vec<Value> =
-            self.store.list(Kind::Deployment, Some(NAMESPACE)).into_iter().cloned().collect();
-        for d in deployments {
-            let app = d["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-            let desired = d["spec"]["replicas"].as_u64().unwrap_or(1) as usize;
-            let hash = Self::template_hash(&d);
-            let live: Vec<&PodSim> =
-                self.pods.values().filter(|p| p.app == app && p.terminating.is_none()).collect();
-            let new_count = live.iter().filter(|p| p.hash == hash).count();
-            let mut old: Vec<(String, bool)> =
-                live.iter().filter(|p| p.hash != hash).map(|p| (p.name.clone(), p.ready)).collect();
-            let ready_total = live.iter().filter(|p| p.ready).count();
-            let surge = desired.div_ceil(4).max(1);
-            let max_unavailable = desired / 4;
-            let mut to_create = 0;
-            let mut to_delete: Vec<String> = Vec::new();
-            if old.is_empty() {
-                if new_count < desired {
-                    to_create = desired - new_count;
-                } else if new_count > desired {
-                    // Scale down: not-ready pods first, then the newest.
-                    let mut candidates: Vec<&PodSim> = live.clone();
-                    candidates.sort_by(|a, b| a.ready.cmp(&b.ready).then(b.created.cmp(&a.created)));
-                    to_delete = candidates.iter().take(new_count - desired).map(|p| p.name.clone()).collect();
-                }
-            } else {
-                let total = live.len();
-                if new_count < desired && total < desired + surge {
-                    to_create = (desired + surge - total).min(desired - new_count);
-                }
-                // Old pods go while enough pods stay ready: not-ready ones at once, ready ones
-                // down to `desired - maxUnavailable` ready pods.
-                let min_available = desired.saturating_sub(max_unavailable);
-                let mut ready_left = ready_total;
-                old.sort_by_key(|(_, ready)| *ready);
-                for (name, ready) in &old {
-                    if !ready {
-                        to_delete.push(name.clone());
-                    } else if ready_left > min_available {
-                        ready_left -= 1;
-                        to_delete.push(name.clone());
-                    }
-                }
-            }
-            for _ in 0..to_create {
-                let name = self.new_pod_name(&app, &hash);
-                self.add_pod(&name, &app, &hash);
-                self.event(
-                    "Pod",
-                    &name,
-                    "Normal",
-                    "Scheduled",
-                    &format!("Successfully assigned {NAMESPACE}/{name}"),
-                );
-            }
-            if to_create > 0 {
-                self.event(
-                    "Deployment",
-                    &app,
-                    "Normal",
-                    "ScalingReplicaSet",
-                    &format!("Scaled up replica set {app}-{hash} to {}", new_count + to_create),
-                );
-            }
-            if !to_delete.is_empty() {
-                self.event(
-                    "Deployment",
-                    &app,
-                    "Normal",
-                    "ScalingReplicaSet",
-                    &format!("Scaled down replica set of {app} by {}", to_delete.len()),
-                );
-            }
-            for name in to_delete {
-                self.delete_pod(&name, 1.0);
-            }
-            self.write_replicasets(&app, &hash, desired);
-            self.write_deployment_status(&app, &hash);
-        }
-        // Kafka brokers are a stateful set: a deleted broker comes back under the same name.
-        for i in 0..KAFKA_BROKERS {
-            let name = format!("kafka-{i}");
-            if !self.pods.contains_key(&name) {
-                self.add_pod(&name, "kafka", "");
-                self.event(
-                    "Pod",
-                    &name,
-                    "Normal",
-                    "Scheduled",
-                    &format!("Successfully assigned {NAMESPACE}/{name}"),
-                );
-            }
-        }
-    }
-
-    fn write_replicasets(&mut self, app: &str, current_hash: &str, desired: usize) {
-        let mut hashes: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-        hashes.insert(current_hash.to_owned(), (0, 0));
-        for p in self.pods.values().filter(|p| p.app == app && p.terminating.is_none()) {
-            let e = hashes.entry(p.hash.clone()).or_default();
-            e.0 += 1;
-            if p.ready {
-                e.1 += 1;
-            }
-        }
-        // Old ReplicaSets that were scaled to zero stay (as in Kubernetes' revision history).
-        for rs in self.store.list(Kind::ReplicaSet, Some(NAMESPACE)) {
-            if rs["metadata"]["labels"]["app"] == app {
-                let h = rs["metadata"]["labels"]["pod-template-hash"].as_str().unwrap_or_default().to_owned();
-                hashes.entry(h).or_default();
-            }
-        }
-        let Some(deployment) = self.store.get(Kind::Deployment, NAMESPACE, app).cloned() else { return };
-        for (hash, (count, ready)) in hashes {
-            let name = format!("{app}-{hash}");
-            let replicas = if hash == current_hash { desired } else { count };
-            let mut template = deployment["spec"]["template"].clone();
-            template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
-            let existing = self.store.get(Kind::ReplicaSet, NAMESPACE, &name).cloned();
-            let object = json!({
-                "metadata": {
-                    "name": name, "namespace": NAMESPACE,
-                    "labels": {"app": app, "pod-template-hash": hash},
-                    "annotations": {"deployment.kubernetes.io/desired-replicas": desired.to_string()},
-                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": app,
-                                         "uid": deployment["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}],
-                    "creationTimestamp": existing.as_ref().map(|e| e["metadata"]["creationTimestamp"].clone())
-                },
-                "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app, "pod-template-hash": hash}}, "template": template},
-                "status": {"replicas": count, "readyReplicas": ready, "availableReplicas": ready, "fullyLabeledReplicas": count, "observedGeneration": 1}
-            });
-            let changed = existing.as_ref().is_none_or(|e| {
-                e["spec"]["replicas"] != object["spec"]["replicas"] || e["status"] != object["status"]
-            });
-            if changed {
-                let mut object = object;
-                if object["metadata"]["creationTimestamp"].is_null()
-                    && let Some(m) = object["metadata"].as_object_mut()
-                {
-                    m.remove("creationTimestamp");
-                }
-                self.store.put(Kind::ReplicaSet, object);
-            }
-        }
-    }
-
-    fn write_deployment_status(&mut self, app: &str, hash: &str) {
-        let Some(mut d) = self.store.get(Kind::Deployment, NAMESPACE, app).cloned() else { return };
-        let desired = d["spec"]["replicas"].as_u64().unwrap_or(1);
-        let live: Vec<&PodSim> =
-            self.pods.values().filter(|p| p.app == app && p.terminating.is_none()).collect();
-        let replicas = live.len() as u64;
-        let updated = live.iter().filter(|p| p.hash == hash).count() as u64;
-        let ready = live.iter().filter(|p| p.ready).count() as u64;
-        let generation = d["metadata"]["generation"].as_u64().unwrap_or(1);
-        let complete = updated == desired && replicas == desired && ready == desired;
-        let old_status = d["status"].clone();
-        let transition = |kind: &str, status: &str| -> Value {
-            let prev = old_status["conditions"]
-                .as_array()
-                .and_then(|cs| cs.iter().find(|c| c["type"] == kind).cloned())
-                .unwrap_or(Value::Null);
-            if prev["status"] == status {
-                prev["lastTransitionTime"].clone()
-            } else {
-                json!(rfc3339(Utc::now()))
-            }
-        };
-        let available = ready >= desired.saturating_sub(desired / 4);
-        let (progress_reason, progress_message) = if complete {
-            ("NewReplicaSetAvailable", format!("ReplicaSet \"{app}-{hash}\" has successfully progressed."))
-        } else {
-            ("ReplicaSetUpdated", format!("ReplicaSet \"{app}-{hash}\" is progressing."))
-        };
-        let now = json!(rfc3339(Utc::now()));
-        let mut status = json!({
-            "observedGeneration": generation,
-            "replicas": replicas,
-            "updatedReplicas": updated,
-            "readyReplicas": ready,
-            "availableReplicas": ready,
-            "conditions": [
-                {"type": "Available", "status": if available { "True" } else { "False" },
-                 "reason": if available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
-                 "message": if available { "Deployment has minimum availability." } else { "Deployment does not have minimum availability." },
-                 "lastUpdateTime": now, "lastTransitionTime": transition("Available", if available { "True" } else { "False" })},
-                {"type": "Progressing", "status": "True", "reason": progress_reason, "message": progress_message,
-                 "lastUpdateTime": now, "lastTransitionTime": transition("Progressing", "True")}
-            ]
-        });
-        if replicas > ready {
-            status["unavailableReplicas"] = json!(replicas - ready);
-        }
-        // Only write when something other than timestamps changed.
-        let strip = |s: &Value| {
-            let mut s = s.clone();
-            if let Some(cs) = s["conditions"].as_array_mut() {
-                for c in cs {
-                    if let Some(m) = c.as_object_mut() {
-                        m.remove("lastUpdateTime");
-                        m.remove("lastTransitionTime");
-                    }
-                }
-            }
-            s
-        };
-        if strip(&old_status) != strip(&status) {
-            d["status"] = status;
-            self.store.put(Kind::Deployment, d);
-        }
     }
 
     /// Writes every pod whose visible state changed into the store.
     pub fn write_pods(&mut self) {
         let names: Vec<String> = self.pods.keys().cloned().collect();
         for name in names {
-            let Some(p) = self.pods.get(&name) else { continue };
-            // Everything the stored object's status and deletion mark depend on: the object is
-            // only built (and a watch event sent) when one of them changed, so thousands of
-            // steady pods cost a string each per tick, not a JSON document each.
-            let scheduled = p.state != PodState::Pending || p.state_age > 0.3;
-            let fingerprint = format!(
-                "{:?}|{scheduled}|{}|{:?}|{}|{:?}|{}",
-                p.state,
-                p.ready,
-                p.started_at,
-                p.restarts,
-                p.last_termination,
-                p.terminating.is_some()
-            );
-            if fingerprint != p.written {
-                let object = self.pod_object(p);
-                self.store.put(Kind::Pod, object);
-                if let Some(p) = self.pods.get_mut(&name) {
-                    p.written = fingerprint;
-                }
+            self.write_pod(&name);
+        }
+    }
+
+    /// Writes one pod's object into the store if its visible state changed.
+    pub(crate) fn write_pod(&mut self, name: &str) {
+        let Some(p) = self.pods.get(name) else { return };
+        // Everything the stored object's status and deletion mark depend on: the object is
+        // only built (and a watch event sent) when one of them changed, so thousands of
+        // steady pods cost a string each per tick, not a JSON document each.
+        let scheduled = p.state != PodState::Pending || p.state_age > 0.3;
+        let fingerprint = format!(
+            "{:?}|{scheduled}|{}|{:?}|{}|{:?}|{}",
+            p.state,
+            p.ready,
+            p.started_at,
+            p.restarts,
+            p.last_termination,
+            p.terminating.is_some()
+        );
+        if fingerprint != p.written {
+            let object = self.pod_object(p);
+            self.store.put(Kind::Pod, object);
+            if let Some(p) = self.pods.get_mut(name) {
+                p.written = fingerprint;
             }
         }
     }
 
-    fn pod_object(&self, p: &PodSim) -> Value {
+    /// Changes a pod's labels, annotations and (for a created workload's pod) container images,
+    /// the parts of a pod an update may change; the others were refused by admission.
+    pub fn update_pod(&mut self, name: &str, object: &Value) {
+        let Some(p) = self.pods.get_mut(name) else { return };
+        p.labels = object["metadata"]["labels"].clone();
+        p.annotations = object["metadata"]["annotations"].clone();
+        if let Some(template) = &mut p.template {
+            let t = Arc::make_mut(template);
+            t["spec"] = object["spec"].clone();
+            if let Some(m) = t["spec"].as_object_mut() {
+                m.remove("nodeName");
+            }
+        }
+        p.written.clear();
+        self.write_pod(name);
+    }
+
+    /// The spec of one of the platform's own pods, from its service's shape.
+    fn platform_pod_spec(p: &PodSim) -> Value {
         let (image, port, resources) = match app_spec(&p.app) {
             Some(a) => (
                 a.image.to_owned(),
@@ -724,18 +659,45 @@ impl World {
                 json!({"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}),
             ),
         };
+        json!({
+            "nodeName": p.node,
+            "containers": [{
+                "name": "app", "image": image, "imagePullPolicy": "IfNotPresent",
+                "ports": [{"containerPort": port, "protocol": "TCP", "name": "http"}],
+                "resources": resources,
+                "env": [{"name": "KAFKA_BOOTSTRAP_SERVERS", "value": "kafka:9092"},
+                        {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": format!("{}-credentials", p.app), "key": "password"}}}],
+                "readinessProbe": {"httpGet": {"path": "/health", "port": port, "scheme": "HTTP"}, "periodSeconds": 5,
+                                   "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3},
+                "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"
+            }],
+            "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
+            "serviceAccountName": "default", "schedulerName": "default-scheduler",
+            "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]
+        })
+    }
+
+    pub(crate) fn pod_object(&self, p: &PodSim) -> Value {
+        let spec = match &p.template {
+            None => Self::platform_pod_spec(p),
+            Some(t) => {
+                let mut spec = t["spec"].clone();
+                spec["nodeName"] = json!(p.node);
+                spec
+            }
+        };
+        let containers: Vec<(&str, &str)> = spec["containers"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        (c["name"].as_str().unwrap_or_default(), c["image"].as_str().unwrap_or_default())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let first = containers.first().map_or("app", |c| c.0);
         let created = rfc3339(p.created);
-        let mut labels = json!({"app": p.app});
-        let mut owner = Value::Null;
-        if p.hash.is_empty() {
-            labels["statefulset.kubernetes.io/pod-name"] = json!(p.name);
-        } else {
-            labels["pod-template-hash"] = json!(p.hash);
-            let rs = format!("{}-{}", p.app, p.hash);
-            let uid = self.store.get(Kind::ReplicaSet, NAMESPACE, &rs).map(|o| o["metadata"]["uid"].clone());
-            owner = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": uid.unwrap_or(Value::Null),
-                            "controller": true, "blockOwnerDeletion": true}]);
-        }
         let scheduled = p.state != PodState::Pending || p.state_age > 0.3;
         let running = matches!(p.state, PodState::Running);
         let state = match p.state {
@@ -743,7 +705,7 @@ impl World {
                 json!({"waiting": {"reason": "ContainerCreating"}})
             }
             PodState::BackOff => json!({"waiting": {"reason": "CrashLoopBackOff",
-                "message": format!("back-off restarting failed container app in pod {}_{NAMESPACE}", p.name)}}),
+                "message": format!("back-off restarting failed container {first} in pod {}_{NAMESPACE}", p.name)}}),
             PodState::Running => json!({"running": {"startedAt": p.started_at.map(rfc3339)}}),
         };
         let last_state = match &p.last_termination {
@@ -751,53 +713,59 @@ impl World {
                 "startedAt": rfc3339(*at - chrono::Duration::seconds(60)), "finishedAt": rfc3339(*at)}}),
             None => json!({}),
         };
+        let statuses: Vec<Value> = containers
+            .iter()
+            .enumerate()
+            .map(|(i, (name, image))| {
+                // The first container keeps the id the platform's single-container pods always had.
+                let id = if i == 0 { hash_text(&p.name) } else { hash_text(&format!("{}/{name}", p.name)) };
+                json!({"name": name, "image": image, "imageID": "", "ready": p.ready, "started": running,
+                       "restartCount": p.restarts, "state": state, "lastState": last_state,
+                       "containerID": if running { json!(format!("containerd://{id}")) } else { Value::Null }})
+            })
+            .collect();
         let phase = if p.state == PodState::Pending || p.state == PodState::ContainerCreating {
             "Pending"
         } else {
             "Running"
         };
+        let qos = if p.is_platform() { "Burstable" } else { qos_class(&spec) };
         let cond = |b: bool| if b { "True" } else { "False" };
         let mut object = json!({
             "metadata": {
-                "name": p.name, "namespace": NAMESPACE, "labels": labels, "creationTimestamp": created,
-                "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": port.to_string()}
+                "name": p.name, "namespace": NAMESPACE, "labels": p.labels, "creationTimestamp": created,
+                "annotations": p.annotations
             },
-            "spec": {
-                "nodeName": p.node,
-                "containers": [{
-                    "name": "app", "image": image, "imagePullPolicy": "IfNotPresent",
-                    "ports": [{"containerPort": port, "protocol": "TCP", "name": "http"}],
-                    "resources": resources,
-                    "env": [{"name": "KAFKA_BOOTSTRAP_SERVERS", "value": "kafka:9092"},
-                            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": format!("{}-credentials", p.app), "key": "password"}}}],
-                    "readinessProbe": {"httpGet": {"path": "/health", "port": port, "scheme": "HTTP"}, "periodSeconds": 5,
-                                       "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3},
-                    "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"
-                }],
-                "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
-                "serviceAccountName": "default", "schedulerName": "default-scheduler",
-                "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]
-            },
+            "spec": spec,
             "status": {
                 "phase": phase,
                 "hostIP": format!("10.0.0.{}", 11 + self.nodes.iter().position(|n| *n == p.node).unwrap_or(0)),
                 "podIP": if scheduled { json!(p.ip) } else { Value::Null },
                 "podIPs": if scheduled { json!([{"ip": p.ip}]) } else { Value::Null },
                 "startTime": created,
-                "qosClass": "Burstable",
+                "qosClass": qos,
                 "conditions": [
                     {"type": "PodScheduled", "status": cond(scheduled), "lastTransitionTime": created},
                     {"type": "Initialized", "status": "True", "lastTransitionTime": created},
                     {"type": "ContainersReady", "status": cond(p.ready), "lastTransitionTime": created},
                     {"type": "Ready", "status": cond(p.ready), "lastTransitionTime": created}
                 ],
-                "containerStatuses": [{
-                    "name": "app", "image": image, "imageID": "", "ready": p.ready, "started": running,
-                    "restartCount": p.restarts, "state": state, "lastState": last_state,
-                    "containerID": if running { json!(format!("containerd://{}", hash_text(&p.name))) } else { Value::Null }
-                }]
+                "containerStatuses": statuses
             }
         });
+        let owner = match &p.owner {
+            PodOwner::None => Value::Null,
+            PodOwner::ReplicaSet { deployment, uid } => {
+                let rs = format!("{deployment}-{}", p.hash);
+                if !p.is_platform() {
+                    object["metadata"]["generateName"] = json!(format!("{rs}-"));
+                }
+                json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": uid,
+                        "controller": true, "blockOwnerDeletion": true}])
+            }
+            PodOwner::StatefulSet { name, uid } => json!([{"apiVersion": "apps/v1", "kind": "StatefulSet",
+                "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": true}]),
+        };
         if !owner.is_null() {
             object["metadata"]["ownerReferences"] = owner;
         }
@@ -808,6 +776,29 @@ impl World {
         strip_nulls(&mut object);
         object
     }
+}
+
+/// The annotations of the platform's own pods: Prometheus scrapes each on its service's port.
+pub(crate) fn platform_annotations(app: &str) -> Value {
+    let port = app_spec(app).map_or(9092, |a| a.port);
+    json!({"prometheus.io/scrape": "true", "prometheus.io/port": port.to_string()})
+}
+
+/// A pod's QoS class from its containers' requests and limits, as the kubelet derives it.
+fn qos_class(spec: &Value) -> &'static str {
+    let containers = spec["containers"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let resources = |c: &Value, kind: &str| c["resources"][kind].as_object().is_some_and(|m| !m.is_empty());
+    if containers.iter().all(|c| !resources(c, "requests") && !resources(c, "limits")) {
+        return "BestEffort";
+    }
+    let guaranteed = containers.iter().all(|c| {
+        let limits = &c["resources"]["limits"];
+        let requests = &c["resources"]["requests"];
+        ["cpu", "memory"]
+            .iter()
+            .all(|r| limits[r].is_string() && (requests[r].is_null() || requests[r] == limits[r]))
+    });
+    if guaranteed { "Guaranteed" } else { "Burstable" }
 }
 
 /// Removes `null` members so objects look like the API server's (which omits empty fields).
@@ -842,6 +833,32 @@ fn deployment_object(app: &AppSpec, created: &str) -> Value {
                     "env": template_env(app.name),
                     "resources": {"requests": {"cpu": format!("{}m", app.cpu_request_m), "memory": format!("{}Mi", app.memory_request_mib)},
                                   "limits": {"cpu": format!("{}m", app.cpu_limit_m), "memory": format!("{}Mi", app.memory_limit_mib)}}
+                }]}
+            }
+        },
+        "status": {}
+    })
+}
+
+/// The brokers' StatefulSet (pods `kafka-0..2`, started in parallel as Kafka charts do).
+fn kafka_statefulset(created: &str) -> Value {
+    json!({
+        "metadata": {"name": "kafka", "namespace": NAMESPACE, "generation": 1, "creationTimestamp": created,
+                     "labels": {"app": "kafka", "app.kubernetes.io/part-of": "streaming-analytics"}},
+        "spec": {
+            "replicas": KAFKA_BROKERS,
+            "serviceName": "kafka",
+            "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": {"app": "kafka"}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+            "revisionHistoryLimit": 10,
+            "template": {
+                "metadata": {"labels": {"app": "kafka"}},
+                "spec": {"containers": [{
+                    "name": "app", "image": "registry.example.com/streaming/kafka:3.8.0",
+                    "ports": [{"containerPort": 9092, "protocol": "TCP", "name": "http"}],
+                    "env": template_env("kafka"),
+                    "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
                 }]}
             }
         },

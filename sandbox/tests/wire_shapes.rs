@@ -1,7 +1,7 @@
 //! Every object the simulated API serves deserializes into its `k8s-openapi` type, before and
 //! after the platform has moved (a scale-up, a rollout, an OOM kill, deletions).
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Endpoints, Event, Namespace, Node, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -29,6 +29,7 @@ fn check_all(world: &World) {
                 Kind::Secret => serde_json::from_value::<Secret>(o).map(drop),
                 Kind::Deployment => serde_json::from_value::<Deployment>(o).map(drop),
                 Kind::ReplicaSet => serde_json::from_value::<ReplicaSet>(o).map(drop),
+                Kind::StatefulSet => serde_json::from_value::<StatefulSet>(o).map(drop),
                 Kind::NetworkPolicy => serde_json::from_value::<NetworkPolicy>(o).map(drop),
                 Kind::EndpointSlice => serde_json::from_value::<EndpointSlice>(o).map(drop),
             };

@@ -6,6 +6,18 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// A file of `tests/fixtures/`.
+pub fn fixture(name: &str) -> PathBuf {
+    workspace_root().join("tests/fixtures").join(name)
+}
+
+/// The manifests of workloads whose labels overlap (`tests/fixtures/blast-radius.yaml`):
+/// Deployments `checkout` (selector by expressions only) and `checkout-canary`, StatefulSet
+/// `cache` and bare Pod `debug-shell`, all carrying `tier: web`.
+pub fn blast_radius_fixture() -> PathBuf {
+    fixture("blast-radius.yaml")
+}
+
 /// Screenshots and other artefacts of test runs: `target/test-output/`.
 pub fn test_output_dir() -> PathBuf {
     let dir = workspace_root().join("target/test-output");
