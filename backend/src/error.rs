@@ -60,6 +60,14 @@ impl IntoResponse for AppError {
         };
         let status =
             StatusCode::from_u16(error.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(ErrorBody { error })).into_response()
+        // A refusal by one of Triage's own limits says when to try again.
+        let retry_after = (error.kind == ErrorKind::RateLimited)
+            .then(|| error.detail.as_ref()?.get("retry_after_secs")?.as_u64())
+            .flatten();
+        let mut response = (status, Json(ErrorBody { error })).into_response();
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        response
     }
 }

@@ -171,10 +171,8 @@ impl LiveHub {
             e.viewers = e.viewers.saturating_sub(1);
             e.viewers == 0
         });
-        if last && let Some(entry) = table.entries.remove(query) {
-            if let Some(task) = entry.task {
-                task.abort();
-            }
+        if last && let Some(Entry { task: Some(task), .. }) = table.entries.remove(query) {
+            task.abort();
         }
     }
 

@@ -251,6 +251,42 @@ async fn an_answer_over_the_size_limit_is_refused_in_words() -> anyhow::Result<(
     Ok(())
 }
 
+/// Every read of Prometheus goes through the same bounded reader, not only the query routes:
+/// 60,000 distinct label values (about 1.4 MiB of JSON) are refused under a 1 MiB limit.
+#[tokio::test]
+async fn every_read_endpoint_is_bounded() -> anyhow::Result<()> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() - 600;
+    let mut history = String::from("# TYPE wide gauge\n");
+    for i in 0..60_000 {
+        history.push_str(&format!("wide{{job=\"t\",instance=\"i\",v=\"value-number-{i:08}\"}} 1 {now}\n"));
+    }
+    history.push_str("# EOF\n");
+    let prom = Prometheus::start_with_history(&history, &[]).await?;
+    let mut settings = triage::config::Settings::default();
+    let mut prometheus = TestApp::prometheus_settings(&prom.url)?;
+    prometheus.max_response_mib = 1;
+    settings.prometheus = Some(prometheus);
+    let app = TestApp::start_with(settings).await?;
+    let (start, end) = ((now - 60).to_string(), (now + 60).to_string());
+    for (path, query) in [
+        ("/api/prom/label/v/values", vec![]),
+        (
+            "/api/prom/series",
+            vec![("match[]", "wide".to_owned()), ("start", start.clone()), ("end", end.clone())],
+        ),
+    ] {
+        let response = app.http.get(app.url(path)).query(&query).send().await?;
+        assert_eq!(response.status(), 422, "{path}");
+        let body: ErrorBody = response.json().await?;
+        assert!(body.error.message.contains("larger than 1 MiB"), "{path}: {}", body.error.message);
+    }
+    // Under the default limit the same read is answered in full.
+    let roomy = TestApp::start_with_prometheus(&prom.url).await?;
+    let values: serde_json::Value = roomy.get_json("/api/prom/label/v/values").await?;
+    assert_eq!(values.as_array().map_or(0, Vec::len), 60_000);
+    Ok(())
+}
+
 #[tokio::test]
 async fn identical_queries_share_one_upstream_call_and_errors_are_asked_again() -> anyhow::Result<()> {
     let prom = Prometheus::start(&[]).await?;

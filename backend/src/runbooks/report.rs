@@ -55,7 +55,10 @@ fn longest_backtick_run(value: &str) -> usize {
 fn code(value: &str) -> String {
     let flat: String = value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let fence = "`".repeat(longest_backtick_run(&flat) + 1);
-    format!("{fence} {flat} {fence}")
+    // CommonMark strips one space from each end when both are there: pad exactly when a bare
+    // span would lose a space or let a backtick at an end join the fence.
+    let pad = flat.starts_with('`') || flat.ends_with('`') || (flat.starts_with(' ') && flat.ends_with(' '));
+    if pad { format!("{fence} {flat} {fence}") } else { format!("{fence}{flat}{fence}") }
 }
 
 /// [`code`] for a table cell: GFM splits cells before it finds code spans, so `|` is escaped too
