@@ -68,6 +68,10 @@ pub struct RunbookSettings {
     pub check_timeout_secs: u64,
     /// Runs kept in memory (finished runs are also kept in the store).
     pub max_runs: usize,
+    /// Finished runs kept in the store: the newest this many...
+    pub max_stored_runs: u32,
+    /// ...and none older than this many days.
+    pub stored_run_retention_days: u32,
     /// Base URLs that `http-health` checks name as `{{url:NAME}}`, e.g. `health`. Only these
     /// hosts are ever probed by a runbook.
     pub urls: std::collections::BTreeMap<String, Url>,
@@ -79,6 +83,8 @@ impl Default for RunbookSettings {
             dir: PathBuf::from("runbooks"),
             check_timeout_secs: 15,
             max_runs: 200,
+            max_stored_runs: 10_000,
+            stored_run_retention_days: 90,
             urls: std::collections::BTreeMap::new(),
         }
     }
@@ -129,6 +135,12 @@ pub struct PostgresSettings {
     /// Automatic snapshots older than this are deleted (on-demand ones are kept).
     #[serde(default = "default_pg_snapshot_retention")]
     pub snapshot_retention_hours: u64,
+    /// On-demand snapshots (any reader may take one) kept per target: the newest this many...
+    #[serde(default = "default_pg_max_manual_snapshots")]
+    pub max_manual_snapshots: u32,
+    /// ...and none older than this many days.
+    #[serde(default = "default_pg_manual_snapshot_days")]
+    pub manual_snapshot_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +198,14 @@ pub struct KubernetesSettings {
 
 fn default_max_log_bytes() -> i64 {
     4 << 20
+}
+
+fn default_pg_max_manual_snapshots() -> u32 {
+    100
+}
+
+fn default_pg_manual_snapshot_days() -> u32 {
+    30
 }
 
 fn default_namespaces() -> Vec<String> {

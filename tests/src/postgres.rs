@@ -113,6 +113,8 @@ impl Postgres {
             pool_size: 4,
             snapshot_interval_secs: 0,
             snapshot_retention_hours: 72,
+            max_manual_snapshots: 100,
+            manual_snapshot_retention_days: 30,
         }
     }
 

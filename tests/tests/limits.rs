@@ -175,3 +175,61 @@ async fn concurrent_runbook_runs_are_capped_per_caller() -> anyhow::Result<()> {
     assert_eq!(status, 200, "{body}");
     app.stop().await
 }
+
+#[tokio::test]
+async fn on_demand_snapshots_are_kept_by_count() -> anyhow::Result<()> {
+    let pg = triage_tests::Postgres::start().await?;
+    pg.connect("postgres").await?.batch_execute("CREATE EXTENSION pg_stat_statements").await?;
+    let mut settings =
+        triage::config::Settings { postgres: Some(pg.analysis_settings("postgres")), ..Default::default() };
+    if let Some(p) = settings.postgres.as_mut() {
+        p.max_manual_snapshots = 3;
+    }
+    let app = TestApp::start_with(settings).await?;
+    let mut taken = Vec::new();
+    for _ in 0..5 {
+        let (status, body) = app.post_json("/api/pg/main/snapshots", &serde_json::json!({})).await?;
+        assert_eq!(status, 200, "{body}");
+        taken.push(body["id"].as_i64().unwrap_or_default());
+    }
+    let kept: Vec<serde_json::Value> = app.get_json("/api/pg/main/snapshots").await?;
+    let mut ids: Vec<i64> = kept.iter().filter_map(|s| s["id"].as_i64()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, taken[2..].to_vec(), "the newest three are kept");
+    app.stop().await
+}
+
+#[tokio::test]
+async fn stored_runs_are_kept_by_count() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let settings = || {
+        let mut s = triage::config::Settings::default();
+        s.store.sqlite_path = dir.path().join("store.db");
+        s.runbooks.dir = triage_tests::paths::workspace_root().join("runbooks");
+        s.runbooks.max_stored_runs = 2;
+        s
+    };
+    let app = TestApp::start_with(settings()).await?;
+    let body = serde_json::json!({"params": {}});
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let (status, started) = app.post_json("/api/runbooks/general-triage/runs", &body).await?;
+        assert_eq!(status, 200, "{started}");
+        let id = started["run_id"].as_str().unwrap_or_default().to_owned();
+        // Nothing is configured, so every check errs at once and the run finishes quickly.
+        eventually(20, "the run finishing", || async {
+            let state: serde_json::Value = app.get_json(&format!("/api/runs/{id}")).await?;
+            Ok(!state["finished_at"].is_null())
+        })
+        .await?;
+        runs.push(id);
+    }
+    app.stop().await?;
+    // A fresh process knows only the store: the oldest run is gone, the newest two answer.
+    let fresh = TestApp::start_with(settings()).await?;
+    for (i, id) in runs.iter().enumerate() {
+        let status = fresh.http.get(fresh.url(&format!("/api/runs/{id}"))).send().await?.status().as_u16();
+        assert_eq!(status, if i == 0 { 404 } else { 200 }, "run {i}");
+    }
+    fresh.stop().await
+}

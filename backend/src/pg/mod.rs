@@ -86,6 +86,8 @@ pub struct PgTargets {
     targets: Vec<Target>,
     statement_timeout: Duration,
     store: SnapshotStore,
+    /// Retention of on-demand snapshots: count per target and age.
+    manual_snapshots: (u32, Duration),
 }
 
 struct Target {
@@ -118,6 +120,10 @@ impl PgTargets {
             targets,
             statement_timeout: Duration::from_millis(settings.statement_timeout_ms),
             store: SnapshotStore::new(store),
+            manual_snapshots: (
+                settings.max_manual_snapshots.max(1),
+                Duration::from_secs(u64::from(settings.manual_snapshot_retention_days.max(1)) * 86_400),
+            ),
         });
         if settings.snapshot_interval_secs > 0 && tokio::runtime::Handle::try_current().is_ok() {
             let every = Duration::from_secs(settings.snapshot_interval_secs);
@@ -187,7 +193,12 @@ impl PgTargets {
     /// Takes a snapshot of `pg_stat_statements` into Triage's store.
     pub async fn take_snapshot(&self, target: &str, kind: &str) -> Result<SnapshotInfo, ApiError> {
         let reading = self.reading(target).await?;
-        self.store.save(target, kind, &reading).await
+        let saved = self.store.save(target, kind, &reading).await?;
+        if kind != "periodic" {
+            let (count, age) = self.manual_snapshots;
+            self.store.prune_manual(target, count, age).await?;
+        }
+        Ok(saved)
     }
 
     pub async fn snapshots(&self, target: &str) -> Result<Vec<SnapshotInfo>, ApiError> {

@@ -376,6 +376,41 @@ impl SnapshotStore {
     }
 }
 
+impl SnapshotStore {
+    /// Keeps the target's on-demand snapshots to the newest `count`, none older than `max_age`:
+    /// any reader may take one, so they must not accumulate forever.
+    pub async fn prune_manual(&self, target: &str, count: u32, max_age: Duration) -> Result<(), ApiError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let before = now - max_age.as_secs_f64();
+        let (target_s, count) = (target.to_owned(), i64::from(count));
+        match &self.store {
+            AuditStore::Sqlite(conn) => {
+                conn.call(move |conn| {
+                    conn.execute(
+                        "DELETE FROM pg_snapshots WHERE target = ?1 AND kind <> 'periodic' AND (taken_at < ?2 OR id NOT IN
+                           (SELECT id FROM pg_snapshots WHERE target = ?1 AND kind <> 'periodic' ORDER BY taken_at DESC, id DESC LIMIT ?3))",
+                        rusqlite::params![target_s, before, count],
+                    )
+                })
+                .await
+                .map_err(unavailable)?;
+            }
+            AuditStore::Postgres(pool) => {
+                pool.query(
+                    "DELETE FROM triage_pg_snapshots WHERE target = $1 AND kind <> 'periodic' AND (taken_at < $2 OR id NOT IN
+                       (SELECT id FROM triage_pg_snapshots WHERE target = $1 AND kind <> 'periodic' ORDER BY taken_at DESC, id DESC LIMIT $3))",
+                    &[&target_s, &before, &count],
+                )
+                .await
+                .map_err(unavailable)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Which {
     Id,

@@ -161,6 +161,12 @@ async fn execute(state: AppState, runbook: Arc<Runbook>, values: Values, run: Ar
     if let Err(e) = super::store::save(&state.audit, &run.state()).await {
         tracing::warn!("the finished run could not be stored: {}", e.message);
     }
+    let settings = &state.runbooks.settings;
+    let max_age =
+        std::time::Duration::from_secs(u64::from(settings.stored_run_retention_days.max(1)) * 86_400);
+    if let Err(e) = super::store::prune(&state.audit, settings.max_stored_runs.max(1), max_age).await {
+        tracing::warn!("old runs could not be pruned: {}", e.message);
+    }
 }
 
 /// Every fix with the run's values substituted for its destination. A fix whose templates do

@@ -39,6 +39,37 @@ pub async fn save(store: &AuditStore, state: &RunState) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// Keeps the store's finished runs to the newest `count`, none older than `max_age`.
+pub async fn prune(store: &AuditStore, count: u32, max_age: std::time::Duration) -> Result<(), ApiError> {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let before = now - max_age.as_secs_f64();
+    let count = i64::from(count);
+    match store {
+        AuditStore::Sqlite(conn) => {
+            conn.call(move |conn| {
+                conn.execute(
+                    "DELETE FROM runbook_runs WHERE started_at < ?1 OR run_id NOT IN
+                       (SELECT run_id FROM runbook_runs ORDER BY started_at DESC LIMIT ?2)",
+                    rusqlite::params![before, count],
+                )
+            })
+            .await
+            .map_err(unavailable)?;
+        }
+        AuditStore::Postgres(pool) => {
+            pool.query(
+                "DELETE FROM triage_runbook_runs WHERE started_at < $1 OR run_id NOT IN
+                   (SELECT run_id FROM triage_runbook_runs ORDER BY started_at DESC LIMIT $2)",
+                &[&before, &count],
+            )
+            .await
+            .map_err(unavailable)?;
+        }
+    }
+    Ok(())
+}
+
 /// A stored run, if there is one with this id.
 pub async fn load(store: &AuditStore, id: &str) -> Result<Option<RunState>, ApiError> {
     let id = id.to_owned();
