@@ -90,9 +90,15 @@ pub async fn follow_logs(
         .map_err(|e| map_error(e, "follow logs of", &format!("pod {name}")))?;
     let stream = reader
         .lines()
-        .map(|line| match line {
-            Ok(text) => Event::default().event("line").data(text),
-            Err(e) => Event::default().event("log-error").data(e.to_string()),
+        // Each line travels as a JSON string: a carriage return, an escape sequence or any other
+        // control character in a log line arrives exactly as written and cannot split the event.
+        .map(|line| {
+            let (event, text) = match line {
+                Ok(text) => ("line", text),
+                Err(e) => ("log-error", e.to_string()),
+            };
+            let data = serde_json::Value::String(text).to_string();
+            Event::default().event(event).data(data)
         })
         .chain(futures::stream::once(async { Event::default().event("end").data("") }))
         .map(Ok);

@@ -82,7 +82,7 @@ async fn logs_follow_new_lines() -> anyhow::Result<()> {
             .await??
             .ok_or_else(|| anyhow::anyhow!("ended"))?;
         assert_eq!(event.event, "line", "{}", event.data);
-        lines.push(event.data);
+        lines.push(serde_json::from_str::<String>(&event.data)?);
     }
     // Beyond the 5 tail lines, new ones arrived while we listened, in the incident's words.
     assert!(lines.len() >= 8);
@@ -91,9 +91,39 @@ async fn logs_follow_new_lines() -> anyhow::Result<()> {
         let event = tokio::time::timeout(Duration::from_secs(20), reader.next())
             .await??
             .ok_or_else(|| anyhow::anyhow!("ended"))?;
-        lines.push(event.data);
+        lines.push(serde_json::from_str::<String>(&event.data)?);
         more += 1;
     }
     assert!(lines.iter().any(|l| l.contains("could not be established") || l.contains("SASL")), "{lines:?}");
     Ok(())
+}
+
+#[tokio::test]
+async fn followed_log_lines_with_control_characters_arrive_exactly() -> anyhow::Result<()> {
+    let sb = TestSandbox::start(Incident::Healthy).await?;
+    let app = TestApp::start_with_kubernetes(&sb.kubeconfig).await?;
+    let pod = sb
+        .kubectl(&["get", "pods", "-l", "app=ml-inference", "-o", "jsonpath={.items[0].metadata.name}"])
+        .await?;
+    let pod = pod.trim().to_owned();
+    let mut reader =
+        SseReader::connect(&app.http, &app.url(&format!("{NS}/pods/{pod}/logs/follow?tail=1"))).await?;
+    let first = tokio::time::timeout(Duration::from_secs(20), reader.next()).await??;
+    assert!(first.is_some(), "the tail line arrives first");
+    // A progress bar's carriage returns, a colour escape, a NUL and a lone `data:` lookalike.
+    let hostile = "loading 10%\rloading 90%\r\x1b[32mdone\x1b[0m\0\rdata: forged\revent: end";
+    sb.sandbox.world.lock().map_err(|_| anyhow::anyhow!("world lock"))?.log(&pod, hostile.to_owned());
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        let event = tokio::time::timeout(Duration::from_secs(20), reader.next())
+            .await??
+            .ok_or_else(|| anyhow::anyhow!("ended"))?;
+        assert_eq!(event.event, "line", "no forged event: {}", event.data);
+        let line: String = serde_json::from_str(&event.data)?;
+        if line == hostile {
+            return Ok(());
+        }
+        seen.push(line);
+    }
+    anyhow::bail!("the line never arrived intact: {seen:?}")
 }
