@@ -22,13 +22,15 @@ const NS: &str = "/api/k8s/namespaces/streaming-analytics";
 /// The name a rebinding page gives itself after pointing its DNS record at 127.0.0.1.
 const EVIL_HOST: &str = "evil.example:8080";
 
-/// The answer's status and its `ErrorBody`, failing unless it is `application/json`, parses as
-/// one, and its kind carries exactly that status.
+/// The answer's status and its `ErrorBody`, failing unless it is `application/json` with the
+/// security headers, parses as one, and its kind carries exactly that status.
 async fn error_body(what: &str, response: reqwest::Response) -> Result<(u16, ErrorBody)> {
     let status = response.status().as_u16();
     let content_type =
         response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let nosniff = response.headers().get("x-content-type-options").is_some_and(|v| v == "nosniff");
     let text = response.text().await?;
+    anyhow::ensure!(nosniff, "{what}: {status} without the security headers: {text:?}");
     anyhow::ensure!(
         content_type.starts_with("application/json"),
         "{what}: answered {status} as {content_type:?}, not JSON: {text:?}"

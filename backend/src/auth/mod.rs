@@ -1,11 +1,14 @@
 //! Who is calling, and what they may do.
 //!
-//! One layer, [`gate`], runs before every route except the operational endpoints and the login
-//! routes: it resolves the caller (the session cookie with single sign-on, the local user in
-//! no-auth mode), checks the session-bound CSRF token on state-changing `/api` requests, and puts
-//! a [`Caller`] in the request. Each API route then states the least role it needs in the route
-//! table (`routes::api_routes`), enforced by [`require_role`]; handlers take the [`Caller`] and
-//! never look anywhere else for an identity.
+//! One layer, [`gate`], runs before every route except the operational endpoints. It first
+//! refuses what must not be served at all: in no-auth mode a `Host` that is not a loopback name
+//! (a DNS-rebinding page), and in every mode a state-changing request that a browser marks as
+//! cross-site (`Origin`, `Sec-Fetch-Site`). Then, for all but the login routes, it resolves the
+//! caller (the session cookie with single sign-on, the local user in no-auth mode), checks the
+//! CSRF header or session-bound token on state-changing `/api` requests, and puts a [`Caller`] in
+//! the request. Each API route then states the least role it needs in the route table
+//! (`routes::api_routes`), enforced by [`require_role`]; handlers take the [`Caller`] and never
+//! look anywhere else for an identity.
 
 pub mod oidc;
 pub mod pages;
@@ -160,7 +163,8 @@ pub fn unix_now() -> i64 {
         .unwrap_or_default()
 }
 
-/// Resolves the caller of every non-public request; see the module documentation.
+/// Refuses foreign hosts and cross-site actions, then resolves the caller of every non-public
+/// request; see the module documentation.
 pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     if is_probe(&path) {
