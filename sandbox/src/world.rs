@@ -294,6 +294,8 @@ pub struct World {
     log_seq: u64,
     pod_counter: u64,
     event_counter: u64,
+    /// Names of the stored events, oldest first.
+    event_names: VecDeque<String>,
     /// Address the Kubernetes API listens on (for discovery's serverAddressByClientCIDRs).
     pub api_addr: String,
     /// Uids of the platform's own Deployments and StatefulSet: their pods are simulated services.
@@ -334,6 +336,7 @@ impl World {
             log_seq: 0,
             pod_counter: 0,
             event_counter: 0,
+            event_names: VecDeque::new(),
             api_addr: String::new(),
             platform_uids: BTreeSet::new(),
         };
@@ -528,18 +531,12 @@ impl World {
                 "reportingComponent": component, "reportingInstance": ""
             }),
         );
-        // Keep the newest 400 events, as an API server's TTL would.
-        let events: Vec<String> = self
-            .store
-            .list(Kind::Event, Some(NAMESPACE))
-            .iter()
-            .map(|e| e["metadata"]["name"].as_str().unwrap_or_default().to_owned())
-            .collect();
-        if events.len() > 400 {
-            let mut by_age: Vec<String> = events;
-            by_age.sort_by_key(|n| n.rsplit('.').next().unwrap_or_default().to_owned());
-            for old in by_age.iter().take(by_age.len() - 400) {
-                self.store.remove(Kind::Event, NAMESPACE, old);
+        // Keep the newest 400 events, as an API server's TTL would; oldest first in `event_names`,
+        // so a burst of thousands of events (a 5,000-pod scale) costs no scan per event.
+        self.event_names.push_back(event_name);
+        while self.event_names.len() > 400 {
+            if let Some(old) = self.event_names.pop_front() {
+                self.store.remove(Kind::Event, NAMESPACE, &old);
             }
         }
     }

@@ -71,3 +71,43 @@ fn deleted_broker_returns_under_its_name_and_deleted_pod_is_replaced() {
     assert_eq!(ml.len(), 4);
     assert!(!ml.contains(&&victim));
 }
+
+#[test]
+fn created_workloads_take_no_part_in_the_platform() {
+    let mut world = World::new(Incident::ConsumerLag, 6);
+    // A deployment whose pods even carry `app: stream-processor` is no consumer: what a pod does
+    // in the simulation follows from its owner, never from its labels.
+    let shadow = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "shadow", "namespace": NAMESPACE, "uid": "shadow-uid", "generation": 1},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "stream-processor", "shadow": "yes"}},
+                 "template": {"metadata": {"labels": {"app": "stream-processor", "shadow": "yes"}},
+                              "spec": {"containers": [{"name": "web", "image": "registry.example.com/fixtures/web:1.0"}]}}}
+    });
+    world.create_object(Kind::Deployment, shadow);
+    run(&mut world, 5.0);
+    let shadow_pods: Vec<_> = world.pods.values().filter(|p| p.name.starts_with("shadow-")).collect();
+    assert_eq!(shadow_pods.len(), 3);
+    assert!(shadow_pods.iter().all(|p| p.ready && !p.is_platform() && p.app.is_empty()));
+    assert_eq!(world.platform.consumers, 6, "still the six stream-processors");
+    let metrics = triage_sandbox::metrics::render(&world);
+    assert!(!metrics.lines().any(|l| l.starts_with("up{") && l.contains("shadow-")), "no service instance");
+    assert!(metrics.contains("container=\"web\""), "but cAdvisor sees its container");
+    let owned = world.store.list(Kind::Pod, Some(NAMESPACE)).into_iter().filter(|p| {
+        p["metadata"]["ownerReferences"][0]["name"].as_str().is_some_and(|rs| rs.starts_with("shadow-"))
+    });
+    assert_eq!(owned.count(), 3);
+
+    // Deleting it takes its ReplicaSet and pods along; the platform's deployment is untouched.
+    world.delete_workload(Kind::Deployment, "shadow");
+    run(&mut world, 3.0);
+    assert!(world.pods.keys().all(|n| !n.starts_with("shadow-")));
+    assert!(
+        world
+            .store
+            .list(Kind::ReplicaSet, Some(NAMESPACE))
+            .iter()
+            .all(|rs| rs["metadata"]["ownerReferences"][0]["name"] != "shadow")
+    );
+    assert_eq!(world.pods.values().filter(|p| p.app == "stream-processor").count(), 6);
+}

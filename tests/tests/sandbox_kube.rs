@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams, Preconditions,
+};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::wait::{await_condition, conditions};
 use serde_json::json;
@@ -151,5 +153,86 @@ async fn pod_and_node_metrics() -> anyhow::Result<()> {
     let node_metrics: Api<DynamicObject> =
         Api::all_with(client, &ApiResource::from_gvk_with_plural(&gvk, "nodes"));
     assert_eq!(node_metrics.list(&ListParams::default()).await?.items.len(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn created_workloads_through_kube() -> anyhow::Result<()> {
+    let sb = TestSandbox::start(Incident::Healthy).await?;
+    let client = sb.kube_client().await?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NS);
+    let checkout: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "checkout"},
+        "spec": {"replicas": 2,
+                 "selector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web"]},
+                                                   {"key": "track", "operator": "NotIn", "values": ["canary"]}]},
+                 "template": {"metadata": {"labels": {"tier": "web", "track": "stable"}},
+                              "spec": {"containers": [{"name": "web", "image": "registry.example.com/fixtures/web:1.0"}]}}}
+    }))?;
+    let created = deployments.create(&PostParams::default(), &checkout).await?;
+    let uid = created.metadata.uid.clone().unwrap_or_default();
+    let spec = created.spec.clone().unwrap_or_default();
+    assert_eq!(spec.strategy.and_then(|s| s.type_).as_deref(), Some("RollingUpdate"), "defaulted");
+    let again = deployments.create(&PostParams::default(), &checkout).await.expect_err("a duplicate");
+    match again {
+        kube::Error::Api(status) => assert_eq!((status.code, status.reason.as_str()), (409, "AlreadyExists")),
+        other => panic!("expected 409, got {other:?}"),
+    }
+    let scale: Scale = deployments.get_scale("checkout").await?;
+    assert_eq!(scale.status.map(|s| s.selector), Some(Some("tier in (web),track notin (canary)".to_owned())));
+    let done = await_condition(deployments.clone(), "checkout", conditions::is_deployment_completed());
+    tokio::time::timeout(Duration::from_secs(30), done).await??;
+
+    // Pods belong to the deployment through its ReplicaSet's uid.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let listed = pods.list(&ListParams::default().labels("tier in (web),track notin (canary)")).await?;
+    assert_eq!(listed.items.len(), 2);
+    let rs_api: Api<k8s_openapi::api::apps::v1::ReplicaSet> = Api::namespaced(client.clone(), NS);
+    for p in &listed.items {
+        let owner = p.metadata.owner_references.clone().unwrap_or_default();
+        let rs = rs_api.get(&owner[0].name).await?;
+        assert_eq!(rs.metadata.uid.as_deref(), Some(owner[0].uid.as_str()));
+        let up = rs.metadata.owner_references.unwrap_or_default();
+        assert_eq!(
+            (up[0].kind.as_str(), up[0].uid.as_str(), up[0].controller),
+            ("Deployment", uid.as_str(), Some(true))
+        );
+    }
+
+    // A delete that names another uid is refused, as a real API server refuses it.
+    let victim = listed.items[0].metadata.name.clone().unwrap_or_default();
+    let stale = DeleteParams {
+        preconditions: Some(Preconditions { uid: Some("not-this-pod".to_owned()), resource_version: None }),
+        ..DeleteParams::default()
+    };
+    match pods.delete(&victim, &stale).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 409);
+            assert!(
+                status.message.contains("Precondition failed: UID in precondition: not-this-pod"),
+                "{}",
+                status.message
+            );
+        }
+        other => panic!("expected 409, got {other:?}"),
+    }
+
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
+    let kafka = sets.get("kafka").await?;
+    assert_eq!(kafka.spec.and_then(|s| s.replicas), Some(3));
+    let broker = pods.get("kafka-0").await?;
+    let owner = broker.metadata.owner_references.unwrap_or_default();
+    assert_eq!((owner[0].kind.as_str(), Some(owner[0].uid.clone())), ("StatefulSet", kafka.metadata.uid));
+
+    deployments.delete("checkout", &DeleteParams::background()).await?;
+    assert!(
+        rs_api
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .all(|rs| { rs.metadata.owner_references.iter().flatten().all(|o| o.uid != uid) }),
+        "its ReplicaSets went with it"
+    );
     Ok(())
 }
