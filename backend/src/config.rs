@@ -343,6 +343,13 @@ pub struct OidcSettings {
     /// `end_session_endpoint`.
     #[serde(default = "default_true")]
     pub provider_logout: bool,
+    /// Logins that may start per minute on one replica (a token bucket); beyond it 429.
+    #[serde(default = "default_login_starts")]
+    pub login_starts_per_minute: u32,
+}
+
+fn default_login_starts() -> u32 {
+    300
 }
 
 fn default_scopes() -> Vec<String> {

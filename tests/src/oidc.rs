@@ -80,6 +80,7 @@ pub fn sso_settings(issuer: &str, port: u16, session_key: &str) -> Result<Settin
         admin_groups: vec![ADMIN_GROUP.to_owned()],
         clock_skew_secs: 60,
         provider_logout: true,
+        login_starts_per_minute: 300,
     });
     Ok(settings)
 }

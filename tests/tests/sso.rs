@@ -433,21 +433,23 @@ async fn provider_down_gives_a_page_in_words_and_leaves_sessions_alone() -> anyh
     drop(provider); // stopped by PID
     assert_eq!(whoami(&agent, &app).await?.status, 200, "an open session does not need the provider");
 
-    // A login now gets Triage's page in words, not a redirect to a dead provider.
-    let anonymous = Agent::new();
-    let page = anonymous.follow(&app.url("/runbooks/x?a=b")).await?;
-    assert_eq!(page.status, 503, "{}", page.body);
-    assert!(page.url.as_str().starts_with(&app.url("/auth/login")), "{}", page.url);
-    assert!(page.body.contains("cannot be reached"), "{}", page.body);
-    assert!(page.body.contains("Sessions already open are not affected"), "{}", page.body);
+    // Discovery is reused for its TTL: a login start asks the provider nothing and sends the
+    // browser on (where the provider's outage shows), so logins never queue behind discovery.
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let start = no_redirects.get(app.url("/auth/login")).send().await?;
+    assert_eq!(start.status(), 303, "served from the cached discovery");
     assert_eq!(whoami(&agent, &app).await?.status, 200, "still logged in");
 
-    // A backend that never reached its provider starts and says the same.
+    // A backend that never reached its provider starts, and a login gets its page in words.
+    let anonymous = Agent::new();
     let port = free_port()?;
     let dead = OidcProvider::issuer_for(free_port()?);
     let fresh = TestApp::start_on(sso_settings(&dead, port, &session_key())?, port).await?;
-    let page = anonymous.follow(&fresh.url("/auth/login")).await?;
+    let page = anonymous.follow(&fresh.url("/runbooks/x?a=b")).await?;
     assert_eq!(page.status, 503, "{}", page.body);
+    assert!(page.url.as_str().starts_with(&fresh.url("/auth/login")), "{}", page.url);
+    assert!(page.body.contains("cannot be reached"), "{}", page.body);
+    assert!(page.body.contains("Sessions already open are not affected"), "{}", page.body);
     assert!(page.body.contains(&dead), "the page names the provider: {}", page.body);
     let health = reqwest::get(fresh.url("/healthz")).await?;
     assert!(health.status().is_success(), "the backend keeps running");
@@ -596,5 +598,48 @@ async fn local_mode_still_has_roles_and_the_csrf_header() -> anyhow::Result<()> 
     assert!(message(&page).contains("x-triage-csrf"), "{}", page.body);
     let login = agent.get(&app.url("/auth/login")).await?;
     assert_eq!(login.status, 404, "no SSO to log in to: {}", login.body);
+    Ok(())
+}
+
+#[tokio::test]
+async fn logins_share_one_discovery_and_do_not_queue_behind_a_hanging_provider() -> anyhow::Result<()> {
+    // A provider that accepts and never answers: every discovery waits for its 10 s bound.
+    let proxy = triage_tests::proxy::TcpProxy::start(vec!["127.0.0.1:9".parse()?]).await?;
+    proxy.set_fault(triage_tests::proxy::Fault::Hang);
+    let port = free_port()?;
+    let issuer = proxy.url("");
+    let app =
+        TestApp::start_on(sso_settings(issuer.trim_end_matches('/'), port, &session_key())?, port).await?;
+    let started = std::time::Instant::now();
+    let logins = (0..6).map(|_| {
+        let url = app.url("/auth/login");
+        async move { reqwest::get(url).await.map(|r| r.status().as_u16()) }
+    });
+    let statuses: Vec<u16> = futures::future::join_all(logins).await.into_iter().collect::<Result<_, _>>()?;
+    assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
+    // One shared discovery: six logins end together, not one after another (6 × 10 s).
+    assert!(started.elapsed() < Duration::from_secs(25), "took {:?}", started.elapsed());
+    assert!(proxy.connections() <= 2, "{} discovery connections", proxy.connections());
+    Ok(())
+}
+
+#[tokio::test]
+async fn login_starts_are_rate_limited() -> anyhow::Result<()> {
+    let sso = start_sso(|s| {
+        if let Some(o) = s.auth.oidc.as_mut() {
+            o.login_starts_per_minute = 3;
+        }
+    })
+    .await?;
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    for _ in 0..3 {
+        let start = no_redirects.get(sso.app.url("/auth/login")).send().await?;
+        assert_eq!(start.status(), 303);
+    }
+    let refused = no_redirects.get(sso.app.url("/auth/login")).send().await?;
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"].to_str()?.parse()?;
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    assert!(refused.text().await?.contains("too many logins"), "the page says why");
     Ok(())
 }

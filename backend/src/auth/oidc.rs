@@ -3,13 +3,18 @@
 //! audience and expiry verified (with the configured clock-skew tolerance), and the user's groups
 //! read from the configured claim. No token is validated by hand.
 //!
-//! Discovery (metadata and signing keys) is fetched when a login starts, so Triage starts while
-//! the provider is down, a login during an outage gets a page in words instead of a redirect to
-//! a dead provider, and existing sessions are unaffected: they are cookies Triage checks itself.
+//! Discovery (metadata and signing keys) is fetched on the first login and reused for
+//! [`DISCOVERY_TTL`], so Triage starts while the provider is down and existing sessions are
+//! unaffected (they are cookies Triage checks itself). A refresh is one shared request that no
+//! lock is held across: concurrent logins wait for the same answer, and a slow provider delays
+//! nobody who has a fresh copy. A login while the provider cannot be discovered gets a page in
+//! words. Login starts are rate-limited per replica (`auth.oidc.login_starts_per_minute`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use futures::FutureExt;
 
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm,
@@ -81,7 +86,7 @@ pub struct UserClaims {
 }
 
 /// A failed login, with the status and the words of the page the user sees.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LoginError {
     #[error("the identity provider at {issuer} cannot be reached: {detail}")]
     ProviderUnreachable { issuer: String, detail: String },
@@ -89,6 +94,8 @@ pub enum LoginError {
     Exchange(String),
     #[error("the identity provider's ID token was refused: {0}")]
     TokenRefused(String),
+    #[error("too many logins are starting at once; retry in {0} s")]
+    TooManyLogins(u64),
 }
 
 impl LoginError {
@@ -97,16 +104,35 @@ impl LoginError {
             Self::ProviderUnreachable { .. } => 503,
             Self::Exchange(_) => 502,
             Self::TokenRefused(_) => 401,
+            Self::TooManyLogins(_) => 429,
         }
     }
+}
+
+type Discovering =
+    futures::future::Shared<futures::future::BoxFuture<'static, Result<Arc<Provider>, LoginError>>>;
+
+/// The discovered provider, and the refresh in flight (if any).
+#[derive(Default)]
+struct Discovery {
+    ready: Option<(Instant, Arc<Provider>)>,
+    fetching: Option<Discovering>,
+}
+
+/// A token bucket: `capacity` starts, refilled at `capacity` per minute.
+struct Bucket {
+    capacity: f64,
+    tokens: f64,
+    at: Instant,
 }
 
 pub struct OidcLogin {
     settings: OidcSettings,
     http: reqwest::Client,
-    provider: tokio::sync::Mutex<Option<(Instant, Arc<Provider>)>>,
+    discovery: Mutex<Discovery>,
     /// `state` values already used on this replica, with when they were used (Unix seconds).
     used_states: Mutex<HashMap<String, i64>>,
+    starts: Mutex<Bucket>,
 }
 
 impl OidcLogin {
@@ -116,46 +142,69 @@ impl OidcLogin {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(PROVIDER_TIMEOUT)
             .build()?;
-        Ok(Self { settings, http, provider: tokio::sync::Mutex::new(None), used_states: Mutex::default() })
+        let capacity = f64::from(settings.login_starts_per_minute.max(1));
+        Ok(Self {
+            settings,
+            http,
+            discovery: Mutex::default(),
+            used_states: Mutex::default(),
+            starts: Mutex::new(Bucket { capacity, tokens: capacity, at: Instant::now() }),
+        })
     }
 
     pub fn settings(&self) -> &OidcSettings {
         &self.settings
     }
 
-    /// The discovered provider; `fresh` asks the provider again even when a recent answer is
-    /// cached (a login starts only when the provider answers now).
-    async fn provider(&self, fresh: bool) -> Result<Arc<Provider>, LoginError> {
-        let mut cached = self.provider.lock().await;
-        if let Some((at, provider)) = cached.as_ref()
-            && at.elapsed() < DISCOVERY_TTL
-            && !fresh
-        {
-            return Ok(provider.clone());
+    /// The discovered provider: the cached one while fresh, else the answer of the one refresh
+    /// in flight (started here if none is). No lock is held while the provider is asked.
+    async fn provider(&self) -> Result<Arc<Provider>, LoginError> {
+        let refresh = {
+            let mut discovery = self.discovery.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((at, provider)) = &discovery.ready
+                && at.elapsed() < DISCOVERY_TTL
+            {
+                return Ok(provider.clone());
+            }
+            match &discovery.fetching {
+                Some(refresh) => refresh.clone(),
+                None => {
+                    let refresh = discover(self.settings.clone(), self.http.clone()).boxed().shared();
+                    discovery.fetching = Some(refresh.clone());
+                    refresh
+                }
+            }
+        };
+        let result = refresh.clone().await;
+        let mut discovery = self.discovery.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if discovery.fetching.as_ref().is_some_and(|f| f.ptr_eq(&refresh)) {
+            discovery.fetching = None;
+            // A failure is not kept: the next login asks again.
+            if let Ok(provider) = &result {
+                discovery.ready = Some((Instant::now(), provider.clone()));
+            }
         }
-        let unreachable =
-            |detail: String| LoginError::ProviderUnreachable { issuer: self.settings.issuer.clone(), detail };
-        let issuer = IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| unreachable(e.to_string()))?;
-        let metadata = ProviderMetadataWithLogout::discover_async(issuer, &self.http)
-            .await
-            .map_err(|e| unreachable(error_chain(&e)))?;
-        let end_session = metadata.additional_metadata().end_session_endpoint.clone();
-        let redirect = RedirectUrl::new(self.settings.redirect_url.to_string())
-            .map_err(|e| unreachable(format!("redirect URL: {e}")))?;
-        let client = CoreClient::from_provider_metadata(
-            metadata,
-            ClientId::new(self.settings.client_id.clone()),
-            Some(ClientSecret::new(self.settings.client_secret.expose_secret().to_owned())),
-        )
-        .set_redirect_uri(redirect);
-        let provider = Arc::new(Provider { client, end_session });
-        *cached = Some((Instant::now(), provider.clone()));
-        Ok(provider)
+        result
+    }
+
+    /// Takes one login start from the bucket, or says how long to wait.
+    fn take_start(&self) -> Result<(), LoginError> {
+        let mut b = self.starts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * b.capacity / 60.0).min(b.capacity);
+        b.at = now;
+        if b.tokens < 1.0 {
+            let wait = ((1.0 - b.tokens) * 60.0 / b.capacity).ceil().max(1.0) as u64;
+            return Err(LoginError::TooManyLogins(wait));
+        }
+        b.tokens -= 1.0;
+        Ok(())
     }
 
     /// The provider's authorization URL for a new login, and what the callback must check.
     pub async fn start(&self, return_to: String, now: i64) -> Result<(Url, PendingLogin), LoginError> {
-        let provider = self.provider(true).await?;
+        self.take_start()?;
+        let provider = self.provider().await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = provider
             .client
@@ -188,7 +237,7 @@ impl OidcLogin {
 
     /// Exchanges `code` (with the PKCE verifier) and verifies the ID token.
     pub async fn finish(&self, pending: &PendingLogin, code: String) -> Result<UserClaims, LoginError> {
-        let provider = self.provider(false).await?;
+        let provider = self.provider().await?;
         let response = provider
             .client
             .exchange_code(AuthorizationCode::new(code))
@@ -266,7 +315,7 @@ impl OidcLogin {
         if !self.settings.provider_logout {
             return None;
         }
-        let provider = self.provider(false).await.ok()?;
+        let provider = self.provider().await.ok()?;
         let endpoint = provider.end_session.clone()?;
         let mut request =
             LogoutRequest::from(endpoint).set_client_id(ClientId::new(self.settings.client_id.clone()));
@@ -275,6 +324,26 @@ impl OidcLogin {
         }
         Some(request.http_get_url())
     }
+}
+
+/// Discovery and the client built from it, from owned inputs so one refresh can be shared.
+async fn discover(settings: OidcSettings, http: reqwest::Client) -> Result<Arc<Provider>, LoginError> {
+    let unreachable =
+        |detail: String| LoginError::ProviderUnreachable { issuer: settings.issuer.clone(), detail };
+    let issuer = IssuerUrl::new(settings.issuer.clone()).map_err(|e| unreachable(e.to_string()))?;
+    let metadata = ProviderMetadataWithLogout::discover_async(issuer, &http)
+        .await
+        .map_err(|e| unreachable(error_chain(&e)))?;
+    let end_session = metadata.additional_metadata().end_session_endpoint.clone();
+    let redirect = RedirectUrl::new(settings.redirect_url.to_string())
+        .map_err(|e| unreachable(format!("redirect URL: {e}")))?;
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(settings.client_id.clone()),
+        Some(ClientSecret::new(settings.client_secret.expose_secret().to_owned())),
+    )
+    .set_redirect_uri(redirect);
+    Ok(Arc::new(Provider { client, end_session }))
 }
 
 /// `error: cause: cause` on one line.

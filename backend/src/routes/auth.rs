@@ -80,13 +80,17 @@ pub async fn login(State(state): State<AppState>, q: Result<Query<LoginQuery>, A
         }
         Err(e) => {
             tracing::warn!(error = %e, "login cannot start");
-            page(
+            let mut response = page(
                 e.status(),
                 "login-error",
                 "Login is not possible right now",
                 &[e.to_string(), "Sessions already open are not affected. Try again in a moment.".to_owned()],
                 &[(LOGIN_PATH, "Try again")],
-            )
+            );
+            if let crate::auth::oidc::LoginError::TooManyLogins(secs) = e {
+                response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+            }
+            response
         }
     }
 }
