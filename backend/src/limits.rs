@@ -77,6 +77,18 @@ impl Limiter {
     }
 }
 
+/// A streaming response that holds `permit` until its body is dropped (finished, or the client
+/// went away), whatever produced the stream.
+pub fn held_by(response: axum::response::Response, permit: Permit) -> axum::response::Response {
+    use futures::StreamExt;
+    let (parts, body) = response.into_parts();
+    let stream = body.into_data_stream().map(move |chunk| {
+        let _held = &permit;
+        chunk
+    });
+    axum::response::Response::from_parts(parts, axum::body::Body::from_stream(stream))
+}
+
 impl Drop for Permit {
     fn drop(&mut self) {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);

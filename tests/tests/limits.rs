@@ -233,3 +233,39 @@ async fn stored_runs_are_kept_by_count() -> anyhow::Result<()> {
     }
     fresh.stop().await
 }
+
+#[tokio::test]
+async fn log_follows_rollouts_and_run_streams_share_the_per_caller_stream_cap() -> anyhow::Result<()> {
+    let sb = triage_tests::TestSandbox::start(triage_sandbox::Incident::Healthy).await?;
+    let mut settings =
+        triage_tests::app::kubernetes_settings(&sb.kubeconfig, triage_shared::actions::Role::Operator);
+    settings.limits.max_streams_per_caller = 2;
+    settings.runbooks.dir = triage_tests::paths::workspace_root().join("runbooks");
+    let app = TestApp::start_with(settings).await?;
+    let pods = sb.kubectl(&["get", "pods", "-l", "app=ml-inference", "-o", "name"]).await?;
+    let pod = pods.lines().next().and_then(|p| p.strip_prefix("pod/")).unwrap_or_default().to_owned();
+    let ns = "/api/k8s/namespaces/streaming-analytics";
+    let follow = app.url(&format!("{ns}/pods/{pod}/logs/follow?tail=1"));
+    let rollout = app.url(&format!("{ns}/deployments/ml-inference/rollout?timeout_secs=60"));
+    let first = triage_tests::SseReader::connect(&app.http, &follow).await?;
+    let second = triage_tests::SseReader::connect(&app.http, &rollout).await?;
+    for url in [follow.clone(), rollout.clone()] {
+        let (status, retry_after, error) = error_of(app.http.get(&url).send().await?).await?;
+        assert_eq!(status, 429, "{url}");
+        assert!(error.message.contains("event streams"), "{}", error.message);
+        assert!(retry_after.is_some());
+    }
+    let (status, started) =
+        app.post_json("/api/runbooks/general-triage/runs", &serde_json::json!({"params": {}})).await?;
+    assert_eq!(status, 200, "{started}");
+    let events = app.url(&format!("/api/runs/{}/events", started["run_id"].as_str().unwrap_or_default()));
+    assert_eq!(app.http.get(&events).send().await?.status(), 429, "a run's events count too");
+    // A closed stream gives its place back.
+    drop(first);
+    eventually(5, "a free stream slot", || async { Ok(metric(&app, "triage_event_streams").await? == 1.0) })
+        .await?;
+    let mut third = triage_tests::SseReader::connect(&app.http, &events).await?;
+    assert!(third.next().await?.is_some());
+    drop((second, third));
+    app.stop().await
+}

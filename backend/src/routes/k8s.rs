@@ -184,22 +184,29 @@ pub struct RolloutQuery {
 /// `GET /api/k8s/namespaces/{ns}/deployments/{name}/rollout` (server-sent events).
 pub async fn rollout(
     State(state): State<AppState>,
+    Caller { identity, .. }: Caller,
     Path((ns, name)): Path<(String, String)>,
     Query(q): Query<RolloutQuery>,
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
+    let permit = state.streams.acquire(&identity.subject)?;
     let timeout = std::time::Duration::from_secs(q.timeout_secs.unwrap_or(300).clamp(1, 3600));
-    Ok(crate::streams::rollout(state.k8s()?, &ns, &name, timeout).await?.into_response())
+    let response = crate::streams::rollout(state.k8s()?, &ns, &name, timeout).await?.into_response();
+    Ok(crate::limits::held_by(response, permit))
 }
 
 /// `GET /api/k8s/namespaces/{ns}/pods/{name}/logs/follow?tail=` (server-sent events).
 pub async fn follow_logs(
     State(state): State<AppState>,
+    Caller { identity, .. }: Caller,
     Path((ns, name)): Path<(String, String)>,
     Query(q): Query<LogQuery>,
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
-    Ok(crate::streams::follow_logs(state.k8s()?, &ns, &name, q.tail.unwrap_or(50)).await?.into_response())
+    let permit = state.streams.acquire(&identity.subject)?;
+    let response =
+        crate::streams::follow_logs(state.k8s()?, &ns, &name, q.tail.unwrap_or(50)).await?.into_response();
+    Ok(crate::limits::held_by(response, permit))
 }
 
 pub async fn delete_pods(

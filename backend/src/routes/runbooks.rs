@@ -55,7 +55,12 @@ pub async fn get_run(
 }
 
 /// Server-sent events: every event so far, then the live ones, ending after `finished`.
-pub async fn run_events(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+pub async fn run_events(
+    State(state): State<AppState>,
+    Caller { identity, .. }: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let permit = state.streams.acquire(&identity.subject)?;
     let run = engine::find_run(&state.runbooks, &state.audit, &id).await?;
     let (past, rx) = run.subscribe();
     let done = past.iter().any(|e| matches!(e, RunEvent::Finished { .. }));
@@ -75,7 +80,9 @@ pub async fn run_events(State(state): State<AppState>, Path(id): Path<String>) -
         let data = serde_json::to_string(&event).unwrap_or_else(|_| "null".to_owned());
         Some((Ok::<Event, Infallible>(Event::default().data(data)), (events, last)))
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+    let response =
+        Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
+    Ok(crate::limits::held_by(response, permit))
 }
 
 pub async fn run_report(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
