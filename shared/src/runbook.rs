@@ -269,7 +269,14 @@ pub struct Cause {
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Fix {
     /// Runs through the same guarded endpoints as the Kubernetes page (dry run, confirmation, audit).
-    Action { title: String, action: FixAction },
+    Action {
+        title: String,
+        action: FixAction,
+        /// The `kubectl` equivalent, shell-quoted, filled in by the backend when a run resolves
+        /// the fix (never written by runbook authors, never built by the browser).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+    },
     /// Shown with a copy button; `destructive` ones carry a warning and are never executed.
     Command {
         title: String,

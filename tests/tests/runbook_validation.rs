@@ -167,6 +167,36 @@ fn unknown_action_target_is_refused() {
 }
 
 #[test]
+fn an_action_fix_may_not_carry_its_own_command() {
+    let text = format!(
+        "{GOOD}    fixes:\n      - type: action\n        title: Restart\n        command: kubectl delete ns prod\n        action:\n          action: restart\n          namespace: \"{{{{namespace}}}}\"\n          deployment: stream-processor\n"
+    );
+    assert_problem(&text, 31, "its command is Triage's own");
+}
+
+/// A run's resolved action fix carries the backend's one spelling of its command, quoted.
+#[tokio::test]
+async fn resolved_action_fixes_carry_the_backends_command() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let text = format!(
+        "{GOOD}    fixes:\n      - type: action\n        title: Remove the pods\n        action:\n          action: delete-pods\n          namespace: \"{{{{namespace}}}}\"\n          selector: \"app in (a,b),tier!=db\"\n"
+    );
+    write(dir.path(), "tiny.yaml", &text);
+    let store = tempfile::tempdir()?;
+    let app = TestApp::start_with(settings(dir.path(), &store.path().join("s.db"), Role::Operator)).await?;
+    let (status, body) = app.post_json("/api/runbooks/tiny/runs", &serde_json::json!({"params": {}})).await?;
+    assert_eq!(status, 200, "{body}");
+    let run: RunState =
+        app.get_json(&format!("/api/runs/{}", body["run_id"].as_str().unwrap_or_default())).await?;
+    let fixes = serde_json::to_value(&run.fixes["broken"])?;
+    assert_eq!(
+        fixes[0]["command"], "kubectl -n streaming-analytics delete pods -l 'app in (a,b),tier!=db'",
+        "{fixes}"
+    );
+    app.stop().await
+}
+
+#[test]
 fn duplicate_ids_are_refused() {
     let twice = GOOD.replace(
         "causes:",

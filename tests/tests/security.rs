@@ -208,8 +208,22 @@ async fn sso_client_secret_and_kubernetes_secret_values_stay_inside() -> Result<
     // A forged callback, and a login while the provider is down.
     answers.push_str(&agent.get(&triage.url("/auth/callback?code=forged&state=forged")).await?.body);
     drop(provider); // stopped by PID
+    // Discovery is cached, so the login starts; its callback then meets the dead provider at
+    // the code exchange, and that error page is read too.
     let fresh = Agent::new();
-    let down = fresh.get(&triage.url("/auth/login")).await?;
+    let start = fresh.get(&triage.url("/auth/login")).await?;
+    let state = start
+        .location
+        .as_ref()
+        .and_then(|l| l.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned()))
+        .unwrap_or_default();
+    assert!(
+        !state.is_empty(),
+        "the login started from the cached discovery: {} {:?}",
+        start.status,
+        start.location
+    );
+    let down = fresh.get(&triage.url(&format!("/auth/callback?code=any&state={state}"))).await?;
     assert!(down.status >= 500, "login with the provider down: {} {}", down.status, down.body);
     answers.push_str(&down.body);
 

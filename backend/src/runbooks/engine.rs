@@ -181,9 +181,8 @@ pub fn resolve_fixes(runbook: &Runbook, values: &Values) -> BTreeMap<String, Vec
                 destructive: *destructive,
                 warning: warning.clone(),
             },
-            Fix::Action { title, action } => Fix::Action {
-                title: template::command(title, values)?,
-                action: match action {
+            Fix::Action { title, action, .. } => {
+                let action = match action {
                     FixAction::Scale { namespace, deployment, replicas } => {
                         let replicas = template::bound(replicas, values)?;
                         replicas
@@ -206,8 +205,22 @@ pub fn resolve_fixes(runbook: &Runbook, values: &Values) -> BTreeMap<String, Vec
                     FixAction::EmergencyRestart { namespace } => {
                         FixAction::EmergencyRestart { namespace: template::k8s_namespace(namespace, values)? }
                     }
-                },
-            },
+                };
+                // The emergency restart's commands are its plan's steps, shown in its dialog.
+                let command = match &action {
+                    FixAction::Scale { namespace, deployment, replicas } => {
+                        Some(crate::actions::scale_command(namespace, deployment, replicas))
+                    }
+                    FixAction::Restart { namespace, deployment } => {
+                        Some(crate::actions::restart_command(namespace, deployment))
+                    }
+                    FixAction::DeletePods { namespace, selector } => {
+                        Some(crate::actions::delete_pods_command(namespace, selector, false))
+                    }
+                    FixAction::EmergencyRestart { .. } => None,
+                };
+                Fix::Action { title: template::command(title, values)?, action, command }
+            }
         })
     };
     runbook

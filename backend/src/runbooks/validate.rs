@@ -238,8 +238,15 @@ pub fn validate(runbook: &Runbook, text: &str, file: &str) -> Vec<Problem> {
                         cx.push(line, format!("destructive fix `{title}` needs a warning"));
                     }
                 }
-                Fix::Action { title, action } => {
+                Fix::Action { title, action, command } => {
                     cx.declared(title, at, "fix title");
+                    if command.is_some() {
+                        let line = cx.loc.find("command", at, at);
+                        cx.push(
+                            line,
+                            format!("action fix `{title}`: its command is Triage's own; remove `command`"),
+                        );
+                    }
                     let what = "action target";
                     match action {
                         FixAction::Scale { namespace, deployment, replicas } => {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use triage_shared::prom::Alert;
-use triage_shared::runbook::{FixAction, Param, RunbookSummary, Verdict};
+use triage_shared::runbook::{Param, RunbookSummary, Verdict};
 
 use crate::chart::Unit;
 use crate::components::k8s_format::Level;
@@ -107,30 +107,6 @@ pub fn initial_values(params: &[Param], query: &BTreeMap<String, String>) -> BTr
 pub fn link_starts_run(params: &[Param], query: &BTreeMap<String, String>) -> bool {
     query.get("run").is_some_and(|v| v == "1" || v == "true")
         || params.iter().any(|p| query.get(&p.name).is_some_and(|v| !v.is_empty()))
-}
-
-/// The command-line equivalent of an action fix, with its templates filled.
-pub fn action_command(action: &FixAction, params: &BTreeMap<String, String>) -> String {
-    let f = |t: &str| fill_template(t, params);
-    match action {
-        FixAction::Scale { namespace, deployment, replicas } => format!(
-            "kubectl -n {} scale deployment {} --replicas={}",
-            f(namespace),
-            f(deployment),
-            f(replicas)
-        ),
-        FixAction::Restart { namespace, deployment } => {
-            format!("kubectl -n {} rollout restart deployment/{}", f(namespace), f(deployment))
-        }
-        FixAction::DeletePods { namespace, selector } => {
-            format!("kubectl -n {} delete pods -l {}", f(namespace), f(selector))
-        }
-        FixAction::EmergencyRestart { namespace } => format!(
-            "kubectl -n {ns} scale deployment {list} --replicas=0   # then clear stuck pods and scale each back, waiting for its rollout",
-            ns = f(namespace),
-            list = EMERGENCY_ORDER.join(" ")
-        ),
-    }
 }
 
 /// The guide's emergency-restart order: processing first, the gateway last.
@@ -394,25 +370,6 @@ mod tests {
         let bare = alert(&[("alertname", "CPUThrottlingHigh")], None);
         assert_eq!(alert_flow_links(&bare, &books, "")[0].href, "/runbooks/high-cpu?run=1");
         assert!(alert_flow_links(&alert(&[("alertname", "Unknown")], None), &books, "").is_empty());
-    }
-
-    #[test]
-    fn action_commands_are_filled() {
-        let p = map(&[("namespace", "ns1"), ("deployment", "stream-processor")]);
-        let scale = FixAction::Scale {
-            namespace: "{{namespace}}".to_owned(),
-            deployment: "{{deployment}}".to_owned(),
-            replicas: "12".to_owned(),
-        };
-        assert_eq!(
-            action_command(&scale, &p),
-            "kubectl -n ns1 scale deployment stream-processor --replicas=12"
-        );
-        let pods = FixAction::DeletePods {
-            namespace: "{{namespace}}".to_owned(),
-            selector: "app=ml-inference".to_owned(),
-        };
-        assert_eq!(action_command(&pods, &p), "kubectl -n ns1 delete pods -l app=ml-inference");
     }
 
     #[test]

@@ -31,8 +31,8 @@ use crate::components::copy::{CopyButton, copy_text};
 use crate::components::k8s_format::{can_act, role_label};
 use crate::components::k8s_widgets::{Badge, Empty, ErrorBox, Loading};
 use crate::components::runbook_format::{
-    EMERGENCY_ORDER, action_command, chart_unit, fill_template, group_by_component, initial_values,
-    link_starts_run, matches_filter, verdict_badge, verdict_word,
+    EMERGENCY_ORDER, chart_unit, fill_template, group_by_component, initial_values, link_starts_run,
+    matches_filter, verdict_badge, verdict_word,
 };
 use crate::keyboard::typing_in_field;
 
@@ -999,11 +999,14 @@ fn FixList(
         <div class="small muted">"Fixes:"</div>
         <ul class="fixes">
             {fixes.into_iter().map(|fix| match fix {
-                Fix::Action { title, action } => view! {
-                    <ActionFix title=title action=action params=params role=role dialog=dialog proposed=proposed />
+                Fix::Action { title, action, command } => view! {
+                    <ActionFix title=title action=action command=command params=params role=role dialog=dialog proposed=proposed />
                 }.into_any(),
                 Fix::Command { title, command, destructive, warning } => {
-                    let text = Signal::derive(move || fill_template(&command, &params.get()));
+                    // The backend fills in and shell-quotes a run's commands; before a run the
+                    // template is shown as written, never filled in here.
+                    let unresolved = command.contains("{{");
+                    let text = Signal::derive(move || command.clone());
                     view! {
                         <li class="fix" class:destructive=destructive data-testid="fix-command" data-destructive=destructive.to_string()>
                             <div class="fix-title">{title}</div>
@@ -1018,6 +1021,7 @@ fn FixList(
                                 <code>{move || text.get()}</code>
                                 <CopyButton text=text testid="fix-copy" />
                             </div>
+                            {unresolved.then(|| view! { <div class="small muted">"Run the flow to fill in this command."</div> })}
                         </li>
                     }.into_any()
                 }
@@ -1078,13 +1082,14 @@ fn resolve_action(
 fn ActionFix(
     title: String,
     action: FixAction,
+    /// The backend's `kubectl` text for this fix, once a run resolved it.
+    command: Option<String>,
     params: Signal<BTreeMap<String, String>>,
     role: Signal<Option<Identity>>,
     dialog: RwSignal<Option<ActionTarget>>,
     proposed: RwSignal<Option<i32>>,
 ) -> impl IntoView {
     let action = StoredValue::new(action);
-    let command = Signal::derive(move || action.with_value(|a| action_command(a, &params.get())));
     let problem = RwSignal::new(None::<String>);
     let allowed = Signal::derive(move || can_act(role.get().map(|i| i.role)));
     let why_not = Signal::derive(move || match role.get() {
@@ -1134,10 +1139,18 @@ fn ActionFix(
                 {move || (!allowed.get()).then(|| view! { <span class="small muted" data-testid="fix-disabled-reason">{why_not.get()}</span> })}
             </div>
             {move || problem.get().map(|p| view! { <div class="action-error small" role="alert">{p}</div> })}
-            <div class="command">
-                <code>{move || command.get()}</code>
-                <CopyButton text=command testid="fix-copy" />
-            </div>
+            {match command {
+                Some(text) => {
+                    let text = Signal::derive(move || text.clone());
+                    view! {
+                        <div class="command">
+                            <code>{move || text.get()}</code>
+                            <CopyButton text=text testid="fix-copy" />
+                        </div>
+                    }.into_any()
+                }
+                None => view! { <div class="small muted">"The dry run shows the exact command."</div> }.into_any(),
+            }}
         </li>
     }
 }
