@@ -257,3 +257,32 @@ async fn an_action_with_the_postgres_store_down_is_refused_fast_and_changes_noth
     assert!(succeeded(&audit, first) && succeeded(&audit, second), "{audit:?}");
     Ok(())
 }
+
+/// The outcome row cannot be written (a trigger in the store's real PostgreSQL refuses every
+/// UPDATE of the audit table, as a full disk or a revoked grant would): the action has run, so
+/// the caller hears that it ran *and* that its outcome is not on record, never a plain success.
+#[tokio::test]
+async fn an_outcome_that_cannot_be_recorded_is_not_acknowledged_as_success() -> anyhow::Result<()> {
+    let pg = Postgres::start().await?;
+    let sb = TestSandbox::start(Incident::Healthy).await?;
+    let app = app_with_postgres_store(&pg, &sb).await?;
+    pg.connect("postgres")
+        .await?
+        .batch_execute(
+            "CREATE FUNCTION refuse_outcome() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$;
+             CREATE TRIGGER refuse_outcome BEFORE UPDATE ON triage_audit
+               FOR EACH ROW EXECUTE FUNCTION refuse_outcome();",
+        )
+        .await?;
+    let (status, body) = scale(&app, 2).await?;
+    let error: ErrorBody = serde_json::from_value(body)?;
+    assert_eq!((status, error.error.kind), (503, ErrorKind::Unavailable), "{}", error.error.message);
+    assert!(error.error.message.contains("was applied, but its outcome could not be recorded"), "{}", error.error.message);
+    assert_eq!(replicas(&sb).await?, "2", "the action itself ran");
+    let audit: Vec<AuditEntry> = app.get_json("/api/audit").await?;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].outcome, AuditOutcome::Pending, "the row says what is known: it began");
+    assert_eq!(error.error.detail.as_ref().and_then(|d| d["audit_id"].as_i64()), Some(audit[0].id));
+    Ok(())
+}

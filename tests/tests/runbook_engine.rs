@@ -292,7 +292,7 @@ async fn prometheus_down_errors_its_checks_only_and_the_report_and_stream_carry_
     let report = response.text().await?;
     for needle in [
         "# Incident report: General triage",
-        "| rate_window | `20s` |",
+        "| rate\\_window | `20s` |", // text is escaped for Markdown: renders as rate_window
         "| Pod status | ",
         "ERROR",
         "Started:",

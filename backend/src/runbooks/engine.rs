@@ -154,11 +154,12 @@ async fn execute(state: AppState, runbook: Arc<Runbook>, values: Values, run: Ar
         .collect();
     let causes = rank(&runbook, &results);
     let finished_at = now();
-    run.publish(RunEvent::Finished { causes: causes.clone(), finished_at }, |s| {
-        s.causes = causes;
-        s.finished_at = Some(finished_at);
-    });
-    if let Err(e) = super::store::save(&state.audit, &run.state()).await {
+    // Stored (and old runs pruned) before `finished` is announced: a run anyone saw finish
+    // is already in the store.
+    let mut finished = run.state();
+    finished.causes = causes.clone();
+    finished.finished_at = Some(finished_at);
+    if let Err(e) = super::store::save(&state.audit, &finished).await {
         tracing::warn!("the finished run could not be stored: {}", e.message);
     }
     let settings = &state.runbooks.settings;
@@ -167,6 +168,10 @@ async fn execute(state: AppState, runbook: Arc<Runbook>, values: Values, run: Ar
     if let Err(e) = super::store::prune(&state.audit, settings.max_stored_runs.max(1), max_age).await {
         tracing::warn!("old runs could not be pruned: {}", e.message);
     }
+    run.publish(RunEvent::Finished { causes: causes.clone(), finished_at }, |s| {
+        s.causes = causes;
+        s.finished_at = Some(finished_at);
+    });
 }
 
 /// Every fix with the run's values substituted for its destination. A fix whose templates do

@@ -334,7 +334,13 @@ async fn main() -> Result<()> {
     if wanted("proxy") || wanted("fanout") || wanted("chart") {
         require_frontend()?;
         let prom = Prometheus::start(&[]).await?;
-        let app = TestApp::start_with_prometheus(&prom.url).await?;
+        // The fan-out's viewers stand for many people: one caller's stream limit is raised.
+        let mut settings = triage::config::Settings {
+            prometheus: Some(TestApp::prometheus_settings(&prom.url)?),
+            ..Default::default()
+        };
+        settings.limits.max_streams_per_caller = 2_000;
+        let app = TestApp::start_with(settings).await?;
         if wanted("chart") {
             bench_chart(&app, &mut rows).await?;
         }

@@ -251,7 +251,9 @@ pub async fn viewer_memory(rows: &mut Vec<Row>) -> Result<()> {
     let triage = TriageProcess::start(
         dir.path(),
         &format!(
-            "[log]\nfilter = \"warn\"\n[prometheus]\nurl = \"{}\"\n[store]\nsqlite_path = \"{}\"\n",
+            // The 1,000 viewers stand for many people: one caller's stream limit is raised.
+            "[log]\nfilter = \"warn\"\n[prometheus]\nurl = \"{}\"\n[store]\nsqlite_path = \"{}\"\n\
+             [limits]\nmax_streams_per_caller = 2000\n",
             prom.url,
             dir.path().join("triage.db").display()
         ),
