@@ -10,30 +10,10 @@ use triage_shared::actions::{
     ActionOutcome, AuditOutcome, DeletePodRequest, DeletePodsRequest, Identity, RestartRequest, Role,
     ScaleRequest,
 };
-use triage_shared::{ApiError, ErrorKind};
+use triage_shared::{ApiError, ErrorKind, commands};
 
 use crate::audit::{AuditStore, NewEntry};
 use crate::kubernetes::{K8s, map_error};
-use crate::runbooks::template::shell_quote;
-
-/// `kubectl` equivalents of the actions, shell-quoted: the one spelling the dry run, the audit
-/// log and a run's resolved fixes all show.
-pub fn scale_command(ns: &str, deployment: &str, replicas: impl std::fmt::Display) -> String {
-    format!(
-        "kubectl -n {} scale deployment/{} --replicas={replicas}",
-        shell_quote(ns),
-        shell_quote(deployment)
-    )
-}
-
-pub fn restart_command(ns: &str, deployment: &str) -> String {
-    format!("kubectl -n {} rollout restart deployment/{}", shell_quote(ns), shell_quote(deployment))
-}
-
-pub fn delete_pods_command(ns: &str, selector: &str, force: bool) -> String {
-    let force = if force { " --force --grace-period=0" } else { "" };
-    format!("kubectl -n {} delete pods -l {}{force}", shell_quote(ns), shell_quote(selector))
-}
 
 pub fn require(identity: &Identity, role: Role, what: &str) -> Result<(), ApiError> {
     if identity.role >= role {
@@ -150,7 +130,7 @@ pub async fn scale(
         .map_err(|e| map_error(e, "scale (dry run)", &format!("deployment {name}")))?;
     let summary = format!("replicas {before} → {}", req.replicas);
     let needs_confirmation = req.replicas < before;
-    let kubectl = scale_command(ns, name, req.replicas);
+    let kubectl = commands::kubectl_scale(ns, name, req.replicas);
     let plan = Plan {
         action: "scale",
         target: format!("deployment/{ns}/{name}"),
@@ -191,7 +171,7 @@ pub async fn restart(
         .await
         .map_err(|e| map_error(e, "restart (dry run)", &format!("deployment {name}")))?;
     let summary = format!("rolling restart of {replicas} pods of {name} (25% at a time)");
-    let kubectl = restart_command(ns, name);
+    let kubectl = commands::kubectl_restart(ns, name);
     let plan = Plan {
         action: "restart",
         target: format!("deployment/{ns}/{name}"),
@@ -243,11 +223,7 @@ pub async fn delete_pod(
         Some(c) => format!("delete pod {name} {how}; {c} replaces it"),
         None => format!("delete pod {name} {how}; it has no controller and will not come back"),
     };
-    let kubectl = if req.force {
-        format!("kubectl -n {} delete pod {} --force --grace-period=0", shell_quote(ns), shell_quote(name))
-    } else {
-        format!("kubectl -n {} delete pod {}", shell_quote(ns), shell_quote(name))
-    };
+    let kubectl = commands::kubectl_delete_pod(ns, name, req.force);
     let plan = Plan {
         action: "delete-pod",
         target: format!("pod/{ns}/{name}"),
@@ -297,7 +273,7 @@ pub async fn delete_pods(
     }
     let how = if req.force { "immediately (grace period 0)" } else { "gracefully" };
     let summary = format!("delete {} pods {how}: {}", names.len(), names.join(", "));
-    let kubectl = delete_pods_command(ns, &req.selector, req.force);
+    let kubectl = commands::kubectl_delete_pods(ns, &req.selector, req.force);
     let plan = Plan {
         action: "delete-pods",
         target: format!("pods/{ns}/{}", req.selector),

@@ -18,12 +18,12 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use triage_shared::actions::{
     AuditOutcome, EmergencyRestartRequest, Identity, Job, JobStep, Role, StepState,
 };
+use triage_shared::commands::{kubectl_scale, shell_quote};
 use triage_shared::{ApiError, ErrorKind};
 
 use crate::actions::require;
 use crate::audit::{AuditStore, NewEntry};
 use crate::kubernetes::{K8s, map_error};
-use crate::runbooks::template::shell_quote;
 use crate::workloads::owned_pods;
 
 /// Jobs of this process, by id, and the namespace each running one holds.
@@ -143,10 +143,7 @@ pub async fn start(
     let q = shell_quote;
     let mut steps = Vec::new();
     for p in &planned {
-        steps.push(step(
-            format!("scale {} to 0", p.name),
-            format!("kubectl -n {} scale deployment/{} --replicas=0", q(&ns), q(&p.name)),
-        ));
+        steps.push(step(format!("scale {} to 0", p.name), kubectl_scale(&ns, &p.name, 0)));
     }
     let all_pods: Vec<&str> = planned.iter().flat_map(|p| p.pods.iter().map(|(n, _)| n.as_str())).collect();
     steps.push(step(
@@ -180,7 +177,7 @@ pub async fn start(
     for p in &planned {
         steps.push(step(
             format!("scale {} back to {}", p.name, p.replicas),
-            format!("kubectl -n {} scale deployment/{} --replicas={}", q(&ns), q(&p.name), p.replicas),
+            kubectl_scale(&ns, &p.name, p.replicas),
         ));
         steps.push(step(
             format!("wait for the rollout of {}", p.name),

@@ -5,6 +5,7 @@
 
 pub mod actions;
 pub mod auth;
+pub mod commands;
 pub mod error;
 pub mod k8s;
 pub mod pg;

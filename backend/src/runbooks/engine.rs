@@ -214,13 +214,13 @@ pub fn resolve_fixes(runbook: &Runbook, values: &Values) -> BTreeMap<String, Vec
                 // The emergency restart's commands are its plan's steps, shown in its dialog.
                 let command = match &action {
                     FixAction::Scale { namespace, deployment, replicas } => {
-                        Some(crate::actions::scale_command(namespace, deployment, replicas))
+                        Some(triage_shared::commands::kubectl_scale(namespace, deployment, replicas))
                     }
                     FixAction::Restart { namespace, deployment } => {
-                        Some(crate::actions::restart_command(namespace, deployment))
+                        Some(triage_shared::commands::kubectl_restart(namespace, deployment))
                     }
                     FixAction::DeletePods { namespace, selector } => {
-                        Some(crate::actions::delete_pods_command(namespace, selector, false))
+                        Some(triage_shared::commands::kubectl_delete_pods(namespace, selector, false))
                     }
                     FixAction::EmergencyRestart { .. } => None,
                 };

@@ -424,14 +424,7 @@ pub fn url(template: &str, values: &Values, bases: &BTreeMap<String, url::Url>) 
     Ok(parsed)
 }
 
-/// Quotes a value for a POSIX shell when it holds anything but plain word characters.
-pub fn shell_quote(value: &str) -> String {
-    let plain = !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '=' | '@' | ','));
-    if plain { value.to_owned() } else { format!("'{}'", value.replace('\'', "'\\''")) }
-}
+pub use triage_shared::commands::shell_quote;
 
 /// Command text shown to people (never run by Triage): values shell-quoted when needed.
 pub fn command(template: &str, values: &Values) -> Result<String, String> {

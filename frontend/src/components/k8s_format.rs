@@ -289,48 +289,10 @@ pub fn sort_top(pods: &mut [PodUsage], by: TopSort) {
     }
 }
 
-/// Quotes an argument for a POSIX shell, only when it needs it.
-pub fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '=' | ',' | ':' | '@'));
-    if plain { arg.to_owned() } else { format!("'{}'", arg.replace('\'', r"'\''")) }
-}
-
-/// `kubectl -n NS get RESOURCE [-o wide] [-l SELECTOR]`.
-pub fn kubectl_get(ns: &str, resource: &str, wide: bool, selector: Option<&str>) -> String {
-    let mut cmd = format!("kubectl -n {} get {resource}", shell_quote(ns));
-    if wide {
-        cmd.push_str(" -o wide");
-    }
-    if let Some(sel) = selector.map(str::trim).filter(|s| !s.is_empty()) {
-        cmd.push_str(&format!(" -l {}", shell_quote(sel)));
-    }
-    cmd
-}
-
-pub fn kubectl_describe(ns: &str, kind: &str, name: &str) -> String {
-    format!("kubectl -n {} describe {kind} {}", shell_quote(ns), shell_quote(name))
-}
-
-pub fn kubectl_logs(ns: &str, pod: &str, tail: u32, previous: bool) -> String {
-    let mut cmd = format!("kubectl -n {} logs {} --tail={tail}", shell_quote(ns), shell_quote(pod));
-    if previous {
-        cmd.push_str(" --previous");
-    }
-    cmd
-}
-
-pub fn kubectl_events(ns: &str) -> String {
-    format!("kubectl -n {} get events --sort-by=.lastTimestamp", shell_quote(ns))
-}
-
-pub fn kubectl_top_pods(ns: &str) -> String {
-    format!("kubectl -n {} top pods", shell_quote(ns))
-}
-
-pub const KUBECTL_TOP_NODES: &str = "kubectl top nodes";
+// Command text lives in `triage_shared::commands`, shared with the backend.
+pub use triage_shared::commands::{
+    KUBECTL_TOP_NODES, kubectl_describe, kubectl_events, kubectl_get, kubectl_logs, kubectl_top_pods,
+};
 
 /// Every whitespace-separated term of `needle` appears (case-insensitively) in some field.
 pub fn matches_filter(fields: &[&str], needle: &str) -> bool {
@@ -510,28 +472,6 @@ mod tests {
         assert_eq!(pods.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["b", "c", "a"]);
         sort_top(&mut pods, TopSort::Name);
         assert_eq!(pods.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
-    }
-
-    #[test]
-    fn kubectl_equivalents() {
-        let ns = "streaming-analytics";
-        assert_eq!(kubectl_get(ns, "pods", true, None), "kubectl -n streaming-analytics get pods -o wide");
-        assert_eq!(
-            kubectl_get(ns, "pods", true, Some("app=x")),
-            "kubectl -n streaming-analytics get pods -o wide -l app=x"
-        );
-        assert_eq!(
-            kubectl_get(ns, "pods", false, Some("app in (a, b)")),
-            "kubectl -n streaming-analytics get pods -l 'app in (a, b)'"
-        );
-        assert_eq!(kubectl_logs(ns, "p", 200, false), "kubectl -n streaming-analytics logs p --tail=200");
-        assert_eq!(
-            kubectl_logs(ns, "p", 100, true),
-            "kubectl -n streaming-analytics logs p --tail=100 --previous"
-        );
-        assert_eq!(kubectl_describe(ns, "pod", "p"), "kubectl -n streaming-analytics describe pod p");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
     }
 
     #[test]
