@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// What a caller may do. Readers see everything; operators may also act; admins may also
 /// administer Triage itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     Reader,
@@ -15,6 +16,7 @@ pub enum Role {
 
 /// `GET /api/whoami`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Identity {
     pub subject: String,
     pub email: Option<String>,
@@ -24,7 +26,10 @@ pub struct Identity {
 
 /// `POST /api/k8s/namespaces/{ns}/deployments/{name}/scale`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(example = serde_json::json!({"replicas": 6, "dry_run": true})))]
 pub struct ScaleRequest {
+    #[cfg_attr(feature = "openapi", schemars(range(min = 0, max = 1000)))]
     pub replicas: i32,
     /// Ask Kubernetes for a server-side dry run only (`dryRun=All`); nothing changes.
     #[serde(default)]
@@ -36,6 +41,8 @@ pub struct ScaleRequest {
 
 /// `POST /api/k8s/namespaces/{ns}/deployments/{name}/restart`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(example = serde_json::json!({"dry_run": true})))]
 pub struct RestartRequest {
     #[serde(default)]
     pub dry_run: bool,
@@ -46,6 +53,8 @@ pub struct RestartRequest {
 
 /// `POST /api/k8s/namespaces/{ns}/pods/{name}/delete`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(example = serde_json::json!({"force": false, "dry_run": true})))]
 pub struct DeletePodRequest {
     /// Grace period 0 (`--force --grace-period=0`) instead of the pod's own.
     #[serde(default)]
@@ -59,6 +68,7 @@ pub struct DeletePodRequest {
 
 /// The answer to an action, dry run or real.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ActionOutcome {
     pub dry_run: bool,
     /// One line: `replicas 6 → 12`, `restart 4 pods of ml-inference`, `delete pod x (grace 0 s)`.
@@ -73,6 +83,7 @@ pub struct ActionOutcome {
 
 /// How an audited action ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum AuditOutcome {
     /// Written before the request was sent; an entry left pending means the process died.
@@ -83,6 +94,7 @@ pub enum AuditOutcome {
 
 /// One row of the audit log (append-only).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct AuditEntry {
     pub id: i64,
     /// RFC 3339, UTC.
@@ -107,6 +119,8 @@ pub struct AuditEntry {
 /// `POST /api/k8s/namespaces/{ns}/emergency-restart`: the guide's complete restart as one
 /// guarded sequence. Replica counts are recorded first and restored exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(example = serde_json::json!({"deployments": ["websocket-server", "stream-processor"], "dry_run": true})))]
 pub struct EmergencyRestartRequest {
     /// Deployments in restart order (scaled down in this order, back up in this order).
     pub deployments: Vec<String>,
@@ -124,6 +138,8 @@ pub struct EmergencyRestartRequest {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "JobStepState"))]
 #[serde(rename_all = "kebab-case")]
 pub enum StepState {
     Pending,
@@ -134,6 +150,7 @@ pub enum StepState {
 
 /// One step of a long action, with the command that does the same by hand.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct JobStep {
     pub text: String,
     pub kubectl: String,
@@ -143,6 +160,7 @@ pub struct JobStep {
 
 /// A long action's progress (`GET /api/jobs/{id}`); for a dry run, the plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Job {
     pub id: String,
     pub kind: String,
@@ -160,6 +178,8 @@ pub struct Job {
 
 /// `POST /api/k8s/namespaces/{ns}/pods/delete`: every pod matching a label selector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(example = serde_json::json!({"selector": "app=stream-processor", "dry_run": true})))]
 pub struct DeletePodsRequest {
     /// Label selector, e.g. `app=stream-processor`; an empty selector is refused.
     pub selector: String,

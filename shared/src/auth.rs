@@ -12,6 +12,7 @@ pub const CSRF_HEADER: &str = "x-triage-csrf";
 /// `GET /api/whoami`. The identity's fields sit at the top level, so a reader that only knows
 /// [`Identity`] still decodes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct WhoAmI {
     #[serde(flatten)]
     pub identity: Identity,

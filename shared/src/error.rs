@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Closed set of error kinds; each maps to exactly one HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
     /// The request itself is malformed (bad parameter, invalid name, bad query).
@@ -107,6 +108,7 @@ impl fmt::Display for ErrorKind {
 
 /// The error carried in every non-2xx API response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ApiError {
     pub kind: ErrorKind,
     /// One sentence for a person; never contains secrets.
@@ -138,6 +140,7 @@ impl std::error::Error for ApiError {}
 
 /// The JSON envelope: `{ "error": ApiError }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     pub error: ApiError,
 }

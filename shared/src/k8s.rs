@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a container last ended (e.g. `OOMKilled`, exit code 137).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Termination {
     pub reason: String,
     pub exit_code: i32,
@@ -15,6 +16,7 @@ pub struct Termination {
 
 /// One row of the pods table (`kubectl get pods -o wide` plus the last termination reason).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct PodSummary {
     pub name: String,
     pub namespace: String,
@@ -32,6 +34,7 @@ pub struct PodSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct PodList {
     pub items: Vec<PodSummary>,
     /// Token for the next page, when the list was cut by `limit`.
@@ -39,6 +42,7 @@ pub struct PodList {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ContainerDetail {
     pub name: String,
     pub image: String,
@@ -53,6 +57,7 @@ pub struct ContainerDetail {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Condition {
     pub kind: String,
     pub status: String,
@@ -62,6 +67,7 @@ pub struct Condition {
 
 /// `kubectl describe pod`, summarised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct PodDetail {
     pub summary: PodSummary,
     pub controlled_by: Option<String>,
@@ -73,6 +79,7 @@ pub struct PodDetail {
 
 /// Where a deployment's rollout stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case", tag = "state", content = "message")]
 pub enum RolloutState {
     Complete,
@@ -84,6 +91,7 @@ pub enum RolloutState {
 /// One place a deployment's pod template takes a value from a Secret. Names only: Triage never
 /// reads a Secret's data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SecretReference {
     pub secret: String,
     /// The key, when one key is referenced (`secretKeyRef`, a volume item).
@@ -97,6 +105,7 @@ pub struct SecretReference {
 
 /// `GET /api/k8s/namespaces/{ns}/deployments/{name}/secrets`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DeploymentSecrets {
     pub deployment: String,
     pub references: Vec<SecretReference>,
@@ -105,6 +114,7 @@ pub struct DeploymentSecrets {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DeploymentSummary {
     pub name: String,
     pub namespace: String,
@@ -119,6 +129,7 @@ pub struct DeploymentSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EventSummary {
     /// `Normal` or `Warning`.
     pub kind: String,
@@ -133,6 +144,7 @@ pub struct EventSummary {
 
 /// `kubectl top pod` plus the container's requests and limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct PodUsage {
     pub name: String,
     pub cpu_millicores: f64,
@@ -145,6 +157,7 @@ pub struct PodUsage {
 
 /// `kubectl top node` with allocatable capacity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct NodeUsage {
     pub name: String,
     pub cpu_millicores: f64,
@@ -154,6 +167,7 @@ pub struct NodeUsage {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ServiceSummary {
     pub name: String,
     pub kind: String,
@@ -164,6 +178,7 @@ pub struct ServiceSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct NetworkPolicySummary {
     pub name: String,
     pub pod_selector: String,
@@ -174,6 +189,7 @@ pub struct NetworkPolicySummary {
 
 /// Log lines of one container, newest last.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct PodLogs {
     pub pod: String,
     pub previous: bool,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// How the statements list is ordered (biggest first; `hit-ratio` lowest first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum StatementOrder {
     Mean,
@@ -42,6 +43,7 @@ impl StatementOrder {
 
 /// `GET /api/pg/{target}/statements?order=&database=&role=&limit=`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct StatementsQuery {
     #[serde(default)]
     pub order: StatementOrder,
@@ -58,6 +60,7 @@ pub struct StatementsQuery {
 
 /// One `pg_stat_statements` entry. Times are milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct StatementRow {
     pub queryid: Option<i64>,
     pub database: Option<String>,
@@ -78,6 +81,7 @@ pub struct StatementRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct StatementsReport {
     pub target: String,
     pub order: StatementOrder,
@@ -100,6 +104,7 @@ pub struct StatementsReport {
 
 /// A stored reading of `pg_stat_statements`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SnapshotInfo {
     pub id: i64,
     pub target: String,
@@ -116,6 +121,7 @@ pub struct SnapshotInfo {
 /// times (the last snapshot at or before `from_time`, the first at or after `to_time`). Without
 /// `to` and `to_time` the end is a live reading.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DiffQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<i64>,
@@ -131,6 +137,7 @@ pub struct DiffQuery {
 
 /// What one statement added between the two readings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DiffRow {
     pub queryid: Option<i64>,
     pub database: Option<String>,
@@ -148,6 +155,7 @@ pub struct DiffRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DiffReport {
     pub target: String,
     pub from: SnapshotInfo,
@@ -167,6 +175,7 @@ pub struct DiffReport {
 
 /// One client backend of `pg_stat_activity`. Durations in seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Session {
     pub pid: i32,
     pub database: Option<String>,
@@ -187,12 +196,14 @@ pub struct Session {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct StateCount {
     pub state: String,
     pub count: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct AppStateCount {
     pub application: String,
     pub state: String,
@@ -201,6 +212,7 @@ pub struct AppStateCount {
 
 /// A session that blocks others, and every session waiting on it (directly or further down).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct BlockingChain {
     pub blocker: Session,
     /// Waiting sessions with their depth (1: waits on the blocker itself).
@@ -208,6 +220,7 @@ pub struct BlockingChain {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ActivityReport {
     pub target: String,
     pub server_version: String,
@@ -232,6 +245,7 @@ pub struct ActivityReport {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum AdviceKind {
     /// A sequential-scan-heavy table and the index that would serve its filters.
@@ -246,6 +260,7 @@ pub enum AdviceKind {
 
 /// A column statistic from `pg_stats`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ColumnStats {
     pub column: String,
     /// `pg_stats.n_distinct`: positive a count, negative a fraction of the rows.
@@ -257,6 +272,7 @@ pub struct ColumnStats {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct IndexSuggestion {
     pub kind: AdviceKind,
     pub schema: String,
@@ -282,6 +298,7 @@ pub struct IndexSuggestion {
 
 /// How an existing index is used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct IndexUsage {
     pub schema: String,
     pub table: String,
@@ -294,6 +311,7 @@ pub struct IndexUsage {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct IndexAdviceReport {
     pub target: String,
     pub suggestions: Vec<IndexSuggestion>,
@@ -304,6 +322,7 @@ pub struct IndexAdviceReport {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct TableStats {
     pub schema: String,
     pub table: String,
@@ -325,6 +344,7 @@ pub struct TableStats {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct TablesReport {
     pub target: String,
     pub database: String,
@@ -335,6 +355,7 @@ pub struct TablesReport {
 
 /// A bound parameter of a named read-only SQL check (`$1`, `$2`, … in order).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case", tag = "type", content = "value")]
 pub enum SqlParam {
     Text(String),
@@ -345,6 +366,7 @@ pub enum SqlParam {
 
 /// The answer of a read-only SQL check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SqlResult {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<serde_json::Value>>,
@@ -355,6 +377,8 @@ pub struct SqlResult {
 
 /// `POST /api/pg/{target}/reset`: `pg_stat_statements_reset()`, an audited operator action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(example = serde_json::json!({"dry_run": true})))]
 pub struct ResetRequest {
     #[serde(default)]
     pub dry_run: bool,

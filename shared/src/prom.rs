@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// What kind of result Prometheus returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ResultType {
     Vector,
@@ -17,6 +18,7 @@ pub enum ResultType {
 /// One labelled series. `points` are `[unix seconds, value]`; non-finite values (NaN, ±Inf)
 /// are dropped from matrices because no chart can place them, and kept as text in `last_text`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Series {
     pub labels: BTreeMap<String, String>,
     pub points: Vec<[f64; 2]>,
@@ -45,6 +47,7 @@ impl Series {
 
 /// The answer to an instant or range query.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct QueryResult {
     pub result_type: ResultType,
     pub series: Vec<Series>,
@@ -55,6 +58,7 @@ pub struct QueryResult {
 
 /// Parameters of a range query (`GET /api/prom/query_range`), times in unix seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RangeQuery {
     pub query: String,
     pub start: f64,
@@ -66,15 +70,21 @@ pub struct RangeQuery {
 /// Parameters of a live subscription (`GET /api/live`, server-sent events): the range query
 /// over the last `window` seconds at `step`, re-run every `interval` seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct LiveQuery {
+    #[cfg_attr(feature = "openapi", schemars(example = &"up"))]
     pub query: String,
+    #[cfg_attr(feature = "openapi", schemars(example = 15))]
     pub step: u32,
+    #[cfg_attr(feature = "openapi", schemars(example = 3600))]
     pub window: u32,
+    #[cfg_attr(feature = "openapi", schemars(example = 5))]
     pub interval: u32,
 }
 
 /// One update of a live subscription.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct LiveUpdate {
     /// Unix seconds at which the data was fetched from Prometheus.
     pub fetched_at: f64,
@@ -83,6 +93,7 @@ pub struct LiveUpdate {
 
 /// An alert from Prometheus's `/api/v1/alerts`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Alert {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,

@@ -18,6 +18,7 @@ use crate::prom::Series;
 
 /// One troubleshooting flow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Runbook {
     /// Stable id, used in URLs: `/runbooks/{id}`. Lowercase letters, digits and `-`.
@@ -42,6 +43,7 @@ pub struct Runbook {
 
 /// `GET /api/runbooks`: one entry per loaded runbook.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RunbookSummary {
     pub id: String,
     pub title: String,
@@ -54,6 +56,7 @@ pub struct RunbookSummary {
 
 /// A typed input of a runbook, filled from the alert link's query string or by the user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Param {
     pub name: String,
@@ -70,6 +73,7 @@ pub struct Param {
 
 /// What a parameter may hold; each kind has one validator in the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ParamKind {
     /// A Kubernetes namespace (DNS-1123 label, and in the configured allowlist).
@@ -90,6 +94,7 @@ pub enum ParamKind {
 
 /// One step of a flow: an explanation, one check and how to judge its result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// Unique within the runbook.
@@ -111,6 +116,7 @@ pub struct Step {
 
 /// The closed set of check kinds; each is implemented once in the backend.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Check {
     /// A PromQL expression, instant (no `range`) or over a range reduced to one number.
@@ -198,6 +204,7 @@ pub enum Check {
 
 /// How a range query's series become one number.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Reduce {
     /// The last sample of the series with the largest last sample.
@@ -211,6 +218,7 @@ pub enum Reduce {
 
 /// A verdict rule: `metric` compared with `threshold` (or judged on its trend).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// Which value of the check's result; `value` (the reduced number) when absent.
@@ -231,6 +239,7 @@ fn default_metric() -> String {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum RuleOp {
     Above,
@@ -241,6 +250,7 @@ pub enum RuleOp {
 
 /// The judgement of one check. Ordered from best to worst for ranking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// The check did not run (e.g. its upstream is not configured).
@@ -254,6 +264,7 @@ pub enum Verdict {
 
 /// A possible cause of the symptom, with the fixes for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Cause {
     pub id: String,
@@ -266,6 +277,7 @@ pub struct Cause {
 /// A fix: either one of Triage's guarded Kubernetes actions or an instruction with the exact
 /// command text (never executed by Triage).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Fix {
     /// Runs through the same guarded endpoints as the Kubernetes page (dry run, confirmation, audit).
@@ -289,6 +301,7 @@ pub enum Fix {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum FixAction {
     /// `replicas` is a template that must resolve to a whole number.
@@ -312,6 +325,7 @@ pub enum FixAction {
 
 /// A read-only SQL query with `$1…` placeholders, referred to by `sql` checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NamedQuery {
     pub name: String,
@@ -320,6 +334,8 @@ pub struct NamedQuery {
 
 /// `POST /api/runbooks/{id}/runs`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(example = serde_json::json!({"params": {"namespace": "streaming-analytics"}})))]
 pub struct StartRun {
     /// Raw values by parameter name; missing ones take their defaults.
     #[serde(default)]
@@ -328,6 +344,7 @@ pub struct StartRun {
 
 /// The answer to `POST /api/runbooks/{id}/runs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RunStarted {
     pub run_id: String,
     /// The validated parameter values the run uses (defaults applied).
@@ -336,6 +353,7 @@ pub struct RunStarted {
 
 /// What a check found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CheckResult {
     pub step: String,
     pub verdict: Verdict,
@@ -358,6 +376,7 @@ pub struct CheckResult {
 
 /// The evidence behind a verdict, in the form a person would rather look at.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Evidence {
     None,
@@ -380,6 +399,7 @@ pub enum Evidence {
 
 /// A cause ranked by the verdicts of the checks that point to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RankedCause {
     pub cause: String,
     pub title: String,
@@ -393,6 +413,7 @@ pub struct RankedCause {
 
 /// The status of one step within a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "status", rename_all = "kebab-case")]
 // A wire type held once per step of a run; boxing the result would save little and change the
 // Rust type both sides match on.
@@ -405,6 +426,7 @@ pub enum StepState {
 
 /// `GET /api/runs/{id}`: a run's full state (the permalink's content).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RunState {
     pub run_id: String,
     pub runbook: String,
@@ -429,6 +451,7 @@ pub struct RunState {
 /// `GET /api/runs/{id}/events` (server-sent events, `data:` is one JSON `RunEvent`). A late
 /// subscriber first receives the events so far, so reconnecting loses nothing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum RunEvent {
     Started { run_id: String, runbook: String, params: BTreeMap<String, String>, steps: Vec<String> },

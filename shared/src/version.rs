@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Identity of the running backend, shown in the console footer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct VersionInfo {
     /// Product name, always `triage`.
     pub name: String,
@@ -15,6 +16,7 @@ pub struct VersionInfo {
 
 /// How the backend authenticates callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthMode {
     /// Local demo mode: no login, allowed only on a loopback listener.

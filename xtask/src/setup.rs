@@ -3,7 +3,9 @@
 //! Every check is cheap (a version query), so a machine that has everything passes in a second.
 //! Versions are pinned: trunk 0.21.14 (0.22 needs a newer rustc), wasm-bindgen-cli exactly as in
 //! Cargo.lock, binaryen 132 from npm (Debian's binaryen 108 emits modules browsers reject), and
-//! npm's `oidc-provider` 9 (the OpenID provider of the SSO tests and of `demo --sso`).
+//! npm's `oidc-provider` 9 (the OpenID provider of the SSO tests and of `demo --sso`), schemathesis
+//! with its dependencies exactly as `tests/schemathesis/requirements.txt` pins them (a venv in
+//! `target/tools/schemathesis`).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -13,6 +15,11 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result, bail};
 
 use crate::{run_cmd, step};
+
+/// The venv schemathesis is installed into (the API fuzzing test runs its `bin/schemathesis`),
+/// and the pinned requirements; a copy of them in the venv records what it holds.
+const SCHEMATHESIS_VENV: &str = "target/tools/schemathesis";
+const SCHEMATHESIS_REQUIREMENTS: &str = "tests/schemathesis/requirements.txt";
 
 const TRUNK_VERSION: &str = "0.21.14";
 const DEBIAN_PACKAGES: [&str; 6] =
@@ -50,7 +57,8 @@ pub fn run(root: &Path) -> Result<()> {
         let lock_version = wasm_bindgen_lock_version(root)?;
         wasm_bindgen_cli(&lock_version)?;
         trunk_pin_matches(root, &lock_version)?;
-        npm_tools(root)
+        npm_tools(root)?;
+        schemathesis(root)
     })
 }
 
@@ -185,6 +193,31 @@ fn trunk_pin_matches(root: &Path, lock_version: &str) -> Result<()> {
         ),
         None => bail!("Trunk.toml has no [tools] wasm_bindgen pin; add wasm_bindgen = \"{lock_version}\""),
     }
+}
+
+/// schemathesis from PyPI, every package pinned, in a venv of its own; reinstalled whole when the
+/// requirements change (or the venv no longer runs, after a Python upgrade).
+fn schemathesis(root: &Path) -> Result<()> {
+    let venv = root.join(SCHEMATHESIS_VENV);
+    let wanted = std::fs::read_to_string(root.join(SCHEMATHESIS_REQUIREMENTS))
+        .with_context(|| format!("cannot read {SCHEMATHESIS_REQUIREMENTS}"))?;
+    let stamp = venv.join("requirements.txt");
+    let bin = venv.join("bin/schemathesis");
+    let runs = bin.to_str().and_then(|b| probe(b, &["--version"])).is_some();
+    if runs && std::fs::read_to_string(&stamp).is_ok_and(|have| have == wanted) {
+        println!("ok: schemathesis in {SCHEMATHESIS_VENV}");
+        return Ok(());
+    }
+    println!("installing: schemathesis from {SCHEMATHESIS_REQUIREMENTS} into {SCHEMATHESIS_VENV}");
+    run_cmd(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv))
+        .context("cannot create a Python venv; is python3 (with venv) installed?")?;
+    run_cmd(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(root.join(SCHEMATHESIS_REQUIREMENTS)),
+    )
+    .context("cannot install schemathesis from PyPI")?;
+    std::fs::write(&stamp, wanted).context("cannot record the installed requirements")
 }
 
 fn npm_tools(root: &Path) -> Result<()> {

@@ -35,6 +35,23 @@ impl<T: serde::de::DeserializeOwned> Query<T> {
 #[from_request(via(axum::extract::Path), rejection(AppError))]
 pub struct Path<T>(pub T);
 
+/// A time in Unix seconds that names a moment: `NaN` and the infinities parse as numbers (so
+/// the typed extractors pass them) but would reach Prometheus or the store as nonsense.
+pub fn seconds(param: &str, value: f64) -> Result<f64, AppError> {
+    if value.is_finite() { Ok(value) } else { Err(not_seconds(param, &value.to_string())) }
+}
+
+/// The refusal of a time query parameter, `text` as it was sent.
+pub fn not_seconds(param: &str, text: &str) -> AppError {
+    AppError::Api(
+        ApiError::new(
+            ErrorKind::BadRequest,
+            format!("the query string: parameter {param}: {text:?} is not a time (expected seconds since the epoch)"),
+        )
+        .with_detail(serde_json::json!({ "param": param, "in": "query" })),
+    )
+}
+
 /// The 413 for a body over [`super::MAX_REQUEST_BODY`], whether its length was declared
 /// (`Content-Length`, refused up front) or found while reading.
 pub fn body_too_large() -> ApiError {

@@ -1,7 +1,9 @@
 //! `/api/k8s/*`: Kubernetes read views (namespace-scoped, allowlisted, names validated).
 
+use aide::transform::TransformOperation;
 use axum::Json;
 use axum::extract::State;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use triage_shared::k8s::{
     DeploymentSummary, EventSummary, NetworkPolicySummary, NodeUsage, PodDetail, PodList, PodLogs, PodUsage,
@@ -20,16 +22,20 @@ use crate::actions;
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::routes::extract::{JsonBody, Path, Query};
+use crate::routes::openapi;
 use crate::state::AppState;
 
 pub async fn namespaces(State(state): State<AppState>) -> Result<Json<Vec<String>>, AppError> {
     Ok(Json(state.k8s()?.namespaces.clone()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct PodQuery {
+    /// Label selector, e.g. `app=stream-processor`.
     selector: Option<String>,
+    /// Most pods in this page.
     limit: Option<u32>,
+    /// The previous page's `continue_token`.
     #[serde(rename = "continue")]
     continue_token: Option<String>,
 }
@@ -51,9 +57,11 @@ pub async fn get_pod(
     Ok(Json(state.k8s()?.pod_detail(&ns, &name).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct LogQuery {
+    /// How many of the last lines to send (default 200; when following 50, at most 10,000).
     tail: Option<i64>,
+    /// The previous container's logs (after a restart).
     #[serde(default)]
     previous: bool,
 }
@@ -150,8 +158,9 @@ pub async fn delete_pod(
     Ok(Json(actions::delete_pod(state.k8s()?, &state.audit, &identity, &ns, &name, &req).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct AuditQuery {
+    /// Most entries, newest first (default 200).
     limit: Option<u32>,
 }
 
@@ -176,8 +185,9 @@ pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> R
     state.jobs.get(&id).map(Json).ok_or_else(|| AppError::not_found(format!("no job {id}")))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct RolloutQuery {
+    /// How long to follow the rollout (default 300, 1 to 3600).
     timeout_secs: Option<u64>,
 }
 
@@ -195,6 +205,19 @@ pub async fn rollout(
     Ok(crate::limits::held_by(response, permit))
 }
 
+pub fn rollout_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
+    openapi::event_stream(
+        op,
+        "The rollout's progress until it is complete or `timeout_secs` pass.",
+        vec![
+            openapi::event::<DeploymentSummary>("rollout", "The deployment, on every change."),
+            openapi::event::<DeploymentSummary>("done", "The rollout is complete."),
+            openapi::event::<triage_shared::ApiError>("rollout-error", "Watching failed."),
+            openapi::empty_event("end", "The last event."),
+        ],
+    )
+}
+
 /// `GET /api/k8s/namespaces/{ns}/pods/{name}/logs/follow?tail=` (server-sent events).
 pub async fn follow_logs(
     State(state): State<AppState>,
@@ -207,6 +230,18 @@ pub async fn follow_logs(
     let response =
         crate::streams::follow_logs(state.k8s()?, &ns, &name, q.tail.unwrap_or(50)).await?.into_response();
     Ok(crate::limits::held_by(response, permit))
+}
+
+pub fn follow_logs_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
+    openapi::event_stream(
+        op,
+        "The pod's log lines as they are written, from the last `tail` lines on.",
+        vec![
+            openapi::event::<String>("line", "One log line, as a JSON string."),
+            openapi::event::<String>("log-error", "Reading the log failed, in words."),
+            openapi::empty_event("end", "The container stopped or Kubernetes closed the stream."),
+        ],
+    )
 }
 
 pub async fn delete_pods(

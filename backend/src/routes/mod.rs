@@ -3,17 +3,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aide::axum::routing::{ApiMethodRouter, get, get_with, post};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, OriginalUri, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get as get_page};
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use triage_shared::actions::Role;
+use triage_shared::prom::QueryResult;
 use triage_shared::{ApiError, ErrorKind};
 
 use crate::error::{AppError, edge_response};
@@ -23,41 +25,45 @@ use crate::{assets, metrics};
 mod auth;
 pub mod extract;
 mod k8s;
+pub mod openapi;
 mod ops;
 mod pg;
 mod prom;
 mod runbooks;
 mod version;
 
-/// One API route: method, path under `/api`, the least role that may call it, and its handler.
+/// One API route: method, path under `/api`, the least role that may call it, and its handler
+/// with the OpenAPI operation aide inferred from its extractors and answer type.
 pub struct ApiRoute {
     pub method: Method,
     pub path: &'static str,
     pub role: Role,
-    handler: MethodRouter<AppState>,
+    handler: ApiMethodRouter<AppState>,
 }
 
-fn api(role: Role, method: Method, path: &'static str, handler: MethodRouter<AppState>) -> ApiRoute {
+fn api(role: Role, method: Method, path: &'static str, handler: ApiMethodRouter<AppState>) -> ApiRoute {
     ApiRoute { method, path, role, handler }
 }
 
-/// Every `/api` route with the role it needs. The router is built from this table only, so a route
-/// cannot exist without a role, and tests walk it as every role.
+/// Every `/api` route with the role it needs. The router and the OpenAPI document are built from
+/// this table only, so a route cannot exist without a role or a description, and tests walk it
+/// as every role. `get_with` adds what a handler's types cannot say (streams, pre-serialized JSON).
 pub fn api_routes() -> Vec<ApiRoute> {
     use Method as M;
     use Role::{Admin, Operator, Reader};
     vec![
+        api(Reader, M::GET, "/openapi.json", get_with(openapi::serve, openapi::document_answer)),
         api(Reader, M::GET, "/version", get(version::get_version)),
         api(Reader, M::GET, "/whoami", get(k8s::whoami)),
-        api(Reader, M::GET, "/prom/query", get(prom::query)),
-        api(Reader, M::GET, "/prom/query_range", get(prom::query_range)),
-        api(Reader, M::GET, "/prom/series", get(prom::series)),
+        api(Reader, M::GET, "/prom/query", get_with(prom::query, openapi::json::<QueryResult>)),
+        api(Reader, M::GET, "/prom/query_range", get_with(prom::query_range, openapi::json::<QueryResult>)),
+        api(Reader, M::GET, "/prom/series", get_with(prom::series, prom::series_docs)),
         api(Reader, M::GET, "/prom/labels", get(prom::labels)),
         api(Reader, M::GET, "/prom/label/{name}/values", get(prom::label_values)),
         api(Reader, M::GET, "/prom/alerts", get(prom::alerts)),
         api(Reader, M::GET, "/prom/rules", get(prom::rules)),
         api(Reader, M::GET, "/prom/metadata", get(prom::metadata)),
-        api(Reader, M::GET, "/live", get(prom::live)),
+        api(Reader, M::GET, "/live", get_with(prom::live, prom::live_docs)),
         api(Reader, M::GET, "/k8s/namespaces", get(k8s::namespaces)),
         api(Reader, M::GET, "/k8s/nodes/top", get(k8s::top_nodes)),
         api(Reader, M::GET, "/k8s/namespaces/{ns}/pods", get(k8s::list_pods)),
@@ -74,8 +80,18 @@ pub fn api_routes() -> Vec<ApiRoute> {
         api(Operator, M::POST, "/k8s/namespaces/{ns}/pods/{name}/delete", post(k8s::delete_pod)),
         api(Operator, M::POST, "/k8s/namespaces/{ns}/pods/delete", post(k8s::delete_pods)),
         api(Operator, M::POST, "/k8s/namespaces/{ns}/emergency-restart", post(k8s::emergency_restart)),
-        api(Reader, M::GET, "/k8s/namespaces/{ns}/deployments/{name}/rollout", get(k8s::rollout)),
-        api(Reader, M::GET, "/k8s/namespaces/{ns}/pods/{name}/logs/follow", get(k8s::follow_logs)),
+        api(
+            Reader,
+            M::GET,
+            "/k8s/namespaces/{ns}/deployments/{name}/rollout",
+            get_with(k8s::rollout, k8s::rollout_docs),
+        ),
+        api(
+            Reader,
+            M::GET,
+            "/k8s/namespaces/{ns}/pods/{name}/logs/follow",
+            get_with(k8s::follow_logs, k8s::follow_logs_docs),
+        ),
         api(Reader, M::GET, "/jobs/{id}", get(k8s::get_job)),
         api(Reader, M::GET, "/audit", get(k8s::audit)),
         api(Reader, M::GET, "/pg/targets", get(pg::list_targets)),
@@ -92,8 +108,13 @@ pub fn api_routes() -> Vec<ApiRoute> {
         api(Reader, M::GET, "/runbooks/{id}", get(runbooks::get_runbook)),
         api(Reader, M::POST, "/runbooks/{id}/runs", post(runbooks::start_run)),
         api(Reader, M::GET, "/runs/{run_id}", get(runbooks::get_run)),
-        api(Reader, M::GET, "/runs/{run_id}/events", get(runbooks::run_events)),
-        api(Reader, M::GET, "/runs/{run_id}/report.md", get(runbooks::run_report)),
+        api(
+            Reader,
+            M::GET,
+            "/runs/{run_id}/events",
+            get_with(runbooks::run_events, runbooks::run_events_docs),
+        ),
+        api(Reader, M::GET, "/runs/{run_id}/report.md", get_with(runbooks::run_report, openapi::markdown)),
     ]
 }
 
@@ -111,7 +132,7 @@ pub fn router(state: AppState) -> Router {
     let mut api = Router::new();
     for route in api_routes() {
         let guard = middleware::from_fn_with_state(route.role, crate::auth::require_role);
-        api = api.route(route.path, route.handler.route_layer(guard));
+        api = api.route(route.path, MethodRouter::from(route.handler).route_layer(guard));
     }
     // Both fallbacks answer with the error body: `/api` never falls through to the SPA.
     let methods: Arc<Vec<(Method, &'static str)>> =
@@ -124,13 +145,15 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .nest("/api", api)
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route(crate::auth::LOGIN_PATH, get(auth::login))
-        .route(crate::auth::CALLBACK_PATH, get(auth::callback))
-        .route(crate::auth::LOGOUT_PATH, get(auth::logout))
-        .route(crate::auth::LOGGED_OUT_PATH, get(auth::logged_out))
+        // `nest` leaves `/api/` itself to the outer fallback, which is the SPA's index.html.
+        .route("/api/", axum::routing::any(api_not_found))
+        .route("/healthz", get_page(ops::healthz))
+        .route("/readyz", get_page(ops::readyz))
+        .route("/metrics", get_page(ops::metrics))
+        .route(crate::auth::LOGIN_PATH, get_page(auth::login))
+        .route(crate::auth::CALLBACK_PATH, get_page(auth::callback))
+        .route(crate::auth::LOGOUT_PATH, get_page(auth::logout))
+        .route(crate::auth::LOGGED_OUT_PATH, get_page(auth::logged_out))
         .fallback(assets::serve_frontend)
         .layer(middleware::from_fn_with_state(state.clone(), crate::auth::gate))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))

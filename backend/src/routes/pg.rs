@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use triage_shared::actions::ActionOutcome;
 use triage_shared::pg::{
@@ -12,7 +13,7 @@ use triage_shared::pg::{
 
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::routes::extract::{JsonBody, Path, Query};
+use crate::routes::extract::{JsonBody, Path, Query, seconds};
 use crate::state::AppState;
 
 /// Configured target names; the first is the default.
@@ -20,12 +21,25 @@ pub async fn list_targets(State(state): State<AppState>) -> Result<Json<Vec<Stri
     Ok(Json(state.pg()?.names()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct StatementsParams {
+    /// How to rank (default `total`, also when empty); read by hand so an unknown one is named
+    /// in the refusal.
+    #[serde(default)]
+    #[schemars(schema_with = "order_schema")]
     order: Option<String>,
+    /// Only statements run in this database.
     database: Option<String>,
+    /// Only statements run by this role.
     role: Option<String>,
+    /// Most rows (default 50, at most 1000).
     limit: Option<u32>,
+}
+
+/// `order` as [`list_statements`] reads it: a [`StatementOrder`], or empty for the default.
+fn order_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let order = generator.subschema_for::<StatementOrder>();
+    schemars::json_schema!({"anyOf": [order, {"const": ""}]})
 }
 
 pub async fn list_statements(
@@ -85,6 +99,8 @@ pub async fn get_diff(
     Path(target): Path<String>,
     Query(q): Query<DiffQuery>,
 ) -> Result<Json<DiffReport>, AppError> {
+    q.from_time.map(|t| seconds("from_time", t)).transpose()?;
+    q.to_time.map(|t| seconds("to_time", t)).transpose()?;
     Ok(Json(state.pg()?.diff(&target, &q).await?))
 }
 

@@ -4,23 +4,29 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use aide::transform::TransformOperation;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-use triage_shared::prom::{Alert, LiveQuery};
-use triage_shared::{ApiError, ErrorKind};
+use triage_shared::ApiError;
+use triage_shared::prom::{Alert, LiveQuery, LiveUpdate};
 
 use crate::error::AppError;
-use crate::routes::extract::{Path, Query};
+use crate::routes::extract::{Path, Query, not_seconds, seconds};
+use crate::routes::openapi;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct InstantParams {
+    /// PromQL.
+    #[schemars(example = &"up")]
     query: String,
+    /// Evaluation time, Unix seconds (default now).
     time: Option<f64>,
 }
 
@@ -28,7 +34,8 @@ pub async fn query(
     State(state): State<AppState>,
     Query(p): Query<InstantParams>,
 ) -> Result<Response, AppError> {
-    Ok(json_body(state.prom()?.query_json(&p.query, p.time).await?))
+    let time = p.time.map(|t| seconds("time", t)).transpose()?;
+    Ok(json_body(state.prom()?.query_json(&p.query, time).await?))
 }
 
 /// A JSON answer that is already serialized (a [`triage_shared::prom::QueryResult`]).
@@ -36,11 +43,19 @@ fn json_body(json: Bytes) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct RangeParams {
+    /// PromQL.
+    #[schemars(example = &"up")]
     query: String,
+    /// Unix seconds.
+    #[schemars(example = 1_764_547_200)]
     start: f64,
+    /// Unix seconds.
+    #[schemars(example = 1_764_550_800)]
     end: f64,
+    /// Resolution, seconds.
+    #[schemars(example = 15, extend("exclusiveMinimum" = 0))]
     step: f64,
 }
 
@@ -58,25 +73,35 @@ pub async fn series(State(state): State<AppState>, RawQuery(raw): RawQuery) -> R
     for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match k.as_ref() {
             "match[]" => matchers.push(v.into_owned()),
-            "start" => start = Some(seconds("start", &v)?),
-            "end" => end = Some(seconds("end", &v)?),
+            "start" => start = Some(parse_seconds("start", &v)?),
+            "end" => end = Some(parse_seconds("end", &v)?),
             _ => {}
         }
     }
     Ok(Json(state.prom()?.series(&matchers, start, end).await?))
 }
 
+/// The query string of [`series`], for its documentation only: the handler reads the pairs itself.
+#[derive(JsonSchema)]
+#[expect(dead_code, reason = "a description of the query string, never constructed")]
+struct SeriesParams {
+    /// Series selectors; at least one.
+    #[serde(rename = "match[]")]
+    #[schemars(example = ["up"])]
+    matchers: Vec<String>,
+    /// Unix seconds.
+    start: Option<f64>,
+    /// Unix seconds.
+    end: Option<f64>,
+}
+
+pub fn series_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
+    op.input::<axum::extract::Query<SeriesParams>>()
+}
+
 /// A time parameter read by hand, refused in the same words as the typed query extractor.
-fn seconds(param: &str, text: &str) -> Result<f64, AppError> {
-    text.parse().map_err(|_| {
-        AppError::Api(
-            ApiError::new(
-                ErrorKind::BadRequest,
-                format!("the query string: parameter {param}: {text:?} is not a number (expected seconds since the epoch)"),
-            )
-            .with_detail(serde_json::json!({ "param": param, "in": "query" })),
-        )
-    })
+fn parse_seconds(param: &str, text: &str) -> Result<f64, AppError> {
+    seconds(param, text.parse().map_err(|_| not_seconds(param, text))?)
 }
 
 pub async fn labels(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
@@ -98,8 +123,9 @@ pub async fn rules(State(state): State<AppState>) -> Result<Json<Value>, AppErro
     Ok(Json(state.prom()?.rules().await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct MetadataParams {
+    /// Only this metric's metadata.
     metric: Option<String>,
 }
 
@@ -108,6 +134,17 @@ pub async fn metadata(
     Query(p): Query<MetadataParams>,
 ) -> Result<Json<Value>, AppError> {
     Ok(Json(state.prom()?.metadata(p.metric.as_deref()).await?))
+}
+
+pub fn live_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
+    openapi::event_stream(
+        op.input::<axum::extract::Query<LiveQuery>>(),
+        "The range query over the last `window` seconds at `step`, again every `interval` seconds.",
+        vec![
+            openapi::event::<LiveUpdate>("update", "The latest answer."),
+            openapi::event::<ApiError>("query-error", "Prometheus refused the query."),
+        ],
+    )
 }
 
 /// How often an idle live stream sends a comment line, so proxies keep it open.

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use aide::transform::TransformOperation;
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
@@ -16,6 +17,7 @@ use triage_shared::{ApiError, ErrorKind};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::routes::extract::{JsonBody, Path};
+use crate::routes::openapi;
 use crate::runbooks::{engine, report};
 use crate::state::AppState;
 
@@ -83,6 +85,14 @@ pub async fn run_events(
     let response =
         Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
     Ok(crate::limits::held_by(response, permit))
+}
+
+pub fn run_events_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
+    openapi::event_stream(
+        op,
+        "Every event of the run so far, then the live ones; ends after `finished`.",
+        vec![openapi::event::<RunEvent>("message", "One `RunEvent` (the events carry no name).")],
+    )
 }
 
 pub async fn run_report(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
