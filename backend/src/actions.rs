@@ -238,16 +238,14 @@ pub async fn delete_pod(
     .await
 }
 
-/// Checks a label selector's characters (the API parses it; this keeps junk out of URLs).
-fn check_selector(selector: &str) -> Result<(), ApiError> {
-    let ok = !selector.trim().is_empty()
-        && selector.len() <= 1024
-        && selector.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=!,() ".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::new(ErrorKind::BadRequest, format!("{selector:?} is not a usable label selector")))
+/// Parses a typed label selector; one that names no real requirement is refused, never "all".
+fn check_selector(selector: &str) -> Result<kube::core::Selector, ApiError> {
+    if selector.len() > 1024 {
+        return Err(ApiError::new(ErrorKind::BadRequest, "a label selector is at most 1,024 characters"));
     }
+    crate::workloads::parse_selector_text(selector).map_err(|why| {
+        ApiError::new(ErrorKind::BadRequest, format!("{selector:?} is not a usable label selector: {why}"))
+    })
 }
 
 pub async fn delete_pods(
@@ -259,10 +257,10 @@ pub async fn delete_pods(
 ) -> Result<ActionOutcome, ApiError> {
     require(identity, Role::Operator, "deleting pods")?;
     let ns = k8s.namespace(ns)?;
-    check_selector(&req.selector)?;
+    let selector = check_selector(&req.selector)?;
     let api: Api<Pod> = Api::namespaced(k8s.client.clone(), ns);
     let list = api
-        .list(&kube::api::ListParams::default().labels(&req.selector))
+        .list(&kube::api::ListParams::default().labels_from(&selector))
         .await
         .map_err(|e| map_error(e, "list", "pods"))?;
     let pods: Vec<(String, Option<String>)> =

@@ -278,7 +278,11 @@ async fn an_outcome_that_cannot_be_recorded_is_not_acknowledged_as_success() -> 
     let (status, body) = scale(&app, 2).await?;
     let error: ErrorBody = serde_json::from_value(body)?;
     assert_eq!((status, error.error.kind), (503, ErrorKind::Unavailable), "{}", error.error.message);
-    assert!(error.error.message.contains("was applied, but its outcome could not be recorded"), "{}", error.error.message);
+    assert!(
+        error.error.message.contains("was applied, but its outcome could not be recorded"),
+        "{}",
+        error.error.message
+    );
     assert_eq!(replicas(&sb).await?, "2", "the action itself ran");
     let audit: Vec<AuditEntry> = app.get_json("/api/audit").await?;
     assert_eq!(audit.len(), 1);
