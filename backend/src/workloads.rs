@@ -19,11 +19,19 @@ use crate::kubernetes::map_error;
 /// The label selector of a workload as the API's query syntax, or why it cannot be used.
 ///
 /// Refuses an empty selector (which the API would read as "every pod") and requirements the
-/// API server itself would reject (`In`/`NotIn` without values, unknown operators).
+/// API server itself would reject (`In`/`NotIn` without values, unknown operators, keys and
+/// values outside label syntax — a value such as `x,tier!=db` would change the selector's text).
 pub fn selector_of(what: &str, selector: &LabelSelector) -> Result<Selector, ApiError> {
     let refuse = |why: String| ApiError::new(ErrorKind::Unprocessable, format!("{what}: {why}"));
+    for (key, value) in selector.match_labels.iter().flatten() {
+        check_label(key, Some(value)).map_err(&refuse)?;
+    }
     for requirement in selector.match_expressions.iter().flatten() {
         let values = requirement.values.as_deref().unwrap_or_default();
+        check_label(&requirement.key, None).map_err(&refuse)?;
+        for value in values {
+            check_label(&requirement.key, Some(value)).map_err(&refuse)?;
+        }
         match requirement.operator.as_str() {
             "In" | "NotIn" if values.is_empty() => {
                 return Err(refuse(format!(
@@ -43,6 +51,93 @@ pub fn selector_of(what: &str, selector: &LabelSelector) -> Result<Selector, Api
         ));
     }
     Ok(converted)
+}
+
+/// A label key (an optional DNS-1123 subdomain prefix and `/`, then a name) and value (empty or
+/// a name) as the API server accepts them: a name is at most 63 of `[A-Za-z0-9._-]`,
+/// alphanumeric at both ends.
+fn check_label(key: &str, value: Option<&str>) -> Result<(), String> {
+    let is_name = |s: &str| {
+        let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        s.len() <= 63
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            && edge(s.chars().next())
+            && edge(s.chars().last())
+    };
+    let (prefix, name) = key.rsplit_once('/').map_or((None, key), |(p, n)| (Some(p), n));
+    if !is_name(name) || prefix.is_some_and(|p| triage_shared::k8s::check_object_name(p).is_err()) {
+        return Err(format!("its selector's label key {key:?} is not a valid label key"));
+    }
+    match value {
+        Some(v) if !v.is_empty() && !is_name(v) => {
+            Err(format!("its selector's value {v:?} for {key:?} is not a valid label value"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A label selector typed by a person (`app=x,tier!=db,env in (a,b),!legacy`), parsed the way
+/// the API server parses it: every comma-separated part must be one requirement with valid label
+/// syntax, and there must be at least one, so `,`, `!!!` or spaces never read as "every pod".
+pub fn parse_selector_text(text: &str) -> Result<Selector, String> {
+    use kube::core::Expression;
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.checked_sub(1).ok_or_else(|| format!("{text:?} has an unmatched `)`"))?,
+            ',' if depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return Err(format!("{text:?} has an unclosed `(`"));
+    }
+    parts.push(&text[start..]);
+    let set = |key: &str, values: &str| -> Result<std::collections::BTreeSet<String>, String> {
+        let inner =
+            values.trim().strip_prefix('(').and_then(|v| v.strip_suffix(')')).ok_or_else(|| {
+                format!("the values for {key:?} must be a parenthesised list, such as (a,b)")
+            })?;
+        let values: std::collections::BTreeSet<String> =
+            inner.split(',').map(|v| v.trim().to_owned()).collect();
+        for v in &values {
+            check_label(key, Some(v))?;
+        }
+        Ok(values)
+    };
+    let mut expressions = Vec::new();
+    for part in parts {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err(format!("{text:?} has an empty requirement (a stray comma)"));
+        }
+        let expression = if let Some(key) = part.strip_prefix('!') {
+            check_label(key.trim(), None)?;
+            Expression::DoesNotExist(key.trim().to_owned())
+        } else if let Some((k, v)) = part.split_once("!=") {
+            check_label(k.trim(), Some(v.trim()))?;
+            Expression::NotEqual(k.trim().to_owned(), v.trim().to_owned())
+        } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+            check_label(k.trim(), Some(v.trim()))?;
+            Expression::Equal(k.trim().to_owned(), v.trim().to_owned())
+        } else if let Some((k, v)) = part.split_once(" notin ") {
+            check_label(k.trim(), None)?;
+            Expression::NotIn(k.trim().to_owned(), set(k.trim(), v)?)
+        } else if let Some((k, v)) = part.split_once(" in ") {
+            check_label(k.trim(), None)?;
+            Expression::In(k.trim().to_owned(), set(k.trim(), v)?)
+        } else {
+            check_label(part, None)?;
+            Expression::Exists(part.to_owned())
+        };
+        expressions.push(expression);
+    }
+    Ok(expressions.into_iter().collect())
 }
 
 /// Text of a selector for views: the selector itself, or a sentence when it is empty.
@@ -161,10 +256,37 @@ mod tests {
                 match_labels: None,
                 match_expressions: Some(vec![requirement("tier", "Near", &["x"])]),
             },
+            // Found by the `label_selector` fuzz target: the text would read as two requirements.
+            LabelSelector {
+                match_labels: Some([("app".to_owned(), "x,tier!=db".to_owned())].into()),
+                match_expressions: None,
+            },
+            LabelSelector {
+                match_labels: None,
+                match_expressions: Some(vec![requirement("a in (b),c", "Exists", &[])]),
+            },
+            LabelSelector {
+                match_labels: None,
+                match_expressions: Some(vec![requirement("tier", "NotIn", &["web)", "x"])]),
+            },
+            LabelSelector {
+                match_labels: Some([("Bad.Prefix/app".to_owned(), "x".to_owned())].into()),
+                match_expressions: None,
+            },
         ] {
             let error = selector_of("deployment x", &selector).expect_err("must be refused");
             assert_eq!(error.kind, ErrorKind::Unprocessable, "{selector:?}");
             assert!(error.message.starts_with("deployment x: "), "{}", error.message);
+        }
+    }
+
+    #[test]
+    fn typed_selectors_parse_like_the_api_servers() {
+        let ok = |t: &str| parse_selector_text(t).map(|s| s.to_string());
+        assert_eq!(ok("app=x, tier!=db").as_deref(), Ok("app=x,tier!=db"));
+        assert_eq!(ok("env in (a, b),!legacy,team").as_deref(), Ok("env in (a,b),!legacy,team"));
+        for bad in ["", " ", ",", "app=x,", "!!!", "app in (a", "a b", "app=x y", "tier in a,b", "=x"] {
+            assert!(parse_selector_text(bad).is_err(), "{bad:?} must be refused");
         }
     }
 
