@@ -236,6 +236,13 @@ impl PromClient {
         if !(start.is_finite() && end.is_finite() && step.is_finite()) {
             return Err(PromError::Limit("start, end and step must be numbers".to_owned()));
         }
+        // Unix seconds within ±31,000 years: beyond that a value is a mistake, and the messages
+        // below would print it in hundreds of digits.
+        if start.abs() > 1e12 || end.abs() > 1e12 || step > 1e12 {
+            return Err(PromError::Limit(
+                "start, end and step must be Unix seconds (or seconds for step)".to_owned(),
+            ));
+        }
         if end < start {
             return Err(PromError::Limit("end must not be before start".to_owned()));
         }
