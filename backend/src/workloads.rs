@@ -39,6 +39,15 @@ pub fn selector_of(what: &str, selector: &LabelSelector) -> Result<Selector, Api
                     requirement.operator, requirement.key
                 )));
             }
+            // The empty value alone prints as `tier in ()`, which reads back as a set without
+            // values, not as the empty value (found by the `label_selector` fuzz target).
+            "In" | "NotIn" if values.iter().all(String::is_empty) => {
+                return Err(refuse(format!(
+                    "its selector's `{}` requirement on {:?} lists only the empty value, which a \
+                     selector's text cannot carry",
+                    requirement.operator, requirement.key
+                )));
+            }
             "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
             other => return Err(refuse(format!("its selector uses the unknown operator {other:?}"))),
         }
@@ -268,6 +277,10 @@ mod tests {
             LabelSelector {
                 match_labels: None,
                 match_expressions: Some(vec![requirement("tier", "NotIn", &["web)", "x"])]),
+            },
+            LabelSelector {
+                match_labels: None,
+                match_expressions: Some(vec![requirement("tier", "NotIn", &["", ""])]),
             },
             LabelSelector {
                 match_labels: Some([("Bad.Prefix/app".to_owned(), "x".to_owned())].into()),

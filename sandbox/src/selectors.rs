@@ -39,13 +39,18 @@ fn split_top_level(text: &str) -> Vec<&str> {
     parts.into_iter().map(str::trim).filter(|p| !p.is_empty()).collect()
 }
 
+/// The values of `(a,b)`. As in the API server's parser, an empty item (`(,a)`, `(a,)`, `(a,,b)`)
+/// is the empty value, which a label can hold; only `()` has no values.
 fn set_values(text: &str) -> Result<Vec<String>, String> {
     let inner = text
         .trim()
         .strip_prefix('(')
         .and_then(|t| t.strip_suffix(')'))
         .ok_or_else(|| format!("expected a parenthesised set, found {text:?}"))?;
-    Ok(inner.split(',').map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect())
+    if inner.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(inner.split(',').map(|v| v.trim().to_owned()).collect())
 }
 
 impl LabelSelector {
@@ -278,6 +283,10 @@ mod tests {
         ] {
             assert_eq!(LabelSelector::parse(sel).expect(sel).matches(&o), expected, "{sel}");
         }
+        // Found by the `label_selector` fuzz target: `(,app)` holds the empty value too.
+        let empty_tier = json!({"metadata": {"labels": {"tier": ""}}});
+        assert!(LabelSelector::parse("tier in (,app)").expect("parse").matches(&empty_tier));
+        assert!(!LabelSelector::parse("tier notin (app,)").expect("parse").matches(&empty_tier));
         assert!(LabelSelector::parse("app=(").is_ok());
         assert!(LabelSelector::parse("a b c").is_err());
     }

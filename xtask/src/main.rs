@@ -2,7 +2,8 @@
 //!
 //! - `setup`: install what is missing (idempotent; fast when everything is present)
 //! - `demo`:  set-up, build, then run the console in the foreground; Ctrl-C stops everything
-//! - `test`:  set-up, then every check CI runs (fmt, clippy, release wasm build, all tests)
+//! - `test`:  set-up, then every check CI runs (fmt, clippy, release wasm build, all tests, a
+//!   bounded run of every fuzz target)
 //! - `frontend`: build the release frontend into `dist/`
 
 mod demo;
@@ -19,7 +20,8 @@ const USAGE: &str = "usage: cargo xtask <setup | demo | test | frontend | bench>
 
   setup      install missing tools (wasm32 target, trunk, wasm-bindgen-cli, Debian and npm packages)
   demo       set up, build, and run the console on http://127.0.0.1:8080 (Ctrl-C stops it)
-  test       set up, then run everything CI runs: fmt, clippy, release wasm build, all tests
+  test       set up, then run everything CI runs: fmt, clippy, release wasm build, all tests,
+             then every fuzz target for TRIAGE_FUZZ_SECS seconds (default 20; 0 skips them)
   frontend   build the release frontend into dist/
   bench      run the benchmarks (release build; `bench NAME…` runs only those groups:
              bundle first-load chart proxy fanout memory diagnose-all large-cluster throughput postgres)";
@@ -185,6 +187,118 @@ fn test_all() -> Result<()> {
     step("unit, integration and browser tests", || {
         run_cmd(Command::new("cargo").args(["test", "--workspace", "--no-fail-fast"]))
     })?;
+    let secs = fuzz_secs()?;
+    if secs == 0 {
+        println!("\n==> fuzz: skipped (TRIAGE_FUZZ_SECS=0)");
+    } else {
+        step(&format!("fuzz ({} targets, {secs} s each)", FUZZ_TARGETS.len()), || fuzz_all(secs))?;
+    }
     println!("\nall checks passed");
     Ok(())
+}
+
+/// The libFuzzer targets of `fuzz/fuzz_targets/` (see RELIABILITY.md, "Hostile input").
+const FUZZ_TARGETS: [&str; 6] =
+    ["runbook", "template", "return_to", "prom_answer", "label_selector", "report"];
+
+/// Seconds per fuzz target: `TRIAGE_FUZZ_SECS`, 20 when unset.
+fn fuzz_secs() -> Result<u64> {
+    match std::env::var("TRIAGE_FUZZ_SECS") {
+        Ok(v) => {
+            v.trim().parse().with_context(|| format!("TRIAGE_FUZZ_SECS={v:?} is not a number of seconds"))
+        }
+        Err(_) => Ok(20),
+    }
+}
+
+/// `cargo fuzz` with the fuzz crate's folder; `RUSTC_BOOTSTRAP=1` lets the stable toolchain
+/// build with the sanitizer flags (for this command only). The build goes to `fuzz/target`.
+fn cargo_fuzz(args: &[&str]) -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.args(["fuzz"]).args(args).args(["--fuzz-dir", "fuzz"]).env("RUSTC_BOOTSTRAP", "1");
+    cmd
+}
+
+/// Builds every fuzz target once, then runs each for `secs` seconds from the committed seeds in
+/// `fuzz/corpus/TARGET` (read only: new inputs go to a scratch folder, so the tree stays clean).
+/// Every target runs even after one fails; a crash fails the step with its reproducer's path.
+fn fuzz_all(secs: u64) -> Result<()> {
+    let started = Instant::now();
+    run_cmd(&mut cargo_fuzz(&["build"]))?;
+    println!("fuzz build: {:.1}s", started.elapsed().as_secs_f64());
+    let logs = Path::new("fuzz/target/logs");
+    std::fs::create_dir_all(logs).context("cannot create fuzz/target/logs")?;
+    let mut failures = Vec::new();
+    for target in FUZZ_TARGETS {
+        let scratch = std::env::temp_dir().join(format!("triage-fuzz-{}-{target}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
+        let log = logs.join(format!("{target}.log"));
+        let result = fuzz_one(target, secs, &scratch, &log);
+        let _ = std::fs::remove_dir_all(&scratch);
+        if let Err(e) = result {
+            println!("fuzz {target}: FAILED: {e:#}");
+            failures.push(format!("{target}: {e:#}"));
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{} fuzz target(s) failed:\n  {}", failures.len(), failures.join("\n  "));
+    }
+    Ok(())
+}
+
+fn fuzz_one(target: &str, secs: u64, scratch: &Path, log: &Path) -> Result<()> {
+    let seeds = format!("fuzz/corpus/{target}");
+    let scratch = scratch.to_string_lossy();
+    let max_time = format!("-max_total_time={secs}");
+    let mut cmd = cargo_fuzz(&[
+        "run",
+        target,
+        &scratch,
+        &seeds,
+        "--",
+        &max_time,
+        "-rss_limit_mb=2048",
+        "-timeout=10",
+        "-print_final_stats=1",
+    ]);
+    cmd.env("PATH", setup::child_path());
+    let out = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    let status = cmd
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .status()
+        .with_context(|| format!("cannot start cargo fuzz run {target}"))?;
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    // libFuzzer's last status line (`#N DONE cov: … ft: … corp: …`) and final statistics.
+    let done = text.lines().rev().find(|l| l.starts_with('#') && l.split_whitespace().nth(1) == Some("DONE"));
+    let stat = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("stat::{name}:")))
+            .map_or_else(|| "?".to_owned(), |v| v.trim().to_owned())
+    };
+    println!(
+        "fuzz {target}: {} executions in {secs} s ({} exec/s), {} new inputs, peak RSS {} MB; {}",
+        stat("number_of_executed_units"),
+        stat("average_exec_per_sec"),
+        stat("new_units_added"),
+        stat("peak_rss_mb"),
+        done.map_or("no DONE line", str::trim)
+    );
+    if status.success() {
+        return Ok(());
+    }
+    let tail: Vec<&str> = text.lines().rev().take(60).collect();
+    for line in tail.iter().rev() {
+        println!("  | {line}");
+    }
+    let reproducer = text.lines().find_map(|l| l.split_once("Test unit written to ").map(|(_, p)| p.trim()));
+    match reproducer {
+        Some(path) => bail!(
+            "crash; reproducer {path} (replay: RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz {target} {path}); \
+             full log {}",
+            log.display()
+        ),
+        None => bail!("cargo fuzz run {target} failed ({status}); full log {}", log.display()),
+    }
 }

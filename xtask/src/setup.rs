@@ -5,7 +5,7 @@
 //! Cargo.lock, binaryen 132 from npm (Debian's binaryen 108 emits modules browsers reject), and
 //! npm's `oidc-provider` 9 (the OpenID provider of the SSO tests and of `demo --sso`), schemathesis
 //! with its dependencies exactly as `tests/schemathesis/requirements.txt` pins them (a venv in
-//! `target/tools/schemathesis`).
+//! `target/tools/schemathesis`), and cargo-fuzz 0.13.2 (the fuzz step of `cargo xtask test`).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -22,6 +22,7 @@ const SCHEMATHESIS_VENV: &str = "target/tools/schemathesis";
 const SCHEMATHESIS_REQUIREMENTS: &str = "tests/schemathesis/requirements.txt";
 
 const TRUNK_VERSION: &str = "0.21.14";
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
 const DEBIAN_PACKAGES: [&str; 6] =
     ["prometheus", "chromium", "chromium-driver", "postgresql-15", "wrk", "brotli"];
 
@@ -57,6 +58,7 @@ pub fn run(root: &Path) -> Result<()> {
         let lock_version = wasm_bindgen_lock_version(root)?;
         wasm_bindgen_cli(&lock_version)?;
         trunk_pin_matches(root, &lock_version)?;
+        cargo_fuzz()?;
         npm_tools(root)?;
         schemathesis(root)
     })
@@ -148,6 +150,27 @@ fn trunk() -> Result<()> {
     println!("installing: trunk {TRUNK_VERSION} from crates.io (about 7 minutes on 2 cores)");
     run_cmd(Command::new("cargo").args(["install", "trunk", "--locked", "--version", TRUNK_VERSION]))
         .context("cannot install trunk")
+}
+
+/// cargo-fuzz builds and runs the libFuzzer targets of `fuzz/` (on stable with
+/// `RUSTC_BOOTSTRAP=1`, which `cargo xtask test` sets for it alone).
+fn cargo_fuzz() -> Result<()> {
+    if probe("cargo", &["fuzz", "--version"])
+        .is_some_and(|v| v.split_whitespace().nth(1) == Some(CARGO_FUZZ_VERSION))
+    {
+        println!("ok: cargo-fuzz {CARGO_FUZZ_VERSION}");
+        return Ok(());
+    }
+    println!("installing: cargo-fuzz {CARGO_FUZZ_VERSION} from crates.io (about a minute)");
+    run_cmd(Command::new("cargo").args([
+        "install",
+        "cargo-fuzz",
+        "--locked",
+        "--force",
+        "--version",
+        CARGO_FUZZ_VERSION,
+    ]))
+    .context("cannot install cargo-fuzz")
 }
 
 /// The exact wasm-bindgen version the frontend links against.

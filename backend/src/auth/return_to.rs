@@ -14,16 +14,24 @@ pub fn safe_return_to(raw: &str) -> Option<String> {
     }
     // Check the text as given and after each of a few rounds of percent-decoding, so that
     // `%2F%2Fevil` or `%252F%252Fevil` cannot become `//evil` further down the line.
+    // A text that still changes after the last round is refused, since that decoding was never
+    // checked: the `return_to` fuzz target found `/%2525%252537F.` (a DEL after four rounds), and
+    // `/%2525252F%2525252Fevil` becomes `//evil` the same way.
     let mut text = raw.to_owned();
+    let mut settled = false;
     for _ in 0..4 {
         if !plain_relative_path(&text) {
             return None;
         }
         let decoded = percent_decode(&text)?;
         if decoded == text {
+            settled = true;
             break;
         }
         text = decoded;
+    }
+    if !settled {
+        return None;
     }
     // Resolve against a fixed origin: anything that leaves it is refused.
     let base = Url::parse("http://triage.invalid/").ok()?;
@@ -98,6 +106,8 @@ mod tests {
             "%2F%2Fevil.example",
             "/%5Cevil.example",
             "/%252F%252Fevil.example",
+            "/%2525252F%2525252Fevil.example",
+            "/%2525%252537F.",
             "/%09/evil.example",
             "/ /evil.example",
             "evil.example",

@@ -1,0 +1,100 @@
+#![no_main]
+//! `prometheus::parse_result` on arbitrary answers: JSON text as Prometheus might send it
+//! (the seeds are real answers), or a JSON tree built from the bytes with Prometheus's keys and
+//! numeric-looking strings. It never panics; every point it returns is finite (a chart can place
+//! it and JSON can carry it); the answer it hands the browser reads back as itself; each series
+//! keeps the text of its last raw value.
+
+use arbitrary::{Arbitrary, Result, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use serde_json::{Map, Number, Value};
+use triage::prometheus::parse_result;
+use triage_shared::prom::{QueryResult, ResultType};
+
+const KEYS: [&str; 8] = ["resultType", "result", "metric", "value", "values", "__name__", "job", "0"];
+const TEXTS: [&str; 14] = [
+    "vector", "matrix", "scalar", "string", "NaN", "+Inf", "-Inf", "1e309", "-0", "0x1p3", "1_0", " 1",
+    "4.2", "",
+];
+
+fn json(u: &mut Unstructured<'_>, depth: u32) -> Result<Value> {
+    let choice = if depth == 0 { u.int_in_range(0..=4)? } else { u.int_in_range(0..=6)? };
+    Ok(match choice {
+        0 => Value::Null,
+        1 => Value::Bool(bool::arbitrary(u)?),
+        2 => match u.int_in_range(0..=2)? {
+            0 => Number::from_f64(f64::arbitrary(u)?).map_or(Value::Null, Value::Number),
+            1 => Value::Number(i64::arbitrary(u)?.into()),
+            _ => Value::Number(u64::arbitrary(u)?.into()),
+        },
+        3 => Value::String((*u.choose(&TEXTS)?).to_owned()),
+        4 => Value::String(String::arbitrary(u)?),
+        5 => {
+            let len = u.int_in_range(0..=4)?;
+            Value::Array((0..len).map(|_| json(u, depth - 1)).collect::<Result<_>>()?)
+        }
+        _ => {
+            let len = u.int_in_range(0..=4)?;
+            let mut map = Map::new();
+            for _ in 0..len {
+                let key =
+                    if bool::arbitrary(u)? { (*u.choose(&KEYS)?).to_owned() } else { String::arbitrary(u)? };
+                map.insert(key, json(u, depth - 1)?);
+            }
+            Value::Object(map)
+        }
+    })
+}
+
+fn data(bytes: &[u8]) -> Option<Value> {
+    if bytes.first().is_some_and(|b| matches!(b, b'{' | b'[' | b' ' | b'\n')) {
+        return serde_json::from_slice(bytes).ok();
+    }
+    let mut u = Unstructured::new(bytes);
+    let result_type = if bool::arbitrary(&mut u).ok()? {
+        Value::String((*u.choose(&TEXTS[..4]).ok()?).to_owned())
+    } else {
+        json(&mut u, 1).ok()?
+    };
+    let result = json(&mut u, 4).ok()?;
+    Some(serde_json::json!({ "resultType": result_type, "result": result }))
+}
+
+/// Equal within a few units in the last place: serde_json's default float parser (the workspace
+/// does not enable `float_roundtrip`) can read the shortest printed form 1 or 2 ULP off.
+fn close(a: f64, b: f64) -> bool {
+    a == b || (a - b).abs() <= 8.0 * f64::EPSILON * a.abs().max(b.abs())
+}
+
+fuzz_target!(|bytes: &[u8]| {
+    let Some(data) = data(bytes) else { return };
+    let Ok(result) = parse_result(&data, vec!["w".to_owned()]) else { return };
+    assert_eq!(result.warnings, ["w"]);
+    for s in &result.series {
+        for [t, v] in &s.points {
+            assert!(t.is_finite() && v.is_finite(), "point [{t}, {v}] from {data}");
+        }
+        if matches!(result.result_type, ResultType::Vector | ResultType::Scalar | ResultType::String) {
+            assert!(s.points.len() <= 1, "{} points in one instant series from {data}", s.points.len());
+        }
+        if !s.points.is_empty() {
+            assert!(s.last_text.is_some(), "points without a last value from {data}");
+        }
+    }
+    if matches!(result.result_type, ResultType::Scalar | ResultType::String) {
+        assert_eq!(result.series.len(), 1);
+    }
+    // What the browser receives reads back as the same answer.
+    let text = serde_json::to_vec(&result).expect("a parsed answer encodes as JSON");
+    let back: QueryResult = serde_json::from_slice(&text).expect("the encoded answer decodes");
+    assert_eq!(back.result_type, result.result_type);
+    assert_eq!(back.series.len(), result.series.len());
+    for (a, b) in back.series.iter().zip(&result.series) {
+        assert_eq!(a.labels, b.labels);
+        assert_eq!(a.last_text, b.last_text);
+        assert_eq!(a.points.len(), b.points.len());
+        for (p, q) in a.points.iter().zip(&b.points) {
+            assert!(close(p[0], q[0]) && close(p[1], q[1]), "{p:?} read back as {q:?}");
+        }
+    }
+});
