@@ -92,8 +92,10 @@ fn main() -> ExitCode {
                 }
             };
             let result = runtime.block_on(async {
+                // Signal handlers first: the port accepts connections from the moment it is bound.
+                let shutdown = triage::startup::shutdown_signal();
                 let app = Application::build(settings).await?;
-                app.run().await
+                app.run(shutdown).await
             });
             match result {
                 Ok(()) => ExitCode::SUCCESS,

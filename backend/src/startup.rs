@@ -92,36 +92,42 @@ impl Application {
         Ok(())
     }
 
-    /// Serves until SIGTERM or Ctrl-C.
-    pub async fn run(self) -> anyhow::Result<()> {
-        self.run_until(shutdown_signal()).await
+    /// Serves until `shutdown` (see [`shutdown_signal`], installed before [`Application::build`]).
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        self.run_until(shutdown).await
     }
 }
 
-/// Completes on SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Completes on SIGTERM (Kubernetes) or SIGINT (Ctrl-C). The handlers are installed when this
+/// is called, not when it is first awaited: `main` calls it before binding, so a SIGTERM that
+/// arrives while the router is still being built stops Triage cleanly instead of killing it.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = int.recv() => {},
+                    }
+                }
+                (term, int) => {
+                    let e = term.err().or(int.err()).map(|e| e.to_string()).unwrap_or_default();
+                    tracing::error!("cannot listen for SIGTERM/SIGINT: {e}");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!("cannot listen for Ctrl-C: {e}");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }

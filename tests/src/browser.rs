@@ -76,6 +76,21 @@ impl Browser {
             .with_context(|| format!("no element with data-testid={id} appeared"))
     }
 
+    /// A property (`textContent`, `value`, …) of the element with `data-testid=id`, found again
+    /// when the page re-rendered it between finding and reading (a stale element), for up to 15 s.
+    pub async fn testid_prop(&self, id: &str, prop: &str) -> Result<Option<String>> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            match self.wait_testid(id).await?.prop(prop).await {
+                Ok(value) => return Ok(value),
+                Err(e) if e.is_stale_element_reference() && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Saves a PNG screenshot under `target/test-output/` and returns its path.
     pub async fn screenshot(&self, name: &str) -> Result<std::path::PathBuf> {
         let png = self.client.screenshot().await?;

@@ -266,7 +266,8 @@ async fn alert_link(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
         let row = format!("| {title} | {} |", verdict_word(result.verdict).to_uppercase());
         assert!(report.contains(&row), "the report has `{row}`:\n{report}");
     }
-    assert!(report.contains(&format!("| consumer_group | `{group}` |")), "{report}");
+    // Parameter names are Markdown text (`_` escaped, shown as `consumer_group`), values code.
+    assert!(report.contains(&format!("| consumer\\_group | `{group}` |")), "{report}");
     // The page's Copy report shows the same text (whether or not the clipboard accepts it).
     browser.wait_testid("copy-report").await?.click().await?;
     let preview = eventually("the copied report", 15, || async {
@@ -440,7 +441,7 @@ async fn alerts_page(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     let plan = browser.wait_testid("dry-run-summary").await?.text().await?;
     assert!(plan.contains("stream-processor 6 → 0 → 6"), "{plan}");
     let kubectl = browser.wait_testid("dry-run-kubectl").await?.text().await?;
-    assert!(kubectl.contains("scale deployment stream-processor --replicas=0"), "{kubectl}");
+    assert!(kubectl.contains("scale deployment/stream-processor --replicas=0"), "{kubectl}");
     let apply = browser.wait_testid("apply-button").await?;
     assert!(!apply.is_enabled().await?, "not before the namespace is typed");
     browser.wait_testid("confirm-input").await?.send_keys(&namespace).await?;

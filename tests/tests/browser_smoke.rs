@@ -63,11 +63,11 @@ async fn scenario(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
             ),
         )
         .await?;
-    let id = browser.wait_testid("runbook-id").await?.text().await?;
-    assert_eq!(id, "kafka-consumer-lag");
-    let ns = browser.wait_testid("param-namespace").await?.prop("value").await?;
+    let id = browser.testid_prop("runbook-id", "textContent").await?;
+    assert_eq!(id.as_deref().map(str::trim), Some("kafka-consumer-lag"));
+    let ns = browser.testid_prop("param-namespace", "value").await?;
     assert_eq!(ns.as_deref(), Some("streaming-analytics"), "namespace field");
-    let group = browser.wait_testid("param-consumer_group").await?.prop("value").await?;
+    let group = browser.testid_prop("param-consumer_group", "value").await?;
     assert_eq!(group.as_deref(), Some("stream-processor-group"), "consumer group field");
     browser.screenshot("smoke-deep-link").await?;
 

@@ -4,7 +4,7 @@
 //!
 //! The report is pasted into tickets and chats that render Markdown, and much of it comes from
 //! outside (deep-link parameters, label values, pod names, SSO subjects). Every value is escaped
-//! for the place it lands: [`text`] backslash-escapes all ASCII punctuation (so no emphasis,
+//! for the place it lands: [`text`] backslash-escapes every markup character (so no emphasis,
 //! link, image or raw HTML can start), [`code`] wraps a value in a code span longer than any
 //! backtick run in it, and [`code_block`] fences a block likewise. Table cells also escape `|`.
 
@@ -27,14 +27,24 @@ fn verdict_word(v: Verdict) -> &'static str {
     }
 }
 
-/// Literal text: every ASCII punctuation character backslash-escaped (CommonMark allows it for
-/// all of them), line breaks as spaces. Safe in a paragraph, a list item and a table cell.
+/// Every character that can start Markdown or GFM markup mid-line (emphasis, code, links and
+/// images, autolinks `http:`/`a@b`, raw HTML and entities, strikethrough, cells); `www.` is
+/// broken up too. Values are flattened to one line and never start one, so list and heading
+/// markers (`#`, `-`, `1.`) and lone parentheses need no escape.
+const MARKUP: &str = "\\`*_[]|<>&~:@";
+
+/// Literal text: every [`MARKUP`] character backslash-escaped (CommonMark allows it for any ASCII
+/// punctuation), line breaks as spaces. Safe in a paragraph, a list item and a table cell.
 fn text(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 8);
     for c in value.chars() {
         match c {
             '\n' | '\r' => out.push(' '),
-            c if c.is_ascii_punctuation() => {
+            // `www.` would start a GFM autolink.
+            '.' if out.get(out.len().saturating_sub(3)..).is_some_and(|t| t.eq_ignore_ascii_case("www")) => {
+                out.push_str("\\.");
+            }
+            c if MARKUP.contains(c) => {
                 out.push('\\');
                 out.push(c);
             }
@@ -220,7 +230,7 @@ mod tests {
     use triage_shared::runbook::{CheckResult, StepState};
 
     /// Hostile values a deep link, a label value or a subject could carry.
-    const HOSTILE: [&str; 8] = [
+    const HOSTILE: [&str; 9] = [
         "a`b ``c",
         "`x` [link](https://evil.example) ![img](https://evil.example/i.png)",
         "<img src=x onerror=alert(1)> <script>alert(2)</script>",
@@ -229,6 +239,7 @@ mod tests {
         "[ref]: https://evil.example\n# heading",
         "&lt;entity&gt; &#x3C;",
         "```\nfenced\n```",
+        "see www.evil.example or https://evil.example/x and mail a@evil.example",
     ];
 
     /// Parses `markdown` as CommonMark with GFM tables, as ticket systems render it.
