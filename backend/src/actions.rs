@@ -12,8 +12,8 @@ use triage_shared::actions::{
 };
 use triage_shared::{ApiError, ErrorKind, commands};
 
-use crate::audit::{AuditStore, NewEntry};
 use crate::kubernetes::{K8s, map_error};
+use crate::store::{NewEntry, Store};
 
 pub fn require(identity: &Identity, role: Role, what: &str) -> Result<(), ApiError> {
     if identity.role >= role {
@@ -42,7 +42,7 @@ pub(crate) struct Plan<'a> {
 /// The tail every action shares: a dry run answers with the plan; a real run checks the typed
 /// confirmation, writes the audit entry, runs `act`, and records its outcome.
 pub(crate) async fn guarded<F, Fut>(
-    store: &AuditStore,
+    store: &Store,
     identity: &Identity,
     plan: Plan<'_>,
     dry_run: bool,
@@ -78,7 +78,7 @@ where
         params: plan.params,
         dry_run_summary: plan.summary.clone(),
     };
-    let id = store.begin(entry).await?;
+    let id = store.audit().begin(entry).await?;
     let result = act().await;
     let (outcome, error) = match &result {
         Ok(()) => (AuditOutcome::Succeeded, None),
@@ -86,7 +86,7 @@ where
     };
     // An action is acknowledged only once its outcome is committed: if that write fails the
     // caller hears so (the entry stays `pending`), never a plain success.
-    if let Err(e) = store.finish(id, outcome, error).await {
+    if let Err(e) = store.audit().finish(id, outcome, error).await {
         tracing::error!(audit_id = id, "recording the outcome failed: {}", e.message);
         let what = if result.is_ok() { "was applied" } else { "failed" };
         return Err(ApiError::new(
@@ -109,7 +109,7 @@ where
 
 pub async fn scale(
     k8s: &K8s,
-    store: &AuditStore,
+    store: &Store,
     identity: &Identity,
     ns: &str,
     name: &str,
@@ -150,7 +150,7 @@ pub async fn scale(
 
 pub async fn restart(
     k8s: &K8s,
-    store: &AuditStore,
+    store: &Store,
     identity: &Identity,
     ns: &str,
     name: &str,
@@ -191,7 +191,7 @@ pub async fn restart(
 
 pub async fn delete_pod(
     k8s: &K8s,
-    store: &AuditStore,
+    store: &Store,
     identity: &Identity,
     ns: &str,
     name: &str,
@@ -250,7 +250,7 @@ fn check_selector(selector: &str) -> Result<kube::core::Selector, ApiError> {
 
 pub async fn delete_pods(
     k8s: &K8s,
-    store: &AuditStore,
+    store: &Store,
     identity: &Identity,
     ns: &str,
     req: &DeletePodsRequest,

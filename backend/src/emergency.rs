@@ -22,8 +22,8 @@ use triage_shared::commands::{kubectl_scale, shell_quote};
 use triage_shared::{ApiError, ErrorKind};
 
 use crate::actions::require;
-use crate::audit::{AuditStore, NewEntry};
 use crate::kubernetes::{K8s, map_error};
+use crate::store::{NewEntry, Store};
 use crate::workloads::owned_pods;
 
 /// Jobs of this process, by id, and the namespace each running one holds.
@@ -99,7 +99,7 @@ struct Planned {
 /// Validates, records the counts and returns the plan; for a real run, starts it.
 pub async fn start(
     k8s: &K8s,
-    store: &AuditStore,
+    store: &Store,
     jobs: &Jobs,
     identity: &Identity,
     ns: &str,
@@ -230,6 +230,7 @@ pub async fn start(
     // The recorded counts are in the audit entry before anything is scaled: if Triage dies
     // mid-job, an operator restores them by hand from the audit log.
     let begun = store
+        .audit()
         .begin(NewEntry {
             identity: identity.clone(),
             action: "emergency-restart".to_owned(),
@@ -255,7 +256,7 @@ pub async fn start(
             Ok(()) => (AuditOutcome::Succeeded, None),
             Err(e) => (AuditOutcome::Failed, Some(e.clone())),
         };
-        if let Err(e) = store.finish(audit_id, outcome, error.clone()).await {
+        if let Err(e) = store.audit().finish(audit_id, outcome, error.clone()).await {
             tracing::error!(audit_id, "recording the emergency restart's outcome failed: {}", e.message);
         }
         jobs_bg.update(&id, |j| {

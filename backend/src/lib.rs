@@ -3,7 +3,6 @@
 
 pub mod actions;
 pub mod assets;
-pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod emergency;
@@ -19,6 +18,7 @@ pub mod routes;
 pub mod runbooks;
 pub mod startup;
 pub mod state;
+pub mod store;
 pub mod streams;
 pub mod telemetry;
 pub mod workloads;

@@ -32,13 +32,8 @@ impl Application {
             ),
             None => None,
         };
-        let audit = match &settings.store.postgres_url {
-            Some(url) => {
-                crate::audit::AuditStore::open_postgres(url, settings.store.postgres_pool_size).await?
-            }
-            None => crate::audit::AuditStore::open_sqlite(&settings.store.sqlite_path)?,
-        };
-        let state = AppState::new(settings, k8s, audit)?;
+        let store = crate::store::Store::open(&settings.store).await?;
+        let state = AppState::new(settings, k8s, store)?;
         crate::runbooks::reload_on_sighup(state.runbooks.clone());
         Ok(Self { listener, state })
     }

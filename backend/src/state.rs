@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use triage_shared::{ApiError, ErrorKind};
 
-use crate::audit::AuditStore;
 use crate::config::Settings;
 use crate::kubernetes::K8s;
 use crate::live::LiveHub;
 use crate::metrics::HttpMetrics;
 use crate::prometheus::{PromClient, PromError};
+use crate::store::Store;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,7 +20,8 @@ pub struct AppState {
     prom: Option<Arc<PromClient>>,
     live: Option<Arc<LiveHub>>,
     k8s: Option<K8s>,
-    pub audit: AuditStore,
+    /// Triage's own store: the audit log, finished runs and snapshots.
+    pub store: Store,
     pub jobs: crate::emergency::Jobs,
     /// The loaded runbooks and their recent runs.
     pub runbooks: crate::runbooks::Runbooks,
@@ -37,7 +38,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(settings: Settings, k8s: Option<K8s>, audit: AuditStore) -> anyhow::Result<Self> {
+    pub fn new(settings: Settings, k8s: Option<K8s>, store: Store) -> anyhow::Result<Self> {
         let prom = match &settings.prometheus {
             Some(p) => Some(Arc::new(PromClient::new(p)?)),
             None => None,
@@ -60,7 +61,7 @@ impl AppState {
         );
         let runbooks = crate::runbooks::Runbooks::load(&settings.runbooks);
         let pg = match &settings.postgres {
-            Some(p) => Some(crate::pg::PgTargets::new(p, audit.clone()).map_err(|e| anyhow::anyhow!("{e}"))?),
+            Some(p) => Some(crate::pg::PgTargets::new(p, store.clone()).map_err(|e| anyhow::anyhow!("{e}"))?),
             None => None,
         };
         let auth = Arc::new(crate::auth::Auth::new(&settings.auth)?);
@@ -70,7 +71,7 @@ impl AppState {
             prom,
             live,
             k8s,
-            audit,
+            store,
             jobs: crate::emergency::Jobs::default(),
             runbooks,
             pg,

@@ -430,7 +430,7 @@ async fn sql_checks_are_read_only_bound_and_time_limited() -> Result<()> {
     let pg = Postgres::start().await?;
     seed(&pg).await?;
     let store_dir = tempfile::tempdir()?;
-    let store = triage::audit::AuditStore::open_sqlite(&store_dir.path().join("t.db"))?;
+    let store = triage::store::Store::open_sqlite(&store_dir.path().join("t.db"))?;
     let mut cfg = pg.analysis_settings("postgres");
     cfg.statement_timeout_ms = 500;
     let targets = triage::pg::PgTargets::new(&cfg, store).map_err(|e| anyhow::anyhow!("{e}"))?;

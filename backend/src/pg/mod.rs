@@ -27,8 +27,8 @@ use triage_shared::pg::{
 };
 use triage_shared::{ApiError, ErrorKind};
 
-use crate::audit::AuditStore;
 use crate::config::PostgresSettings;
+use crate::store::Store;
 
 pub use snapshots::SnapshotStore;
 
@@ -98,7 +98,7 @@ struct Target {
 impl PgTargets {
     /// Builds the pools (no connection is opened until the first analysis) and starts the
     /// periodic snapshots, which stop when the last handle is dropped.
-    pub fn new(settings: &PostgresSettings, store: AuditStore) -> Result<Arc<Self>, ApiError> {
+    pub fn new(settings: &PostgresSettings, store: Store) -> Result<Arc<Self>, ApiError> {
         let mut targets = Vec::with_capacity(settings.targets.len());
         for t in &settings.targets {
             let mut config: tokio_postgres::Config = t.url.expose_secret().parse().map_err(|e| {
@@ -257,7 +257,7 @@ impl PgTargets {
     /// confirmation, audited before and after.
     pub async fn reset(
         &self,
-        store: &AuditStore,
+        store: &Store,
         identity: &Identity,
         target: &str,
         req: &ResetRequest,

@@ -1,5 +1,5 @@
-//! Snapshots of `pg_stat_statements` in Triage's own store (SQLite or PostgreSQL, whichever
-//! holds the audit log), and the window diff between two readings.
+//! Snapshots of `pg_stat_statements` kept in Triage's store (`store::snapshots`), and the window
+//! diff between two readings.
 //!
 //! A snapshot is one row: its counters packed as fixed-size binary records (40 bytes per
 //! statement) plus a little JSON for the names, so writing and reading 5,000 statements is one
@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use triage_shared::pg::{DiffReport, DiffRow, SnapshotInfo};
 use triage_shared::{ApiError, ErrorKind};
 
-use crate::audit::AuditStore;
+use crate::store::Store;
+use crate::store::snapshots::{Find, NewSnapshot, SnapshotRow, StoredSnapshot, unavailable};
 
 /// One statement's cumulative counters at one moment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,176 +112,76 @@ fn decode(data: &[u8], meta: &str) -> Result<(Option<String>, Vec<Entry>), ApiEr
     Ok((meta.stats_reset, entries))
 }
 
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(ErrorKind::Unavailable, format!("Triage's store cannot keep or read snapshots: {e}"))
-}
-
 fn rfc3339(unix: f64) -> String {
     jiff::Timestamp::from_second(unix as i64).map_or_else(|_| format!("{unix}"), |t| t.to_string())
 }
 
-/// Snapshot rows in Triage's store; the tables are created when the store is opened (`audit.rs`).
-pub struct SnapshotStore {
-    store: AuditStore,
+fn info(row: SnapshotRow) -> SnapshotInfo {
+    SnapshotInfo {
+        id: row.id,
+        target: row.target,
+        taken_at: rfc3339(row.taken_at_unix),
+        taken_at_unix: row.taken_at_unix,
+        kind: row.kind,
+        statements: row.statements,
+    }
 }
 
-type Row = (i64, String, f64, String, i64, Vec<u8>, String);
+/// Readings kept as snapshots in Triage's store: packed on the way in, unpacked on the way out.
+pub struct SnapshotStore {
+    store: Store,
+}
 
 impl SnapshotStore {
-    pub fn new(store: AuditStore) -> Self {
+    pub fn new(store: Store) -> Self {
         Self { store }
     }
 
     pub async fn save(&self, target: &str, kind: &str, reading: &Reading) -> Result<SnapshotInfo, ApiError> {
         let (data, meta) = encode(reading);
         let statements = reading.entries.len() as i64;
-        let taken_at = reading.taken_at_unix;
-        let texts: Vec<(i64, String)> = reading.texts.iter().map(|(k, v)| (*k, v.clone())).collect();
-        let (target_s, kind_s) = (target.to_owned(), kind.to_owned());
-        let id = match &self.store {
-            AuditStore::Sqlite(conn) => conn
-                .call(move |conn| {
-                    let tx = conn.transaction()?;
-                    {
-                        let mut insert = tx.prepare_cached(
-                            "INSERT OR IGNORE INTO pg_statement_texts (target, queryid, query) VALUES (?1, ?2, ?3)",
-                        )?;
-                        for (queryid, query) in &texts {
-                            insert.execute(rusqlite::params![target_s, queryid, query])?;
-                        }
-                    }
-                    tx.execute(
-                        "INSERT INTO pg_snapshots (target, taken_at, kind, statements, data, meta)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        rusqlite::params![target_s, taken_at, kind_s, statements, data, meta],
-                    )?;
-                    let id = tx.last_insert_rowid();
-                    tx.commit()?;
-                    Ok(id)
-                })
-                .await
-                .map_err(unavailable)?,
-            AuditStore::Postgres(pool) => {
-                let mut client = pool.client().await.map_err(unavailable)?;
-                let tx = client.transaction().await.map_err(unavailable)?;
-                let (ids, queries): (Vec<i64>, Vec<String>) = texts.into_iter().unzip();
-                tx.execute(
-                    "INSERT INTO triage_pg_statement_texts (target, queryid, query)
-                     SELECT $1, u.queryid, u.query FROM unnest($2::bigint[], $3::text[]) AS u(queryid, query)
-                     ON CONFLICT DO NOTHING",
-                    &[&target_s, &ids, &queries],
-                )
-                .await
-                .map_err(unavailable)?;
-                let row = tx
-                    .query_one(
-                        "INSERT INTO triage_pg_snapshots (target, taken_at, kind, statements, data, meta)
-                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                        &[&target_s, &taken_at, &kind_s, &statements, &data, &meta],
-                    )
-                    .await
-                    .map_err(unavailable)?;
-                tx.commit().await.map_err(unavailable)?;
-                row.get(0)
-            }
-        };
-        Ok(SnapshotInfo {
+        let taken_at_unix = reading.taken_at_unix;
+        let id = self
+            .store
+            .snapshots()
+            .save(NewSnapshot {
+                target: target.to_owned(),
+                taken_at_unix,
+                kind: kind.to_owned(),
+                statements,
+                data,
+                meta,
+                texts: reading.texts.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            })
+            .await?;
+        Ok(info(SnapshotRow {
             id,
             target: target.to_owned(),
-            taken_at: rfc3339(taken_at),
-            taken_at_unix: taken_at,
+            taken_at_unix,
             kind: kind.to_owned(),
             statements,
-        })
+        }))
     }
 
     /// The target's snapshots, newest first (at most 500).
     pub async fn list(&self, target: &str) -> Result<Vec<SnapshotInfo>, ApiError> {
-        let target_s = target.to_owned();
-        let rows: Vec<(i64, f64, String, i64)> = match &self.store {
-            AuditStore::Sqlite(conn) => conn
-                .call(move |conn| {
-                    let mut stmt = conn.prepare(
-                        "SELECT id, taken_at, kind, statements FROM pg_snapshots WHERE target = ?1
-                         ORDER BY taken_at DESC, id DESC LIMIT 500",
-                    )?;
-                    stmt.query_map([&target_s], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                        .collect()
-                })
-                .await
-                .map_err(unavailable)?,
-            AuditStore::Postgres(pool) => pool
-                .query(
-                    "SELECT id, taken_at, kind, statements FROM triage_pg_snapshots WHERE target = $1
-                     ORDER BY taken_at DESC, id DESC LIMIT 500",
-                    &[&target_s],
-                )
-                .await
-                .map_err(unavailable)?
-                .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-                .collect(),
-        };
-        Ok(rows
-            .into_iter()
-            .map(|(id, taken_at, kind, statements)| SnapshotInfo {
-                id,
-                target: target.to_owned(),
-                taken_at: rfc3339(taken_at),
-                taken_at_unix: taken_at,
-                kind,
-                statements,
-            })
-            .collect())
+        Ok(self.store.snapshots().list(target).await?.into_iter().map(info).collect())
     }
 
-    /// One snapshot, chosen by `clause` (an SQL condition with the target as the first parameter
-    /// and `value` as the second) — the clauses are constants of this module.
-    async fn load_where(
-        &self,
-        target: &str,
-        clause: Which,
-        value: f64,
-    ) -> Result<Option<(SnapshotInfo, Reading)>, ApiError> {
-        let target_s = target.to_owned();
-        let (sqlite_sql, pg_sql) = clause.sql();
-        let row: Option<Row> = match &self.store {
-            AuditStore::Sqlite(conn) => conn
-                .call(move |conn| {
-                    let mut stmt = conn.prepare(sqlite_sql)?;
-                    let mut rows = stmt.query_map(rusqlite::params![target_s, value], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-                    })?;
-                    rows.next().transpose()
-                })
-                .await
-                .map_err(unavailable)?,
-            AuditStore::Postgres(pool) => {
-                let rows = match clause {
-                    Which::Id => pool.query(pg_sql, &[&target_s, &(value as i64)]).await,
-                    _ => pool.query(pg_sql, &[&target_s, &value]).await,
-                };
-                rows.map_err(unavailable)?
-                    .first()
-                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)))
-            }
+    /// One snapshot, unpacked.
+    async fn find(&self, target: &str, which: Find) -> Result<Option<(SnapshotInfo, Reading)>, ApiError> {
+        let Some(StoredSnapshot { row, data, meta }) = self.store.snapshots().find(target, which).await?
+        else {
+            return Ok(None);
         };
-        let Some((id, target_name, taken_at, kind, statements, data, meta)) = row else { return Ok(None) };
         let (stats_reset, entries) = decode(&data, &meta)?;
-        let info = SnapshotInfo {
-            id,
-            target: target_name,
-            taken_at: rfc3339(taken_at),
-            taken_at_unix: taken_at,
-            kind,
-            statements,
-        };
-        let reading = Reading { taken_at_unix: taken_at, stats_reset, entries, texts: HashMap::new() };
-        Ok(Some((info, reading)))
+        let reading =
+            Reading { taken_at_unix: row.taken_at_unix, stats_reset, entries, texts: HashMap::new() };
+        Ok(Some((info(row), reading)))
     }
 
     pub async fn load(&self, target: &str, id: i64) -> Result<(SnapshotInfo, Reading), ApiError> {
-        self.load_where(target, Which::Id, id as f64).await?.ok_or_else(|| {
+        self.find(target, Find::Id(id)).await?.ok_or_else(|| {
             ApiError::new(ErrorKind::NotFound, format!("no snapshot {id} of PostgreSQL target {target}"))
         })
     }
@@ -291,7 +192,7 @@ impl SnapshotStore {
         target: &str,
         unix: f64,
     ) -> Result<(SnapshotInfo, Reading), ApiError> {
-        self.load_where(target, Which::AtOrBefore, unix).await?.ok_or_else(|| {
+        self.find(target, Find::AtOrBefore(unix)).await?.ok_or_else(|| {
             ApiError::new(
                 ErrorKind::NotFound,
                 format!(
@@ -308,137 +209,23 @@ impl SnapshotStore {
         target: &str,
         unix: f64,
     ) -> Result<Option<(SnapshotInfo, Reading)>, ApiError> {
-        self.load_where(target, Which::AtOrAfter, unix).await
+        self.find(target, Find::AtOrAfter(unix)).await
     }
 
     /// Texts of the given statements, from the side table.
     pub async fn texts(&self, target: &str, ids: Vec<i64>) -> Result<HashMap<i64, String>, ApiError> {
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let target_s = target.to_owned();
-        match &self.store {
-            AuditStore::Sqlite(conn) => conn
-                .call(move |conn| {
-                    // One placeholder per id (a count, never a value, goes into the text).
-                    let marks = vec!["?"; ids.len()].join(", ");
-                    let mut stmt = conn.prepare(&format!(
-                        "SELECT queryid, query FROM pg_statement_texts WHERE target = ? AND queryid IN ({marks})"
-                    ))?;
-                    let params = std::iter::once(rusqlite::types::Value::Text(target_s))
-                        .chain(ids.into_iter().map(rusqlite::types::Value::Integer));
-                    stmt.query_map(rusqlite::params_from_iter(params), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
-                        .collect()
-                })
-                .await
-                .map_err(unavailable),
-            AuditStore::Postgres(pool) => Ok(pool
-                .query(
-                    "SELECT queryid, query FROM triage_pg_statement_texts WHERE target = $1 AND queryid = ANY($2)",
-                    &[&target_s, &ids],
-                )
-                .await
-                .map_err(unavailable)?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect()),
-        }
+        self.store.snapshots().texts(target, ids).await
     }
 
     /// Deletes periodic snapshots older than `keep`.
     pub async fn prune(&self, target: &str, keep: Duration) -> Result<(), ApiError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        let before = now - keep.as_secs_f64();
-        let target_s = target.to_owned();
-        match &self.store {
-            AuditStore::Sqlite(conn) => {
-                conn.call(move |conn| {
-                    conn.execute(
-                        "DELETE FROM pg_snapshots WHERE target = ?1 AND kind = 'periodic' AND taken_at < ?2",
-                        rusqlite::params![target_s, before],
-                    )
-                })
-                .await
-                .map_err(unavailable)?;
-            }
-            AuditStore::Postgres(pool) => {
-                pool.query(
-                    "DELETE FROM triage_pg_snapshots WHERE target = $1 AND kind = 'periodic' AND taken_at < $2",
-                    &[&target_s, &before],
-                )
-                .await
-                .map_err(unavailable)?;
-            }
-        }
-        Ok(())
+        self.store.snapshots().prune(target, keep).await
     }
-}
 
-impl SnapshotStore {
     /// Keeps the target's on-demand snapshots to the newest `count`, none older than `max_age`:
     /// any reader may take one, so they must not accumulate forever.
     pub async fn prune_manual(&self, target: &str, count: u32, max_age: Duration) -> Result<(), ApiError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        let before = now - max_age.as_secs_f64();
-        let (target_s, count) = (target.to_owned(), i64::from(count));
-        match &self.store {
-            AuditStore::Sqlite(conn) => {
-                conn.call(move |conn| {
-                    conn.execute(
-                        "DELETE FROM pg_snapshots WHERE target = ?1 AND kind <> 'periodic' AND (taken_at < ?2 OR id NOT IN
-                           (SELECT id FROM pg_snapshots WHERE target = ?1 AND kind <> 'periodic' ORDER BY taken_at DESC, id DESC LIMIT ?3))",
-                        rusqlite::params![target_s, before, count],
-                    )
-                })
-                .await
-                .map_err(unavailable)?;
-            }
-            AuditStore::Postgres(pool) => {
-                pool.query(
-                    "DELETE FROM triage_pg_snapshots WHERE target = $1 AND kind <> 'periodic' AND (taken_at < $2 OR id NOT IN
-                       (SELECT id FROM triage_pg_snapshots WHERE target = $1 AND kind <> 'periodic' ORDER BY taken_at DESC, id DESC LIMIT $3))",
-                    &[&target_s, &before, &count],
-                )
-                .await
-                .map_err(unavailable)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Which {
-    Id,
-    AtOrBefore,
-    AtOrAfter,
-}
-
-impl Which {
-    /// (SQLite, PostgreSQL) query texts.
-    fn sql(self) -> (&'static str, &'static str) {
-        match self {
-            Self::Id => (
-                "SELECT id, target, taken_at, kind, statements, data, meta FROM pg_snapshots WHERE target = ?1 AND id = ?2",
-                "SELECT id, target, taken_at, kind, statements, data, meta FROM triage_pg_snapshots WHERE target = $1 AND id = $2",
-            ),
-            Self::AtOrBefore => (
-                "SELECT id, target, taken_at, kind, statements, data, meta FROM pg_snapshots WHERE target = ?1 AND taken_at <= ?2
-                 ORDER BY taken_at DESC, id DESC LIMIT 1",
-                "SELECT id, target, taken_at, kind, statements, data, meta FROM triage_pg_snapshots WHERE target = $1 AND taken_at <= $2
-                 ORDER BY taken_at DESC, id DESC LIMIT 1",
-            ),
-            Self::AtOrAfter => (
-                "SELECT id, target, taken_at, kind, statements, data, meta FROM pg_snapshots WHERE target = ?1 AND taken_at >= ?2
-                 ORDER BY taken_at ASC, id ASC LIMIT 1",
-                "SELECT id, target, taken_at, kind, statements, data, meta FROM triage_pg_snapshots WHERE target = $1 AND taken_at >= $2
-                 ORDER BY taken_at ASC, id ASC LIMIT 1",
-            ),
-        }
+        self.store.snapshots().prune_manual(target, count, max_age).await
     }
 }
 

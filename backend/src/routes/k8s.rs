@@ -137,7 +137,7 @@ pub async fn scale(
     Path((ns, name)): Path<(String, String)>,
     JsonBody(req): JsonBody<ScaleRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
-    Ok(Json(actions::scale(state.k8s()?, &state.audit, &identity, &ns, &name, &req).await?))
+    Ok(Json(actions::scale(state.k8s()?, &state.store, &identity, &ns, &name, &req).await?))
 }
 
 pub async fn restart(
@@ -146,7 +146,7 @@ pub async fn restart(
     Path((ns, name)): Path<(String, String)>,
     JsonBody(req): JsonBody<RestartRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
-    Ok(Json(actions::restart(state.k8s()?, &state.audit, &identity, &ns, &name, &req).await?))
+    Ok(Json(actions::restart(state.k8s()?, &state.store, &identity, &ns, &name, &req).await?))
 }
 
 pub async fn delete_pod(
@@ -155,7 +155,7 @@ pub async fn delete_pod(
     Path((ns, name)): Path<(String, String)>,
     JsonBody(req): JsonBody<DeletePodRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
-    Ok(Json(actions::delete_pod(state.k8s()?, &state.audit, &identity, &ns, &name, &req).await?))
+    Ok(Json(actions::delete_pod(state.k8s()?, &state.store, &identity, &ns, &name, &req).await?))
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -168,7 +168,7 @@ pub async fn audit(
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, AppError> {
-    Ok(Json(state.audit.list(q.limit.unwrap_or(200)).await?))
+    Ok(Json(state.store.audit().list(q.limit.unwrap_or(200)).await?))
 }
 
 pub async fn emergency_restart(
@@ -177,7 +177,7 @@ pub async fn emergency_restart(
     Path(ns): Path<String>,
     JsonBody(req): JsonBody<EmergencyRestartRequest>,
 ) -> Result<Json<Job>, AppError> {
-    let job = crate::emergency::start(state.k8s()?, &state.audit, &state.jobs, &identity, &ns, req).await?;
+    let job = crate::emergency::start(state.k8s()?, &state.store, &state.jobs, &identity, &ns, req).await?;
     Ok(Json(job))
 }
 
@@ -250,5 +250,5 @@ pub async fn delete_pods(
     Path(ns): Path<String>,
     JsonBody(req): JsonBody<DeletePodsRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
-    Ok(Json(actions::delete_pods(state.k8s()?, &state.audit, &identity, &ns, &req).await?))
+    Ok(Json(actions::delete_pods(state.k8s()?, &state.store, &identity, &ns, &req).await?))
 }

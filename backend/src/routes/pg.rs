@@ -110,5 +110,5 @@ pub async fn reset_statements(
     Path(target): Path<String>,
     JsonBody(req): JsonBody<ResetRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
-    Ok(Json(state.pg()?.reset(&state.audit, &identity, &target, &req).await?))
+    Ok(Json(state.pg()?.reset(&state.store, &identity, &target, &req).await?))
 }

@@ -53,7 +53,7 @@ pub async fn get_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RunState>, AppError> {
-    Ok(Json(engine::find_run(&state.runbooks, &state.audit, &id).await?.state()))
+    Ok(Json(engine::find_run(&state.runbooks, &state.store, &id).await?.state()))
 }
 
 /// Server-sent events: every event so far, then the live ones, ending after `finished`.
@@ -63,7 +63,7 @@ pub async fn run_events(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let permit = state.streams.acquire(&identity.subject)?;
-    let run = engine::find_run(&state.runbooks, &state.audit, &id).await?;
+    let run = engine::find_run(&state.runbooks, &state.store, &id).await?;
     let (past, rx) = run.subscribe();
     let done = past.iter().any(|e| matches!(e, RunEvent::Finished { .. }));
     let live = if done {
@@ -96,9 +96,9 @@ pub fn run_events_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
 }
 
 pub async fn run_report(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
-    let run = engine::find_run(&state.runbooks, &state.audit, &id).await?.state();
+    let run = engine::find_run(&state.runbooks, &state.store, &id).await?.state();
     let runbook = state.runbooks.get(&run.runbook);
-    let entries = state.audit.list(1000).await?;
+    let entries = state.store.audit().list(1000).await?;
     let mut actions =
         report::actions_in_window(&entries, run.started_at, run.params.get("namespace").map(String::as_str));
     actions.reverse();

@@ -159,13 +159,13 @@ async fn execute(state: AppState, runbook: Arc<Runbook>, values: Values, run: Ar
     let mut finished = run.state();
     finished.causes = causes.clone();
     finished.finished_at = Some(finished_at);
-    if let Err(e) = super::store::save(&state.audit, &finished).await {
+    if let Err(e) = state.store.runs().save(&finished).await {
         tracing::warn!("the finished run could not be stored: {}", e.message);
     }
     let settings = &state.runbooks.settings;
     let max_age =
         std::time::Duration::from_secs(u64::from(settings.stored_run_retention_days.max(1)) * 86_400);
-    if let Err(e) = super::store::prune(&state.audit, settings.max_stored_runs.max(1), max_age).await {
+    if let Err(e) = state.store.runs().prune(settings.max_stored_runs.max(1), max_age).await {
         tracing::warn!("old runs could not be pruned: {}", e.message);
     }
     run.publish(RunEvent::Finished { causes: causes.clone(), finished_at }, |s| {
@@ -421,14 +421,14 @@ pub fn rank(runbook: &Runbook, results: &[CheckResult]) -> Vec<RankedCause> {
 /// The run, from memory or (after a restart, or from another replica) from the store.
 pub async fn find_run(
     runbooks: &Runbooks,
-    store: &crate::audit::AuditStore,
+    store: &crate::store::Store,
     id: &str,
 ) -> Result<Arc<Run>, ApiError> {
     if let Some(run) = runbooks.run(id) {
         return Ok(run);
     }
     let valid = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if valid && let Some(state) = super::store::load(store, id).await? {
+    if valid && let Some(state) = store.runs().load(id).await? {
         return Ok(Arc::new(Run::from_finished(state)));
     }
     Err(ApiError::new(

@@ -8,7 +8,6 @@
 pub mod checks;
 pub mod engine;
 pub mod report;
-pub mod store;
 pub mod template;
 pub mod validate;
 
