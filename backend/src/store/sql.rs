@@ -43,7 +43,7 @@ impl Sql {
         Self { postgres, sqlite: SqliteText::Own(sqlite) }
     }
 
-    fn sqlite(&self) -> &str {
+    pub(super) fn sqlite(&self) -> &str {
         match &self.sqlite {
             SqliteText::Derived(text) => text.get_or_init(|| sqlite_text(self.postgres)),
             SqliteText::Own(text) => text,
