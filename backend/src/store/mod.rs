@@ -3,13 +3,13 @@
 //!
 //! It is an embedded SQLite file by default (WAL, `synchronous=FULL`: an acknowledged write
 //! survives a crash) or PostgreSQL when several replicas share it. It is opened once at start,
-//! and its migrations ([`migrations`]) are applied then, never per call. PostgreSQL is reached
+//! and its migrations (`migrations.rs`) are applied then, never per call. PostgreSQL is reached
 //! through a `deadpool-postgres` pool: a connection the database dropped (a restart, a network
 //! cut) is replaced on the next checkout, and a checkout is bounded, so a database that is down
 //! is answered with `unavailable` in seconds, never a hang.
 //!
 //! This module is the only one that knows which database it is. Each table's statements are
-//! written once, in PostgreSQL's spelling ([`Sql`]), and run through two primitives, `query` and
+//! written once, in PostgreSQL's spelling (`sql.rs`), and run through two primitives, `query` and
 //! `transaction`; the SQLite text is derived from it.
 
 pub mod audit;
