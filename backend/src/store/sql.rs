@@ -142,25 +142,27 @@ impl Row {
         Self { columns: values.into_iter(), at: 0 }
     }
 
-    fn next(&mut self, what: &str) -> Result<Value, StoreError> {
+    fn next(&mut self) -> Result<Value, StoreError> {
         self.at += 1;
-        self.columns
-            .next()
-            .ok_or_else(|| StoreError(format!("the store's answer has no column {}", self.at)))
-            .and_then(|v| match v {
-                Value::Ints(_) | Value::Texts(_) => {
-                    Err(StoreError(format!("the store's column {} is a list, not {what}", self.at)))
-                }
-                v => Ok(v),
-            })
+        self.columns.next().ok_or_else(|| StoreError(format!("the store's answer has no column {}", self.at)))
     }
 
+    /// A column of another type than the statement's reader expects (the value itself is not
+    /// repeated: it may be a whole snapshot).
     fn wrong(&self, what: &str, got: &Value) -> StoreError {
-        StoreError(format!("the store's column {} holds {got:?}, not {what}", self.at))
+        let got = match got {
+            Value::Null => "NULL",
+            Value::Int(_) => "an integer",
+            Value::Real(_) => "a number",
+            Value::Text(_) => "a text",
+            Value::Blob(_) => "bytes",
+            Value::Ints(_) | Value::Texts(_) => "a list",
+        };
+        StoreError(format!("the store's column {} holds {got}, not {what}", self.at))
     }
 
     pub fn int(&mut self) -> Result<i64, StoreError> {
-        match self.next("an integer")? {
+        match self.next()? {
             Value::Int(v) => Ok(v),
             other => Err(self.wrong("an integer", &other)),
         }
@@ -168,7 +170,7 @@ impl Row {
 
     /// A number; SQLite may hand back a whole one as an integer.
     pub fn real(&mut self) -> Result<f64, StoreError> {
-        match self.next("a number")? {
+        match self.next()? {
             Value::Real(v) => Ok(v),
             Value::Int(v) => Ok(v as f64),
             other => Err(self.wrong("a number", &other)),
@@ -176,14 +178,14 @@ impl Row {
     }
 
     pub fn text(&mut self) -> Result<String, StoreError> {
-        match self.next("a text")? {
+        match self.next()? {
             Value::Text(v) => Ok(v),
             other => Err(self.wrong("a text", &other)),
         }
     }
 
     pub fn opt_text(&mut self) -> Result<Option<String>, StoreError> {
-        match self.next("a text or NULL")? {
+        match self.next()? {
             Value::Text(v) => Ok(Some(v)),
             Value::Null => Ok(None),
             other => Err(self.wrong("a text or NULL", &other)),
@@ -191,7 +193,7 @@ impl Row {
     }
 
     pub fn blob(&mut self) -> Result<Vec<u8>, StoreError> {
-        match self.next("bytes")? {
+        match self.next()? {
             Value::Blob(v) => Ok(v),
             other => Err(self.wrong("bytes", &other)),
         }
@@ -313,5 +315,16 @@ mod tests {
         );
         // Only a word that starts with the prefix loses it; a lone `$` stays.
         assert_eq!(sqlite_text("SELECT x_triage_y, $ FROM triage_a"), "SELECT x_triage_y, $ FROM a");
+    }
+
+    #[test]
+    fn a_row_is_read_in_order_and_a_wrong_type_is_named_not_printed() {
+        let mut row = Row::new(vec![Value::Int(3), Value::Int(2), Value::Null, Value::Blob(vec![7; 4096])]);
+        assert_eq!(row.int().expect("int"), 3);
+        assert_eq!(row.real().expect("a whole number"), 2.0);
+        assert_eq!(row.opt_text().expect("null"), None);
+        let e = row.text().expect_err("bytes are no text").to_string();
+        assert_eq!(e, "the store's column 4 holds bytes, not a text");
+        assert!(row.int().is_err(), "past the last column");
     }
 }
