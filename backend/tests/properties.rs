@@ -140,7 +140,7 @@ proptest! {
 mod runbooks {
     use proptest::prelude::*;
     use triage::runbooks::parse_runbook;
-    use triage::runbooks::template::{Values, command, k8s_name, promql, shell_quote};
+    use triage::runbooks::template::{Values, command, k8s_name, promql};
     use triage_shared::runbook::ParamKind;
 
     /// The end of a PromQL double-quoted literal that starts at `from` (just after the opening
@@ -197,6 +197,45 @@ mod runbooks {
         let _ = parse_runbook(text, "input.yaml");
     }
 
+    /// Shown commands quote values so that a shell reads back exactly the value: the command
+    /// text is run by a real `sh` (`printf %s VALUE` prints its one argument as it is) and split
+    /// by the `shlex` crate's POSIX word splitter, two readers independent of `shell_quote`.
+    pub fn command_value_holds(value: &str) -> Result<(), TestCaseError> {
+        let out =
+            command("printf %s {{v}}", &values(ParamKind::LabelValue, value)).map_err(TestCaseError::fail)?;
+        let words =
+            shlex::split(&out).ok_or_else(|| TestCaseError::fail(format!("shlex cannot split {out:?}")))?;
+        prop_assert_eq!(words, vec!["printf".to_owned(), "%s".to_owned(), value.to_owned()], "{}", out);
+        let shell = std::process::Command::new("sh")
+            .args(["-c", &out])
+            .output()
+            .map_err(|e| TestCaseError::fail(format!("cannot run sh: {e}")))?;
+        prop_assert!(shell.status.success(), "sh -c {:?}: {}", out, String::from_utf8_lossy(&shell.stderr));
+        prop_assert_eq!(String::from_utf8_lossy(&shell.stdout), value, "sh -c {:?}", out);
+        Ok(())
+    }
+
+    #[test]
+    fn command_values_known_cases() -> Result<(), TestCaseError> {
+        for value in
+            ["plain", "", "it's", "a b", "$(id)", "`id`", "\\n", "-n", "'", "''", "\"\"", "é ü", "a\nb"]
+        {
+            command_value_holds(value)?;
+        }
+        Ok(())
+    }
+
+    proptest! {
+        // Each case starts a shell: a bounded number of them.
+        #![proptest_config(ProptestConfig { cases: super::config().cases.min(256), ..super::config() })]
+
+        /// See [`command_value_holds`].
+        #[test]
+        fn command_values_are_one_shell_word(value in "[^\\x00]{0,40}") {
+            command_value_holds(&value)?;
+        }
+    }
+
     proptest! {
         #![proptest_config(super::config())]
 
@@ -212,14 +251,6 @@ mod runbooks {
             k8s_name_holds(&value)?;
         }
 
-        /// Shown commands quote values so that a shell reads back exactly the value.
-        #[test]
-        fn command_values_are_one_shell_word(value in "[^\\x00]{0,40}") {
-            let out = command("echo {{v}}", &values(ParamKind::LabelValue, &value));
-            if let Ok(out) = out {
-                prop_assert_eq!(out, format!("echo {}", shell_quote(&value)));
-            }
-        }
 
         /// The parser and validator never panic, on noise or on a damaged real runbook.
         #[test]
