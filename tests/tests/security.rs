@@ -2,13 +2,15 @@
 //! and nothing else, no framing, no sniffing), bounded request bodies, and no secret value in any
 //! API response or log line. The real `triage` binary runs with secrets in its configuration
 //! (session key, PostgreSQL passwords in the analysis target and the store) while every route of
-//! the route table is called, with good and with broken input.
+//! the route table is called, with good and with broken input, the shipped runbooks loaded and a
+//! real run among what is read.
 
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use reqwest::Method;
 use triage_sandbox::Incident;
+use triage_tests::paths::workspace_root;
 use triage_tests::triage_process::TriageProcess;
 use triage_tests::{Postgres, Prometheus, TestSandbox};
 
@@ -69,11 +71,13 @@ async fn headers_bodies_and_secrets() -> Result<()> {
              [prometheus]\nurl = \"{}\"\n\
              [kubernetes]\nkubeconfig = \"{}\"\nnamespaces = [\"streaming-analytics\"]\n\
              [postgres]\n[[postgres.targets]]\nname = \"main\"\nurl = \"{} password={TARGET_PASSWORD}\"\n\
-             [store]\npostgres_url = \"{} password={STORE_PASSWORD}\"\n",
+             [store]\npostgres_url = \"{} password={STORE_PASSWORD}\"\n\
+             [runbooks]\ndir = \"{}\"\n",
             prom.url,
             sb.kubeconfig.display(),
             pg.conninfo("postgres"),
             pg.conninfo("postgres"),
+            workspace_root().join("runbooks").display(),
         ),
         "triage.log",
     )
@@ -97,6 +101,17 @@ async fn headers_bodies_and_secrets() -> Result<()> {
         assert_eq!(headers.get("referrer-policy").map(|v| v.as_bytes()), Some(&b"same-origin"[..]));
     }
 
+    // A real run, so the run routes answer with its payload (parameters, results, report);
+    // started first: the refused oversized body below ends its connection.
+    let started = http
+        .post(triage.url("/api/runbooks/general-triage/runs"))
+        .header("x-triage-csrf", "1")
+        .json(&serde_json::json!({"params": {}}))
+        .send()
+        .await?;
+    anyhow::ensure!(started.status() == 200, "starting a run answered {}", started.status());
+    let run: triage_shared::runbook::RunStarted = started.json().await?;
+
     // A request body over the limit is refused before any handler reads it.
     let big = serde_json::json!({ "replicas": 3, "pad": "x".repeat(200 * 1024) });
     let response = http
@@ -107,15 +122,6 @@ async fn headers_bodies_and_secrets() -> Result<()> {
         .await?;
     assert_eq!(response.status(), 413);
 
-    // A real run, so the run routes answer with its payload (parameters, results, report).
-    let started = http
-        .post(triage.url("/api/runbooks/general-triage/runs"))
-        .header("x-triage-csrf", "1")
-        .json(&serde_json::json!({"params": {}}))
-        .send()
-        .await?;
-    anyhow::ensure!(started.status() == 200, "starting a run answered {}", started.status());
-    let run: triage_shared::runbook::RunStarted = started.json().await?;
     let good = Walk {
         ns: "streaming-analytics",
         name: "websocket-server",
@@ -221,10 +227,12 @@ async fn sso_client_secret_and_kubernetes_secret_values_stay_inside() -> Result<
              [auth.oidc]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
              redirect_url = \"http://127.0.0.1:{port}/auth/callback\"\nadmin_groups = [\"{ADMIN_GROUP}\"]\n\
              [kubernetes]\nkubeconfig = \"{}\"\nnamespaces = [\"streaming-analytics\"]\nlist_secret_names = true\n\
-             [store]\nsqlite_path = \"{}\"\n",
+             [store]\nsqlite_path = \"{}\"\n\
+             [runbooks]\ndir = \"{}\"\n",
             OidcProvider::issuer_for(provider_port),
             sb.kubeconfig.display(),
-            dir.path().join("triage.db").display()
+            dir.path().join("triage.db").display(),
+            workspace_root().join("runbooks").display(),
         ),
     )?;
     let triage = TriageProcess::start_with_config(config, port, dir.path().join("triage.log")).await?;
@@ -247,11 +255,13 @@ async fn sso_client_secret_and_kubernetes_secret_values_stay_inside() -> Result<
     answers.push_str(&names.body);
 
     // A real run, so the run routes answer with its payload.
+    let who: triage_shared::auth::WhoAmI = serde_json::from_str(&me.body)?;
+    let csrf = who.csrf_token.context("a session has a CSRF token")?;
     let started = agent
         .send(
             Method::POST,
             &triage.url("/api/runbooks/general-triage/runs"),
-            &[("x-triage-csrf", "1")],
+            &[("x-triage-csrf", csrf.as_str())],
             Some(Body::Json(serde_json::json!({"params": {}}))),
         )
         .await?;
