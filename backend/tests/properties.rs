@@ -192,6 +192,74 @@ mod runbooks {
         Ok(())
     }
 
+    /// `k8s_name_holds` checks only the names that are accepted: these known ones show that valid
+    /// names are accepted (so the property is not vacuous) and invalid ones refused.
+    #[test]
+    fn kubernetes_names_known_cases() {
+        for ok in ["stream-processor", "a", "web-0.cache"] {
+            assert_eq!(k8s_name("{{v}}", &values(ParamKind::Deployment, ok)).as_deref(), Ok(ok));
+        }
+        for bad in ["", "Bad_Name", "-lead", "a/b", "../etc"] {
+            assert!(k8s_name("{{v}}", &values(ParamKind::Deployment, bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Pieces of PromQL (and of templates) that the token soup of `promql_checking_never_panics`
+    /// is made of.
+    const PROMQL_TOKENS: [&str; 40] = [
+        "sum",
+        "rate",
+        "by",
+        "without",
+        "offset",
+        "@",
+        "bool",
+        "on",
+        "ignoring",
+        "group_left",
+        "(",
+        ")",
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        "\"",
+        "'",
+        "`",
+        "=",
+        "=~",
+        "!=",
+        "!~",
+        "+",
+        "/",
+        "^",
+        "x_total",
+        "le",
+        "5m",
+        "1e9",
+        "0x1F",
+        "Inf",
+        "NaN",
+        " ",
+        "#",
+        "\\",
+        "{{v}}",
+        "{{w}}",
+    ];
+
+    /// A runbook whose one check's query is `QUERY` (single-quoted in YAML).
+    const PROMQL_RUNBOOK: &str = "id: soup\ntitle: Soup\nsummary: s\ncomponent: c\nparams:\n  - name: v\n    kind: label-value\n  - name: w\n    kind: duration\n    default: 5m\nsteps:\n  - id: q\n    title: Q\n    explanation: e\n    check:\n      kind: promql\n      query: 'QUERY'\n";
+
+    #[test]
+    fn the_promql_soup_runbook_loads_with_a_good_query() {
+        let text = PROMQL_RUNBOOK.replace("QUERY", r#"sum(rate(x_total{a="{{v}}"}[{{w}}]))"#);
+        assert!(parse_runbook(&text, "promql.yaml").is_ok(), "{text}");
+        let text = PROMQL_RUNBOOK.replace("QUERY", "sum(rate(x_total[5m])");
+        assert!(parse_runbook(&text, "promql.yaml").is_err(), "a missing parenthesis is found");
+    }
+
     /// The parser and validator answer (with a runbook or an error), whatever the text.
     pub fn runbook_parser_holds(text: &str) {
         let _ = parse_runbook(text, "input.yaml");
@@ -251,6 +319,16 @@ mod runbooks {
             k8s_name_holds(&value)?;
         }
 
+
+        /// PromQL-like token soup in a check's query: parsing it at load (promql-parser, after
+        /// the sentinels) answers with a runbook or problems, never a panic; and the query the
+        /// runbook was shipped with still loads.
+        #[test]
+        fn promql_checking_never_panics(tokens in prop::collection::vec(prop::sample::select(PROMQL_TOKENS.to_vec()), 0..40)) {
+            let query = tokens.concat();
+            let text = PROMQL_RUNBOOK.replace("QUERY", &query.replace('\'', "''"));
+            let _ = parse_runbook(&text, "promql.yaml");
+        }
 
         /// The parser and validator never panic, on noise or on a damaged real runbook.
         #[test]
