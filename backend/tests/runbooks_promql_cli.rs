@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-/// A valid runbook whose query line (line 18) the tests replace.
+/// A valid runbook whose query line (line 16) the tests replace.
 const RUNBOOK: &str = r#"id: tiny
 title: Tiny
 summary: A small runbook.
@@ -19,11 +19,11 @@ params:
     default: shop
 steps:
   - id: errors
-    title: Errors
-    explanation: Failed events.
     check:
       kind: promql
       query: sum(rate(events_failed_total{namespace="{{namespace}}"}[{{window}}]))
+    title: Errors
+    explanation: Failed events.
     rules:
       - op: above
         threshold: 1
@@ -61,12 +61,12 @@ fn a_promql_syntax_error_is_a_file_line_problem() {
     let (code, _, stderr) =
         check_with(r#"sum(rate(events_failed_total{namespace="{{namespace}}"}[{{window}}])"#);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("q.yaml:18: PromQL does not parse (with sample parameter values): "), "{stderr}");
+    assert!(stderr.contains("q.yaml:16: PromQL does not parse (with sample parameter values): "), "{stderr}");
     assert!(stderr.contains("1 problem(s)"), "{stderr}");
     // A literal query is parsed as well.
     let (code, _, stderr) = check_with("sum(rate(events_failed_total[5m]) by");
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("q.yaml:18: PromQL does not parse: "), "{stderr}");
+    assert!(stderr.contains("q.yaml:16: PromQL does not parse: "), "{stderr}");
 }
 
 #[test]
@@ -78,7 +78,7 @@ fn a_parameter_outside_a_label_matcher_value_is_refused() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains(
-            "q.yaml:18: PromQL: `{{namespace}}` is in a string that is not a label matcher's value"
+            "q.yaml:16: PromQL: `{{namespace}}` is in a string that is not a label matcher's value"
         ),
         "{stderr}"
     );
@@ -86,7 +86,7 @@ fn a_parameter_outside_a_label_matcher_value_is_refused() {
     let (code, _, stderr) = check_with(r#"sum(rate({{namespace}}[{{window}}]))"#);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
-        stderr.contains("q.yaml:18: PromQL: `{{namespace}}` is outside a double-quoted label value"),
+        stderr.contains("q.yaml:16: PromQL: `{{namespace}}` is outside a double-quoted label value"),
         "{stderr}"
     );
 }
