@@ -36,8 +36,9 @@ fn latency_histogram() -> Histogram {
     Histogram::new(BUCKETS)
 }
 
-/// Registry of HTTP request metrics; one per application. Recording a request takes no lock
-/// shared with other series once its series exists (the families hold a read-mostly lock).
+/// Registry of HTTP request metrics; one per application. Once a series exists, recording a
+/// request takes only the family's shared read lock and increments atomics; the write lock is
+/// taken once per new label set.
 #[derive(Debug)]
 pub struct HttpMetrics {
     registry: Registry,
