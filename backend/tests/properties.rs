@@ -140,7 +140,7 @@ proptest! {
 mod runbooks {
     use proptest::prelude::*;
     use triage::runbooks::parse_runbook;
-    use triage::runbooks::template::{Values, command, k8s_name, promql, shell_quote};
+    use triage::runbooks::template::{Values, command, k8s_name, promql};
     use triage_shared::runbook::ParamKind;
 
     /// The end of a PromQL double-quoted literal that starts at `from` (just after the opening
@@ -192,9 +192,116 @@ mod runbooks {
         Ok(())
     }
 
+    /// `k8s_name_holds` checks only the names that are accepted: these known ones show that valid
+    /// names are accepted (so the property is not vacuous) and invalid ones refused.
+    #[test]
+    fn kubernetes_names_known_cases() {
+        for ok in ["stream-processor", "a", "web-0.cache"] {
+            assert_eq!(k8s_name("{{v}}", &values(ParamKind::Deployment, ok)).as_deref(), Ok(ok));
+        }
+        for bad in ["", "Bad_Name", "-lead", "a/b", "../etc"] {
+            assert!(k8s_name("{{v}}", &values(ParamKind::Deployment, bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Pieces of PromQL (and of templates) that the token soup of `promql_checking_never_panics`
+    /// is made of.
+    const PROMQL_TOKENS: [&str; 40] = [
+        "sum",
+        "rate",
+        "by",
+        "without",
+        "offset",
+        "@",
+        "bool",
+        "on",
+        "ignoring",
+        "group_left",
+        "(",
+        ")",
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        "\"",
+        "'",
+        "`",
+        "=",
+        "=~",
+        "!=",
+        "!~",
+        "+",
+        "/",
+        "^",
+        "x_total",
+        "le",
+        "5m",
+        "1e9",
+        "0x1F",
+        "Inf",
+        "NaN",
+        " ",
+        "#",
+        "\\",
+        "{{v}}",
+        "{{w}}",
+    ];
+
+    /// A runbook whose one check's query is `QUERY` (single-quoted in YAML).
+    const PROMQL_RUNBOOK: &str = "id: soup\ntitle: Soup\nsummary: s\ncomponent: c\nparams:\n  - name: v\n    kind: label-value\n  - name: w\n    kind: duration\n    default: 5m\nsteps:\n  - id: q\n    title: Q\n    explanation: e\n    check:\n      kind: promql\n      query: 'QUERY'\n";
+
+    #[test]
+    fn the_promql_soup_runbook_loads_with_a_good_query() {
+        let text = PROMQL_RUNBOOK.replace("QUERY", r#"sum(rate(x_total{a="{{v}}"}[{{w}}]))"#);
+        assert!(parse_runbook(&text, "promql.yaml").is_ok(), "{text}");
+        let text = PROMQL_RUNBOOK.replace("QUERY", "sum(rate(x_total[5m])");
+        assert!(parse_runbook(&text, "promql.yaml").is_err(), "a missing parenthesis is found");
+    }
+
     /// The parser and validator answer (with a runbook or an error), whatever the text.
     pub fn runbook_parser_holds(text: &str) {
         let _ = parse_runbook(text, "input.yaml");
+    }
+
+    /// Shown commands quote values so that a shell reads back exactly the value: the command
+    /// text is run by a real `sh` (`printf %s VALUE` prints its one argument as it is) and split
+    /// by the `shlex` crate's POSIX word splitter, two readers independent of `shell_quote`.
+    pub fn command_value_holds(value: &str) -> Result<(), TestCaseError> {
+        let out =
+            command("printf %s {{v}}", &values(ParamKind::LabelValue, value)).map_err(TestCaseError::fail)?;
+        let words =
+            shlex::split(&out).ok_or_else(|| TestCaseError::fail(format!("shlex cannot split {out:?}")))?;
+        prop_assert_eq!(words, vec!["printf".to_owned(), "%s".to_owned(), value.to_owned()], "{}", out);
+        let shell = std::process::Command::new("sh")
+            .args(["-c", &out])
+            .output()
+            .map_err(|e| TestCaseError::fail(format!("cannot run sh: {e}")))?;
+        prop_assert!(shell.status.success(), "sh -c {:?}: {}", out, String::from_utf8_lossy(&shell.stderr));
+        prop_assert_eq!(String::from_utf8_lossy(&shell.stdout), value, "sh -c {:?}", out);
+        Ok(())
+    }
+
+    #[test]
+    fn command_values_known_cases() -> Result<(), TestCaseError> {
+        for value in
+            ["plain", "", "it's", "a b", "$(id)", "`id`", "\\n", "-n", "'", "''", "\"\"", "é ü", "a\nb"]
+        {
+            command_value_holds(value)?;
+        }
+        Ok(())
+    }
+
+    proptest! {
+        // Each case starts a shell: a bounded number of them.
+        #![proptest_config(ProptestConfig { cases: super::config().cases.min(256), ..super::config() })]
+
+        /// See [`command_value_holds`].
+        #[test]
+        fn command_values_are_one_shell_word(value in "[^\\x00]{0,40}") {
+            command_value_holds(&value)?;
+        }
     }
 
     proptest! {
@@ -212,13 +319,15 @@ mod runbooks {
             k8s_name_holds(&value)?;
         }
 
-        /// Shown commands quote values so that a shell reads back exactly the value.
+
+        /// PromQL-like token soup in a check's query: parsing it at load (promql-parser, after
+        /// the sentinels) answers with a runbook or problems, never a panic; and the query the
+        /// runbook was shipped with still loads.
         #[test]
-        fn command_values_are_one_shell_word(value in "[^\\x00]{0,40}") {
-            let out = command("echo {{v}}", &values(ParamKind::LabelValue, &value));
-            if let Ok(out) = out {
-                prop_assert_eq!(out, format!("echo {}", shell_quote(&value)));
-            }
+        fn promql_checking_never_panics(tokens in prop::collection::vec(prop::sample::select(PROMQL_TOKENS.to_vec()), 0..40)) {
+            let query = tokens.concat();
+            let text = PROMQL_RUNBOOK.replace("QUERY", &query.replace('\'', "''"));
+            let _ = parse_runbook(&text, "promql.yaml");
         }
 
         /// The parser and validator never panic, on noise or on a damaged real runbook.

@@ -76,6 +76,8 @@ async fn views_match_kubectl() -> anyhow::Result<()> {
     let deployments: Vec<DeploymentSummary> = app.get_json(&format!("{NS}/deployments")).await?;
     let theirs = kubectl_json(&sb, &["get", "deployments"]).await?;
     assert_eq!(deployments.len(), theirs["items"].as_array().map_or(0, Vec::len));
+    // The loop below compares each one: it must have something to compare.
+    assert!(!deployments.is_empty(), "no deployments listed: {theirs}");
     for d in &deployments {
         let k = theirs["items"]
             .as_array()

@@ -274,6 +274,14 @@ async fn prometheus_down_errors_its_checks_only_and_the_report_and_stream_carry_
     }
     assert_eq!(replayed, events.len(), "late subscribers get every event so far");
 
+    // Before any action, the report's action section says so and names no action.
+    let row = "| local | scale | deployment/streaming-analytics/stream-processor | Succeeded |";
+    let report_url = env.app.url(&format!("/api/runs/{}/report.md", run.run_id));
+    let before = env.app.http.get(&report_url).send().await?.error_for_status()?.text().await?;
+    let actions_before = before.split("## Actions taken since the run started").nth(1).unwrap_or_default();
+    assert!(actions_before.contains("None recorded in the audit log."), "{before}");
+    assert!(!actions_before.contains("| scale |"), "no action yet:\n{before}");
+
     // An action taken after the run started, in its namespace, appears in the report.
     let (status, body) = env
         .app
@@ -285,8 +293,7 @@ async fn prometheus_down_errors_its_checks_only_and_the_report_and_stream_carry_
     assert_eq!(status, 200, "{body}");
 
     // The report has the parameters, every verdict with its summary, and the timestamps.
-    let response =
-        env.app.http.get(env.app.url(&format!("/api/runs/{}/report.md", run.run_id))).send().await?;
+    let response = env.app.http.get(&report_url).send().await?;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"].to_str()?.starts_with("text/markdown"));
     let report = response.text().await?;
@@ -301,6 +308,10 @@ async fn prometheus_down_errors_its_checks_only_and_the_report_and_stream_carry_
     ] {
         assert!(report.contains(needle), "report lacks {needle:?}:\n{report}");
     }
+    // The action itself: who did what to which target, and how it went.
+    let actions = report.split("## Actions taken since the run started").nth(1).unwrap_or_default();
+    assert!(actions.lines().any(|l| l.ends_with(row)), "report lacks the scale action {row:?}:\n{report}");
+    assert!(!actions.contains("None recorded in the audit log."), "{report}");
     for (id, step) in &state.steps {
         let StepState::Done { result } = step else { continue };
         let word = format!("{:?}", result.verdict).to_uppercase();

@@ -1,4 +1,5 @@
-//! Runbooks as data: every shipped runbook loads and matches its committed snapshot; broken
+//! Runbooks as data: every shipped runbook loads (its parsed form is snapshotted in
+//! `backend/tests/snapshots.rs`); broken
 //! files are reported with file, line and reason; reload
 //! through the admin endpoint keeps the current set when a file is broken; finished runs survive a
 //! restart through the store.
@@ -67,7 +68,7 @@ fn assert_problem(text: &str, line: usize, needle: &str) {
 }
 
 #[test]
-fn every_shipped_runbook_loads_and_matches_the_snapshot() {
+fn every_shipped_runbook_loads() {
     let loaded = load_dir(&workspace_root().join("runbooks"));
     let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -90,20 +91,7 @@ fn every_shipped_runbook_loads_and_matches_the_snapshot() {
     ] {
         assert!(ids.contains(&id), "missing runbook {id}; have {ids:?}");
     }
-    let mut parsed = loaded.runbooks.clone();
-    parsed.sort_by(|a, b| a.id.cmp(&b.id));
-    let text = serde_json::to_string_pretty(&parsed).expect("serialize") + "\n";
-    let snapshot = workspace_root().join("tests/snapshots/runbooks.json");
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(snapshot.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&snapshot, &text).expect("write snapshot");
-    }
-    let expected = std::fs::read_to_string(&snapshot)
-        .expect("tests/snapshots/runbooks.json is missing; run with UPDATE_SNAPSHOTS=1 once");
-    assert!(
-        expected == text,
-        "the parsed runbooks differ from tests/snapshots/runbooks.json; review and rerun with UPDATE_SNAPSHOTS=1"
-    );
+    // Their parsed form is compared with committed snapshots in `backend/tests/snapshots.rs`.
 }
 
 #[test]

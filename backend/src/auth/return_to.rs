@@ -52,28 +52,10 @@ fn plain_relative_path(text: &str) -> bool {
         && !text.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
-/// Percent-decodes `text`; `None` when the result is not UTF-8.
+/// Percent-decodes `text` once (a `%` not followed by two hex digits stays as it is); `None`
+/// when the result is not UTF-8.
 fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
+    percent_encoding::percent_decode_str(text).decode_utf8().ok().map(std::borrow::Cow::into_owned)
 }
 
 #[cfg(test)]
@@ -115,6 +97,20 @@ mod tests {
         ] {
             assert_eq!(safe_return_to(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn one_round_decodes_only_complete_escapes() {
+        use super::percent_decode;
+        assert_eq!(percent_decode("/a%2Fb").as_deref(), Some("/a/b"));
+        assert_eq!(percent_decode("/a%2fb").as_deref(), Some("/a/b"));
+        assert_eq!(percent_decode("/%252F").as_deref(), Some("/%2F"));
+        // Incomplete or non-hex escapes stay as they are; the second `%` of `%%41` starts one.
+        for (text, once) in [("/100%", "/100%"), ("/%2", "/%2"), ("/%zz", "/%zz"), ("/%%41", "/%A")] {
+            assert_eq!(percent_decode(text).as_deref(), Some(once), "{text}");
+        }
+        assert_eq!(percent_decode("/%C3%A9").as_deref(), Some("/é"));
+        assert_eq!(percent_decode("/%FF"), None, "not UTF-8");
     }
 
     #[test]

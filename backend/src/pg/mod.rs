@@ -44,7 +44,7 @@ macro_rules! read_only {
         let t = $self.target($target)?;
         let limit = $self.overall_limit(t);
         let timeout_ms = $self.statement_timeout.as_millis();
-        let mut conn = t.pool.get().await.map_err(|e| map_error(&t.name, &e))?;
+        let mut conn = t.pool.get(&t.name).await?;
         let result: Result<_, TxError> = match tokio::time::timeout(limit, async {
             // Sent by hand rather than through `Transaction`, so these carry the marker too.
             let $tx: &tokio_postgres::Client = conn.client_mut();
@@ -110,10 +110,11 @@ impl PgTargets {
             config.connect_timeout(Duration::from_secs(settings.connect_timeout_secs));
             config.application_name("triage");
             let pool = pool::Pool::new(
+                &t.name,
                 config,
                 settings.pool_size,
                 Duration::from_secs(settings.connect_timeout_secs),
-            );
+            )?;
             targets.push(Target { name: t.name.clone(), pool });
         }
         let this = Arc::new(Self {
@@ -277,7 +278,7 @@ impl PgTargets {
         };
         let timeout_ms = self.statement_timeout.as_millis();
         crate::actions::guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || async {
-            let mut conn = t.pool.get().await.map_err(|e| map_error(&t.name, &e))?;
+            let mut conn = t.pool.get(&t.name).await?;
             let result = async {
                 let tx = conn.client_mut().transaction().await?;
                 tx.batch_execute(&format!("{MARKER} SET LOCAL statement_timeout = {timeout_ms}")).await?;

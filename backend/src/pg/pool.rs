@@ -1,31 +1,51 @@
-//! A small connection pool: at most `size` connections per target, idle ones kept for reuse,
-//! dead ones (server restarted, network cut) dropped on checkout so the next request reconnects.
+//! The analysis targets' connection pools, one `deadpool-postgres` pool per target: at most
+//! `size` connections, idle ones kept for reuse, a closed one (server restarted, network cut)
+//! replaced on checkout, a new connection bounded by the configured connect timeout.
+//!
+//! A checkout waits for a free connection as long as it takes: every use of a connection is
+//! already bounded by the analysis's overall limit, so a busy slot is freed within it.
 
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use deadpool_postgres::{Manager, ManagerConfig, Object, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::{Client, Config, NoTls};
+use triage_shared::{ApiError, ErrorKind};
 
 pub struct Pool {
-    config: Config,
+    inner: deadpool_postgres::Pool,
     connect_timeout: Duration,
-    idle: Arc<Mutex<Vec<Client>>>,
-    permits: Arc<Semaphore>,
 }
 
 /// A checked-out connection; goes back to the pool when dropped unless discarded.
 pub struct Conn {
     /// Always `Some` until dropped.
-    client: Option<Client>,
+    object: Option<Object>,
     keep: bool,
-    idle: Arc<Mutex<Vec<Client>>>,
-    _permit: OwnedSemaphorePermit,
 }
 
 impl Pool {
-    pub fn new(config: Config, size: usize, connect_timeout: Duration) -> Self {
-        Self { config, connect_timeout, idle: Arc::default(), permits: Arc::new(Semaphore::new(size.max(1))) }
+    /// `config` carries the connect timeout too (tokio-postgres applies it to each connect).
+    pub fn new(
+        target: &str,
+        config: Config,
+        size: usize,
+        connect_timeout: Duration,
+    ) -> Result<Self, ApiError> {
+        // Fast recycling: an idle connection is handed out again unless it is closed, as
+        // before; a connection that failed mid-transaction is discarded by its user instead.
+        let manager =
+            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let inner = deadpool_postgres::Pool::builder(manager)
+            .max_size(size.max(1))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorKind::Internal,
+                    format!("postgres target {target}: cannot set up its pool: {e}"),
+                )
+            })?;
+        Ok(Self { inner, connect_timeout })
     }
 
     pub fn connect_timeout(&self) -> Duration {
@@ -33,40 +53,26 @@ impl Pool {
     }
 
     /// An idle live connection, or a new one. Waits for a free slot when all are in use.
-    pub async fn get(&self) -> Result<Conn, tokio_postgres::Error> {
-        // The semaphore is never closed, so acquiring only fails if it were; treat as full wait.
-        let permit = loop {
-            if let Ok(p) = Arc::clone(&self.permits).acquire_owned().await {
-                break p;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
-        let reused = {
-            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            idle.retain(|c| !c.is_closed());
-            idle.pop()
-        };
-        let client = match reused {
-            Some(c) => c,
-            None => {
-                let (client, connection) = self.config.connect(NoTls).await?;
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!("PostgreSQL analysis connection closed: {e}");
-                    }
-                });
-                client
-            }
-        };
-        Ok(Conn { client: Some(client), keep: true, idle: Arc::clone(&self.idle), _permit: permit })
+    pub async fn get(&self, target: &str) -> Result<Conn, ApiError> {
+        match self.inner.get().await {
+            Ok(object) => Ok(Conn { object: Some(object), keep: true }),
+            Err(PoolError::Backend(e)) => Err(super::map_error(target, &e)),
+            // No wait, create or recycle timeout is set, the pool is never closed and has no
+            // hooks; should one of these happen after all, it is still answered in words.
+            Err(e) => Err(ApiError::new(
+                ErrorKind::Unavailable,
+                format!("PostgreSQL target {target} is unreachable ({e})"),
+            )
+            .with_detail(serde_json::json!({"target": target}))),
+        }
     }
 }
 
 impl Conn {
     pub fn client_mut(&mut self) -> &mut Client {
-        match self.client.as_mut() {
-            Some(c) => c,
-            None => unreachable!("the client is only taken when the connection is dropped"),
+        match self.object.as_mut() {
+            Some(object) => object,
+            None => unreachable!("the connection is only taken when it is dropped"),
         }
     }
 
@@ -78,11 +84,12 @@ impl Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take()
-            && self.keep
-            && !client.is_closed()
+        if let Some(object) = self.object.take()
+            && !self.keep
         {
-            self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(client);
+            // Taken out of the pool: the client is dropped here, which closes the connection,
+            // and the pool opens a new one when it is next needed.
+            drop(Object::take(object));
         }
     }
 }

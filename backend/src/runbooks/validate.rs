@@ -9,6 +9,8 @@ use triage_shared::runbook::{Check, Fix, FixAction, ParamKind, RuleOp, Runbook};
 
 use super::template::{self, PromqlSlot};
 
+mod promql;
+
 /// One problem of a runbook file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -335,6 +337,10 @@ pub fn validate(runbook: &Runbook, text: &str, file: &str) -> Vec<Problem> {
                         cx.push(line, format!("PromQL: {e}"));
                     }
                     Ok(slots) => {
+                        for problem in promql::check(query, &slots) {
+                            let line = cx.loc.find("query:", at, at);
+                            cx.push(line, problem);
+                        }
                         for (h, slot) in slots {
                             if let Some(kind) = cx.kind_of(&h.name)
                                 && !template::promql_kind_allowed(slot, kind)
