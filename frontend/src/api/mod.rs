@@ -1,50 +1,25 @@
-//! Typed calls to the backend. Every function returns `Result<T, ApiError>`; a response without
-//! the JSON error body (a proxy's 502, a dropped connection) still becomes an `ApiError` in words.
+//! Typed calls to the backend, one module per upstream it fronts: `prom` (Prometheus), `k8s`
+//! (Kubernetes and its guarded actions), `pg` (PostgreSQL analysis), `runbooks` (flows and runs);
+//! here Triage's own (version, session, audit log) and the one GET and POST every call goes
+//! through. Every function returns `Result<T, ApiError>`; a response without the JSON error body
+//! (a proxy's 502, a dropped connection) still becomes an `ApiError` in words.
 
+pub mod k8s;
 pub mod pg;
+pub mod prom;
+pub mod runbooks;
 
 use gloo_net::http::{Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use triage_shared::actions::{
-    ActionOutcome, AuditEntry, DeletePodRequest, DeletePodsRequest, EmergencyRestartRequest, Identity, Job,
-    RestartRequest, ScaleRequest,
-};
+use triage_shared::actions::{AuditEntry, Identity};
 use triage_shared::auth::{CSRF_HEADER, WhoAmI};
-use triage_shared::k8s::{
-    DeploymentSummary, EventSummary, NetworkPolicySummary, NodeUsage, PodDetail, PodList, PodLogs, PodUsage,
-    ServiceSummary,
-};
-use triage_shared::prom::{Alert, QueryResult};
-use triage_shared::runbook::{RunStarted, RunState, Runbook, RunbookSummary, StartRun};
 use triage_shared::{ApiError, ErrorBody, ErrorKind, VersionInfo};
+
+use crate::format::url::encode;
 
 pub async fn get_version() -> Result<VersionInfo, ApiError> {
     get_json("/api/version").await
-}
-
-fn encode(text: &str) -> String {
-    String::from(js_sys::encode_uri_component(text))
-}
-
-pub async fn query_range(query: &str, start: f64, end: f64, step: f64) -> Result<QueryResult, ApiError> {
-    get_json(&format!(
-        "/api/prom/query_range?query={}&start={start:.3}&end={end:.3}&step={step}",
-        encode(query)
-    ))
-    .await
-}
-
-pub async fn query(query: &str, time: Option<f64>) -> Result<QueryResult, ApiError> {
-    let mut url = format!("/api/prom/query?query={}", encode(query));
-    if let Some(t) = time {
-        url.push_str(&format!("&time={t:.3}"));
-    }
-    get_json(&url).await
-}
-
-pub async fn alerts() -> Result<Vec<Alert>, ApiError> {
-    get_json("/api/prom/alerts").await
 }
 
 /// The caller's identity and role (`/api/whoami`).
@@ -69,136 +44,6 @@ async fn csrf_token() -> String {
         return token;
     }
     session().await.ok().and_then(|w| w.csrf_token).unwrap_or_else(|| "1".to_owned())
-}
-
-/// The namespaces Triage may look at; the first is the default.
-pub async fn k8s_namespaces() -> Result<Vec<String>, ApiError> {
-    get_json("/api/k8s/namespaces").await
-}
-
-fn ns_path(ns: &str) -> String {
-    format!("/api/k8s/namespaces/{}", encode(ns))
-}
-
-/// One page of pods; `selector` is a label selector (`app=x`), empty for all.
-pub async fn k8s_pods(
-    ns: &str,
-    selector: &str,
-    limit: u32,
-    continue_token: Option<&str>,
-) -> Result<PodList, ApiError> {
-    let mut url = format!("{}/pods?limit={limit}", ns_path(ns));
-    if !selector.trim().is_empty() {
-        url.push_str(&format!("&selector={}", encode(selector.trim())));
-    }
-    if let Some(token) = continue_token {
-        url.push_str(&format!("&continue={}", encode(token)));
-    }
-    get_json(&url).await
-}
-
-pub async fn k8s_pod(ns: &str, name: &str) -> Result<PodDetail, ApiError> {
-    get_json(&format!("{}/pods/{}", ns_path(ns), encode(name))).await
-}
-
-pub async fn k8s_pod_logs(ns: &str, name: &str, tail: u32, previous: bool) -> Result<PodLogs, ApiError> {
-    get_json(&format!("{}/pods/{}/logs?tail={tail}&previous={previous}", ns_path(ns), encode(name))).await
-}
-
-pub async fn k8s_deployments(ns: &str) -> Result<Vec<DeploymentSummary>, ApiError> {
-    get_json(&format!("{}/deployments", ns_path(ns))).await
-}
-
-pub async fn k8s_events(ns: &str) -> Result<Vec<EventSummary>, ApiError> {
-    get_json(&format!("{}/events", ns_path(ns))).await
-}
-
-pub async fn k8s_top_pods(ns: &str) -> Result<Vec<PodUsage>, ApiError> {
-    get_json(&format!("{}/top/pods", ns_path(ns))).await
-}
-
-pub async fn k8s_top_nodes() -> Result<Vec<NodeUsage>, ApiError> {
-    get_json("/api/k8s/nodes/top").await
-}
-
-pub async fn k8s_services(ns: &str) -> Result<Vec<ServiceSummary>, ApiError> {
-    get_json(&format!("{}/services", ns_path(ns))).await
-}
-
-pub async fn k8s_network_policies(ns: &str) -> Result<Vec<NetworkPolicySummary>, ApiError> {
-    get_json(&format!("{}/networkpolicies", ns_path(ns))).await
-}
-
-pub async fn scale_deployment(ns: &str, name: &str, body: &ScaleRequest) -> Result<ActionOutcome, ApiError> {
-    post_json(&format!("{}/deployments/{}/scale", ns_path(ns), encode(name)), body).await
-}
-
-pub async fn restart_deployment(
-    ns: &str,
-    name: &str,
-    body: &RestartRequest,
-) -> Result<ActionOutcome, ApiError> {
-    post_json(&format!("{}/deployments/{}/restart", ns_path(ns), encode(name)), body).await
-}
-
-pub async fn delete_pod(ns: &str, name: &str, body: &DeletePodRequest) -> Result<ActionOutcome, ApiError> {
-    post_json(&format!("{}/pods/{}/delete", ns_path(ns), encode(name)), body).await
-}
-
-/// Every pod of `ns` matching a label selector (`/pods/delete`).
-pub async fn delete_pods(ns: &str, body: &DeletePodsRequest) -> Result<ActionOutcome, ApiError> {
-    post_json(&format!("{}/pods/delete", ns_path(ns)), body).await
-}
-
-/// The guide's complete restart of `ns`: the plan for a dry run, the started job otherwise.
-pub async fn emergency_restart(ns: &str, body: &EmergencyRestartRequest) -> Result<Job, ApiError> {
-    post_json(&format!("{}/emergency-restart", ns_path(ns)), body).await
-}
-
-/// A long action's progress.
-pub async fn job(id: &str) -> Result<Job, ApiError> {
-    get_json(&format!("/api/jobs/{}", encode(id))).await
-}
-
-pub async fn runbooks() -> Result<Vec<RunbookSummary>, ApiError> {
-    get_json("/api/runbooks").await
-}
-
-pub async fn runbook(id: &str) -> Result<Runbook, ApiError> {
-    get_json(&format!("/api/runbooks/{}", encode(id))).await
-}
-
-/// Starts a run of every check of runbook `id` with `params` (validated by the backend).
-pub async fn start_run(id: &str, body: &StartRun) -> Result<RunStarted, ApiError> {
-    post_json(&format!("/api/runbooks/{}/runs", encode(id)), body).await
-}
-
-pub async fn run_state(run_id: &str) -> Result<RunState, ApiError> {
-    get_json(&format!("/api/runs/{}", encode(run_id))).await
-}
-
-/// The path of a run's server-sent events.
-pub fn run_events_url(run_id: &str) -> String {
-    format!("/api/runs/{}/events", encode(run_id))
-}
-
-/// The path of a run's Markdown incident report.
-pub fn run_report_url(run_id: &str) -> String {
-    format!("/api/runs/{}/report.md", encode(run_id))
-}
-
-/// A run's Markdown incident report.
-pub async fn run_report(run_id: &str) -> Result<String, ApiError> {
-    let response = Request::get(&run_report_url(run_id)).send().await.map_err(|e| {
-        ApiError::new(ErrorKind::Unavailable, format!("cannot reach the Triage backend: {e}"))
-    })?;
-    if !response.ok() {
-        return decode::<String>(response).await;
-    }
-    response
-        .text()
-        .await
-        .map_err(|e| ApiError::new(ErrorKind::Internal, format!("cannot read the report: {e}")))
 }
 
 /// The audit log, newest first.
@@ -244,7 +89,7 @@ pub async fn get_json<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
     decode(response).await
 }
 
-async fn decode<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> {
+pub(crate) async fn decode<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> {
     let status = response.status();
     if status == 401 {
         // The session ended (single sign-on): log in again and come back to this page.

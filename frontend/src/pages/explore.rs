@@ -8,6 +8,7 @@ use triage_shared::prom::{QueryResult, ResultType};
 
 use crate::api;
 use crate::chart::{Chart, ChartState, Unit};
+use crate::format::url::encode;
 
 const HISTORY_KEY: &str = "triage.explore.history";
 const RANGES: [(&str, f64); 7] = [
@@ -62,10 +63,6 @@ fn auto_step(span: f64) -> f64 {
     (span / 300.0).ceil().max(1.0)
 }
 
-fn encode(text: &str) -> String {
-    String::from(js_sys::encode_uri_component(text))
-}
-
 #[component]
 pub fn Explore() -> impl IntoView {
     let params = use_query_map();
@@ -107,9 +104,9 @@ pub fn Explore() -> impl IntoView {
                 return None;
             }
             let answer = if v.table {
-                api::query(&v.query, Some(v.end)).await
+                api::prom::query(&v.query, Some(v.end)).await
             } else {
-                api::query_range(&v.query, v.start, v.end, v.step).await
+                api::prom::query_range(&v.query, v.start, v.end, v.step).await
             };
             Some((v, answer))
         }
