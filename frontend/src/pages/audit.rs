@@ -10,7 +10,9 @@ use triage_shared::actions::AuditOutcome;
 use crate::api;
 use crate::format::text::matches_filter;
 use crate::format::time::utc;
-use crate::widgets::{Badge, Empty, ErrorBox, Level, Loading, RefreshControls, keyed_resource};
+use crate::widgets::{
+    Badge, DataTable, Empty, ErrorBox, FilterInput, Level, Loading, RefreshControls, keyed_resource,
+};
 
 /// How many entries to fetch (newest first).
 const LIMIT: u32 = 100;
@@ -132,17 +134,15 @@ pub fn Audit() -> impl IntoView {
             };
             view! {
                 <p class="summary small" data-testid="audit-summary">{count}</p>
-                <div class="table-wrap panel flush">
-                    <table class="data" data-testid="audit-table">
-                        <thead>
-                            <tr>
-                                <th>"Time (UTC)"</th><th>"Who"</th><th>"Action"</th><th>"Target"</th>
-                                <th>"Dry run said"</th><th>"Outcome"</th><th>"Error"</th>
-                            </tr>
-                        </thead>
-                        <tbody>{rows}</tbody>
-                    </table>
-                </div>
+                <DataTable testid="audit-table">
+                    <thead>
+                        <tr>
+                            <th>"Time (UTC)"</th><th>"Who"</th><th>"Action"</th><th>"Target"</th>
+                            <th>"Dry run said"</th><th>"Outcome"</th><th>"Error"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </DataTable>
             }
             .into_any()
         }
@@ -170,14 +170,7 @@ pub fn Audit() -> impl IntoView {
                         }).collect_view()}
                     </select>
                 </label>
-                <input
-                    type="search"
-                    data-testid="audit-filter"
-                    aria-label="Filter the audit log"
-                    placeholder="filter: who, target, summary, error…"
-                    prop:value=move || text.get()
-                    on:input=move |ev| text.set(event_target_value(&ev))
-                />
+                <FilterInput testid="audit-filter" label="Filter the audit log" placeholder="filter: who, target, summary, error…" value=text />
                 <span class="spacer"></span>
                 <RefreshControls reload=reload auto=auto />
             </div>

@@ -8,7 +8,9 @@ use super::status::rollout_badge;
 use crate::api;
 use crate::components::action_dialog::{ActionDialog, ActionTarget};
 use crate::format::duration::age;
-use crate::widgets::{Badge, Empty, Kubectl, RefreshControls, bump, keyed_resource, resource_view};
+use crate::widgets::{
+    Badge, DataTable, Empty, Kubectl, RefreshControls, bump, keyed_resource, resource_view,
+};
 
 #[component]
 pub fn DeploymentsTab(ns: String, can_act: Signal<bool>, act_hint: Signal<String>) -> impl IntoView {
@@ -34,56 +36,54 @@ pub fn DeploymentsTab(ns: String, can_act: Signal<bool>, act_hint: Signal<String
             return view! { <Empty message=format!("No deployments in {}.", ns_v.get_value()) /> }.into_any();
         }
         view! {
-            <div class="table-wrap panel flush">
-                <table class="data" data-testid="deployments-table">
-                    <thead>
-                        <tr>
-                            <th>"Name"</th><th>"Ready"</th><th class="num">"Up-to-date"</th><th class="num">"Available"</th>
-                            <th>"Rollout"</th><th>"Images"</th><th class="num">"Age"</th><th>"Actions"</th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {list.into_iter().map(|d| {
-                            let ns = ns_v.get_value();
-                            let (label, level, why) = rollout_badge(&d.rollout);
-                            let pods_href = K8sLocation { ns: Some(ns.clone()), tab: Tab::Pods, selector: Some(d.selector.clone()), pod: None }.href();
-                            let scale = ActionTarget::Scale { ns: ns.clone(), name: d.name.clone(), current: d.desired };
-                            let restart = ActionTarget::Restart { ns, name: d.name.clone() };
-                            let short = d.ready < d.desired;
-                            view! {
-                                <tr data-testid="deployment-row" data-deployment=d.name.clone()>
-                                    <td class="deployment-name">
-                                        <b>{d.name.clone()}</b>
-                                        <a class="small pods-link" href=pods_href title=format!("Pods with {}", d.selector)>" pods →"</a>
-                                    </td>
-                                    <td data-testid="deployment-ready" data-desired=d.desired.to_string() class:warn-text=short>
-                                        {format!("{}/{}", d.ready, d.desired)}
-                                    </td>
-                                    <td class="num">{d.updated}</td>
-                                    <td class="num">{d.available}</td>
-                                    <td><Badge level=level text=label title=why /></td>
-                                    <td>{d.images.iter().map(|i| view! { <code class="image">{i.clone()}</code> }).collect_view()}</td>
-                                    <td class="num">{age(d.age_seconds)}</td>
-                                    <td class="actions">
-                                        <button
-                                            data-testid="scale-button"
-                                            disabled=move || !can_act.get()
-                                            title=move || if can_act.get() { "Change the number of replicas (dry run first)".to_owned() } else { act_hint.get() }
-                                            on:click=move |_| dialog.set(Some(scale.clone()))
-                                        >"Scale…"</button>
-                                        <button
-                                            data-testid="restart-button"
-                                            disabled=move || !can_act.get()
-                                            title=move || if can_act.get() { "Rolling restart of every pod (dry run first)".to_owned() } else { act_hint.get() }
-                                            on:click=move |_| dialog.set(Some(restart.clone()))
-                                        >"Restart…"</button>
-                                    </td>
-                                </tr>
-                            }
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            </div>
+            <DataTable testid="deployments-table">
+                <thead>
+                    <tr>
+                        <th>"Name"</th><th>"Ready"</th><th class="num">"Up-to-date"</th><th class="num">"Available"</th>
+                        <th>"Rollout"</th><th>"Images"</th><th class="num">"Age"</th><th>"Actions"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {list.into_iter().map(|d| {
+                        let ns = ns_v.get_value();
+                        let (label, level, why) = rollout_badge(&d.rollout);
+                        let pods_href = K8sLocation { ns: Some(ns.clone()), tab: Tab::Pods, selector: Some(d.selector.clone()), pod: None }.href();
+                        let scale = ActionTarget::Scale { ns: ns.clone(), name: d.name.clone(), current: d.desired };
+                        let restart = ActionTarget::Restart { ns, name: d.name.clone() };
+                        let short = d.ready < d.desired;
+                        view! {
+                            <tr data-testid="deployment-row" data-deployment=d.name.clone()>
+                                <td class="deployment-name">
+                                    <b>{d.name.clone()}</b>
+                                    <a class="small pods-link" href=pods_href title=format!("Pods with {}", d.selector)>" pods →"</a>
+                                </td>
+                                <td data-testid="deployment-ready" data-desired=d.desired.to_string() class:warn-text=short>
+                                    {format!("{}/{}", d.ready, d.desired)}
+                                </td>
+                                <td class="num">{d.updated}</td>
+                                <td class="num">{d.available}</td>
+                                <td><Badge level=level text=label title=why /></td>
+                                <td>{d.images.iter().map(|i| view! { <code class="image">{i.clone()}</code> }).collect_view()}</td>
+                                <td class="num">{age(d.age_seconds)}</td>
+                                <td class="actions">
+                                    <button
+                                        data-testid="scale-button"
+                                        disabled=move || !can_act.get()
+                                        title=move || if can_act.get() { "Change the number of replicas (dry run first)".to_owned() } else { act_hint.get() }
+                                        on:click=move |_| dialog.set(Some(scale.clone()))
+                                    >"Scale…"</button>
+                                    <button
+                                        data-testid="restart-button"
+                                        disabled=move || !can_act.get()
+                                        title=move || if can_act.get() { "Rolling restart of every pod (dry run first)".to_owned() } else { act_hint.get() }
+                                        on:click=move |_| dialog.set(Some(restart.clone()))
+                                    >"Restart…"</button>
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </DataTable>
         }
         .into_any()
     });

@@ -8,7 +8,9 @@ use super::status::event_level;
 use crate::api;
 use crate::format::duration::age;
 use crate::format::text::matches_filter;
-use crate::widgets::{Badge, Empty, Kubectl, RefreshControls, keyed_resource, resource_view};
+use crate::widgets::{
+    Badge, DataTable, Empty, FilterInput, Kubectl, RefreshControls, keyed_resource, resource_view,
+};
 
 #[component]
 pub fn EventsTab(ns: String) -> impl IntoView {
@@ -71,28 +73,19 @@ pub fn EventsTab(ns: String) -> impl IntoView {
                 {format!("{total} events")}
                 {(warnings > 0).then(|| view! { " · "<span class="crit-text">{format!("{warnings} warnings")}</span> })}
             </p>
-            <div class="table-wrap panel flush">
-                <table class="data" data-testid="events-table">
-                    <thead>
-                        <tr><th>"Type"</th><th>"Reason"</th><th>"Object"</th><th>"Message"</th><th class="num">"Count"</th><th class="num">"Last seen"</th></tr>
-                    </thead>
-                    <tbody>{rows}</tbody>
-                </table>
-            </div>
+            <DataTable testid="events-table">
+                <thead>
+                    <tr><th>"Type"</th><th>"Reason"</th><th>"Object"</th><th>"Message"</th><th class="num">"Count"</th><th class="num">"Last seen"</th></tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </DataTable>
         }
         .into_any()
     });
 
     view! {
         <div class="toolbar">
-            <input
-                type="search"
-                data-testid="events-filter"
-                aria-label="Filter events"
-                placeholder="filter: reason, object, message…"
-                prop:value=move || filter.get()
-                on:input=move |ev| filter.set(event_target_value(&ev))
-            />
+            <FilterInput testid="events-filter" label="Filter events" placeholder="filter: reason, object, message…" value=filter />
             <label class="check">
                 <input type="checkbox" data-testid="events-warnings-only" prop:checked=move || warnings_only.get()
                     on:change=move |ev| warnings_only.set(event_target_checked(&ev)) />

@@ -14,7 +14,9 @@ use crate::components::pod_detail::PodDetailPanel;
 use crate::format::duration::age;
 use crate::format::text::matches_filter;
 use crate::format::url::encode;
-use crate::widgets::{Badge, Empty, Kubectl, RefreshControls, keyed_resource, quiet, resource_view};
+use crate::widgets::{
+    Badge, Empty, FilterInput, Kubectl, RefreshControls, keyed_resource, quiet, resource_view,
+};
 
 /// Pods fetched per request (kubectl's own chunk size is 500).
 const POD_PAGE: u32 = 1000;
@@ -255,14 +257,7 @@ pub fn PodsTab(
                 }
             />
             <button data-testid="pod-selector-apply" title="List only pods with these labels (Enter)" on:click=move |_| apply_selector()>"Select"</button>
-            <input
-                type="search"
-                data-testid="pod-filter"
-                aria-label="Filter pods"
-                placeholder="filter: name, status, node, IP…"
-                prop:value=move || filter.get()
-                on:input=move |ev| filter.set(event_target_value(&ev))
-            />
+            <FilterInput testid="pod-filter" label="Filter pods" placeholder="filter: name, status, node, IP…" value=filter />
             <span class="spacer"></span>
             <RefreshControls reload=reload auto=auto />
         </div>

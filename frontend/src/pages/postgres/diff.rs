@@ -13,7 +13,7 @@ use crate::format::text::one_line;
 use crate::format::time::utc;
 use crate::format::units::count;
 use crate::widgets::{
-    Badge, CopyButton, Empty, Level, RefreshControls, bump, keyed_resource, quiet, resource_view,
+    Badge, CopyButton, DataTable, Empty, Level, RefreshControls, bump, keyed_resource, quiet, resource_view,
 };
 
 fn snapshot_label(s: &SnapshotInfo) -> String {
@@ -112,30 +112,28 @@ pub fn DiffTab(target: String, location: Signal<PgLocation>) -> impl IntoView {
         }
         view! {
             <p class="summary small" data-testid="pg-diff-summary">{summary}</p>
-            <div class="table-wrap panel flush">
-                <table class="data" data-testid="pg-diff">
-                    <thead><tr>
-                        <th>"Statement"</th><th class="num">"Added time ▾"</th><th class="num">"% of window"</th>
-                        <th class="num">"Calls"</th><th class="num">"Mean"</th><th class="num">"Rows"</th><th></th>
-                    </tr></thead>
-                    <tbody>
-                        {d.rows.into_iter().map(|r| view! {
-                            <tr data-testid="pg-diff-row">
-                                <td class="query-cell">
-                                    <code class="sql" title=r.query.clone()>{one_line(&r.query)}</code>
-                                    {r.new_in_window.then(|| view! { " "<Badge level=Level::Warn text="new in window" title="Not in the first snapshot: it ran only inside the window" /> })}
-                                </td>
-                                <td class="num strong">{ms(r.total_ms)}</td>
-                                <td class="num">{format!("{:.1}%", r.share_pct)}</td>
-                                <td class="num">{count(r.calls)}</td>
-                                <td class="num">{ms(r.mean_ms)}</td>
-                                <td class="num">{count(r.rows)}</td>
-                                <td><CopyButton text=Signal::stored(r.query.clone()) testid="pg-copy-query" /></td>
-                            </tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            </div>
+            <DataTable testid="pg-diff">
+                <thead><tr>
+                    <th>"Statement"</th><th class="num">"Added time ▾"</th><th class="num">"% of window"</th>
+                    <th class="num">"Calls"</th><th class="num">"Mean"</th><th class="num">"Rows"</th><th></th>
+                </tr></thead>
+                <tbody>
+                    {d.rows.into_iter().map(|r| view! {
+                        <tr data-testid="pg-diff-row">
+                            <td class="query-cell">
+                                <code class="sql" title=r.query.clone()>{one_line(&r.query)}</code>
+                                {r.new_in_window.then(|| view! { " "<Badge level=Level::Warn text="new in window" title="Not in the first snapshot: it ran only inside the window" /> })}
+                            </td>
+                            <td class="num strong">{ms(r.total_ms)}</td>
+                            <td class="num">{format!("{:.1}%", r.share_pct)}</td>
+                            <td class="num">{count(r.calls)}</td>
+                            <td class="num">{ms(r.mean_ms)}</td>
+                            <td class="num">{count(r.rows)}</td>
+                            <td><CopyButton text=Signal::stored(r.query.clone()) testid="pg-copy-query" /></td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </DataTable>
         }
         .into_any()
     });

@@ -13,7 +13,7 @@ use crate::format::text::one_line;
 use crate::format::time::utc;
 use crate::format::units::{count, pct};
 use crate::widgets::{
-    CopyButton, Empty, Kubectl, Level, RefreshControls, keyed_resource, quiet, resource_view,
+    CopyButton, DataTable, Empty, Kubectl, Level, RefreshControls, keyed_resource, quiet, resource_view,
 };
 
 /// A shared-buffer hit ratio below 90 % reads from disk a lot; below 99 % is worth a look.
@@ -140,27 +140,25 @@ pub fn StatementsTab(target: String, location: Signal<PgLocation>, can_act: Sign
         let o = r.order;
         view! {
             <p class="summary small" data-testid="pg-statements-summary">{summary}</p>
-            <div class="table-wrap panel flush">
-                <table class="data" data-testid="pg-statements">
-                    <thead>
-                        <tr>
-                            <th>"Statement (normalized)"</th>
-                            {header(StatementOrder::Calls)}
-                            {header(StatementOrder::Mean)}
-                            {header(StatementOrder::Max)}
-                            {header(StatementOrder::Stddev)}
-                            {header(StatementOrder::Total)}
-                            <th class="num" title="Share of the total time of all statements">"% time"</th>
-                            {header(StatementOrder::Rows)}
-                            {header(StatementOrder::HitRatio)}
-                            <th></th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {r.rows.into_iter().enumerate().map(|(i, row)| statement_row(row, i + 1, o)).collect_view()}
-                    </tbody>
-                </table>
-            </div>
+            <DataTable testid="pg-statements">
+                <thead>
+                    <tr>
+                        <th>"Statement (normalized)"</th>
+                        {header(StatementOrder::Calls)}
+                        {header(StatementOrder::Mean)}
+                        {header(StatementOrder::Max)}
+                        {header(StatementOrder::Stddev)}
+                        {header(StatementOrder::Total)}
+                        <th class="num" title="Share of the total time of all statements">"% time"</th>
+                        {header(StatementOrder::Rows)}
+                        {header(StatementOrder::HitRatio)}
+                        <th></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {r.rows.into_iter().enumerate().map(|(i, row)| statement_row(row, i + 1, o)).collect_view()}
+                </tbody>
+            </DataTable>
         }
         .into_any()
     });

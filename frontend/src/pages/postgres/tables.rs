@@ -6,7 +6,7 @@ use triage_shared::pg::{TableStats, TablesReport};
 use crate::api;
 use crate::format::time::utc;
 use crate::format::units::{count, pct, size};
-use crate::widgets::{Badge, Empty, Level, resource_tab};
+use crate::widgets::{Badge, DataTable, Empty, Level, resource_tab};
 
 /// Dead tuples: 20 % is where autovacuum steps in by default; above it vacuum is behind.
 pub fn dead_level(ratio: f64) -> Level {
@@ -89,20 +89,18 @@ pub fn TablesTab(target: String) -> impl IntoView {
         };
         view! {
             <p class="summary small">{format!("{n} tables in database {}", r.database)}</p>
-            <div class="table-wrap panel flush">
-                <table class="data" data-testid="pg-tables">
-                    <thead><tr>
-                        <th><button class="link th" on:click=move |_| sort.set(TableSort::Name)>"Table"</button></th>
-                        {th("Total", TableSort::Size)}
-                        <th class="num">"Table"</th><th class="num">"Indexes"</th><th class="num">"TOAST"</th>
-                        <th class="num">"Live rows"</th>
-                        {th("Dead rows", TableSort::DeadRows)}
-                        {th("Dead ratio", TableSort::DeadRatio)}
-                        <th>"Last vacuum (UTC)"</th><th>"Last analyze (UTC)"</th>
-                    </tr></thead>
-                    <tbody>{rows}</tbody>
-                </table>
-            </div>
+            <DataTable testid="pg-tables">
+                <thead><tr>
+                    <th><button class="link th" on:click=move |_| sort.set(TableSort::Name)>"Table"</button></th>
+                    {th("Total", TableSort::Size)}
+                    <th class="num">"Table"</th><th class="num">"Indexes"</th><th class="num">"TOAST"</th>
+                    <th class="num">"Live rows"</th>
+                    {th("Dead rows", TableSort::DeadRows)}
+                    {th("Dead ratio", TableSort::DeadRatio)}
+                    <th>"Last vacuum (UTC)"</th><th>"Last analyze (UTC)"</th>
+                </tr></thead>
+                <tbody>{rows}</tbody>
+            </DataTable>
         }
         .into_any()
     })

@@ -9,18 +9,27 @@ use leptos::task::spawn_local;
 use triage_shared::actions::Identity;
 use triage_shared::runbook::{Cause, Fix, FixAction, RankedCause, RunState, Runbook, StepState, Verdict};
 
-use super::stepper::{result_of, scroll_to_step};
+use super::stepper::{StepFocus, result_of, scroll_to_step};
 use super::template::fill_template;
 use super::verdict::verdict_badge;
 use crate::api;
 use crate::components::action_dialog::ActionTarget;
 use crate::widgets::{Badge, CopyButton, can_act, role_label};
 
+/// What every fix needs: the values it is filled with, the caller's role, and the action dialog
+/// it opens with the replica count to propose.
+#[derive(Clone, Copy)]
+pub struct FixContext {
+    pub params: Signal<BTreeMap<String, String>>,
+    pub role: Signal<Option<Identity>>,
+    pub dialog: RwSignal<Option<ActionTarget>>,
+    pub proposed: RwSignal<Option<i32>>,
+}
+
 /// The guide's emergency-restart order: processing first, the gateway last.
 pub const EMERGENCY_ORDER: [&str; 3] = ["stream-processor", "ml-inference", "websocket-server"];
 
 #[component]
-#[allow(clippy::too_many_arguments)]
 pub fn CausesPanel(
     book: StoredValue<Runbook>,
     run: RwSignal<Option<RunState>>,
@@ -28,13 +37,13 @@ pub fn CausesPanel(
     role: Signal<Option<Identity>>,
     dialog: RwSignal<Option<ActionTarget>>,
     proposed: RwSignal<Option<i32>>,
-    selected: RwSignal<usize>,
-    expanded: RwSignal<BTreeMap<String, bool>>,
+    focus: StepFocus,
 ) -> impl IntoView {
     // Fixes are filled with the run's validated values, or the form's before a run.
     let params = Signal::derive(move || {
         run.with(|r| r.as_ref().map(|s| s.params.clone())).unwrap_or_else(|| values.get())
     });
+    let fixes = FixContext { params, role, dialog, proposed };
     let ranked = move || {
         run.with(|r| match r {
             None => view! { <p class="muted" data-testid="causes-idle">"Run the checks to rank the causes."</p> }.into_any(),
@@ -70,7 +79,7 @@ pub fn CausesPanel(
                             let cause = book
                                 .with_value(|b| b.causes.iter().find(|c| c.id == rc.cause).cloned())
                                 .map(|c| with_run_fixes(c, state));
-                            view! { <RankedCauseItem rank=i + 1 ranked=rc cause=cause book=book run=run params=params role=role dialog=dialog proposed=proposed selected=selected expanded=expanded /> }
+                            view! { <RankedCauseItem rank=i + 1 ranked=rc cause=cause book=book run=run fixes=fixes focus=focus /> }
                         }).collect_view()}
                     </ol>
                 }
@@ -84,17 +93,19 @@ pub fn CausesPanel(
         });
         let rest: Vec<Cause> =
             book.with_value(|b| b.causes.iter().filter(|c| !ranked_ids.contains(&c.id)).cloned().collect());
-        (!rest.is_empty()).then(|| view! {
-            <details class="other-causes" data-testid="other-causes">
-                <summary>{format!("Other causes this flow knows ({})", rest.len())}</summary>
-                {rest.into_iter().map(|c| view! {
-                    <div class="cause" data-testid="other-cause" data-cause=c.id.clone()>
-                        <b>{c.title.clone()}</b>
-                        <p class="small">{c.description.clone()}</p>
-                        <FixList fixes=run.with(|r| run_fixes(r.as_ref(), &c)) params=params role=role dialog=dialog proposed=proposed />
-                    </div>
-                }).collect_view()}
-            </details>
+        (!rest.is_empty()).then(|| {
+            view! {
+                <details class="other-causes" data-testid="other-causes">
+                    <summary>{format!("Other causes this flow knows ({})", rest.len())}</summary>
+                    {rest.into_iter().map(|c| view! {
+                        <div class="cause" data-testid="other-cause" data-cause=c.id.clone()>
+                            <b>{c.title.clone()}</b>
+                            <p class="small">{c.description.clone()}</p>
+                            <FixList fixes=run.with(|r| run_fixes(r.as_ref(), &c)) context=fixes />
+                        </div>
+                    }).collect_view()}
+                </details>
+            }
         })
     };
     view! {
@@ -107,20 +118,16 @@ pub fn CausesPanel(
 }
 
 #[component]
-#[allow(clippy::too_many_arguments)]
 pub fn RankedCauseItem(
     rank: usize,
     ranked: RankedCause,
     cause: Option<Cause>,
     book: StoredValue<Runbook>,
     run: RwSignal<Option<RunState>>,
-    params: Signal<BTreeMap<String, String>>,
-    role: Signal<Option<Identity>>,
-    dialog: RwSignal<Option<ActionTarget>>,
-    proposed: RwSignal<Option<i32>>,
-    selected: RwSignal<usize>,
-    expanded: RwSignal<BTreeMap<String, bool>>,
+    fixes: FixContext,
+    focus: StepFocus,
 ) -> impl IntoView {
+    let StepFocus { selected, expanded } = focus;
     let (word, level) = verdict_badge(ranked.verdict);
     let evidence: Vec<(usize, String, String)> = ranked
         .evidence
@@ -161,19 +168,13 @@ pub fn RankedCauseItem(
                     }
                 }).collect_view()}
             </ul>
-            {cause.map(|c| view! { <FixList fixes=c.fixes params=params role=role dialog=dialog proposed=proposed /> })}
+            {cause.map(|c| view! { <FixList fixes=c.fixes context=fixes /> })}
         </li>
     }
 }
 
 #[component]
-pub fn FixList(
-    fixes: Vec<Fix>,
-    params: Signal<BTreeMap<String, String>>,
-    role: Signal<Option<Identity>>,
-    dialog: RwSignal<Option<ActionTarget>>,
-    proposed: RwSignal<Option<i32>>,
-) -> impl IntoView {
+pub fn FixList(fixes: Vec<Fix>, context: FixContext) -> impl IntoView {
     if fixes.is_empty() {
         return ().into_any();
     }
@@ -182,7 +183,7 @@ pub fn FixList(
         <ul class="fixes">
             {fixes.into_iter().map(|fix| match fix {
                 Fix::Action { title, action, command } => view! {
-                    <ActionFix title=title action=action command=command params=params role=role dialog=dialog proposed=proposed />
+                    <ActionFix title=title action=action command=command context=context />
                 }.into_any(),
                 Fix::Command { title, command, destructive, warning } => {
                     // The backend fills in and shell-quotes a run's commands; before a run the
@@ -266,11 +267,9 @@ pub fn ActionFix(
     action: FixAction,
     /// The backend's `kubectl` text for this fix, once a run resolved it.
     command: Option<String>,
-    params: Signal<BTreeMap<String, String>>,
-    role: Signal<Option<Identity>>,
-    dialog: RwSignal<Option<ActionTarget>>,
-    proposed: RwSignal<Option<i32>>,
+    context: FixContext,
 ) -> impl IntoView {
+    let FixContext { params, role, dialog, proposed } = context;
     let action = StoredValue::new(action);
     let problem = RwSignal::new(None::<String>);
     let allowed = Signal::derive(move || can_act(role.get().map(|i| i.role)));

@@ -17,7 +17,7 @@ use super::location::{FlowLocation, initial_values, link_starts_run, run_href};
 use super::params::{ParamsForm, refused_param};
 use super::run::{Stream, follow_run};
 use super::run_bar::RunBar;
-use super::stepper::{Stepper, is_open, scroll_to_step};
+use super::stepper::{StepFocus, Stepper, is_open, scroll_to_step};
 use crate::api;
 use crate::components::action_dialog::{ActionDialog, ActionTarget};
 use crate::keyboard::typing_in_field;
@@ -210,7 +210,7 @@ fn FlowPage(id: String, run_id: Option<String>, query: BTreeMap<String, String>)
                 <div class="flow-grid">
                     <Stepper book=book run=run selected=selected expanded=expanded />
                     <CausesPanel book=book run=run values=values role=role dialog=dialog proposed=proposed_replicas
-                        selected=selected expanded=expanded />
+                        focus=StepFocus { selected, expanded } />
                 </div>
             }
             .into_any()

@@ -145,23 +145,7 @@ pub fn RunbookList() -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn summary(
-        id: &str,
-        component: &str,
-        alerts: &[&str],
-        params: Vec<triage_shared::runbook::Param>,
-    ) -> RunbookSummary {
-        RunbookSummary {
-            id: id.to_owned(),
-            title: format!("Title of {id}"),
-            summary: "when things go wrong".to_owned(),
-            component: component.to_owned(),
-            alerts: alerts.iter().map(|a| (*a).to_owned()).collect(),
-            params,
-            steps: 3,
-        }
-    }
+    use crate::pages::runbooks::fixtures::summary;
 
     #[test]
     fn filter_needs_every_word() {

@@ -65,21 +65,7 @@ pub fn link_starts_run(params: &[Param], query: &BTreeMap<String, String>) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use triage_shared::runbook::ParamKind;
-
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-    }
-
-    fn param(name: &str, default: Option<&str>) -> Param {
-        Param {
-            name: name.to_owned(),
-            label: None,
-            kind: ParamKind::LabelValue,
-            default: default.map(str::to_owned),
-            help: None,
-        }
-    }
+    use crate::pages::runbooks::fixtures::{map, param};
 
     #[test]
     fn link_values_win_over_defaults_and_unknown_keys_are_ignored() {

@@ -8,6 +8,8 @@
 //! [`location`] reads and writes those URLs; one file per panel.
 
 pub mod causes;
+#[cfg(test)]
+pub mod fixtures;
 pub mod flow;
 pub mod list;
 pub mod location;

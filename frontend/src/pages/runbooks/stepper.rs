@@ -12,6 +12,14 @@ use super::verdict::{needs_attention, verdict_badge, verdict_word};
 use crate::chart::{Chart, ChartState, Threshold, Unit};
 use crate::widgets::{Badge, CopyButton};
 
+/// Which step is selected (j, k) and which are open: the stepper's state, which the causes'
+/// evidence links also move.
+#[derive(Clone, Copy)]
+pub struct StepFocus {
+    pub selected: RwSignal<usize>,
+    pub expanded: RwSignal<BTreeMap<String, bool>>,
+}
+
 pub fn scroll_to_step(index: usize) {
     let selector = format!("[data-testid=step][data-index=\"{index}\"]");
     if let Some(el) =

@@ -28,10 +28,7 @@ pub fn fill_template(text: &str, params: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-    }
+    use crate::pages::runbooks::fixtures::map;
 
     #[test]
     fn templates_fill_known_names_and_keep_unknown_ones() {
