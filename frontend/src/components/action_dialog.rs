@@ -14,6 +14,7 @@ use triage_shared::actions::{
 };
 
 use crate::api;
+use crate::widgets::bump;
 
 /// The replicas field of the scale dialog.
 pub fn parse_replicas(text: &str) -> Result<i32, String> {
@@ -207,7 +208,7 @@ pub fn ActionDialog(
     let generation = RwSignal::new(0u32);
 
     let reset = move || {
-        generation.update(|g| *g = g.wrapping_add(1));
+        generation.update(bump);
         preview.set(None);
         error.set(None);
         confirm.set(String::new());

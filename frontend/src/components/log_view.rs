@@ -12,7 +12,7 @@ use triage_shared::commands::kubectl_logs;
 use crate::api;
 use crate::format::text::{segments, utf16_to_byte};
 use crate::format::url::encode;
-use crate::widgets::{ErrorBox, Kubectl, Loading, keyed_resource};
+use crate::widgets::{ErrorBox, Kubectl, Loading, bump, keyed_resource};
 
 const TAILS: [u32; 3] = [100, 200, 1000];
 
@@ -154,7 +154,7 @@ pub fn LogView(ns: String, pod: String) -> impl IntoView {
                     <input type="checkbox" data-testid="logs-only-matching" prop:checked=move || only_matching.get() on:change=move |ev| only_matching.set(event_target_checked(&ev)) />
                     "only matching lines"
                 </label>
-                <button data-testid="logs-refresh" on:click=move |_| reload.update(|n| *n = n.wrapping_add(1))>"↻ Refresh"</button>
+                <button data-testid="logs-refresh" on:click=move |_| reload.update(bump)>"↻ Refresh"</button>
                 <a class="button" data-testid="logs-download" download=file_name href=download>"⤓ Download"</a>
             </div>
             <Kubectl cmd=cmd />

@@ -1,5 +1,17 @@
 //! Timestamps: the backend's RFC 3339 times shown in UTC, and local wall-clock times (run bars,
-//! chart axes and read-outs) in the browser's time zone.
+//! chart axes and read-outs) in the browser's time zone. The three functions that ask the
+//! browser (`now_unix`, `parse_unix`, `LocalTime::of_unix`) are the only ones not run natively.
+
+/// Now, in seconds since the Unix epoch (the browser's clock; only in the browser).
+pub fn now_unix() -> f64 {
+    js_sys::Date::now() / 1000.0
+}
+
+/// A date and time as the browser reads it (`Date.parse`), in seconds since the Unix epoch; NaN
+/// when it cannot be read (only in the browser).
+pub fn parse_unix(text: &str) -> f64 {
+    js_sys::Date::parse(text) / 1000.0
+}
 
 /// `2025-06-01T12:03:04.123Z` → `2025-06-01 12:03:04` (audit log, snapshots: all in UTC).
 pub fn utc(rfc3339: &str) -> String {

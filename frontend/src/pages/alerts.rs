@@ -11,14 +11,11 @@ use triage_shared::runbook::RunbookSummary;
 
 use crate::api;
 use crate::format::duration::ago;
+use crate::format::time::{now_unix, parse_unix};
 use crate::pages::runbooks::location::start_href;
-use crate::widgets::{Badge, Empty, ErrorBox, Level, Loading};
+use crate::widgets::{Badge, Empty, ErrorBox, Level, Loading, RefreshButton, bump};
 
 const REFRESH_SECS: u64 = 15;
-
-fn now_secs() -> f64 {
-    js_sys::Date::now() / 1000.0
-}
 
 fn origin() -> String {
     web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
@@ -29,18 +26,15 @@ pub fn Alerts() -> impl IntoView {
     let reload = RwSignal::new(0u32);
     let alerts = LocalResource::new(move || {
         reload.track();
-        async move { (api::prom::alerts().await, now_secs()) }
+        async move { (api::prom::alerts().await, now_unix()) }
     });
     // The runbooks change rarely; a failure only loses the name-based links.
     let runbooks = LocalResource::new(api::runbooks::runbooks);
-    let now = RwSignal::new(now_secs());
+    let now = RwSignal::new(now_unix());
 
-    let tick = set_interval_with_handle(move || now.set(now_secs()), Duration::from_secs(1)).ok();
-    let refresh = set_interval_with_handle(
-        move || reload.update(|n| *n = n.wrapping_add(1)),
-        Duration::from_secs(REFRESH_SECS),
-    )
-    .ok();
+    let tick = set_interval_with_handle(move || now.set(now_unix()), Duration::from_secs(1)).ok();
+    let refresh =
+        set_interval_with_handle(move || reload.update(bump), Duration::from_secs(REFRESH_SECS)).ok();
     on_cleanup(move || {
         if let Some(h) = tick {
             h.clear();
@@ -105,9 +99,7 @@ pub fn Alerts() -> impl IntoView {
                 <h1>"Alerts"</h1>
                 {freshness}
                 <span class="spacer"></span>
-                <button data-testid="refresh-button" title="Load again now" on:click=move |_| reload.update(|n| *n = n.wrapping_add(1))>
-                    "↻ Refresh"
-                </button>
+                <RefreshButton reload=reload />
             </div>
             {move || last_error.get().filter(|_| last_good.with(Option::is_some)).map(|e| view! {
                 <div class="panel error state-msg" role="alert" data-testid="alerts-error">
@@ -157,7 +149,7 @@ fn AlertRow(alert: Alert, books: Vec<RunbookSummary>, origin: String, now: RwSig
     let severity = alert.labels.get("severity").cloned().unwrap_or_else(|| "none".to_owned());
     let links = alert_flow_links(&alert, &books, &origin);
     let external = external_runbook_url(&alert, &origin);
-    let since = alert.active_at.as_deref().map(|t| js_sys::Date::parse(t) / 1000.0).filter(|t| t.is_finite());
+    let since = alert.active_at.as_deref().map(parse_unix).filter(|t| t.is_finite());
     let since_title = alert.active_at.clone().unwrap_or_default();
     let summary = alert.annotations.get("summary").cloned();
     let description = alert.annotations.get("description").cloned();

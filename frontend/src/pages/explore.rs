@@ -8,6 +8,7 @@ use triage_shared::prom::{QueryResult, ResultType};
 
 use crate::api;
 use crate::chart::{Chart, ChartState, Unit};
+use crate::format::time::{now_unix, parse_unix};
 use crate::format::url::encode;
 
 const HISTORY_KEY: &str = "triage.explore.history";
@@ -20,10 +21,6 @@ const RANGES: [(&str, f64); 7] = [
     ("7d", 604_800.0),
     ("custom", 0.0),
 ];
-
-fn now_secs() -> f64 {
-    js_sys::Date::now() / 1000.0
-}
 
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window().and_then(|w| w.local_storage().ok().flatten())
@@ -76,7 +73,7 @@ pub fn Explore() -> impl IntoView {
                 (Some(s), Some(e)) if range == "custom" => (s, e),
                 _ => {
                     let span = RANGES.iter().find(|(n, _)| *n == range).map_or(3600.0, |(_, s)| *s).max(60.0);
-                    let end = now_secs().floor();
+                    let end = now_unix().floor();
                     (end - span, end)
                 }
             };
@@ -122,7 +119,7 @@ pub fn Explore() -> impl IntoView {
             history.set(remember(&q));
             let mut url = format!("/explore?query={}&range={}", encode(&q), range.get_untracked());
             if range.get_untracked() == "custom" {
-                let parse = |s: String| js_sys::Date::parse(&s) / 1000.0;
+                let parse = |s: String| parse_unix(&s);
                 let (s, e) = (parse(custom_start.get_untracked()), parse(custom_end.get_untracked()));
                 if s.is_finite() && e.is_finite() {
                     url.push_str(&format!("&start={s}&end={e}"));

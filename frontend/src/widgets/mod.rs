@@ -18,7 +18,7 @@ pub use badge::{Badge, Level};
 pub use copy::{CopyButton, copy_text};
 pub use filter::FilterInput;
 pub use kubectl::Kubectl;
-pub use refresh::{RefreshControls, bump};
+pub use refresh::{RefreshButton, RefreshControls, bump};
 pub use resource::{keyed_resource, resource_tab, resource_view};
 pub use role::{can_act, role_label, role_text};
 pub use state::{Empty, ErrorBox, Loading};

@@ -10,6 +10,16 @@ pub fn bump(n: &mut u32) {
     *n = n.wrapping_add(1);
 }
 
+/// The Refresh button: bumps `reload`.
+#[component]
+pub fn RefreshButton(reload: RwSignal<u32>) -> impl IntoView {
+    view! {
+        <button data-testid="refresh-button" title="Load again now" on:click=move |_| reload.update(bump)>
+            "↻ Refresh"
+        </button>
+    }
+}
+
 /// A Refresh button and an auto-refresh switch that bumps `reload` every `every_secs` seconds
 /// while it is on.
 #[component]
@@ -42,13 +52,7 @@ pub fn RefreshControls(
     });
     view! {
         <span class="refresh">
-            <button
-                data-testid="refresh-button"
-                title="Load again now"
-                on:click=move |_| reload.update(bump)
-            >
-                "↻ Refresh"
-            </button>
+            <RefreshButton reload=reload />
             <label class="check" title=format!("Reload every {every_secs} seconds")>
                 <input
                     type="checkbox"
