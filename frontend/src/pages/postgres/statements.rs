@@ -85,6 +85,32 @@ fn statement_row(r: StatementRow, rank: usize, order: StatementOrder) -> impl In
     }
 }
 
+/// A filter of the statements: "all", then `choices`, with the current value kept among them
+/// even when the report no longer lists it.
+fn filter_select(
+    label: &'static str,
+    testid: &'static str,
+    current: Memo<String>,
+    choices: impl Fn() -> Vec<String> + Send + Sync + 'static,
+    on_pick: impl Fn(String) + 'static,
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}
+            <select data-testid=testid prop:value=move || current.get()
+                on:change=move |ev| on_pick(event_target_value(&ev))>
+                <option value="">"all"</option>
+                {move || {
+                    let mut list = choices();
+                    let cur = current.get();
+                    if !cur.is_empty() && !list.contains(&cur) { list.push(cur); }
+                    list.into_iter().map(|d| view! { <option value=d.clone()>{d.clone()}</option> }).collect_view()
+                }}
+            </select>
+        </label>
+    }
+}
+
 #[component]
 pub fn StatementsTab(target: String, location: Signal<PgLocation>, can_act: Signal<bool>) -> impl IntoView {
     let nav = StoredValue::new_local(use_navigate());
@@ -179,32 +205,8 @@ pub fn StatementsTab(target: String, location: Signal<PgLocation>, can_act: Sign
                     {StatementOrder::ALL.iter().map(|o| view! { <option value=o.id()>{order_label(*o).0}</option> }).collect_view()}
                 </select>
             </label>
-            <label>
-                "Database "
-                <select data-testid="pg-database" prop:value=move || database.get()
-                    on:change=move |ev| { let v = event_target_value(&ev); go(&|l| l.database = v.clone()); }>
-                    <option value="">"all"</option>
-                    {move || {
-                        let mut list = choices().0;
-                        let cur = database.get();
-                        if !cur.is_empty() && !list.contains(&cur) { list.push(cur); }
-                        list.into_iter().map(|d| view! { <option value=d.clone()>{d.clone()}</option> }).collect_view()
-                    }}
-                </select>
-            </label>
-            <label>
-                "Role "
-                <select data-testid="pg-role-filter" prop:value=move || role.get()
-                    on:change=move |ev| { let v = event_target_value(&ev); go(&|l| l.role = v.clone()); }>
-                    <option value="">"all"</option>
-                    {move || {
-                        let mut list = choices().1;
-                        let cur = role.get();
-                        if !cur.is_empty() && !list.contains(&cur) { list.push(cur); }
-                        list.into_iter().map(|d| view! { <option value=d.clone()>{d.clone()}</option> }).collect_view()
-                    }}
-                </select>
-            </label>
+            {filter_select("Database ", "pg-database", database, move || choices().0, move |v| go(&|l| l.database = v.clone()))}
+            {filter_select("Role ", "pg-role-filter", role, move || choices().1, move |v| go(&|l| l.role = v.clone()))}
             <span class="spacer"></span>
             <button
                 class="danger-outline"
