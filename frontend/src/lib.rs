@@ -3,10 +3,12 @@
 pub mod api;
 pub mod chart;
 pub mod components;
+pub mod format;
 pub mod keyboard;
 pub mod live;
 pub mod pages;
 pub mod theme;
+pub mod widgets;
 
 use leptos::prelude::*;
 use leptos_router::components::{A, Route, Router, Routes};

@@ -8,17 +8,8 @@ use triage_shared::prom::{LiveQuery, LiveUpdate};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
+use crate::api::prom::live_url;
 use crate::chart::ChartState;
-
-pub fn live_url(q: &LiveQuery) -> String {
-    format!(
-        "/api/live?query={}&step={}&window={}&interval={}",
-        String::from(js_sys::encode_uri_component(&q.query)),
-        q.step,
-        q.window,
-        q.interval
-    )
-}
 
 type Listeners = (web_sys::EventSource, Vec<Closure<dyn FnMut(web_sys::Event)>>);
 

@@ -7,7 +7,8 @@ use triage_shared::pg::{
     StatementsReport, TablesReport,
 };
 
-use super::{encode, get_json, post_json};
+use super::{get_json, post_json};
+use crate::format::url::encode;
 
 fn target_path(target: &str) -> String {
     format!("/api/pg/{}", encode(target))

@@ -5,7 +5,6 @@
 //! drawing (see [`decimate`]); the hover read-out searches the reduced points by bisection.
 
 pub mod decimate;
-pub mod format;
 
 use leptos::html::{Canvas, Div};
 use leptos::prelude::*;
@@ -15,8 +14,10 @@ use triage_shared::prom::Series;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
-pub use format::Unit;
+pub use crate::format::units::Unit;
 
+use crate::format::time::{self, LocalTime};
+use crate::format::units;
 use crate::theme::Theme;
 
 /// A horizontal line at `value`, e.g. an alert threshold.
@@ -103,17 +104,6 @@ struct Hover {
     rows: Vec<(String, String, String)>,
 }
 
-fn local_time(t: f64) -> format::LocalTime {
-    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(t * 1000.0));
-    format::LocalTime {
-        month: d.get_month() + 1,
-        day: d.get_date(),
-        hour: d.get_hours(),
-        minute: d.get_minutes(),
-        second: d.get_seconds(),
-    }
-}
-
 /// Leaves a `triage:first-chart` performance mark when the page's first chart with data is drawn,
 /// so the first-load benchmark can read the time from navigation start.
 fn mark_first_chart() {
@@ -191,8 +181,8 @@ fn draw(
         .configure_mesh()
         .x_labels(6)
         .y_labels(5)
-        .x_label_formatter(&|t| format::time_label(local_time(*t), span))
-        .y_label_formatter(&|v| format::value(*v, unit))
+        .x_label_formatter(&|t| time::label(LocalTime::of_unix(*t), span))
+        .y_label_formatter(&|v| units::value(*v, unit))
         .label_style(font.clone())
         .axis_style(fg.mix(0.6))
         .bold_line_style(grid)
@@ -215,7 +205,7 @@ fn draw(
         chart
             .draw_series(DashedLineSeries::new([(t0, th.value), (t1, th.value)], 6, 4, crit.stroke_width(1)))
             .map_err(|e| e.to_string())?;
-        let text = format!("{} {}", th.label, format::value(th.value, unit));
+        let text = format!("{} {}", th.label, units::value(th.value, unit));
         chart
             .draw_series(std::iter::once(Text::new(
                 text,
@@ -331,14 +321,13 @@ pub fn Chart(
                     (
                         css_color(i),
                         g.labels.get(i).cloned().unwrap_or_default(),
-                        format::value(pts[j][1], unit),
+                        units::value(pts[j][1], unit),
                     )
                 })
             })
             .take(12)
             .collect();
-        let lt = local_time(t);
-        let time = format!("{:02}:{:02}:{:02}", lt.hour, lt.minute, lt.second);
+        let time = time::clock(LocalTime::of_unix(t));
         hover.set(Some(Hover { left: x, time, rows }));
     };
 
@@ -351,7 +340,7 @@ pub fn Chart(
                 .enumerate()
                 .map(|(i, (s, label))| {
                     let last =
-                        s.points.last().map(|p| format::value(p[1], unit)).unwrap_or_else(|| "—".to_owned());
+                        s.points.last().map(|p| units::value(p[1], unit)).unwrap_or_else(|| "—".to_owned());
                     view! {
                         <li data-testid="legend-item" title=s.display_name()>
                             <span class="swatch" style=format!("background:{}", css_color(i))></span>

@@ -14,7 +14,15 @@ use triage_shared::actions::{
 };
 
 use crate::api;
-use crate::components::k8s_format::parse_replicas;
+use crate::widgets::bump;
+
+/// The replicas field of the scale dialog.
+pub fn parse_replicas(text: &str) -> Result<i32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(n) => i32::try_from(n).map_err(|_| "That is too many replicas.".to_owned()),
+        Err(_) => Err("Replicas must be a whole number, 0 or more.".to_owned()),
+    }
+}
 
 /// What the dialog acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,17 +111,17 @@ impl ActionTarget {
     ) -> Result<(ActionOutcome, Option<String>), ApiError> {
         let outcome = match self {
             Self::Scale { ns, name, .. } => {
-                api::scale_deployment(ns, name, &ScaleRequest { replicas, dry_run, confirm }).await
+                api::k8s::scale_deployment(ns, name, &ScaleRequest { replicas, dry_run, confirm }).await
             }
             Self::Restart { ns, name } => {
-                api::restart_deployment(ns, name, &RestartRequest { dry_run, confirm }).await
+                api::k8s::restart_deployment(ns, name, &RestartRequest { dry_run, confirm }).await
             }
             Self::DeletePod { ns, name } => {
-                api::delete_pod(ns, name, &DeletePodRequest { force, dry_run, confirm }).await
+                api::k8s::delete_pod(ns, name, &DeletePodRequest { force, dry_run, confirm }).await
             }
             Self::DeletePods { ns, selector } => {
                 let body = DeletePodsRequest { selector: selector.clone(), force, dry_run, confirm };
-                api::delete_pods(ns, &body).await
+                api::k8s::delete_pods(ns, &body).await
             }
             Self::EmergencyRestart { ns, deployments } => {
                 let body = EmergencyRestartRequest {
@@ -123,7 +131,7 @@ impl ActionTarget {
                     shutdown_wait_secs: None,
                     rollout_timeout_secs: None,
                 };
-                let job = api::emergency_restart(ns, &body).await?;
+                let job = api::k8s::emergency_restart(ns, &body).await?;
                 let id = (!job.dry_run).then(|| job.id.clone());
                 return Ok((job_outcome(&job), id));
             }
@@ -200,7 +208,7 @@ pub fn ActionDialog(
     let generation = RwSignal::new(0u32);
 
     let reset = move || {
-        generation.update(|g| *g = g.wrapping_add(1));
+        generation.update(bump);
         preview.set(None);
         error.set(None);
         confirm.set(String::new());
@@ -484,7 +492,7 @@ fn JobProgress(id: String) -> impl IntoView {
 
 fn poll_job(id: String, job: RwSignal<Option<Result<Job, String>>>, alive: StoredValue<bool>) {
     spawn_local(async move {
-        let answer = api::job(&id).await.map_err(|e| e.message);
+        let answer = api::k8s::job(&id).await.map_err(|e| e.message);
         if !alive.try_get_value().unwrap_or(false) {
             return;
         }
@@ -494,4 +502,19 @@ fn poll_job(id: String, job: RwSignal<Option<Result<Job, String>>>, alive: Store
             set_timeout(move || poll_job(id, job, alive), std::time::Duration::from_secs(1));
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_field() {
+        assert_eq!(parse_replicas(" 8 "), Ok(8));
+        assert_eq!(parse_replicas("0"), Ok(0));
+        assert!(parse_replicas("-1").is_err());
+        assert!(parse_replicas("2.5").is_err());
+        assert!(parse_replicas("").is_err());
+        assert!(parse_replicas("99999999999").is_err());
+    }
 }

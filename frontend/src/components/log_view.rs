@@ -7,9 +7,12 @@
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 
+use triage_shared::commands::kubectl_logs;
+
 use crate::api;
-use crate::components::k8s_format::{kubectl_logs, log_file_name, segments, utf16_to_byte};
-use crate::components::k8s_widgets::{ErrorBox, Kubectl, Loading, keyed_resource};
+use crate::format::text::{segments, utf16_to_byte};
+use crate::format::url::encode;
+use crate::widgets::{ErrorBox, Kubectl, Loading, bump, keyed_resource};
 
 const TAILS: [u32; 3] = [100, 200, 1000];
 
@@ -64,6 +67,11 @@ fn match_ranges(re: &js_sys::RegExp, line: &str) -> Option<Vec<(usize, usize)>> 
     Some(ranges)
 }
 
+/// The file name offered by the logs' Download button.
+pub fn log_file_name(pod: &str, previous: bool) -> String {
+    format!("{pod}{}.log", if previous { "-previous" } else { "" })
+}
+
 #[component]
 pub fn LogView(ns: String, pod: String) -> impl IntoView {
     let tail = RwSignal::new(200u32);
@@ -78,7 +86,7 @@ pub fn LogView(ns: String, pod: String) -> impl IntoView {
         move || (tail.get(), previous.get(), reload.get()),
         move |(tail, previous, _)| {
             let (ns, pod) = (ns_fetch.clone(), pod_fetch.clone());
-            async move { api::k8s_pod_logs(&ns, &pod, tail, previous).await }
+            async move { api::k8s::pod_logs(&ns, &pod, tail, previous).await }
         },
     );
 
@@ -90,7 +98,7 @@ pub fn LogView(ns: String, pod: String) -> impl IntoView {
     let download = move || {
         let text =
             logs.map(|(_, r)| r.as_ref().map(|l| l.lines.join("\n")).unwrap_or_default()).unwrap_or_default();
-        format!("data:text/plain;charset=utf-8,{}", String::from(js_sys::encode_uri_component(&text)))
+        format!("data:text/plain;charset=utf-8,{}", encode(&text))
     };
     let file_name = move || log_file_name(&pod_file, previous.get());
 
@@ -146,7 +154,7 @@ pub fn LogView(ns: String, pod: String) -> impl IntoView {
                     <input type="checkbox" data-testid="logs-only-matching" prop:checked=move || only_matching.get() on:change=move |ev| only_matching.set(event_target_checked(&ev)) />
                     "only matching lines"
                 </label>
-                <button data-testid="logs-refresh" on:click=move |_| reload.update(|n| *n = n.wrapping_add(1))>"↻ Refresh"</button>
+                <button data-testid="logs-refresh" on:click=move |_| reload.update(bump)>"↻ Refresh"</button>
                 <a class="button" data-testid="logs-download" download=file_name href=download>"⤓ Download"</a>
             </div>
             <Kubectl cmd=cmd />
@@ -206,5 +214,16 @@ pub fn LogView(ns: String, pod: String) -> impl IntoView {
                 }
             }}
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_names() {
+        assert_eq!(log_file_name("p", true), "p-previous.log");
+        assert_eq!(log_file_name("p", false), "p.log");
     }
 }

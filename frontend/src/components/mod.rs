@@ -1,12 +1,8 @@
-//! Reusable view pieces.
+//! The components that are more than a widget: the guarded-action dialog, a pod's detail and
+//! its logs, the footer and the user badge.
 
 pub mod action_dialog;
-pub mod copy;
 pub mod footer;
-pub mod k8s_format;
-pub mod k8s_widgets;
 pub mod log_view;
-pub mod pg_format;
 pub mod pod_detail;
-pub mod runbook_format;
 pub mod user_badge;

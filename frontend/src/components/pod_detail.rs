@@ -3,13 +3,14 @@
 use leptos::prelude::*;
 use triage_shared::k8s::{ContainerDetail, PodDetail};
 
+use triage_shared::commands::kubectl_describe;
+
 use crate::api;
 use crate::components::action_dialog::{ActionDialog, ActionTarget};
-use crate::components::k8s_format::{
-    Level, age, event_level, kubectl_describe, pod_status_level, termination_level,
-};
-use crate::components::k8s_widgets::{Badge, ErrorBox, Kubectl, Loading, keyed_resource};
 use crate::components::log_view::LogView;
+use crate::format::duration::age;
+use crate::pages::kubernetes::status::{event_level, pod_status_level, termination_level};
+use crate::widgets::{Badge, ErrorBox, Kubectl, Level, Loading, bump, keyed_resource};
 
 fn resources_text(map: &std::collections::BTreeMap<String, String>) -> String {
     if map.is_empty() {
@@ -37,13 +38,13 @@ pub fn PodDetailPanel(
         move || reload.get(),
         move |_| {
             let (ns, name) = (ns_fetch.clone(), name_fetch.clone());
-            async move { api::k8s_pod(&ns, &name).await }
+            async move { api::k8s::pod(&ns, &name).await }
         },
     );
     let dialog = RwSignal::new(None::<ActionTarget>);
     let on_done = Callback::new(move |()| {
-        pods_reload.update(|n| *n = n.wrapping_add(1));
-        reload.update(|n| *n = n.wrapping_add(1));
+        pods_reload.update(bump);
+        reload.update(bump);
     });
     let delete_target = ActionTarget::DeletePod { ns: ns.clone(), name: name.clone() };
     let describe = kubectl_describe(&ns, "pod", &name);
@@ -57,7 +58,7 @@ pub fn PodDetailPanel(
                     view! { <Badge level=pod_status_level(&s) text=s /> }
                 })).flatten()}
                 <span class="spacer"></span>
-                <button on:click=move |_| reload.update(|n| *n = n.wrapping_add(1)) title="Load the pod again">"↻ Refresh"</button>
+                <button on:click=move |_| reload.update(bump) title="Load the pod again">"↻ Refresh"</button>
                 <button
                     class="danger-outline"
                     data-testid="delete-pod-button"

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use triage_shared::auth::WhoAmI;
 
 use crate::api;
-use crate::components::k8s_format::role_label;
+use crate::widgets::role_label;
 
 #[component]
 pub fn UserBadge() -> impl IntoView {

@@ -10,16 +10,12 @@ use triage_shared::prom::Alert;
 use triage_shared::runbook::RunbookSummary;
 
 use crate::api;
-use crate::components::k8s_widgets::{Badge, Empty, ErrorBox, Loading};
-use crate::components::runbook_format::{
-    ago, alert_flow_links, external_runbook_url, severity_level, sort_alerts,
-};
+use crate::format::duration::ago;
+use crate::format::time::{now_unix, parse_unix};
+use crate::pages::runbooks::location::start_href;
+use crate::widgets::{Badge, Empty, ErrorBox, Level, Loading, RefreshButton, bump};
 
 const REFRESH_SECS: u64 = 15;
-
-fn now_secs() -> f64 {
-    js_sys::Date::now() / 1000.0
-}
 
 fn origin() -> String {
     web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
@@ -30,18 +26,15 @@ pub fn Alerts() -> impl IntoView {
     let reload = RwSignal::new(0u32);
     let alerts = LocalResource::new(move || {
         reload.track();
-        async move { (api::alerts().await, now_secs()) }
+        async move { (api::prom::alerts().await, now_unix()) }
     });
     // The runbooks change rarely; a failure only loses the name-based links.
-    let runbooks = LocalResource::new(api::runbooks);
-    let now = RwSignal::new(now_secs());
+    let runbooks = LocalResource::new(api::runbooks::runbooks);
+    let now = RwSignal::new(now_unix());
 
-    let tick = set_interval_with_handle(move || now.set(now_secs()), Duration::from_secs(1)).ok();
-    let refresh = set_interval_with_handle(
-        move || reload.update(|n| *n = n.wrapping_add(1)),
-        Duration::from_secs(REFRESH_SECS),
-    )
-    .ok();
+    let tick = set_interval_with_handle(move || now.set(now_unix()), Duration::from_secs(1)).ok();
+    let refresh =
+        set_interval_with_handle(move || reload.update(bump), Duration::from_secs(REFRESH_SECS)).ok();
     on_cleanup(move || {
         if let Some(h) = tick {
             h.clear();
@@ -106,9 +99,7 @@ pub fn Alerts() -> impl IntoView {
                 <h1>"Alerts"</h1>
                 {freshness}
                 <span class="spacer"></span>
-                <button data-testid="refresh-button" title="Load again now" on:click=move |_| reload.update(|n| *n = n.wrapping_add(1))>
-                    "↻ Refresh"
-                </button>
+                <RefreshButton reload=reload />
             </div>
             {move || last_error.get().filter(|_| last_good.with(Option::is_some)).map(|e| view! {
                 <div class="panel error state-msg" role="alert" data-testid="alerts-error">
@@ -158,7 +149,7 @@ fn AlertRow(alert: Alert, books: Vec<RunbookSummary>, origin: String, now: RwSig
     let severity = alert.labels.get("severity").cloned().unwrap_or_else(|| "none".to_owned());
     let links = alert_flow_links(&alert, &books, &origin);
     let external = external_runbook_url(&alert, &origin);
-    let since = alert.active_at.as_deref().map(|t| js_sys::Date::parse(t) / 1000.0).filter(|t| t.is_finite());
+    let since = alert.active_at.as_deref().map(parse_unix).filter(|t| t.is_finite());
     let since_title = alert.active_at.clone().unwrap_or_default();
     let summary = alert.annotations.get("summary").cloned();
     let description = alert.annotations.get("description").cloned();
@@ -206,5 +197,176 @@ fn readable_value(text: &str) -> String {
             s.trim_end_matches('0').trim_end_matches('.').to_owned()
         }
         _ => text.to_owned(),
+    }
+}
+
+/// Label names that carry a parameter's value when an alert's labels are mapped onto a flow,
+/// the parameter's own name first.
+fn label_aliases(param: &str) -> &'static [&'static str] {
+    match param {
+        "consumer_group" => &["consumergroup", "group"],
+        "deployment" => &["service", "app"],
+        _ => &[],
+    }
+}
+
+/// Where an alert's "open flow" link goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowLink {
+    pub title: String,
+    /// A path inside Triage, with the query string.
+    pub href: String,
+}
+
+/// The flows an alert leads to. Its `runbook_url` wins when it points at this Triage (a relative
+/// path, or an absolute URL of `origin`); otherwise every runbook that lists the alert's name,
+/// with the alert's labels as parameters (by name, or by a known alias such as `group`).
+pub fn alert_flow_links(alert: &Alert, runbooks: &[RunbookSummary], origin: &str) -> Vec<FlowLink> {
+    if let Some(url) = alert.annotations.get("runbook_url").map(|u| u.trim()) {
+        let path = if url.starts_with('/') && !url.starts_with("//") {
+            Some(url)
+        } else {
+            url.strip_prefix(origin).filter(|rest| rest.starts_with('/'))
+        };
+        if let Some(path) = path {
+            let id = path.trim_start_matches("/runbooks/").split(['?', '/', '#']).next().unwrap_or_default();
+            let title = runbooks
+                .iter()
+                .find(|r| path.starts_with("/runbooks/") && r.id == id)
+                .map_or_else(|| "Open in Triage".to_owned(), |r| r.title.clone());
+            return vec![FlowLink { title, href: path.to_owned() }];
+        }
+    }
+    let Some(name) = alert.labels.get("alertname") else { return Vec::new() };
+    runbooks
+        .iter()
+        .filter(|r| r.alerts.iter().any(|a| a == name))
+        .map(|r| {
+            let values: Vec<(&str, &str)> = r
+                .params
+                .iter()
+                .filter_map(|p| {
+                    std::iter::once(p.name.as_str())
+                        .chain(label_aliases(&p.name).iter().copied())
+                        .find_map(|label| alert.labels.get(label))
+                        .map(|v| (p.name.as_str(), v.as_str()))
+                })
+                .collect();
+            FlowLink { title: r.title.clone(), href: start_href(&r.id, &values) }
+        })
+        .collect()
+}
+
+/// `runbook_url` when it leads somewhere other than this Triage (a wiki page), to show as well.
+pub fn external_runbook_url(alert: &Alert, origin: &str) -> Option<String> {
+    let url = alert.annotations.get("runbook_url")?.trim();
+    let ours = (url.starts_with('/') && !url.starts_with("//"))
+        || url.strip_prefix(origin).is_some_and(|r| r.starts_with('/'));
+    (!ours && (url.starts_with("https://") || url.starts_with("http://"))).then(|| url.to_owned())
+}
+
+/// The severity badge of an alert (`critical`, `warning`, anything else neutral).
+pub fn severity_level(severity: &str) -> Level {
+    match severity {
+        "critical" | "page" | "error" => Level::Crit,
+        "warning" | "warn" => Level::Warn,
+        "info" | "none" => Level::Neutral,
+        _ => Level::Neutral,
+    }
+}
+
+/// Firing before pending; within a state, critical first, then by name.
+pub fn sort_alerts(alerts: &mut [Alert]) {
+    let rank = |a: &Alert| {
+        let state = if a.state == "firing" { 0 } else { 1 };
+        let severity = match a.labels.get("severity").map(String::as_str) {
+            Some("critical" | "page") => 0,
+            Some("warning") => 1,
+            _ => 2,
+        };
+        (state, severity, a.labels.get("alertname").cloned().unwrap_or_default())
+    };
+    alerts.sort_by_key(rank);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pages::runbooks::fixtures::{map, param, summary};
+
+    fn alert(labels: &[(&str, &str)], runbook_url: Option<&str>) -> Alert {
+        Alert {
+            labels: map(labels),
+            annotations: runbook_url.map(|u| map(&[("runbook_url", u)])).unwrap_or_default(),
+            state: "firing".to_owned(),
+            active_at: None,
+            value: None,
+        }
+    }
+
+    #[test]
+    fn relative_and_same_origin_runbook_urls_are_used_as_they_are() {
+        let books = vec![summary("kafka-consumer-lag", "kafka", &["ConsumerLagHigh"], vec![])];
+        let rel = alert(&[("alertname", "X")], Some("/runbooks/kafka-consumer-lag?namespace=a"));
+        let links = alert_flow_links(&rel, &books, "http://triage.example");
+        assert_eq!(links[0].href, "/runbooks/kafka-consumer-lag?namespace=a");
+        assert_eq!(links[0].title, "Title of kafka-consumer-lag");
+        let abs = alert(&[("alertname", "X")], Some("http://triage.example/runbooks/kafka-consumer-lag?x=1"));
+        assert_eq!(
+            alert_flow_links(&abs, &books, "http://triage.example")[0].href,
+            "/runbooks/kafka-consumer-lag?x=1"
+        );
+        // A look-alike host is not this origin.
+        let other = alert(&[("alertname", "X")], Some("http://triage.example.evil/runbooks/x"));
+        assert!(alert_flow_links(&other, &books, "http://triage.example").is_empty());
+        assert_eq!(
+            external_runbook_url(&other, "http://triage.example").as_deref(),
+            Some("http://triage.example.evil/runbooks/x")
+        );
+        assert_eq!(external_runbook_url(&rel, "http://triage.example"), None);
+        // Protocol-relative URLs lead elsewhere.
+        let proto = alert(&[("alertname", "X")], Some("//evil.example/runbooks/x"));
+        assert!(alert_flow_links(&proto, &books, "http://triage.example").is_empty());
+    }
+
+    #[test]
+    fn other_alerts_map_by_name_with_their_labels_as_parameters() {
+        let books = vec![
+            summary(
+                "kafka-consumer-lag",
+                "kafka",
+                &["ConsumerLagHigh"],
+                vec![param("namespace", None), param("consumer_group", None), param("window", Some("30m"))],
+            ),
+            summary("high-cpu", "platform", &["CPUThrottlingHigh"], vec![]),
+        ];
+        let a = alert(
+            &[("alertname", "ConsumerLagHigh"), ("namespace", "streaming-analytics"), ("group", "g&1")],
+            Some("https://wiki.example/lag"),
+        );
+        let links = alert_flow_links(&a, &books, "http://127.0.0.1:8080");
+        assert_eq!(links.len(), 1);
+        assert_eq!(
+            links[0].href,
+            "/runbooks/kafka-consumer-lag?namespace=streaming-analytics&consumer_group=g%261"
+        );
+        let bare = alert(&[("alertname", "CPUThrottlingHigh")], None);
+        assert_eq!(alert_flow_links(&bare, &books, "")[0].href, "/runbooks/high-cpu?run=1");
+        assert!(alert_flow_links(&alert(&[("alertname", "Unknown")], None), &books, "").is_empty());
+    }
+
+    #[test]
+    fn firing_and_critical_come_first() {
+        let mut list = vec![
+            Alert {
+                state: "pending".to_owned(),
+                ..alert(&[("alertname", "A"), ("severity", "critical")], None)
+            },
+            alert(&[("alertname", "B"), ("severity", "warning")], None),
+            alert(&[("alertname", "C"), ("severity", "critical")], None),
+        ];
+        sort_alerts(&mut list);
+        let names: Vec<&str> = list.iter().map(|a| a.labels["alertname"].as_str()).collect();
+        assert_eq!(names, ["C", "B", "A"]);
     }
 }

@@ -4,12 +4,42 @@
 use leptos::prelude::*;
 use triage_shared::actions::AuditEntry;
 
+use serde_json::Value;
+use triage_shared::actions::AuditOutcome;
+
 use crate::api;
-use crate::components::k8s_format::{Level, audit_outcome, matches_filter, params_text, utc_time};
-use crate::components::k8s_widgets::{Badge, Empty, ErrorBox, Loading, RefreshControls, keyed_resource};
+use crate::format::text::matches_filter;
+use crate::format::time::utc;
+use crate::widgets::{
+    Badge, DataTable, Empty, ErrorBox, FilterInput, Level, Loading, RefreshControls, keyed_resource,
+};
 
 /// How many entries to fetch (newest first).
 const LIMIT: u32 = 100;
+
+pub fn audit_outcome(outcome: AuditOutcome) -> (&'static str, Level) {
+    match outcome {
+        AuditOutcome::Pending => ("pending", Level::Warn),
+        AuditOutcome::Succeeded => ("succeeded", Level::Ok),
+        AuditOutcome::Failed => ("failed", Level::Crit),
+    }
+}
+
+/// An action's parameters in one line: `replicas=12, force=true`.
+pub fn params_text(params: &Value) -> String {
+    match params {
+        Value::Null => String::new(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
 
 fn entry_row(e: AuditEntry) -> impl IntoView {
     let (label, level) = audit_outcome(e.outcome);
@@ -31,7 +61,7 @@ fn entry_row(e: AuditEntry) -> impl IntoView {
     let params = params_text(&e.params);
     view! {
         <tr data-testid="audit-row" data-action=e.action.clone() data-outcome=label class:failed-row={level == Level::Crit}>
-            <td class="nowrap mono small" title=when_title>{utc_time(&e.at)}</td>
+            <td class="nowrap mono small" title=when_title>{utc(&e.at)}</td>
             <td title=who_title>{who}</td>
             <td class="nowrap"><code>{e.action.clone()}</code></td>
             <td class="mono small">{e.target.clone()}</td>
@@ -104,17 +134,15 @@ pub fn Audit() -> impl IntoView {
             };
             view! {
                 <p class="summary small" data-testid="audit-summary">{count}</p>
-                <div class="table-wrap panel flush">
-                    <table class="data" data-testid="audit-table">
-                        <thead>
-                            <tr>
-                                <th>"Time (UTC)"</th><th>"Who"</th><th>"Action"</th><th>"Target"</th>
-                                <th>"Dry run said"</th><th>"Outcome"</th><th>"Error"</th>
-                            </tr>
-                        </thead>
-                        <tbody>{rows}</tbody>
-                    </table>
-                </div>
+                <DataTable testid="audit-table">
+                    <thead>
+                        <tr>
+                            <th>"Time (UTC)"</th><th>"Who"</th><th>"Action"</th><th>"Target"</th>
+                            <th>"Dry run said"</th><th>"Outcome"</th><th>"Error"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </DataTable>
             }
             .into_any()
         }
@@ -142,18 +170,23 @@ pub fn Audit() -> impl IntoView {
                         }).collect_view()}
                     </select>
                 </label>
-                <input
-                    type="search"
-                    data-testid="audit-filter"
-                    aria-label="Filter the audit log"
-                    placeholder="filter: who, target, summary, error…"
-                    prop:value=move || text.get()
-                    on:input=move |ev| text.set(event_target_value(&ev))
-                />
+                <FilterInput testid="audit-filter" label="Filter the audit log" placeholder="filter: who, target, summary, error…" value=text />
                 <span class="spacer"></span>
                 <RefreshControls reload=reload auto=auto />
             </div>
             {table}
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_text() {
+        assert_eq!(audit_outcome(AuditOutcome::Failed), ("failed", Level::Crit));
+        assert_eq!(params_text(&serde_json::json!({"replicas": 12, "who": "x"})), "replicas=12, who=x");
+        assert_eq!(params_text(&Value::Null), "");
     }
 }

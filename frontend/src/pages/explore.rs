@@ -8,6 +8,8 @@ use triage_shared::prom::{QueryResult, ResultType};
 
 use crate::api;
 use crate::chart::{Chart, ChartState, Unit};
+use crate::format::time::{now_unix, parse_unix};
+use crate::format::url::encode;
 
 const HISTORY_KEY: &str = "triage.explore.history";
 const RANGES: [(&str, f64); 7] = [
@@ -19,10 +21,6 @@ const RANGES: [(&str, f64); 7] = [
     ("7d", 604_800.0),
     ("custom", 0.0),
 ];
-
-fn now_secs() -> f64 {
-    js_sys::Date::now() / 1000.0
-}
 
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window().and_then(|w| w.local_storage().ok().flatten())
@@ -62,10 +60,6 @@ fn auto_step(span: f64) -> f64 {
     (span / 300.0).ceil().max(1.0)
 }
 
-fn encode(text: &str) -> String {
-    String::from(js_sys::encode_uri_component(text))
-}
-
 #[component]
 pub fn Explore() -> impl IntoView {
     let params = use_query_map();
@@ -79,7 +73,7 @@ pub fn Explore() -> impl IntoView {
                 (Some(s), Some(e)) if range == "custom" => (s, e),
                 _ => {
                     let span = RANGES.iter().find(|(n, _)| *n == range).map_or(3600.0, |(_, s)| *s).max(60.0);
-                    let end = now_secs().floor();
+                    let end = now_unix().floor();
                     (end - span, end)
                 }
             };
@@ -107,9 +101,9 @@ pub fn Explore() -> impl IntoView {
                 return None;
             }
             let answer = if v.table {
-                api::query(&v.query, Some(v.end)).await
+                api::prom::query(&v.query, Some(v.end)).await
             } else {
-                api::query_range(&v.query, v.start, v.end, v.step).await
+                api::prom::query_range(&v.query, v.start, v.end, v.step).await
             };
             Some((v, answer))
         }
@@ -125,7 +119,7 @@ pub fn Explore() -> impl IntoView {
             history.set(remember(&q));
             let mut url = format!("/explore?query={}&range={}", encode(&q), range.get_untracked());
             if range.get_untracked() == "custom" {
-                let parse = |s: String| js_sys::Date::parse(&s) / 1000.0;
+                let parse = |s: String| parse_unix(&s);
                 let (s, e) = (parse(custom_start.get_untracked()), parse(custom_end.get_untracked()));
                 if s.is_finite() && e.is_finite() {
                     url.push_str(&format!("&start={s}&end={e}"));

@@ -6,6 +6,7 @@ use triage_shared::prom::LiveQuery;
 
 use crate::api;
 use crate::chart::{Chart, Threshold, Unit};
+use crate::format::url::encode;
 use crate::live::use_live;
 
 struct KeyMetric {
@@ -49,12 +50,12 @@ const KEY_METRICS: [KeyMetric; 4] = [
 ];
 
 fn explore_link(query: &str) -> String {
-    format!("/explore?query={}&range=1h", String::from(js_sys::encode_uri_component(query)))
+    format!("/explore?query={}&range=1h", encode(query))
 }
 
 #[component]
 pub fn Overview() -> impl IntoView {
-    let alerts = LocalResource::new(api::alerts);
+    let alerts = LocalResource::new(api::prom::alerts);
     let firing = move || {
         alerts.get().map(|r| match r {
             Ok(list) => {

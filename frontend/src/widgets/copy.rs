@@ -1,4 +1,6 @@
-//! Copying text to the clipboard, with a button that says whether it worked.
+//! Copying text to the clipboard, with the one copy button of the console: it says whether it
+//! worked, and when the browser refused (no permission, no clipboard outside a secure context,
+//! the page not focused) it says so in words.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -7,7 +9,16 @@ use leptos::task::spawn_local;
 /// context, the page not focused).
 pub async fn copy_text(text: &str) -> Result<(), String> {
     let window = web_sys::window().ok_or("no browser window")?;
-    let promise = window.navigator().clipboard().write_text(text);
+    let navigator = window.navigator();
+    // `navigator.clipboard` is undefined outside a secure context: calling it would throw.
+    let offered = js_sys::Reflect::get(&navigator, &"clipboard".into()).is_ok_and(|c| !c.is_undefined());
+    if !offered {
+        return Err(
+            "this browser offers no clipboard to this page (it needs HTTPS or localhost); select the text and press Ctrl+C"
+                .to_owned(),
+        );
+    }
+    let promise = navigator.clipboard().write_text(text);
     wasm_bindgen_futures::JsFuture::from(promise).await.map(|_| ()).map_err(|e| {
         let reason = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string());
         format!(

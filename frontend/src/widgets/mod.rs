@@ -1,0 +1,27 @@
+//! The console's widget kit, shared by every page: badges and their levels, the loading, error
+//! and empty states, the command line of a view, the copy button, refresh controls, usage bars,
+//! resources and the tab body built on them, and the head of a tabbed page.
+
+pub mod badge;
+pub mod copy;
+pub mod filter;
+pub mod kubectl;
+pub mod refresh;
+pub mod resource;
+pub mod role;
+pub mod state;
+pub mod tabbed_page;
+pub mod table;
+pub mod usage_bar;
+
+pub use badge::{Badge, Level};
+pub use copy::{CopyButton, copy_text};
+pub use filter::FilterInput;
+pub use kubectl::Kubectl;
+pub use refresh::{RefreshButton, RefreshControls, bump};
+pub use resource::{keyed_resource, resource_tab, resource_view};
+pub use role::{can_act, role_label, role_text};
+pub use state::{Empty, ErrorBox, Loading};
+pub use tabbed_page::{PageHead, PageTab, quiet, tabbed_page};
+pub use table::DataTable;
+pub use usage_bar::{Bar, UsageBar, capacity_bar, usage_bar};
