@@ -7,9 +7,9 @@ use triage_shared::{ApiError, ErrorKind};
 
 use crate::audit::AuditStore;
 use crate::config::Settings;
+use crate::http::metrics::HttpMetrics;
 use crate::kubernetes::K8s;
-use crate::live::LiveHub;
-use crate::metrics::HttpMetrics;
+use crate::prometheus::live::LiveHub;
 use crate::prometheus::{PromClient, PromError};
 
 #[derive(Clone)]
@@ -21,7 +21,7 @@ pub struct AppState {
     live: Option<Arc<LiveHub>>,
     k8s: Option<K8s>,
     pub audit: AuditStore,
-    pub jobs: crate::emergency::Jobs,
+    pub jobs: crate::kubernetes::emergency::Jobs,
     /// The loaded runbooks and their recent runs.
     pub runbooks: crate::runbooks::Runbooks,
     /// Absent when no `[postgres]` targets are configured.
@@ -71,7 +71,7 @@ impl AppState {
             live,
             k8s,
             audit,
-            jobs: crate::emergency::Jobs::default(),
+            jobs: crate::kubernetes::emergency::Jobs::default(),
             runbooks,
             pg,
             auth,

@@ -270,9 +270,9 @@ async fn every_api_route_answers_malformed_input_with_the_error_body() -> Result
     settings.auth.local_role = Role::Admin;
     let app = TestApp::start_with(settings).await?;
     let http = &app.http;
-    let table = triage::routes::route_table();
+    let table = triage::http::route_table();
     let send = |method: Method, path: &str| http.request(method, app.url(path)).header("x-triage-csrf", "1");
-    let oversized = vec![b' '; triage::routes::MAX_REQUEST_BODY + 1];
+    let oversized = vec![b' '; triage::http::MAX_REQUEST_BODY + 1];
     let mut checked = 0usize;
 
     for (method, template, _) in &table {

@@ -72,7 +72,7 @@ async fn headers_bodies_and_secrets() -> Result<()> {
     // Every route, with plausible and with hostile path parameters and bodies; collect everything
     // Triage answers.
     let mut answers = String::new();
-    for (method, path, _role) in triage::routes::route_table() {
+    for (method, path, _role) in triage::http::route_table() {
         for (ns, name, target) in
             [("streaming-analytics", "websocket-server", "main"), ("kube-system", "..%2f..%2fetc", "nope")]
         {
@@ -179,7 +179,7 @@ async fn sso_client_secret_and_kubernetes_secret_values_stay_inside() -> Result<
     assert!(names.body.contains("stream-processor-credentials"), "{}", names.body);
     answers.push_str(&names.body);
 
-    for (method, path, _role) in triage::routes::route_table() {
+    for (method, path, _role) in triage::http::route_table() {
         if method != Method::GET {
             continue;
         }

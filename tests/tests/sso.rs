@@ -540,7 +540,7 @@ fn concrete(path: &str) -> String {
 #[tokio::test]
 async fn every_route_is_guarded_for_every_role() -> anyhow::Result<()> {
     let sso = start_sso(|_| {}).await?;
-    let table = triage::routes::route_table();
+    let table = triage::http::route_table();
     assert!(table.len() >= 30, "the table lists the API: {table:?}");
     let mut callers: Vec<(Option<Role>, Agent)> = vec![(None, Agent::new())];
     for (role, who) in [(Role::Reader, "ada"), (Role::Operator, "oscar"), (Role::Admin, "alma")] {

@@ -7,7 +7,7 @@
 //! caller (the session cookie with single sign-on, the local user in no-auth mode), checks the
 //! CSRF header or session-bound token on state-changing `/api` requests, and puts a [`Caller`] in
 //! the request. Each API route then states the least role it needs in the route table
-//! (`routes::api_routes`), enforced by [`require_role`]; handlers take the [`Caller`] and never
+//! (`http::api_routes`), enforced by [`require_role`]; handlers take the [`Caller`] and never
 //! look anywhere else for an identity.
 
 pub mod oidc;

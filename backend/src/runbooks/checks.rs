@@ -260,7 +260,7 @@ async fn k8s_deployment(state: &AppState, ns: &str, name: &str, values: &Values)
     v.insert("updated".to_owned(), f64::from(summary.updated));
     // The newest ReplicaSet of the deployment was created when its last rollout began.
     let mut newest: Option<(String, i64)> = None;
-    for rs in crate::workloads::owned_replica_sets(&k.client, &ns, &deployment).await? {
+    for rs in crate::kubernetes::workloads::owned_replica_sets(&k.client, &ns, &deployment).await? {
         if let Some(t) = rs.metadata.creation_timestamp.as_ref() {
             let at = t.0.as_second();
             if newest.as_ref().is_none_or(|(_, n)| at > *n) {

@@ -16,8 +16,8 @@ use triage_shared::{ApiError, ErrorKind};
 
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::routes::extract::{JsonBody, Path};
-use crate::routes::openapi;
+use crate::http::extract::{JsonBody, Path};
+use crate::http::openapi;
 use crate::runbooks::{engine, report};
 use crate::state::AppState;
 

@@ -4,6 +4,11 @@
 //! allowlist before a request is made. API errors are mapped on their status code, never on
 //! their text. Secret values are never fetched.
 
+pub mod actions;
+pub mod emergency;
+pub mod streams;
+pub mod workloads;
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -470,7 +475,7 @@ impl K8s {
                 let spec = p.spec.clone().unwrap_or_default();
                 NetworkPolicySummary {
                     name: p.metadata.name.clone().unwrap_or_default(),
-                    pod_selector: crate::workloads::selector_text(spec.pod_selector.as_ref()),
+                    pod_selector: crate::kubernetes::workloads::selector_text(spec.pod_selector.as_ref()),
                     policy_types: spec.policy_types.unwrap_or_default(),
                     ingress_rules: spec.ingress.map_or(0, |r| r.len()),
                     egress_rules: spec.egress.map_or(0, |r| r.len()),
@@ -582,7 +587,7 @@ pub fn deployment_summary(d: &Deployment) -> DeploymentSummary {
         available,
         rollout,
         images,
-        selector: crate::workloads::selector_text(Some(&spec.selector)),
+        selector: crate::kubernetes::workloads::selector_text(Some(&spec.selector)),
         age_seconds: age_seconds(d.metadata.creation_timestamp.as_ref()),
     }
 }

@@ -18,11 +18,11 @@ use triage_shared::actions::{
 use triage_shared::auth::WhoAmI;
 use triage_shared::version::AuthMode;
 
-use crate::actions;
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::routes::extract::{JsonBody, Path, Query};
-use crate::routes::openapi;
+use crate::http::extract::{JsonBody, Path, Query};
+use crate::http::openapi;
+use crate::kubernetes::actions;
 use crate::state::AppState;
 
 pub async fn namespaces(State(state): State<AppState>) -> Result<Json<Vec<String>>, AppError> {
@@ -177,7 +177,9 @@ pub async fn emergency_restart(
     Path(ns): Path<String>,
     JsonBody(req): JsonBody<EmergencyRestartRequest>,
 ) -> Result<Json<Job>, AppError> {
-    let job = crate::emergency::start(state.k8s()?, &state.audit, &state.jobs, &identity, &ns, req).await?;
+    let job =
+        crate::kubernetes::emergency::start(state.k8s()?, &state.audit, &state.jobs, &identity, &ns, req)
+            .await?;
     Ok(Json(job))
 }
 
@@ -201,7 +203,8 @@ pub async fn rollout(
     use axum::response::IntoResponse;
     let permit = state.streams.acquire(&identity.subject)?;
     let timeout = std::time::Duration::from_secs(q.timeout_secs.unwrap_or(300).clamp(1, 3600));
-    let response = crate::streams::rollout(state.k8s()?, &ns, &name, timeout).await?.into_response();
+    let response =
+        crate::kubernetes::streams::rollout(state.k8s()?, &ns, &name, timeout).await?.into_response();
     Ok(crate::limits::held_by(response, permit))
 }
 
@@ -227,8 +230,9 @@ pub async fn follow_logs(
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
     let permit = state.streams.acquire(&identity.subject)?;
-    let response =
-        crate::streams::follow_logs(state.k8s()?, &ns, &name, q.tail.unwrap_or(50)).await?.into_response();
+    let response = crate::kubernetes::streams::follow_logs(state.k8s()?, &ns, &name, q.tail.unwrap_or(50))
+        .await?
+        .into_response();
     Ok(crate::limits::held_by(response, permit))
 }
 

@@ -20,11 +20,12 @@ use triage_shared::{ApiError, ErrorKind};
 
 use crate::error::{AppError, edge_response};
 use crate::state::AppState;
-use crate::{assets, metrics};
 
+pub mod assets;
 mod auth;
 pub mod extract;
 mod k8s;
+pub mod metrics;
 pub mod openapi;
 mod ops;
 mod pg;

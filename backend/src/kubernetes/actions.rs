@@ -243,7 +243,7 @@ fn check_selector(selector: &str) -> Result<kube::core::Selector, ApiError> {
     if selector.len() > 1024 {
         return Err(ApiError::new(ErrorKind::BadRequest, "a label selector is at most 1,024 characters"));
     }
-    crate::workloads::parse_selector_text(selector).map_err(|why| {
+    crate::kubernetes::workloads::parse_selector_text(selector).map_err(|why| {
         ApiError::new(ErrorKind::BadRequest, format!("{selector:?} is not a usable label selector: {why}"))
     })
 }

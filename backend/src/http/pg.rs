@@ -13,7 +13,7 @@ use triage_shared::pg::{
 
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::routes::extract::{JsonBody, Path, Query, seconds};
+use crate::http::extract::{JsonBody, Path, Query, seconds};
 use crate::state::AppState;
 
 /// Configured target names; the first is the default.
