@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod guard;
 pub mod http;
 pub mod kubernetes;
 pub mod limits;

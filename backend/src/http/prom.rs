@@ -161,14 +161,13 @@ pub async fn live(
 ) -> Result<Response, AppError> {
     // The request is judged before the configuration, as the typed extractors do.
     let raw = raw.unwrap_or_default();
-    let q =
-        crate::prometheus::live::parse_subscription(&raw).map_err(|why| {
-            match Query::<LiveQuery>::parse(&raw) {
-                // A parameter of the wrong type, named as the typed extractor names it.
-                Err(typed) => typed,
-                Ok(_) => AppError::bad_request(why),
-            }
-        })?;
+    let q = crate::prometheus::live::parse_subscription(&raw).map_err(|why| {
+        match Query::<LiveQuery>::parse(&raw) {
+            // A parameter of the wrong type, named as the typed extractor names it.
+            Err(typed) => typed,
+            Ok(_) => AppError::bad_request(why),
+        }
+    })?;
     let prom = state.prom()?;
     prom.check_range(0.0, f64::from(q.window), f64::from(q.step))?;
     let subject = &caller.identity.subject;

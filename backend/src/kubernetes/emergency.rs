@@ -22,7 +22,7 @@ use triage_shared::commands::{kubectl_scale, shell_quote};
 use triage_shared::{ApiError, ErrorKind};
 
 use crate::audit::{AuditStore, NewEntry};
-use crate::kubernetes::actions::require;
+use crate::guard::require;
 use crate::kubernetes::workloads::owned_pods;
 use crate::kubernetes::{K8s, map_error};
 

@@ -262,9 +262,9 @@ impl PgTargets {
         target: &str,
         req: &ResetRequest,
     ) -> Result<ActionOutcome, ApiError> {
-        crate::kubernetes::actions::require(identity, Role::Operator, "resetting query statistics")?;
+        crate::guard::require(identity, Role::Operator, "resetting query statistics")?;
         let t = self.target(target)?;
-        let plan = crate::kubernetes::actions::Plan {
+        let plan = crate::guard::Plan {
             action: "pg-stat-statements-reset",
             target: format!("postgres/{}", t.name),
             params: serde_json::json!({}),
@@ -276,29 +276,22 @@ impl PgTargets {
             confirm_with: Some(t.name.as_str()),
         };
         let timeout_ms = self.statement_timeout.as_millis();
-        crate::kubernetes::actions::guarded(
-            store,
-            identity,
-            plan,
-            req.dry_run,
-            req.confirm.as_deref(),
-            || async {
-                let mut conn = t.pool.get().await.map_err(|e| map_error(&t.name, &e))?;
-                let result = async {
-                    let tx = conn.client_mut().transaction().await?;
-                    tx.batch_execute(&format!("{MARKER} SET LOCAL statement_timeout = {timeout_ms}")).await?;
-                    tx.execute(&format!("{MARKER} SELECT pg_stat_statements_reset()"), &[]).await?;
-                    tx.commit().await
+        crate::guard::guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || async {
+            let mut conn = t.pool.get().await.map_err(|e| map_error(&t.name, &e))?;
+            let result = async {
+                let tx = conn.client_mut().transaction().await?;
+                tx.batch_execute(&format!("{MARKER} SET LOCAL statement_timeout = {timeout_ms}")).await?;
+                tx.execute(&format!("{MARKER} SELECT pg_stat_statements_reset()"), &[]).await?;
+                tx.commit().await
+            }
+            .await;
+            result.map_err(|e| {
+                if connection_lost(&e) {
+                    conn.discard();
                 }
-                .await;
-                result.map_err(|e| {
-                    if connection_lost(&e) {
-                        conn.discard();
-                    }
-                    map_error(&t.name, &e)
-                })
-            },
-        )
+                map_error(&t.name, &e)
+            })
+        })
         .await
     }
 }
