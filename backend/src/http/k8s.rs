@@ -1,4 +1,5 @@
-//! `/api/k8s/*`: Kubernetes read views (namespace-scoped, allowlisted, names validated).
+//! `/api/k8s/*`: Kubernetes read views (namespace-scoped, allowlisted, names validated), the
+//! guarded actions, the emergency restart and the event streams.
 
 use aide::transform::TransformOperation;
 use axum::Json;
@@ -11,12 +12,9 @@ use triage_shared::k8s::{
 };
 
 use triage_shared::actions::{
-    ActionOutcome, AuditEntry, DeletePodRequest, DeletePodsRequest, EmergencyRestartRequest, Job,
-    RestartRequest, ScaleRequest,
+    ActionOutcome, DeletePodRequest, DeletePodsRequest, EmergencyRestartRequest, Job, RestartRequest,
+    ScaleRequest,
 };
-
-use triage_shared::auth::WhoAmI;
-use triage_shared::version::AuthMode;
 
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -120,17 +118,6 @@ pub async fn list_network_policies(
     Ok(Json(state.k8s()?.list_network_policies(&ns).await?))
 }
 
-/// `GET /api/whoami`: the caller, the role, and the session's CSRF token for the console.
-pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Json<WhoAmI> {
-    let sso = state.auth.sso().is_some();
-    Json(WhoAmI {
-        identity: caller.identity,
-        auth_mode: if sso { AuthMode::Oidc } else { AuthMode::None },
-        csrf_token: caller.csrf_token,
-        logout_url: sso.then(|| crate::auth::LOGOUT_PATH.to_owned()),
-    })
-}
-
 pub async fn scale(
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
@@ -158,19 +145,6 @@ pub async fn delete_pod(
     Ok(Json(actions::delete_pod(state.k8s()?, &state.audit, &identity, &ns, &name, &req).await?))
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct AuditQuery {
-    /// Most entries, newest first (default 200).
-    limit: Option<u32>,
-}
-
-pub async fn audit(
-    State(state): State<AppState>,
-    Query(q): Query<AuditQuery>,
-) -> Result<Json<Vec<AuditEntry>>, AppError> {
-    Ok(Json(state.audit.list(q.limit.unwrap_or(200)).await?))
-}
-
 pub async fn emergency_restart(
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
@@ -181,10 +155,6 @@ pub async fn emergency_restart(
         crate::kubernetes::emergency::start(state.k8s()?, &state.audit, &state.jobs, &identity, &ns, req)
             .await?;
     Ok(Json(job))
-}
-
-pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, AppError> {
-    state.jobs.get(&id).map(Json).ok_or_else(|| AppError::not_found(format!("no job {id}")))
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -22,8 +22,10 @@ use crate::error::{AppError, edge_response};
 use crate::state::AppState;
 
 pub mod assets;
+mod audit;
 mod auth;
 pub mod extract;
+mod jobs;
 mod k8s;
 pub mod metrics;
 pub mod openapi;
@@ -31,6 +33,7 @@ mod ops;
 mod pg;
 mod prom;
 mod runbooks;
+mod session;
 mod version;
 
 /// One API route: method, path under `/api`, the least role that may call it, and its handler
@@ -55,7 +58,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
     vec![
         api(Reader, M::GET, "/openapi.json", get_with(openapi::serve, openapi::document_answer)),
         api(Reader, M::GET, "/version", get(version::get_version)),
-        api(Reader, M::GET, "/whoami", get(k8s::whoami)),
+        api(Reader, M::GET, "/whoami", get(session::whoami)),
         api(Reader, M::GET, "/prom/query", get_with(prom::query, openapi::json::<QueryResult>)),
         api(Reader, M::GET, "/prom/query_range", get_with(prom::query_range, openapi::json::<QueryResult>)),
         api(Reader, M::GET, "/prom/series", get_with(prom::series, prom::series_docs)),
@@ -93,8 +96,8 @@ pub fn api_routes() -> Vec<ApiRoute> {
             "/k8s/namespaces/{ns}/pods/{name}/logs/follow",
             get_with(k8s::follow_logs, k8s::follow_logs_docs),
         ),
-        api(Reader, M::GET, "/jobs/{id}", get(k8s::get_job)),
-        api(Reader, M::GET, "/audit", get(k8s::audit)),
+        api(Reader, M::GET, "/jobs/{id}", get(jobs::get_job)),
+        api(Reader, M::GET, "/audit", get(audit::list)),
         api(Reader, M::GET, "/pg/targets", get(pg::list_targets)),
         api(Reader, M::GET, "/pg/{target}/statements", get(pg::list_statements)),
         api(Reader, M::GET, "/pg/{target}/activity", get(pg::get_activity)),
