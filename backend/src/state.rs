@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use triage_shared::{ApiError, ErrorKind};
+use triage_shared::ApiError;
 
 use crate::audit::AuditStore;
 use crate::config::Settings;
@@ -32,6 +32,8 @@ pub struct AppState {
     pub streams: crate::limits::Limiter,
     /// Runbook runs whose checks are still running, in all and per caller.
     pub runs: crate::limits::Limiter,
+    /// The clients runbook checks use, and nothing else of the state.
+    pub checks: Arc<crate::runbooks::checks::CheckContext>,
     /// Cleared when shutdown begins so `/readyz` takes the replica out of rotation first.
     ready: Arc<AtomicBool>,
 }
@@ -64,6 +66,13 @@ impl AppState {
             None => None,
         };
         let auth = Arc::new(crate::auth::Auth::new(&settings.auth)?);
+        let checks = Arc::new(crate::runbooks::checks::CheckContext {
+            prom: prom.clone(),
+            k8s: k8s.clone(),
+            pg: pg.clone(),
+            urls: settings.runbooks.urls.clone(),
+            http: crate::runbooks::checks::CheckContext::probe_client()?,
+        });
         Ok(Self {
             settings: Arc::new(settings),
             metrics: Arc::new(HttpMetrics::default()),
@@ -77,6 +86,7 @@ impl AppState {
             auth,
             streams,
             runs,
+            checks,
             ready: Arc::new(AtomicBool::new(true)),
         })
     }
@@ -86,18 +96,11 @@ impl AppState {
     }
 
     pub fn k8s(&self) -> Result<&K8s, ApiError> {
-        self.k8s.as_ref().ok_or_else(|| {
-            ApiError::new(ErrorKind::Unavailable, "Kubernetes is not configured (add a [kubernetes] section)")
-        })
+        self.k8s.as_ref().ok_or_else(crate::kubernetes::not_configured)
     }
 
     pub fn pg(&self) -> Result<&crate::pg::PgTargets, ApiError> {
-        self.pg.as_deref().ok_or_else(|| {
-            ApiError::new(
-                ErrorKind::Unavailable,
-                "PostgreSQL analysis is not configured (add [[postgres.targets]])",
-            )
-        })
+        self.pg.as_deref().ok_or_else(crate::pg::not_configured)
     }
 
     pub fn live(&self) -> Result<&Arc<LiveHub>, PromError> {

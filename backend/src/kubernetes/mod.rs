@@ -25,6 +25,11 @@ use triage_shared::{ApiError, ErrorKind};
 
 use crate::config::KubernetesSettings;
 
+/// The answer of everything Kubernetes when no `[kubernetes]` section is configured.
+pub fn not_configured() -> ApiError {
+    ApiError::new(ErrorKind::Unavailable, "Kubernetes is not configured (add a [kubernetes] section)")
+}
+
 #[derive(Clone)]
 pub struct K8s {
     pub client: kube::Client,

@@ -81,6 +81,11 @@ fn finish<T>(target: &str, mut conn: pool::Conn, result: Result<T, TxError>) -> 
     }
 }
 
+/// The answer of every analysis when no `[[postgres.targets]]` are configured.
+pub fn not_configured() -> ApiError {
+    ApiError::new(ErrorKind::Unavailable, "PostgreSQL analysis is not configured (add [[postgres.targets]])")
+}
+
 /// The configured targets. Cheap to share: the pools are inside.
 pub struct PgTargets {
     targets: Vec<Target>,

@@ -112,7 +112,8 @@ async fn execute(state: AppState, runbook: Arc<Runbook>, values: Values, run: Ar
     let timeout = state.runbooks.settings.check_timeout();
     let mut tasks = tokio::task::JoinSet::new();
     for (index, step) in runbook.steps.iter().enumerate() {
-        let (state, runbook, values, run) = (state.clone(), runbook.clone(), values.clone(), run.clone());
+        let (checks, runbook, values, run) =
+            (state.checks.clone(), runbook.clone(), values.clone(), run.clone());
         let step_id = step.id.clone();
         run.publish(RunEvent::CheckStarted { step: step_id.clone() }, |s| {
             if let Some(entry) = s.steps.get_mut(index) {
@@ -123,7 +124,7 @@ async fn execute(state: AppState, runbook: Arc<Runbook>, values: Values, run: Ar
             let step = &runbook.steps[index];
             let started = Instant::now();
             let outcome =
-                tokio::time::timeout(timeout, checks::run_check(&state, &runbook, step, &values)).await;
+                tokio::time::timeout(timeout, checks::run_check(&checks, &runbook, step, &values)).await;
             let outcome = outcome.unwrap_or_else(|_| {
                 Err(NotRun::Failed(ApiError::new(
                     ErrorKind::Timeout,
