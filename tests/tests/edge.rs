@@ -266,8 +266,10 @@ fn concrete(template: &str) -> String {
 
 #[tokio::test]
 async fn every_api_route_answers_malformed_input_with_the_error_body() -> Result<()> {
-    let mut settings = Settings::default();
-    settings.auth.local_role = Role::Admin;
+    let settings = Settings {
+        auth: triage::config::AuthSettings::Local { local_role: Role::Admin },
+        ..Settings::default()
+    };
     let app = TestApp::start_with(settings).await?;
     let http = &app.http;
     let table = triage::http::route_table();
