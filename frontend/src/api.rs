@@ -27,6 +27,23 @@ fn encode(text: &str) -> String {
     String::from(js_sys::encode_uri_component(text))
 }
 
+/// A query-parameter type of `triage_shared` as a query string: every field that is set, each
+/// name and value encoded.
+fn query_string<T: Serialize>(params: &T) -> String {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(params) else {
+        return String::new();
+    };
+    let pairs = fields.iter().filter_map(|(name, value)| {
+        let text = match value {
+            serde_json::Value::Null => return None,
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        Some(format!("{}={}", encode(name), encode(&text)))
+    });
+    pairs.collect::<Vec<_>>().join("&")
+}
+
 pub async fn query_range(query: &str, start: f64, end: f64, step: f64) -> Result<QueryResult, ApiError> {
     get_json(&format!(
         "/api/prom/query_range?query={}&start={start:.3}&end={end:.3}&step={step}",

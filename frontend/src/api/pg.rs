@@ -4,10 +4,10 @@ use triage_shared::ApiError;
 use triage_shared::actions::ActionOutcome;
 use triage_shared::pg::{
     ActivityReport, DiffReport, IndexAdviceReport, ResetRequest, SnapshotInfo, StatementOrder,
-    StatementsReport, TablesReport,
+    StatementsParams, StatementsReport, TablesReport,
 };
 
-use super::{encode, get_json, post_json};
+use super::{encode, get_json, post_json, query_string};
 
 fn target_path(target: &str) -> String {
     format!("/api/pg/{}", encode(target))
@@ -24,14 +24,8 @@ pub async fn statements(
     database: &str,
     role: &str,
 ) -> Result<StatementsReport, ApiError> {
-    let mut url = format!("{}/statements?order={}&limit=100", target_path(target), order.id());
-    if !database.is_empty() {
-        url.push_str(&format!("&database={}", encode(database)));
-    }
-    if !role.is_empty() {
-        url.push_str(&format!("&role={}", encode(role)));
-    }
-    get_json(&url).await
+    let params = StatementsParams::new(order, database, role, 100);
+    get_json(&format!("{}/statements?{}", target_path(target), query_string(&params))).await
 }
 
 pub async fn activity(target: &str) -> Result<ActivityReport, ApiError> {
