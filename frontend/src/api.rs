@@ -7,15 +7,15 @@ use gloo_net::http::{Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use triage_shared::actions::{
-    ActionOutcome, AuditEntry, DeletePodRequest, DeletePodsRequest, EmergencyRestartRequest, Identity, Job,
-    RestartRequest, ScaleRequest,
+    ActionOutcome, AuditEntry, AuditQuery, DeletePodRequest, DeletePodsRequest, EmergencyRestartRequest,
+    Identity, Job, RestartRequest, ScaleRequest,
 };
 use triage_shared::auth::{CSRF_HEADER, WhoAmI};
 use triage_shared::k8s::{
-    DeploymentSummary, EventSummary, NetworkPolicySummary, NodeUsage, PodDetail, PodList, PodLogs, PodUsage,
-    ServiceSummary,
+    DeploymentSummary, EventSummary, LogQuery, NetworkPolicySummary, NodeUsage, PodDetail, PodList, PodLogs,
+    PodQuery, PodUsage, ServiceSummary,
 };
-use triage_shared::prom::{Alert, QueryResult};
+use triage_shared::prom::{Alert, InstantParams, QueryResult, RangeParams};
 use triage_shared::runbook::{RunStarted, RunState, Runbook, RunbookSummary, StartRun};
 use triage_shared::{ApiError, ErrorBody, ErrorKind, VersionInfo};
 
@@ -45,19 +45,18 @@ fn query_string<T: Serialize>(params: &T) -> String {
 }
 
 pub async fn query_range(query: &str, start: f64, end: f64, step: f64) -> Result<QueryResult, ApiError> {
-    get_json(&format!(
-        "/api/prom/query_range?query={}&start={start:.3}&end={end:.3}&step={step}",
-        encode(query)
-    ))
-    .await
+    let params = RangeParams { query: query.to_owned(), start: millis(start), end: millis(end), step };
+    get_json(&format!("/api/prom/query_range?{}", query_string(&params))).await
+}
+
+/// Unix seconds to the millisecond, as the console has always sent them.
+fn millis(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
 }
 
 pub async fn query(query: &str, time: Option<f64>) -> Result<QueryResult, ApiError> {
-    let mut url = format!("/api/prom/query?query={}", encode(query));
-    if let Some(t) = time {
-        url.push_str(&format!("&time={t:.3}"));
-    }
-    get_json(&url).await
+    let params = InstantParams { query: query.to_owned(), time: time.map(millis) };
+    get_json(&format!("/api/prom/query?{}", query_string(&params))).await
 }
 
 pub async fn alerts() -> Result<Vec<Alert>, ApiError> {
@@ -104,14 +103,12 @@ pub async fn k8s_pods(
     limit: u32,
     continue_token: Option<&str>,
 ) -> Result<PodList, ApiError> {
-    let mut url = format!("{}/pods?limit={limit}", ns_path(ns));
-    if !selector.trim().is_empty() {
-        url.push_str(&format!("&selector={}", encode(selector.trim())));
-    }
-    if let Some(token) = continue_token {
-        url.push_str(&format!("&continue={}", encode(token)));
-    }
-    get_json(&url).await
+    let params = PodQuery {
+        selector: Some(selector.trim().to_owned()).filter(|s| !s.is_empty()),
+        limit: Some(limit),
+        continue_token: continue_token.map(str::to_owned),
+    };
+    get_json(&format!("{}/pods?{}", ns_path(ns), query_string(&params))).await
 }
 
 pub async fn k8s_pod(ns: &str, name: &str) -> Result<PodDetail, ApiError> {
@@ -119,7 +116,8 @@ pub async fn k8s_pod(ns: &str, name: &str) -> Result<PodDetail, ApiError> {
 }
 
 pub async fn k8s_pod_logs(ns: &str, name: &str, tail: u32, previous: bool) -> Result<PodLogs, ApiError> {
-    get_json(&format!("{}/pods/{}/logs?tail={tail}&previous={previous}", ns_path(ns), encode(name))).await
+    let params = LogQuery { tail: Some(i64::from(tail)), previous };
+    get_json(&format!("{}/pods/{}/logs?{}", ns_path(ns), encode(name), query_string(&params))).await
 }
 
 pub async fn k8s_deployments(ns: &str) -> Result<Vec<DeploymentSummary>, ApiError> {
@@ -220,7 +218,7 @@ pub async fn run_report(run_id: &str) -> Result<String, ApiError> {
 
 /// The audit log, newest first.
 pub async fn audit(limit: u32) -> Result<Vec<AuditEntry>, ApiError> {
-    get_json(&format!("/api/audit?limit={limit}")).await
+    get_json(&format!("/api/audit?{}", query_string(&AuditQuery { limit: Some(limit) }))).await
 }
 
 /// POSTs `body` as JSON with the CSRF header the backend requires, and decodes the answer like

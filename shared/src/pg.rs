@@ -52,13 +52,13 @@ pub struct StatementsParams {
     #[cfg_attr(feature = "openapi", schemars(schema_with = "order_schema"))]
     pub order: Option<String>,
     /// Only statements run in this database.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
     /// Only statements run by this role.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// Most rows (default 50, at most 1000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
 }
 

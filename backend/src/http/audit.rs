@@ -2,19 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use schemars::JsonSchema;
-use serde::Deserialize;
-use triage_shared::actions::AuditEntry;
+use triage_shared::actions::{AuditEntry, AuditQuery};
 
 use crate::error::AppError;
 use crate::http::extract::Query;
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct AuditQuery {
-    /// Most entries, newest first (default 200).
-    limit: Option<u32>,
-}
 
 pub async fn list(
     State(state): State<AppState>,

@@ -4,11 +4,9 @@
 use aide::transform::TransformOperation;
 use axum::Json;
 use axum::extract::State;
-use schemars::JsonSchema;
-use serde::Deserialize;
 use triage_shared::k8s::{
-    DeploymentSummary, EventSummary, NetworkPolicySummary, NodeUsage, PodDetail, PodList, PodLogs, PodUsage,
-    ServiceSummary,
+    DeploymentSummary, EventSummary, LogQuery, NetworkPolicySummary, NodeUsage, PodDetail, PodList, PodLogs,
+    PodQuery, PodUsage, RolloutQuery, ServiceSummary,
 };
 
 use triage_shared::actions::{
@@ -27,17 +25,6 @@ pub async fn namespaces(State(state): State<AppState>) -> Result<Json<Vec<String
     Ok(Json(state.k8s()?.namespaces.clone()))
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct PodQuery {
-    /// Label selector, e.g. `app=stream-processor`.
-    selector: Option<String>,
-    /// Most pods in this page.
-    limit: Option<u32>,
-    /// The previous page's `continue_token`.
-    #[serde(rename = "continue")]
-    continue_token: Option<String>,
-}
-
 pub async fn list_pods(
     State(state): State<AppState>,
     Path(ns): Path<String>,
@@ -53,15 +40,6 @@ pub async fn get_pod(
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<PodDetail>, AppError> {
     Ok(Json(state.k8s()?.pod_detail(&ns, &name).await?))
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct LogQuery {
-    /// How many of the last lines to send (default 200; when following 50, at most 10,000).
-    tail: Option<i64>,
-    /// The previous container's logs (after a restart).
-    #[serde(default)]
-    previous: bool,
 }
 
 pub async fn pod_logs(
@@ -155,12 +133,6 @@ pub async fn emergency_restart(
         crate::kubernetes::emergency::start(state.k8s()?, &state.audit, &state.jobs, &identity, &ns, req)
             .await?;
     Ok(Json(job))
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct RolloutQuery {
-    /// How long to follow the rollout (default 300, 1 to 3600).
-    timeout_secs: Option<u64>,
 }
 
 /// `GET /api/k8s/namespaces/{ns}/deployments/{name}/rollout` (server-sent events).
