@@ -107,6 +107,16 @@ impl AppState {
         self.live.as_ref().ok_or(PromError::NotConfigured)
     }
 
+    /// What the runbook engine needs of the state, and nothing else.
+    pub fn engine(&self) -> crate::runbooks::engine::Engine {
+        crate::runbooks::engine::Engine {
+            checks: self.checks.clone(),
+            runbooks: self.runbooks.clone(),
+            audit: self.audit.clone(),
+            runs: self.runs.clone(),
+        }
+    }
+
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
     }

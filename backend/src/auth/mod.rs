@@ -15,6 +15,7 @@ pub mod pages;
 pub mod return_to;
 pub mod session;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -29,7 +30,6 @@ use triage_shared::{ApiError, ErrorKind};
 
 use crate::config::AuthSettings;
 use crate::error::{AppError, edge_response, is_api_path};
-use crate::state::AppState;
 use oidc::OidcLogin;
 use session::SessionCodec;
 
@@ -114,13 +114,13 @@ pub fn unix_now() -> i64 {
 
 /// Refuses foreign hosts and cross-site actions, then resolves the caller of every non-public
 /// request; see the module documentation.
-pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn gate(State(auth): State<Arc<Auth>>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     if is_probe(&path) {
         return next.run(request).await;
     }
     let host = request_host(&request);
-    let sso = state.auth.sso();
+    let sso = auth.sso();
     // Without SSO anyone who reaches the port is the local user, so a page that rebinds its own
     // DNS name to 127.0.0.1 would be "same origin": only loopback names are served.
     if sso.is_none() && !host.as_deref().is_some_and(is_loopback_host) {
@@ -144,7 +144,7 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
         if api && !reading && !request.headers().contains_key(CSRF_HEADER) {
             return csrf_refused(&format!("state-changing requests must carry the {CSRF_HEADER} header"));
         }
-        let identity = state.auth.local_identity();
+        let identity = auth.local_identity();
         request.extensions_mut().insert(Caller { identity, csrf_token: None });
         return next.run(request).await;
     };

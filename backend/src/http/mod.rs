@@ -159,7 +159,7 @@ pub fn router(state: AppState) -> Router {
         .route(crate::auth::LOGOUT_PATH, get_page(auth::logout))
         .route(crate::auth::LOGGED_OUT_PATH, get_page(auth::logged_out))
         .fallback(assets::serve_frontend)
-        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::gate))
+        .layer(middleware::from_fn_with_state(state.auth.clone(), crate::auth::gate))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn_with_state(timeout, request_timeout))

@@ -46,7 +46,7 @@ pub async fn start_run(
         .runbooks
         .get(&id)
         .ok_or_else(|| AppError::not_found(format!("no runbook {id:?}; GET /api/runbooks lists them")))?;
-    Ok(Json(engine::start(&state, runbook, &body.params, &identity)?))
+    Ok(Json(engine::start(&state.engine(), runbook, &body.params, &identity)?))
 }
 
 pub async fn get_run(
