@@ -277,23 +277,77 @@ pub enum AuthModeSetting {
     Oidc,
 }
 
+/// `[auth]`: no login (the loopback-only local user) or single sign-on. Read through
+/// [`RawAuthSettings`], so a value of this type has every key its mode needs, each one valid.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuthSettings {
-    pub mode: AuthModeSetting,
-    /// Role of every caller in no-auth mode (the local demo): `reader`, `operator` or `admin`.
-    pub local_role: triage_shared::actions::Role,
+#[serde(try_from = "RawAuthSettings")]
+pub enum AuthSettings {
+    /// No login; every caller is the local user.
+    Local {
+        /// Role of every caller: `reader`, `operator` or `admin`.
+        local_role: triage_shared::actions::Role,
+    },
+    /// OpenID Connect single sign-on with cookie sessions.
+    Oidc(Box<SsoSettings>),
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self::Local { local_role: triage_shared::actions::Role::Reader }
+    }
+}
+
+impl AuthSettings {
+    pub fn mode(&self) -> AuthModeSetting {
+        match self {
+            Self::Local { .. } => AuthModeSetting::None,
+            Self::Oidc(_) => AuthModeSetting::Oidc,
+        }
+    }
+
+    /// The single sign-on settings, when that is the mode.
+    pub fn sso(&self) -> Option<&SsoSettings> {
+        match self {
+            Self::Local { .. } => None,
+            Self::Oidc(sso) => Some(sso),
+        }
+    }
+
+    /// The single sign-on settings to change, when that is the mode.
+    pub fn sso_mut(&mut self) -> Option<&mut SsoSettings> {
+        match self {
+            Self::Local { .. } => None,
+            Self::Oidc(sso) => Some(sso),
+        }
+    }
+}
+
+/// `[auth]` with `mode = "oidc"`: the session cookies and the provider.
+#[derive(Debug, Clone)]
+pub struct SsoSettings {
     /// Key that signs and encrypts session cookies (base64, at least 64 bytes). Secret.
-    pub session_key: Option<SecretString>,
+    pub session_key: SecretString,
     /// A session ends after this many seconds without a request.
     pub session_idle_secs: u64,
     /// A session ends this many seconds after login, however active.
     pub session_max_secs: u64,
-    /// The OpenID provider and the group rules, required when `mode = "oidc"`.
+    pub oidc: OidcSettings,
+}
+
+/// `[auth]` as written: every key of every mode. [`AuthSettings`] is made from it, checking what
+/// the mode requires; keys of the other mode are accepted and left unused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAuthSettings {
+    pub mode: AuthModeSetting,
+    pub local_role: triage_shared::actions::Role,
+    pub session_key: Option<SecretString>,
+    pub session_idle_secs: u64,
+    pub session_max_secs: u64,
     pub oidc: Option<OidcSettings>,
 }
 
-impl Default for AuthSettings {
+impl Default for RawAuthSettings {
     fn default() -> Self {
         Self {
             mode: AuthModeSetting::None,
@@ -303,6 +357,64 @@ impl Default for AuthSettings {
             session_max_secs: 12 * 3600,
             oidc: None,
         }
+    }
+}
+
+impl TryFrom<RawAuthSettings> for AuthSettings {
+    type Error = ConfigError;
+
+    /// Rules of `[auth]` that the raw types cannot express; every message names its key.
+    fn try_from(raw: RawAuthSettings) -> Result<Self, ConfigError> {
+        use crate::auth::CALLBACK_PATH;
+        use secrecy::ExposeSecret;
+        let invalid = |key: &str, message: String| ConfigError::Invalid { key: key.to_owned(), message };
+        if raw.mode == AuthModeSetting::None {
+            return Ok(Self::Local { local_role: raw.local_role });
+        }
+        let session_key = raw
+            .session_key
+            .ok_or_else(|| invalid("auth.session_key", "required with auth.mode = \"oidc\"".to_owned()))?;
+        crate::auth::session::decode_key(session_key.expose_secret())
+            .map_err(|e| invalid("auth.session_key", e))?;
+        if raw.session_idle_secs == 0 || raw.session_max_secs == 0 {
+            return Err(invalid(
+                "auth.session_idle_secs",
+                "session lifetimes must be at least 1 second".to_owned(),
+            ));
+        }
+        let oidc =
+            raw.oidc.ok_or_else(|| invalid("auth.oidc", "required with auth.mode = \"oidc\"".to_owned()))?;
+        match url::Url::parse(&oidc.issuer) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => return Err(invalid("auth.oidc.issuer", format!("not an http(s) URL: {:?}", oidc.issuer))),
+        }
+        if oidc.client_id.trim().is_empty() {
+            return Err(invalid("auth.oidc.client_id", "must not be empty".to_owned()));
+        }
+        if oidc.redirect_url.path() != CALLBACK_PATH {
+            return Err(invalid(
+                "auth.oidc.redirect_url",
+                format!(
+                    "must end in {CALLBACK_PATH} (Triage's callback), e.g. https://triage.example{CALLBACK_PATH}"
+                ),
+            ));
+        }
+        if oidc.reader_groups.is_empty()
+            && oidc.reader_email_domains.is_empty()
+            && oidc.operator_groups.is_empty()
+            && oidc.admin_groups.is_empty()
+        {
+            return Err(invalid(
+                "auth.oidc.reader_groups",
+                "no group or e-mail domain may use Triage; list at least one".to_owned(),
+            ));
+        }
+        Ok(Self::Oidc(Box::new(SsoSettings {
+            session_key,
+            session_idle_secs: raw.session_idle_secs,
+            session_max_secs: raw.session_max_secs,
+            oidc,
+        })))
     }
 }
 
@@ -452,8 +564,18 @@ impl Settings {
             apply_override(&mut tree, &var, &value)?;
         }
         let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(|e| {
-            let key = e.path().to_string();
-            ConfigError::Invalid { key, message: e.into_inner().to_string() }
+            let path = e.path().to_string();
+            let message = e.into_inner().to_string();
+            // A conversion that checks several keys (`[auth]`) names the one at fault itself, as
+            // a whole `ConfigError::Invalid` sentence.
+            match message.strip_prefix("key `").and_then(|m| m.split_once("`: ")) {
+                Some((key, message)) if key.starts_with(&path) => {
+                    // Without the deserializer's own "in `auth`" that follows the sentence.
+                    let message = message.split_once("\nin `").map_or(message, |(m, _)| m);
+                    ConfigError::Invalid { key: key.to_owned(), message: message.to_owned() }
+                }
+                _ => ConfigError::Invalid { key: path, message },
+            }
         })?;
         settings.validate()?;
         Ok(settings)
@@ -461,7 +583,7 @@ impl Settings {
 
     /// Rules that span several keys or that types cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.auth.mode == AuthModeSetting::None && !self.server.listen.ip().is_loopback() {
+        if self.auth.mode() == AuthModeSetting::None && !self.server.listen.ip().is_loopback() {
             return Err(ConfigError::Invalid {
                 key: "auth.mode".to_owned(),
                 message: format!(
@@ -471,7 +593,6 @@ impl Settings {
                 ),
             });
         }
-        crate::auth::validate_settings(&self.auth)?;
         if self.server.request_timeout_secs == 0 {
             return Err(ConfigError::Invalid {
                 key: "server.request_timeout_secs".to_owned(),
@@ -674,11 +795,17 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let f = write("[auth]\nsession_key = \"hunter2-very-secret\"\n");
+        // "hunter2-very-secret-" four times, base64: a usable session key.
+        let secret = "aHVudGVyMi12ZXJ5LXNlY3JldC1odW50ZXIyLXZlcnktc2VjcmV0LWh1bnRlcjItdmVyeS1zZWNyZXQtaHVudGVyMi12ZXJ5LXNlY3JldC0=";
+        let f = write(&format!(
+            "[auth]\nmode = \"oidc\"\nsession_key = \"{secret}\"\n[auth.oidc]\nissuer = \"https://sso.example\"\n\
+             client_id = \"triage\"\nclient_secret = \"s\"\nredirect_url = \"https://t.example/auth/callback\"\n\
+             reader_groups = [\"sre\"]\n"
+        ));
         let s = Settings::load_from(Some(f.path()), []).expect("valid");
-        let key = s.auth.session_key.as_ref().expect("set");
-        assert_eq!(key.expose_secret(), "hunter2-very-secret");
-        assert!(!format!("{s:?}").contains("hunter2"), "Debug leaked the secret");
+        let key = &s.auth.sso().expect("single sign-on").session_key;
+        assert_eq!(key.expose_secret(), secret);
+        assert!(!format!("{s:?}").contains(secret), "Debug leaked the secret");
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
+use crate::http::{self, assets};
 use crate::state::AppState;
-use crate::{assets, routes};
 
 pub struct Application {
     listener: TcpListener,
@@ -72,7 +72,7 @@ impl Application {
         // Resolve every route once here: served as a bare `Router`, axum would rebuild the whole
         // route table for each connection (about 180 KB each, measured with heaptrack), where
         // `into_make_service` hands each connection a shared reference to this one.
-        let app = routes::router(self.state.clone()).with_state(()).into_make_service();
+        let app = http::router(self.state.clone()).with_state(()).into_make_service();
         let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
         let server = std::pin::pin!(server.into_future());
         // Bound the drain: once shutdown starts, wait at most `grace` for connections to close.

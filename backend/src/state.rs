@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use triage_shared::{ApiError, ErrorKind};
+use triage_shared::ApiError;
 
 use crate::config::Settings;
+use crate::http::metrics::HttpMetrics;
 use crate::kubernetes::K8s;
-use crate::live::LiveHub;
-use crate::metrics::HttpMetrics;
+use crate::prometheus::live::LiveHub;
 use crate::prometheus::{PromClient, PromError};
 use crate::store::Store;
 
@@ -22,7 +22,7 @@ pub struct AppState {
     k8s: Option<K8s>,
     /// Triage's own store: the audit log, finished runs and snapshots.
     pub store: Store,
-    pub jobs: crate::emergency::Jobs,
+    pub jobs: crate::kubernetes::emergency::Jobs,
     /// The loaded runbooks and their recent runs.
     pub runbooks: crate::runbooks::Runbooks,
     /// Absent when no `[postgres]` targets are configured.
@@ -33,6 +33,8 @@ pub struct AppState {
     pub streams: crate::limits::Limiter,
     /// Runbook runs whose checks are still running, in all and per caller.
     pub runs: crate::limits::Limiter,
+    /// The clients runbook checks use, and nothing else of the state.
+    pub checks: Arc<crate::runbooks::checks::CheckContext>,
     /// Cleared when shutdown begins so `/readyz` takes the replica out of rotation first.
     ready: Arc<AtomicBool>,
 }
@@ -65,6 +67,13 @@ impl AppState {
             None => None,
         };
         let auth = Arc::new(crate::auth::Auth::new(&settings.auth)?);
+        let checks = Arc::new(crate::runbooks::checks::CheckContext {
+            prom: prom.clone(),
+            k8s: k8s.clone(),
+            pg: pg.clone(),
+            urls: settings.runbooks.urls.clone(),
+            http: crate::runbooks::checks::CheckContext::probe_client()?,
+        });
         Ok(Self {
             settings: Arc::new(settings),
             metrics: Arc::new(HttpMetrics::default()),
@@ -72,12 +81,13 @@ impl AppState {
             live,
             k8s,
             store,
-            jobs: crate::emergency::Jobs::default(),
+            jobs: crate::kubernetes::emergency::Jobs::default(),
             runbooks,
             pg,
             auth,
             streams,
             runs,
+            checks,
             ready: Arc::new(AtomicBool::new(true)),
         })
     }
@@ -87,22 +97,25 @@ impl AppState {
     }
 
     pub fn k8s(&self) -> Result<&K8s, ApiError> {
-        self.k8s.as_ref().ok_or_else(|| {
-            ApiError::new(ErrorKind::Unavailable, "Kubernetes is not configured (add a [kubernetes] section)")
-        })
+        self.k8s.as_ref().ok_or_else(crate::kubernetes::not_configured)
     }
 
     pub fn pg(&self) -> Result<&crate::pg::PgTargets, ApiError> {
-        self.pg.as_deref().ok_or_else(|| {
-            ApiError::new(
-                ErrorKind::Unavailable,
-                "PostgreSQL analysis is not configured (add [[postgres.targets]])",
-            )
-        })
+        self.pg.as_deref().ok_or_else(crate::pg::not_configured)
     }
 
     pub fn live(&self) -> Result<&Arc<LiveHub>, PromError> {
         self.live.as_ref().ok_or(PromError::NotConfigured)
+    }
+
+    /// What the runbook engine needs of the state, and nothing else.
+    pub fn engine(&self) -> crate::runbooks::engine::Engine {
+        crate::runbooks::engine::Engine {
+            checks: self.checks.clone(),
+            runbooks: self.runbooks.clone(),
+            store: self.store.clone(),
+            runs: self.runs.clone(),
+        }
     }
 
     pub fn is_ready(&self) -> bool {

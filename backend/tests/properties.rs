@@ -8,7 +8,7 @@
 
 use proptest::prelude::*;
 use triage::auth::return_to::safe_return_to;
-use triage::live::parse_subscription;
+use triage::prometheus::live::parse_subscription;
 
 /// 2,000 cases per property, or `PROPTEST_CASES`.
 fn config() -> ProptestConfig {

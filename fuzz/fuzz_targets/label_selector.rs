@@ -13,7 +13,7 @@ use arbitrary::Arbitrary;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube::core::SelectorExt;
 use libfuzzer_sys::fuzz_target;
-use triage::workloads::selector_of;
+use triage::kubernetes::workloads::selector_of;
 use triage_sandbox::selectors::LabelSelector as SandboxSelector;
 
 const POOL: [&str; 20] = [

@@ -191,3 +191,12 @@ pub struct DeletePodsRequest {
     #[serde(default)]
     pub confirm: Option<String>,
 }
+
+/// The query string of `GET /api/audit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct AuditQuery {
+    /// Most entries, newest first (default 200).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}

@@ -256,3 +256,39 @@ mod tests {
         assert!(check_namespace(&"a".repeat(64)).is_err());
     }
 }
+
+/// The query string of `GET /api/k8s/namespaces/{ns}/pods`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PodQuery {
+    /// Label selector, e.g. `app=stream-processor`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// Most pods in this page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// The previous page's `continue_token`.
+    #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
+    pub continue_token: Option<String>,
+}
+
+/// The query string of `GET /api/k8s/namespaces/{ns}/pods/{name}/logs` and of `…/logs/follow`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct LogQuery {
+    /// How many of the last lines to send (default 200; when following 50, at most 10,000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tail: Option<i64>,
+    /// The previous container's logs (after a restart).
+    #[serde(default)]
+    pub previous: bool,
+}
+
+/// The query string of `GET /api/k8s/namespaces/{ns}/deployments/{name}/rollout`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct RolloutQuery {
+    /// How long to follow the rollout (default 300, 1 to 3600).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+}

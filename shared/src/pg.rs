@@ -41,7 +41,60 @@ impl StatementOrder {
     }
 }
 
-/// `GET /api/pg/{target}/statements?order=&database=&role=&limit=`.
+/// The query string of `GET /api/pg/{target}/statements?order=&database=&role=&limit=`, as the
+/// console sends it and the backend reads it. `order` stays text on the wire so that an unknown
+/// one is refused by name ([`StatementsParams::resolve`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct StatementsParams {
+    /// How to rank (default `total`, also when empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schemars(schema_with = "order_schema"))]
+    pub order: Option<String>,
+    /// Only statements run in this database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// Only statements run by this role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Most rows (default 50, at most 1000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// `order` as [`StatementsParams::resolve`] reads it: a [`StatementOrder`], or empty for the default.
+#[cfg(feature = "openapi")]
+fn order_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let order = generator.subschema_for::<StatementOrder>();
+    schemars::json_schema!({"anyOf": [order, {"const": ""}]})
+}
+
+impl StatementsParams {
+    /// The parameters of one listing; empty filters are left out.
+    pub fn new(order: StatementOrder, database: &str, role: &str, limit: u32) -> Self {
+        let given = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+        Self {
+            order: Some(order.id().to_owned()),
+            database: given(database),
+            role: given(role),
+            limit: Some(limit),
+        }
+    }
+
+    /// The listing asked for, or the refusal of an unknown `order` in words.
+    pub fn resolve(self) -> Result<StatementsQuery, String> {
+        let order = match self.order.as_deref().filter(|o| !o.is_empty()) {
+            None => StatementOrder::default(),
+            Some(o) => StatementOrder::parse(o).ok_or_else(|| {
+                let known: Vec<&str> = StatementOrder::ALL.iter().map(|o| o.id()).collect();
+                format!("unknown order {o:?}; use one of {}", known.join(", "))
+            })?,
+        };
+        Ok(StatementsQuery { order, database: self.database, role: self.role, limit: self.limit })
+    }
+}
+
+/// The statements to list, as the analysis takes them (see [`StatementsParams`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct StatementsQuery {

@@ -120,3 +120,42 @@ mod tests {
         assert_eq!(empty.display_name(), "{}");
     }
 }
+
+/// The query string of `GET /api/prom/query`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct InstantParams {
+    /// PromQL.
+    #[cfg_attr(feature = "openapi", schemars(example = &"up"))]
+    pub query: String,
+    /// Evaluation time, Unix seconds (default now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<f64>,
+}
+
+/// The query string of `GET /api/prom/query_range`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct RangeParams {
+    /// PromQL.
+    #[cfg_attr(feature = "openapi", schemars(example = &"up"))]
+    pub query: String,
+    /// Unix seconds.
+    #[cfg_attr(feature = "openapi", schemars(example = 1_764_547_200))]
+    pub start: f64,
+    /// Unix seconds.
+    #[cfg_attr(feature = "openapi", schemars(example = 1_764_550_800))]
+    pub end: f64,
+    /// Resolution, seconds.
+    #[cfg_attr(feature = "openapi", schemars(example = 15, extend("exclusiveMinimum" = 0)))]
+    pub step: f64,
+}
+
+/// The query string of `GET /api/prom/metadata`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct MetadataParams {
+    /// Only this metric's metadata.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+}

@@ -130,6 +130,6 @@ pub fn kubernetes_settings(kubeconfig: &std::path::Path, role: Role) -> Settings
         }),
         ..Settings::default()
     };
-    settings.auth.local_role = role;
+    settings.auth = triage::config::AuthSettings::Local { local_role: role };
     settings
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use secrecy::SecretString;
-use triage::config::{AuthModeSetting, OidcSettings, Settings};
+use triage::config::{AuthSettings, OidcSettings, Settings, SsoSettings};
 use url::Url;
 
 use crate::paths::{free_port, workspace_root};
@@ -64,25 +64,27 @@ pub fn session_key() -> String {
 /// Settings for a backend on `port` that logs in at `issuer`: readers, operators and admins by
 /// the test groups.
 pub fn sso_settings(issuer: &str, port: u16, session_key: &str) -> Result<Settings> {
-    let mut settings = Settings::default();
-    settings.auth.mode = AuthModeSetting::Oidc;
-    settings.auth.session_key = Some(SecretString::from(session_key.to_owned()));
-    settings.auth.oidc = Some(OidcSettings {
-        issuer: issuer.to_owned(),
-        client_id: CLIENT_ID.to_owned(),
-        client_secret: SecretString::from(CLIENT_SECRET.to_owned()),
-        redirect_url: format!("http://127.0.0.1:{port}/auth/callback").parse()?,
-        scopes: vec!["email".to_owned(), "profile".to_owned(), "groups".to_owned()],
-        groups_claim: "groups".to_owned(),
-        reader_groups: vec![READER_GROUP.to_owned()],
-        reader_email_domains: Vec::new(),
-        operator_groups: vec![OPERATOR_GROUP.to_owned()],
-        admin_groups: vec![ADMIN_GROUP.to_owned()],
-        clock_skew_secs: 60,
-        provider_logout: true,
-        login_starts_per_minute: 300,
-    });
-    Ok(settings)
+    let auth = AuthSettings::Oidc(Box::new(SsoSettings {
+        session_key: SecretString::from(session_key.to_owned()),
+        session_idle_secs: 30 * 60,
+        session_max_secs: 12 * 3600,
+        oidc: OidcSettings {
+            issuer: issuer.to_owned(),
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: SecretString::from(CLIENT_SECRET.to_owned()),
+            redirect_url: format!("http://127.0.0.1:{port}/auth/callback").parse()?,
+            scopes: vec!["email".to_owned(), "profile".to_owned(), "groups".to_owned()],
+            groups_claim: "groups".to_owned(),
+            reader_groups: vec![READER_GROUP.to_owned()],
+            reader_email_domains: Vec::new(),
+            operator_groups: vec![OPERATOR_GROUP.to_owned()],
+            admin_groups: vec![ADMIN_GROUP.to_owned()],
+            clock_skew_secs: 60,
+            provider_logout: true,
+            login_starts_per_minute: 300,
+        },
+    }));
+    Ok(Settings { auth, ..Settings::default() })
 }
 
 pub struct OidcProvider {

@@ -338,7 +338,8 @@ async fn statistics_reset_changes_only_the_named_targets_statistics() -> anyhow:
         second.name = "b".to_owned();
         pg.targets.push(second);
     }
-    settings.auth.local_role = triage_shared::actions::Role::Operator;
+    settings.auth =
+        triage::config::AuthSettings::Local { local_role: triage_shared::actions::Role::Operator };
     let app = TestApp::start_with(settings).await?;
 
     let before_a = (statement_calls(&clients[0]).await?, table_rows(&clients[0]).await?);

@@ -182,7 +182,7 @@ fn every_overlay_renders_into_valid_hardened_objects() -> Result<()> {
         let settings = triage::config::Settings::load_from(Some(&path), secrets).map_err(|e| {
             anyhow::anyhow!("{overlay}: triage.toml with the Secret's variables is refused: {e}")
         })?;
-        assert_eq!(settings.auth.mode, triage::config::AuthModeSetting::Oidc, "{overlay}: SSO is on");
+        assert_eq!(settings.auth.mode(), triage::config::AuthModeSetting::Oidc, "{overlay}: SSO is on");
         // And without the Secret's variables Triage refuses to start: nothing secret is in the ConfigMap.
         assert!(
             triage::config::Settings::load_from(Some(&path), std::iter::empty()).is_err(),

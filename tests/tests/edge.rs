@@ -266,13 +266,15 @@ fn concrete(template: &str) -> String {
 
 #[tokio::test]
 async fn every_api_route_answers_malformed_input_with_the_error_body() -> Result<()> {
-    let mut settings = Settings::default();
-    settings.auth.local_role = Role::Admin;
+    let settings = Settings {
+        auth: triage::config::AuthSettings::Local { local_role: Role::Admin },
+        ..Settings::default()
+    };
     let app = TestApp::start_with(settings).await?;
     let http = &app.http;
-    let table = triage::routes::route_table();
+    let table = triage::http::route_table();
     let send = |method: Method, path: &str| http.request(method, app.url(path)).header("x-triage-csrf", "1");
-    let oversized = vec![b' '; triage::routes::MAX_REQUEST_BODY + 1];
+    let oversized = vec![b' '; triage::http::MAX_REQUEST_BODY + 1];
     let mut checked = 0usize;
 
     for (method, template, _) in &table {

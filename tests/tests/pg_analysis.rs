@@ -21,7 +21,7 @@ use triage_tests::{Postgres, TestApp};
 
 fn settings(pg: &Postgres, role: Role) -> Settings {
     let mut s = Settings { postgres: Some(pg.analysis_settings("postgres")), ..Settings::default() };
-    s.auth.local_role = role;
+    s.auth = triage::config::AuthSettings::Local { local_role: role };
     s
 }
 

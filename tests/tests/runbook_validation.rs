@@ -205,7 +205,7 @@ fn settings(dir: &Path, sqlite: &Path, role: Role) -> Settings {
     let mut settings = Settings::default();
     settings.runbooks.dir = dir.to_owned();
     settings.store.sqlite_path = sqlite.to_owned();
-    settings.auth.local_role = role;
+    settings.auth = triage::config::AuthSettings::Local { local_role: role };
     settings
 }
 

@@ -143,7 +143,7 @@ async fn headers_bodies_and_secrets() -> Result<()> {
     // Triage answers.
     let mut answers = String::new();
     let mut walked = Vec::new();
-    for (method, path, _role) in triage::routes::route_table() {
+    for (method, path, _role) in triage::http::route_table() {
         for walk in [&good, &hostile] {
             let url = triage.url(&walk.fill(&path)?);
             // Streams: read only the first bytes.
@@ -276,7 +276,7 @@ async fn sso_client_secret_and_kubernetes_secret_values_stay_inside() -> Result<
         job: "1",
     };
     let mut run_answered = false;
-    for (method, path, _role) in triage::routes::route_table() {
+    for (method, path, _role) in triage::http::route_table() {
         if method != Method::GET {
             continue;
         }

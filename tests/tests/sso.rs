@@ -343,8 +343,10 @@ async fn tampered_cookie_and_foreign_key_are_refused_replicas_with_the_key_accep
 #[tokio::test]
 async fn sessions_end_when_idle_and_at_their_maximum_age() -> anyhow::Result<()> {
     let sso = start_sso(|s| {
-        s.auth.session_idle_secs = 3;
-        s.auth.session_max_secs = 6;
+        if let Some(sso) = s.auth.sso_mut() {
+            sso.session_idle_secs = 3;
+            sso.session_max_secs = 6;
+        }
     })
     .await?;
     // Idle: nothing for 4 s.
@@ -381,7 +383,7 @@ async fn logout_locally_and_at_the_provider() -> anyhow::Result<()> {
     let (p1, p2) = (free_port()?, free_port()?);
     let rp = TestApp::start_on(sso_settings(&issuer, p1, &key)?, p1).await?;
     let mut local_only = sso_settings(&issuer, p2, &key)?;
-    if let Some(o) = local_only.auth.oidc.as_mut() {
+    if let Some(o) = local_only.auth.sso_mut().map(|sso| &mut sso.oidc) {
         o.provider_logout = false;
     }
     let local = TestApp::start_on(local_only, p2).await?;
@@ -540,7 +542,7 @@ fn concrete(path: &str) -> String {
 #[tokio::test]
 async fn every_route_is_guarded_for_every_role() -> anyhow::Result<()> {
     let sso = start_sso(|_| {}).await?;
-    let table = triage::routes::route_table();
+    let table = triage::http::route_table();
     assert!(table.len() >= 30, "the table lists the API: {table:?}");
     let mut callers: Vec<(Option<Role>, Agent)> = vec![(None, Agent::new())];
     for (role, who) in [(Role::Reader, "ada"), (Role::Operator, "oscar"), (Role::Admin, "alma")] {
@@ -626,7 +628,7 @@ async fn logins_share_one_discovery_and_do_not_queue_behind_a_hanging_provider()
 #[tokio::test]
 async fn login_starts_are_rate_limited() -> anyhow::Result<()> {
     let sso = start_sso(|s| {
-        if let Some(o) = s.auth.oidc.as_mut() {
+        if let Some(o) = s.auth.sso_mut().map(|sso| &mut sso.oidc) {
             o.login_starts_per_minute = 3;
         }
     })

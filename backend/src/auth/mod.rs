@@ -7,7 +7,7 @@
 //! caller (the session cookie with single sign-on, the local user in no-auth mode), checks the
 //! CSRF header or session-bound token on state-changing `/api` requests, and puts a [`Caller`] in
 //! the request. Each API route then states the least role it needs in the route table
-//! (`routes::api_routes`), enforced by [`require_role`]; handlers take the [`Caller`] and never
+//! (`http::api_routes`), enforced by [`require_role`]; handlers take the [`Caller`] and never
 //! look anywhere else for an identity.
 
 pub mod oidc;
@@ -15,6 +15,7 @@ pub mod pages;
 pub mod return_to;
 pub mod session;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -27,9 +28,8 @@ use triage_shared::actions::{Identity, Role};
 use triage_shared::auth::CSRF_HEADER;
 use triage_shared::{ApiError, ErrorKind};
 
-use crate::config::{AuthModeSetting, AuthSettings, ConfigError};
+use crate::config::AuthSettings;
 use crate::error::{AppError, edge_response, is_api_path};
-use crate::state::AppState;
 use oidc::OidcLogin;
 use session::SessionCodec;
 
@@ -61,23 +61,21 @@ pub struct Auth {
 
 impl Auth {
     pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
-        if settings.mode == AuthModeSetting::None {
-            return Ok(Self { local_role: settings.local_role, sso: None });
-        }
-        validate_settings(settings)?;
-        let oidc = settings.oidc.clone().ok_or_else(|| anyhow::anyhow!("auth.oidc is missing"))?;
-        let key_text =
-            settings.session_key.as_ref().ok_or_else(|| anyhow::anyhow!("auth.session_key is missing"))?;
-        let key = session::decode_key(key_text.expose_secret())
+        let sso = match settings {
+            AuthSettings::Local { local_role } => return Ok(Self { local_role: *local_role, sso: None }),
+            AuthSettings::Oidc(sso) => sso,
+        };
+        let key = session::decode_key(sso.session_key.expose_secret())
             .map_err(|e| anyhow::anyhow!("auth.session_key: {e}"))?;
-        let secure = oidc.redirect_url.scheme() == "https";
+        let secure = sso.oidc.redirect_url.scheme() == "https";
         let codec = SessionCodec::new(
             key,
             secure,
-            Duration::from_secs(settings.session_idle_secs),
-            Duration::from_secs(settings.session_max_secs),
+            Duration::from_secs(sso.session_idle_secs),
+            Duration::from_secs(sso.session_max_secs),
         );
-        Ok(Self { local_role: settings.local_role, sso: Some((OidcLogin::new(oidc)?, codec)) })
+        // Only the no-auth mode has a local user; with single sign-on every caller logs in.
+        Ok(Self { local_role: Role::Reader, sso: Some((OidcLogin::new(sso.oidc.clone())?, codec)) })
     }
 
     /// The login client and the session codec, when single sign-on is on.
@@ -88,55 +86,6 @@ impl Auth {
     fn local_identity(&self) -> Identity {
         Identity { subject: "local".to_owned(), email: None, groups: Vec::new(), role: self.local_role }
     }
-}
-
-/// Rules of `[auth]` that types cannot express; every message names its key.
-pub fn validate_settings(auth: &AuthSettings) -> Result<(), ConfigError> {
-    let invalid = |key: &str, message: String| ConfigError::Invalid { key: key.to_owned(), message };
-    if auth.mode != AuthModeSetting::Oidc {
-        return Ok(());
-    }
-    let key = auth
-        .session_key
-        .as_ref()
-        .ok_or_else(|| invalid("auth.session_key", "required with auth.mode = \"oidc\"".to_owned()))?;
-    session::decode_key(key.expose_secret()).map_err(|e| invalid("auth.session_key", e))?;
-    if auth.session_idle_secs == 0 || auth.session_max_secs == 0 {
-        return Err(invalid(
-            "auth.session_idle_secs",
-            "session lifetimes must be at least 1 second".to_owned(),
-        ));
-    }
-    let oidc = auth
-        .oidc
-        .as_ref()
-        .ok_or_else(|| invalid("auth.oidc", "required with auth.mode = \"oidc\"".to_owned()))?;
-    match url::Url::parse(&oidc.issuer) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-        _ => return Err(invalid("auth.oidc.issuer", format!("not an http(s) URL: {:?}", oidc.issuer))),
-    }
-    if oidc.client_id.trim().is_empty() {
-        return Err(invalid("auth.oidc.client_id", "must not be empty".to_owned()));
-    }
-    if oidc.redirect_url.path() != CALLBACK_PATH {
-        return Err(invalid(
-            "auth.oidc.redirect_url",
-            format!(
-                "must end in {CALLBACK_PATH} (Triage's callback), e.g. https://triage.example{CALLBACK_PATH}"
-            ),
-        ));
-    }
-    if oidc.reader_groups.is_empty()
-        && oidc.reader_email_domains.is_empty()
-        && oidc.operator_groups.is_empty()
-        && oidc.admin_groups.is_empty()
-    {
-        return Err(invalid(
-            "auth.oidc.reader_groups",
-            "no group or e-mail domain may use Triage; list at least one".to_owned(),
-        ));
-    }
-    Ok(())
 }
 
 /// Triage's login routes (outside `/api`, never behind the gate).
@@ -165,13 +114,13 @@ pub fn unix_now() -> i64 {
 
 /// Refuses foreign hosts and cross-site actions, then resolves the caller of every non-public
 /// request; see the module documentation.
-pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn gate(State(auth): State<Arc<Auth>>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     if is_probe(&path) {
         return next.run(request).await;
     }
     let host = request_host(&request);
-    let sso = state.auth.sso();
+    let sso = auth.sso();
     // Without SSO anyone who reaches the port is the local user, so a page that rebinds its own
     // DNS name to 127.0.0.1 would be "same origin": only loopback names are served.
     if sso.is_none() && !host.as_deref().is_some_and(is_loopback_host) {
@@ -195,7 +144,7 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
         if api && !reading && !request.headers().contains_key(CSRF_HEADER) {
             return csrf_refused(&format!("state-changing requests must carry the {CSRF_HEADER} header"));
         }
-        let identity = state.auth.local_identity();
+        let identity = auth.local_identity();
         request.extensions_mut().insert(Caller { identity, csrf_token: None });
         return next.run(request).await;
     };
@@ -387,6 +336,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ConfigError;
 
     #[test]
     fn constant_time_eq_compares() {
@@ -420,7 +370,7 @@ mod tests {
     fn oidc_settings_are_checked_key_by_key() {
         let ok = load(&oidc_toml(KEY, "https://triage.example/auth/callback", "reader_groups = [\"sre\"]"))
             .expect("valid SSO settings on a public address");
-        let oidc = ok.auth.oidc.expect("oidc");
+        let oidc = &ok.auth.sso().expect("single sign-on").oidc;
         assert_eq!(oidc.groups_claim, "groups");
         assert_eq!(oidc.clock_skew_secs, 60);
         assert!(!format!("{:?}", oidc.client_secret).contains("\"s\""), "secret printed");
@@ -429,11 +379,18 @@ mod tests {
             load(&oidc_toml("c2hvcnQ=", "https://t.example/auth/callback", "reader_groups = [\"sre\"]"));
         assert!(short.expect_err("short key").to_string().contains("auth.session_key"));
         let path = load(&oidc_toml(KEY, "https://t.example/callback", "reader_groups = [\"sre\"]"));
-        assert!(path.expect_err("wrong callback").to_string().contains("auth.oidc.redirect_url"));
+        assert_eq!(
+            path.expect_err("wrong callback").to_string(),
+            "key `auth.oidc.redirect_url`: must end in /auth/callback (Triage's callback), e.g. \
+             https://triage.example/auth/callback"
+        );
         let nobody = load(&oidc_toml(KEY, "https://t.example/auth/callback", ""));
         assert!(nobody.expect_err("no group").to_string().contains("reader_groups"));
         let missing = load("[auth]\nmode = \"oidc\"\n");
-        assert!(missing.expect_err("no key").to_string().contains("auth.session_key"));
+        assert_eq!(
+            missing.expect_err("no key").to_string(),
+            "key `auth.session_key`: required with auth.mode = \"oidc\""
+        );
         let typo = load(&oidc_toml(KEY, "https://t.example/auth/callback", "reader_group = [\"sre\"]"));
         assert!(typo.expect_err("unknown key").to_string().contains("reader_group"));
     }

@@ -81,6 +81,11 @@ fn finish<T>(target: &str, mut conn: pool::Conn, result: Result<T, TxError>) -> 
     }
 }
 
+/// The answer of every analysis when no `[[postgres.targets]]` are configured.
+pub fn not_configured() -> ApiError {
+    ApiError::new(ErrorKind::Unavailable, "PostgreSQL analysis is not configured (add [[postgres.targets]])")
+}
+
 /// The configured targets. Cheap to share: the pools are inside.
 pub struct PgTargets {
     targets: Vec<Target>,
@@ -263,9 +268,9 @@ impl PgTargets {
         target: &str,
         req: &ResetRequest,
     ) -> Result<ActionOutcome, ApiError> {
-        crate::actions::require(identity, Role::Operator, "resetting query statistics")?;
+        crate::guard::require(identity, Role::Operator, "resetting query statistics")?;
         let t = self.target(target)?;
-        let plan = crate::actions::Plan {
+        let plan = crate::guard::Plan {
             action: "pg-stat-statements-reset",
             target: format!("postgres/{}", t.name),
             params: serde_json::json!({}),
@@ -277,7 +282,7 @@ impl PgTargets {
             confirm_with: Some(t.name.as_str()),
         };
         let timeout_ms = self.statement_timeout.as_millis();
-        crate::actions::guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || async {
+        crate::guard::guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || async {
             let mut conn = t.pool.get(&t.name).await?;
             let result = async {
                 let tx = conn.client_mut().transaction().await?;

@@ -12,10 +12,11 @@ use triage_shared::runbook::{
 };
 use triage_shared::{ApiError, ErrorKind};
 
-use super::checks::{self, Found, NotRun};
+use super::checks::{self, CheckContext, Found, NotRun};
 use super::template::{self, Values};
 use super::{Run, Runbooks};
-use crate::state::AppState;
+use crate::limits::Limiter;
+use crate::store::Store;
 
 /// Applies defaults and validates every declared parameter's value against its kind. The error
 /// names the parameter and the reason.
@@ -65,14 +66,24 @@ fn now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// What a run needs besides its runbook: the checks' clients, where runs are kept and stored,
+/// and the bound on runs in progress.
+#[derive(Clone)]
+pub struct Engine {
+    pub checks: Arc<CheckContext>,
+    pub runbooks: Runbooks,
+    pub store: Store,
+    pub runs: Limiter,
+}
+
 /// Starts a run of `runbook`; returns at once, the checks go on in the background.
 pub fn start(
-    state: &AppState,
+    state: &Engine,
     runbook: Arc<Runbook>,
     given: &BTreeMap<String, String>,
     identity: &Identity,
 ) -> Result<RunStarted, ApiError> {
-    let namespaces = state.k8s().ok().map(|k| k.namespaces.clone());
+    let namespaces = state.checks.k8s.as_ref().map(|k| k.namespaces.clone());
     let values = resolve_params(&runbook, given, namespaces.as_deref())?;
     // Held until every check has finished, so parallel runs are bounded in all and per caller.
     let permit = state.runs.acquire(&identity.subject)?;
@@ -108,11 +119,12 @@ pub fn start(
     Ok(RunStarted { run_id, params })
 }
 
-async fn execute(state: AppState, runbook: Arc<Runbook>, values: Values, run: Arc<Run>) {
+async fn execute(state: Engine, runbook: Arc<Runbook>, values: Values, run: Arc<Run>) {
     let timeout = state.runbooks.settings.check_timeout();
     let mut tasks = tokio::task::JoinSet::new();
     for (index, step) in runbook.steps.iter().enumerate() {
-        let (state, runbook, values, run) = (state.clone(), runbook.clone(), values.clone(), run.clone());
+        let (checks, runbook, values, run) =
+            (state.checks.clone(), runbook.clone(), values.clone(), run.clone());
         let step_id = step.id.clone();
         run.publish(RunEvent::CheckStarted { step: step_id.clone() }, |s| {
             if let Some(entry) = s.steps.get_mut(index) {
@@ -123,7 +135,7 @@ async fn execute(state: AppState, runbook: Arc<Runbook>, values: Values, run: Ar
             let step = &runbook.steps[index];
             let started = Instant::now();
             let outcome =
-                tokio::time::timeout(timeout, checks::run_check(&state, &runbook, step, &values)).await;
+                tokio::time::timeout(timeout, checks::run_check(&checks, &runbook, step, &values)).await;
             let outcome = outcome.unwrap_or_else(|_| {
                 Err(NotRun::Failed(ApiError::new(
                     ErrorKind::Timeout,

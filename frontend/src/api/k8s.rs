@@ -7,12 +7,12 @@ use triage_shared::actions::{
     ScaleRequest,
 };
 use triage_shared::k8s::{
-    DeploymentSummary, EventSummary, NetworkPolicySummary, NodeUsage, PodDetail, PodList, PodLogs, PodUsage,
-    ServiceSummary,
+    DeploymentSummary, EventSummary, LogQuery, NetworkPolicySummary, NodeUsage, PodDetail, PodList, PodLogs,
+    PodQuery, PodUsage, ServiceSummary,
 };
 
 use super::{get_json, post_json};
-use crate::format::url::encode;
+use crate::format::url::{encode, query_string};
 
 /// The namespaces Triage may look at; the first is the default.
 pub async fn namespaces() -> Result<Vec<String>, ApiError> {
@@ -30,14 +30,12 @@ pub async fn pods(
     limit: u32,
     continue_token: Option<&str>,
 ) -> Result<PodList, ApiError> {
-    let mut url = format!("{}/pods?limit={limit}", ns_path(ns));
-    if !selector.trim().is_empty() {
-        url.push_str(&format!("&selector={}", encode(selector.trim())));
-    }
-    if let Some(token) = continue_token {
-        url.push_str(&format!("&continue={}", encode(token)));
-    }
-    get_json(&url).await
+    let params = PodQuery {
+        selector: Some(selector.trim().to_owned()).filter(|s| !s.is_empty()),
+        limit: Some(limit),
+        continue_token: continue_token.map(str::to_owned),
+    };
+    get_json(&format!("{}/pods?{}", ns_path(ns), query_string(&params))).await
 }
 
 pub async fn pod(ns: &str, name: &str) -> Result<PodDetail, ApiError> {
@@ -45,7 +43,8 @@ pub async fn pod(ns: &str, name: &str) -> Result<PodDetail, ApiError> {
 }
 
 pub async fn pod_logs(ns: &str, name: &str, tail: u32, previous: bool) -> Result<PodLogs, ApiError> {
-    get_json(&format!("{}/pods/{}/logs?tail={tail}&previous={previous}", ns_path(ns), encode(name))).await
+    let params = LogQuery { tail: Some(i64::from(tail)), previous };
+    get_json(&format!("{}/pods/{}/logs?{}", ns_path(ns), encode(name), query_string(&params))).await
 }
 
 pub async fn deployments(ns: &str) -> Result<Vec<DeploymentSummary>, ApiError> {

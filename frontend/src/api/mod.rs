@@ -12,11 +12,11 @@ pub mod runbooks;
 use gloo_net::http::{Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use triage_shared::actions::{AuditEntry, Identity};
+use triage_shared::actions::{AuditEntry, AuditQuery, Identity};
 use triage_shared::auth::{CSRF_HEADER, WhoAmI};
 use triage_shared::{ApiError, ErrorBody, ErrorKind, VersionInfo};
 
-use crate::format::url::encode;
+use crate::format::url::{encode, query_string};
 
 pub async fn get_version() -> Result<VersionInfo, ApiError> {
     get_json("/api/version").await
@@ -48,7 +48,7 @@ async fn csrf_token() -> String {
 
 /// The audit log, newest first.
 pub async fn audit(limit: u32) -> Result<Vec<AuditEntry>, ApiError> {
-    get_json(&format!("/api/audit?limit={limit}")).await
+    get_json(&format!("/api/audit?{}", query_string(&AuditQuery { limit: Some(limit) }))).await
 }
 
 /// POSTs `body` as JSON with the CSRF header the backend requires, and decodes the answer like

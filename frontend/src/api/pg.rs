@@ -4,11 +4,11 @@ use triage_shared::ApiError;
 use triage_shared::actions::ActionOutcome;
 use triage_shared::pg::{
     ActivityReport, DiffReport, IndexAdviceReport, ResetRequest, SnapshotInfo, StatementOrder,
-    StatementsReport, TablesReport,
+    StatementsParams, StatementsReport, TablesReport,
 };
 
 use super::{get_json, post_json};
-use crate::format::url::encode;
+use crate::format::url::{encode, query_string};
 
 fn target_path(target: &str) -> String {
     format!("/api/pg/{}", encode(target))
@@ -25,14 +25,8 @@ pub async fn statements(
     database: &str,
     role: &str,
 ) -> Result<StatementsReport, ApiError> {
-    let mut url = format!("{}/statements?order={}&limit=100", target_path(target), order.id());
-    if !database.is_empty() {
-        url.push_str(&format!("&database={}", encode(database)));
-    }
-    if !role.is_empty() {
-        url.push_str(&format!("&role={}", encode(role)));
-    }
-    get_json(&url).await
+    let params = StatementsParams::new(order, database, role, 100);
+    get_json(&format!("{}/statements?{}", target_path(target), query_string(&params))).await
 }
 
 pub async fn activity(target: &str) -> Result<ActivityReport, ApiError> {

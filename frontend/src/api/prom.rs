@@ -1,25 +1,24 @@
 //! Typed calls to `/api/prom/*` and the path of `/api/live`: Prometheus through Triage.
 
 use triage_shared::ApiError;
-use triage_shared::prom::{Alert, LiveQuery, QueryResult};
+use triage_shared::prom::{Alert, InstantParams, LiveQuery, QueryResult, RangeParams};
 
 use super::get_json;
-use crate::format::url::encode;
+use crate::format::url::query_string;
 
 pub async fn query_range(query: &str, start: f64, end: f64, step: f64) -> Result<QueryResult, ApiError> {
-    get_json(&format!(
-        "/api/prom/query_range?query={}&start={start:.3}&end={end:.3}&step={step}",
-        encode(query)
-    ))
-    .await
+    let params = RangeParams { query: query.to_owned(), start: millis(start), end: millis(end), step };
+    get_json(&format!("/api/prom/query_range?{}", query_string(&params))).await
+}
+
+/// Unix seconds to the millisecond, as the console has always sent them.
+fn millis(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
 }
 
 pub async fn query(query: &str, time: Option<f64>) -> Result<QueryResult, ApiError> {
-    let mut url = format!("/api/prom/query?query={}", encode(query));
-    if let Some(t) = time {
-        url.push_str(&format!("&time={t:.3}"));
-    }
-    get_json(&url).await
+    let params = InstantParams { query: query.to_owned(), time: time.map(millis) };
+    get_json(&format!("/api/prom/query?{}", query_string(&params))).await
 }
 
 pub async fn alerts() -> Result<Vec<Alert>, ApiError> {
@@ -28,11 +27,5 @@ pub async fn alerts() -> Result<Vec<Alert>, ApiError> {
 
 /// The path of a live query's server-sent events.
 pub fn live_url(q: &LiveQuery) -> String {
-    format!(
-        "/api/live?query={}&step={}&window={}&interval={}",
-        encode(&q.query),
-        q.step,
-        q.window,
-        q.interval
-    )
+    format!("/api/live?{}", query_string(q))
 }

@@ -4,7 +4,7 @@
 //! next. Runs in the background; its progress is a [`Job`] polled at `/api/jobs/{id}`.
 //!
 //! Its reach is exactly its plan: the pods it may force-delete are the ones the plan names, found
-//! through each deployment's owner chain ([`crate::workloads::owned_pods`]), and each is deleted
+//! through each deployment's owner chain ([`crate::kubernetes::workloads::owned_pods`]), and each is deleted
 //! with its uid as a precondition, so a pod created since (or a new pod under the same name) is
 //! never touched. One emergency restart runs per namespace at a time.
 
@@ -21,10 +21,10 @@ use triage_shared::actions::{
 use triage_shared::commands::{kubectl_scale, shell_quote};
 use triage_shared::{ApiError, ErrorKind};
 
-use crate::actions::require;
+use crate::guard::require;
+use crate::kubernetes::workloads::owned_pods;
 use crate::kubernetes::{K8s, map_error};
 use crate::store::{NewEntry, Store};
-use crate::workloads::owned_pods;
 
 /// Jobs of this process, by id, and the namespace each running one holds.
 #[derive(Default, Clone)]

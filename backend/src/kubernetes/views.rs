@@ -1,8 +1,5 @@
-//! Kubernetes through the `kube` client: the read views and the guarded actions.
-//!
-//! Every name is validated (DNS-1123) and every namespace checked against the configured
-//! allowlist before a request is made. API errors are mapped on their status code, never on
-//! their text. Secret values are never fetched.
+//! The read views: pods, logs, deployments, events, usage, services and network policies,
+//! each summarised into a `triage_shared::k8s` type.
 
 use std::collections::BTreeMap;
 
@@ -11,128 +8,15 @@ use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, DynamicObject, ListParams, LogParams};
 use kube::core::{ApiResource, GroupVersionKind};
+use triage_shared::ApiError;
 use triage_shared::k8s::{
-    Condition, ContainerDetail, DeploymentSecrets, DeploymentSummary, EventSummary, NetworkPolicySummary,
-    NodeUsage, PodDetail, PodList, PodLogs, PodSummary, PodUsage, RolloutState, SecretReference,
-    ServiceSummary, Termination, check_namespace, check_object_name,
+    Condition, ContainerDetail, DeploymentSummary, EventSummary, NetworkPolicySummary, NodeUsage, PodDetail,
+    PodList, PodLogs, PodSummary, PodUsage, RolloutState, ServiceSummary, Termination,
 };
-use triage_shared::{ApiError, ErrorKind};
 
-use crate::config::KubernetesSettings;
-
-#[derive(Clone)]
-pub struct K8s {
-    pub client: kube::Client,
-    pub namespaces: Vec<String>,
-    /// `kubernetes.list_secret_names`.
-    pub list_secret_names: bool,
-    /// `kubernetes.max_log_bytes`.
-    pub max_log_bytes: i64,
-}
-
-/// Maps a `kube` error to the API error the user sees; `verb` and `resource` name the attempt.
-pub fn map_error(e: kube::Error, verb: &str, resource: &str) -> ApiError {
-    match e {
-        kube::Error::Api(status) => {
-            let kind = match status.code {
-                400 => ErrorKind::BadRequest,
-                401 => ErrorKind::Unauthenticated,
-                403 => ErrorKind::Forbidden,
-                404 => ErrorKind::NotFound,
-                409 => ErrorKind::Conflict,
-                422 => ErrorKind::Unprocessable,
-                429 => ErrorKind::RateLimited,
-                504 => ErrorKind::Timeout,
-                _ => ErrorKind::Upstream,
-            };
-            let message = match kind {
-                ErrorKind::Forbidden => {
-                    format!(
-                        "forbidden: Triage's service account may not {verb} {resource} ({})",
-                        status.message
-                    )
-                }
-                ErrorKind::RateLimited => {
-                    format!("the Kubernetes API is throttling requests; retry shortly ({})", status.message)
-                }
-                _ => format!("Kubernetes refused to {verb} {resource}: {}", status.message),
-            };
-            ApiError::new(kind, message).with_detail(serde_json::json!({
-                "source": "kubernetes", "code": status.code, "reason": status.reason, "verb": verb, "resource": resource
-            }))
-        }
-        other if is_timeout(&other) => ApiError::new(
-            ErrorKind::Timeout,
-            format!("the Kubernetes API did not answer in time to {verb} {resource}"),
-        ),
-        other => ApiError::new(
-            ErrorKind::Unavailable,
-            format!("cannot reach the Kubernetes API to {verb} {resource}: {other}"),
-        ),
-    }
-}
-
-/// Whether the error (or any error it wraps) is the client's read or connect timeout.
-fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-            || e.is::<tokio::time::error::Elapsed>()
-            || e.to_string().contains("timed out")
-        {
-            return true;
-        }
-        current = e.source();
-    }
-    false
-}
+use super::{K8s, map_error};
 
 impl K8s {
-    pub async fn connect(settings: &KubernetesSettings) -> anyhow::Result<Self> {
-        let options =
-            kube::config::KubeConfigOptions { context: settings.context.clone(), ..Default::default() };
-        let config = match &settings.kubeconfig {
-            Some(path) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                    .map_err(|e| anyhow::anyhow!("cannot read kubeconfig {}: {e}", path.display()))?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
-            }
-            None if settings.context.is_some() => kube::Config::from_kubeconfig(&options).await?,
-            None => kube::Config::infer().await?,
-        };
-        let mut config = config;
-        config.read_timeout = Some(std::time::Duration::from_secs(settings.timeout_secs));
-        config.connect_timeout = Some(std::time::Duration::from_secs(5));
-        // kube's default retry honours Retry-After up to 15 times with back-off to 1000 s: a
-        // throttling API server would hold a console request for minutes. Triage does not retry;
-        // the user sees "throttled, retry shortly" at once and the page's own refresh retries.
-        config.default_retry = false;
-        let client = kube::Client::try_from(config)?;
-        Ok(Self {
-            client,
-            namespaces: settings.namespaces.clone(),
-            list_secret_names: settings.list_secret_names,
-            max_log_bytes: settings.max_log_bytes.max(1024),
-        })
-    }
-
-    /// The namespace, if valid and allowed.
-    pub fn namespace<'a>(&self, ns: &'a str) -> Result<&'a str, ApiError> {
-        check_namespace(ns).map_err(|m| ApiError::new(ErrorKind::BadRequest, m))?;
-        if !self.namespaces.iter().any(|n| n == ns) {
-            return Err(ApiError::new(
-                ErrorKind::Forbidden,
-                format!("namespace {ns:?} is not in Triage's allowlist ({})", self.namespaces.join(", ")),
-            ));
-        }
-        Ok(ns)
-    }
-
-    pub fn name(name: &str) -> Result<&str, ApiError> {
-        check_object_name(name).map_err(|m| ApiError::new(ErrorKind::BadRequest, m))?;
-        Ok(name)
-    }
-
     pub async fn list_pods(
         &self,
         ns: &str,
@@ -393,71 +277,6 @@ impl K8s {
             .collect())
     }
 
-    /// The Secrets a deployment's pod template references (env, envFrom, volumes), by name.
-    /// With `list_secret_names`, also whether each exists, from a metadata-only list: the
-    /// Secrets' data never reaches Triage.
-    pub async fn deployment_secrets(&self, ns: &str, name: &str) -> Result<DeploymentSecrets, ApiError> {
-        let deployment = self.get_deployment(ns, name).await?;
-        let pod = deployment.spec.and_then(|s| s.template.spec).unwrap_or_default();
-        let mut references = Vec::new();
-        let containers = pod.init_containers.iter().flatten().chain(pod.containers.iter());
-        for c in containers {
-            for e in c.env.iter().flatten() {
-                if let Some(r) = e.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()) {
-                    references.push(SecretReference {
-                        secret: r.name.clone(),
-                        key: Some(r.key.clone()),
-                        container: c.name.clone(),
-                        via: format!("env {}", e.name),
-                        exists: None,
-                    });
-                }
-            }
-            for f in c.env_from.iter().flatten() {
-                if let Some(r) = &f.secret_ref {
-                    references.push(SecretReference {
-                        secret: r.name.clone(),
-                        key: None,
-                        container: c.name.clone(),
-                        via: "envFrom".to_owned(),
-                        exists: None,
-                    });
-                }
-            }
-        }
-        for v in pod.volumes.iter().flatten() {
-            if let Some(secret) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
-                references.push(SecretReference {
-                    secret,
-                    key: None,
-                    container: "(volume)".to_owned(),
-                    via: format!("volume {}", v.name),
-                    exists: None,
-                });
-            }
-        }
-        if self.list_secret_names {
-            let ns = self.namespace(ns)?;
-            let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(self.client.clone(), ns);
-            let names: std::collections::BTreeSet<String> = api
-                .list_metadata(&ListParams::default())
-                .await
-                .map_err(|e| map_error(e, "list", "secrets"))?
-                .items
-                .into_iter()
-                .filter_map(|m| m.metadata.name)
-                .collect();
-            for r in &mut references {
-                r.exists = Some(names.contains(&r.secret));
-            }
-        }
-        Ok(DeploymentSecrets {
-            deployment: name.to_owned(),
-            references,
-            checked_existence: self.list_secret_names,
-        })
-    }
-
     pub async fn list_network_policies(&self, ns: &str) -> Result<Vec<NetworkPolicySummary>, ApiError> {
         let ns = self.namespace(ns)?;
         let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), ns);
@@ -470,7 +289,7 @@ impl K8s {
                 let spec = p.spec.clone().unwrap_or_default();
                 NetworkPolicySummary {
                     name: p.metadata.name.clone().unwrap_or_default(),
-                    pod_selector: crate::workloads::selector_text(spec.pod_selector.as_ref()),
+                    pod_selector: crate::kubernetes::workloads::selector_text(spec.pod_selector.as_ref()),
                     policy_types: spec.policy_types.unwrap_or_default(),
                     ingress_rules: spec.ingress.map_or(0, |r| r.len()),
                     egress_rules: spec.egress.map_or(0, |r| r.len()),
@@ -582,7 +401,7 @@ pub fn deployment_summary(d: &Deployment) -> DeploymentSummary {
         available,
         rollout,
         images,
-        selector: crate::workloads::selector_text(Some(&spec.selector)),
+        selector: crate::kubernetes::workloads::selector_text(Some(&spec.selector)),
         age_seconds: age_seconds(d.metadata.creation_timestamp.as_ref()),
     }
 }

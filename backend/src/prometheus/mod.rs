@@ -4,6 +4,9 @@
 //! below, so no admin or write endpoint (and no other host) is reachable whatever a caller
 //! sends. Query text travels as a form value, never inside a path.
 
+pub mod cache;
+pub mod live;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +19,7 @@ use triage_shared::{ApiError, ErrorKind};
 use url::Url;
 
 use crate::config::PrometheusSettings;
-use crate::prom_cache::ResponseCache;
+use cache::ResponseCache;
 
 /// The read API paths Triage uses, relative to the configured base URL.
 pub mod paths {

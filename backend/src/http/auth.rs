@@ -12,7 +12,7 @@ use crate::auth::return_to::safe_return_to;
 use crate::auth::session::{LOGIN_COOKIE, SESSION_COOKIE, Session, random_token};
 use crate::auth::{LOGGED_OUT_PATH, LOGIN_PATH, constant_time_eq, redirect, role_name, unix_now};
 use crate::error::AppError;
-use crate::routes::extract::Query;
+use crate::http::extract::Query;
 use crate::state::AppState;
 
 fn sso_off() -> Response {

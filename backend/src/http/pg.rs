@@ -3,17 +3,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use schemars::JsonSchema;
-use serde::Deserialize;
 use triage_shared::actions::ActionOutcome;
 use triage_shared::pg::{
-    ActivityReport, DiffQuery, DiffReport, IndexAdviceReport, ResetRequest, SnapshotInfo, StatementOrder,
-    StatementsQuery, StatementsReport, TablesReport,
+    ActivityReport, DiffQuery, DiffReport, IndexAdviceReport, ResetRequest, SnapshotInfo, StatementsParams,
+    StatementsReport, TablesReport,
 };
 
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::routes::extract::{JsonBody, Path, Query, seconds};
+use crate::http::extract::{JsonBody, Path, Query, seconds};
 use crate::state::AppState;
 
 /// Configured target names; the first is the default.
@@ -21,40 +19,12 @@ pub async fn list_targets(State(state): State<AppState>) -> Result<Json<Vec<Stri
     Ok(Json(state.pg()?.names()))
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct StatementsParams {
-    /// How to rank (default `total`, also when empty); read by hand so an unknown one is named
-    /// in the refusal.
-    #[serde(default)]
-    #[schemars(schema_with = "order_schema")]
-    order: Option<String>,
-    /// Only statements run in this database.
-    database: Option<String>,
-    /// Only statements run by this role.
-    role: Option<String>,
-    /// Most rows (default 50, at most 1000).
-    limit: Option<u32>,
-}
-
-/// `order` as [`list_statements`] reads it: a [`StatementOrder`], or empty for the default.
-fn order_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    let order = generator.subschema_for::<StatementOrder>();
-    schemars::json_schema!({"anyOf": [order, {"const": ""}]})
-}
-
 pub async fn list_statements(
     State(state): State<AppState>,
     Path(target): Path<String>,
     Query(p): Query<StatementsParams>,
 ) -> Result<Json<StatementsReport>, AppError> {
-    let order = match p.order.as_deref().filter(|o| !o.is_empty()) {
-        None => StatementOrder::default(),
-        Some(o) => StatementOrder::parse(o).ok_or_else(|| {
-            let known: Vec<&str> = StatementOrder::ALL.iter().map(|o| o.id()).collect();
-            AppError::bad_request(format!("unknown order {o:?}; use one of {}", known.join(", ")))
-        })?,
-    };
-    let q = StatementsQuery { order, database: p.database, role: p.role, limit: p.limit };
+    let q = p.resolve().map_err(AppError::bad_request)?;
     Ok(Json(state.pg()?.statements(&target, &q).await?))
 }
 

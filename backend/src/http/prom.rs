@@ -11,24 +11,14 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
-use serde::Deserialize;
 use serde_json::Value;
 use triage_shared::ApiError;
-use triage_shared::prom::{Alert, LiveQuery, LiveUpdate};
+use triage_shared::prom::{Alert, InstantParams, LiveQuery, LiveUpdate, MetadataParams, RangeParams};
 
 use crate::error::AppError;
-use crate::routes::extract::{Path, Query, not_seconds, seconds};
-use crate::routes::openapi;
+use crate::http::extract::{Path, Query, not_seconds, seconds};
+use crate::http::openapi;
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct InstantParams {
-    /// PromQL.
-    #[schemars(example = &"up")]
-    query: String,
-    /// Evaluation time, Unix seconds (default now).
-    time: Option<f64>,
-}
 
 pub async fn query(
     State(state): State<AppState>,
@@ -41,22 +31,6 @@ pub async fn query(
 /// A JSON answer that is already serialized (a [`triage_shared::prom::QueryResult`]).
 fn json_body(json: Bytes) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response()
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct RangeParams {
-    /// PromQL.
-    #[schemars(example = &"up")]
-    query: String,
-    /// Unix seconds.
-    #[schemars(example = 1_764_547_200)]
-    start: f64,
-    /// Unix seconds.
-    #[schemars(example = 1_764_550_800)]
-    end: f64,
-    /// Resolution, seconds.
-    #[schemars(example = 15, extend("exclusiveMinimum" = 0))]
-    step: f64,
 }
 
 pub async fn query_range(
@@ -123,12 +97,6 @@ pub async fn rules(State(state): State<AppState>) -> Result<Json<Value>, AppErro
     Ok(Json(state.prom()?.rules().await?))
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct MetadataParams {
-    /// Only this metric's metadata.
-    metric: Option<String>,
-}
-
 pub async fn metadata(
     State(state): State<AppState>,
     Query(p): Query<MetadataParams>,
@@ -161,10 +129,12 @@ pub async fn live(
 ) -> Result<Response, AppError> {
     // The request is judged before the configuration, as the typed extractors do.
     let raw = raw.unwrap_or_default();
-    let q = crate::live::parse_subscription(&raw).map_err(|why| match Query::<LiveQuery>::parse(&raw) {
-        // A parameter of the wrong type, named as the typed extractor names it.
-        Err(typed) => typed,
-        Ok(_) => AppError::bad_request(why),
+    let q = crate::prometheus::live::parse_subscription(&raw).map_err(|why| {
+        match Query::<LiveQuery>::parse(&raw) {
+            // A parameter of the wrong type, named as the typed extractor names it.
+            Err(typed) => typed,
+            Ok(_) => AppError::bad_request(why),
+        }
     })?;
     let prom = state.prom()?;
     prom.check_range(0.0, f64::from(q.window), f64::from(q.step))?;

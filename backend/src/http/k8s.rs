@@ -1,43 +1,28 @@
-//! `/api/k8s/*`: Kubernetes read views (namespace-scoped, allowlisted, names validated).
+//! `/api/k8s/*`: Kubernetes read views (namespace-scoped, allowlisted, names validated), the
+//! guarded actions, the emergency restart and the event streams.
 
 use aide::transform::TransformOperation;
 use axum::Json;
 use axum::extract::State;
-use schemars::JsonSchema;
-use serde::Deserialize;
 use triage_shared::k8s::{
-    DeploymentSummary, EventSummary, NetworkPolicySummary, NodeUsage, PodDetail, PodList, PodLogs, PodUsage,
-    ServiceSummary,
+    DeploymentSummary, EventSummary, LogQuery, NetworkPolicySummary, NodeUsage, PodDetail, PodList, PodLogs,
+    PodQuery, PodUsage, RolloutQuery, ServiceSummary,
 };
 
 use triage_shared::actions::{
-    ActionOutcome, AuditEntry, DeletePodRequest, DeletePodsRequest, EmergencyRestartRequest, Job,
-    RestartRequest, ScaleRequest,
+    ActionOutcome, DeletePodRequest, DeletePodsRequest, EmergencyRestartRequest, Job, RestartRequest,
+    ScaleRequest,
 };
 
-use triage_shared::auth::WhoAmI;
-use triage_shared::version::AuthMode;
-
-use crate::actions;
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::routes::extract::{JsonBody, Path, Query};
-use crate::routes::openapi;
+use crate::http::extract::{JsonBody, Path, Query};
+use crate::http::openapi;
+use crate::kubernetes::actions;
 use crate::state::AppState;
 
 pub async fn namespaces(State(state): State<AppState>) -> Result<Json<Vec<String>>, AppError> {
     Ok(Json(state.k8s()?.namespaces.clone()))
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct PodQuery {
-    /// Label selector, e.g. `app=stream-processor`.
-    selector: Option<String>,
-    /// Most pods in this page.
-    limit: Option<u32>,
-    /// The previous page's `continue_token`.
-    #[serde(rename = "continue")]
-    continue_token: Option<String>,
 }
 
 pub async fn list_pods(
@@ -55,15 +40,6 @@ pub async fn get_pod(
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<PodDetail>, AppError> {
     Ok(Json(state.k8s()?.pod_detail(&ns, &name).await?))
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct LogQuery {
-    /// How many of the last lines to send (default 200; when following 50, at most 10,000).
-    tail: Option<i64>,
-    /// The previous container's logs (after a restart).
-    #[serde(default)]
-    previous: bool,
 }
 
 pub async fn pod_logs(
@@ -120,17 +96,6 @@ pub async fn list_network_policies(
     Ok(Json(state.k8s()?.list_network_policies(&ns).await?))
 }
 
-/// `GET /api/whoami`: the caller, the role, and the session's CSRF token for the console.
-pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Json<WhoAmI> {
-    let sso = state.auth.sso().is_some();
-    Json(WhoAmI {
-        identity: caller.identity,
-        auth_mode: if sso { AuthMode::Oidc } else { AuthMode::None },
-        csrf_token: caller.csrf_token,
-        logout_url: sso.then(|| crate::auth::LOGOUT_PATH.to_owned()),
-    })
-}
-
 pub async fn scale(
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
@@ -158,37 +123,16 @@ pub async fn delete_pod(
     Ok(Json(actions::delete_pod(state.k8s()?, &state.store, &identity, &ns, &name, &req).await?))
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct AuditQuery {
-    /// Most entries, newest first (default 200).
-    limit: Option<u32>,
-}
-
-pub async fn audit(
-    State(state): State<AppState>,
-    Query(q): Query<AuditQuery>,
-) -> Result<Json<Vec<AuditEntry>>, AppError> {
-    Ok(Json(state.store.audit().list(q.limit.unwrap_or(200)).await?))
-}
-
 pub async fn emergency_restart(
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path(ns): Path<String>,
     JsonBody(req): JsonBody<EmergencyRestartRequest>,
 ) -> Result<Json<Job>, AppError> {
-    let job = crate::emergency::start(state.k8s()?, &state.store, &state.jobs, &identity, &ns, req).await?;
+    let job =
+        crate::kubernetes::emergency::start(state.k8s()?, &state.store, &state.jobs, &identity, &ns, req)
+            .await?;
     Ok(Json(job))
-}
-
-pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Job>, AppError> {
-    state.jobs.get(&id).map(Json).ok_or_else(|| AppError::not_found(format!("no job {id}")))
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct RolloutQuery {
-    /// How long to follow the rollout (default 300, 1 to 3600).
-    timeout_secs: Option<u64>,
 }
 
 /// `GET /api/k8s/namespaces/{ns}/deployments/{name}/rollout` (server-sent events).
@@ -201,7 +145,8 @@ pub async fn rollout(
     use axum::response::IntoResponse;
     let permit = state.streams.acquire(&identity.subject)?;
     let timeout = std::time::Duration::from_secs(q.timeout_secs.unwrap_or(300).clamp(1, 3600));
-    let response = crate::streams::rollout(state.k8s()?, &ns, &name, timeout).await?.into_response();
+    let response =
+        crate::kubernetes::streams::rollout(state.k8s()?, &ns, &name, timeout).await?.into_response();
     Ok(crate::limits::held_by(response, permit))
 }
 
@@ -227,8 +172,9 @@ pub async fn follow_logs(
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
     let permit = state.streams.acquire(&identity.subject)?;
-    let response =
-        crate::streams::follow_logs(state.k8s()?, &ns, &name, q.tail.unwrap_or(50)).await?.into_response();
+    let response = crate::kubernetes::streams::follow_logs(state.k8s()?, &ns, &name, q.tail.unwrap_or(50))
+        .await?
+        .into_response();
     Ok(crate::limits::held_by(response, permit))
 }
 

@@ -400,7 +400,7 @@ mod tests {
     fn every_route_of_the_table_is_documented_with_its_parameters_answers_and_errors() {
         let doc = document();
         assert_eq!(doc["openapi"], "3.1.0");
-        let table = crate::routes::route_table();
+        let table = crate::http::route_table();
         for (method, path, role) in &table {
             let what = format!("{method} {path}");
             let op = operation(&doc, method, path).unwrap_or_else(|| panic!("{what} is not in the document"));

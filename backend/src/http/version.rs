@@ -9,7 +9,7 @@ use crate::config::AuthModeSetting;
 use crate::state::AppState;
 
 pub async fn get_version(State(state): State<AppState>) -> Json<VersionInfo> {
-    let auth_mode = match state.settings.auth.mode {
+    let auth_mode = match state.settings.auth.mode() {
         AuthModeSetting::None => AuthMode::None,
         AuthModeSetting::Oidc => AuthMode::Oidc,
     };

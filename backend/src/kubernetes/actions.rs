@@ -1,110 +1,67 @@
-//! Guarded Kubernetes actions. Each one: is allowed only to operators; is dry-run on the server
-//! first (`dryRun=All`) and described ("replicas 6 → 12"); needs the target's name typed as
-//! confirmation when it is destructive; is written to the audit log before it is sent and
-//! updated with its outcome after; and carries its `kubectl` equivalent.
+//! Guarded Kubernetes actions. Each one is dry-run on the server first (`dryRun=All`), described
+//! ("replicas 6 → 12") and carries its `kubectl` equivalent; the role check, typed confirmation
+//! and audit before and after are [`crate::guard`]'s.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use triage_shared::actions::{
-    ActionOutcome, AuditOutcome, DeletePodRequest, DeletePodsRequest, Identity, RestartRequest, Role,
-    ScaleRequest,
+    ActionOutcome, DeletePodRequest, DeletePodsRequest, Identity, RestartRequest, Role, ScaleRequest,
 };
 use triage_shared::{ApiError, ErrorKind, commands};
 
+use crate::guard::{Plan, guarded, require};
 use crate::kubernetes::{K8s, map_error};
-use crate::store::{NewEntry, Store};
+use crate::store::Store;
 
-pub fn require(identity: &Identity, role: Role, what: &str) -> Result<(), ApiError> {
-    if identity.role >= role {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorKind::Forbidden,
-            format!("{what} needs the {role:?} role; {} has {:?}", identity.subject, identity.role)
-                .to_lowercase(),
-        ))
-    }
+/// What a deployment patch does: a scale goes to the `scale` subresource, a restart patches the
+/// pod template.
+#[derive(Clone, Copy)]
+enum Change {
+    Scale,
+    Restart,
 }
 
-/// What an action will do, as its dry run described it.
-pub(crate) struct Plan<'a> {
-    pub action: &'static str,
-    pub target: String,
-    pub params: serde_json::Value,
-    pub summary: String,
-    /// The equivalent command (`kubectl …`, `psql …`).
-    pub kubectl: String,
-    /// What the user must type to confirm a destructive action; None when it is not destructive.
-    pub confirm_with: Option<&'a str>,
+/// One deployment (namespace and name already checked), every request error naming it.
+struct DeploymentApi<'a> {
+    api: Api<Deployment>,
+    name: &'a str,
 }
 
-/// The tail every action shares: a dry run answers with the plan; a real run checks the typed
-/// confirmation, writes the audit entry, runs `act`, and records its outcome.
-pub(crate) async fn guarded<F, Fut>(
-    store: &Store,
-    identity: &Identity,
-    plan: Plan<'_>,
-    dry_run: bool,
-    confirm: Option<&str>,
-    act: F,
-) -> Result<ActionOutcome, ApiError>
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<(), ApiError>>,
-{
-    let needs_confirmation = plan.confirm_with.is_some();
-    if dry_run {
-        return Ok(ActionOutcome {
-            dry_run: true,
-            summary: plan.summary,
-            needs_confirmation,
-            kubectl: plan.kubectl,
-            audit_id: None,
-        });
+impl<'a> DeploymentApi<'a> {
+    fn new(k8s: &K8s, ns: &str, name: &'a str) -> Self {
+        Self { api: Api::namespaced(k8s.client.clone(), ns), name }
     }
-    if let Some(expected) = plan.confirm_with
-        && confirm != Some(expected)
-    {
-        return Err(ApiError::new(
-            ErrorKind::BadRequest,
-            format!("this action is destructive: type the target's name ({expected}) to confirm it"),
-        ));
+
+    fn target(&self) -> String {
+        format!("deployment {}", self.name)
     }
-    let entry = NewEntry {
-        identity: identity.clone(),
-        action: plan.action.to_owned(),
-        target: plan.target,
-        params: plan.params,
-        dry_run_summary: plan.summary.clone(),
-    };
-    let id = store.audit().begin(entry).await?;
-    let result = act().await;
-    let (outcome, error) = match &result {
-        Ok(()) => (AuditOutcome::Succeeded, None),
-        Err(e) => (AuditOutcome::Failed, Some(e.message.clone())),
-    };
-    // An action is acknowledged only once its outcome is committed: if that write fails the
-    // caller hears so (the entry stays `pending`), never a plain success.
-    if let Err(e) = store.audit().finish(id, outcome, error).await {
-        tracing::error!(audit_id = id, "recording the outcome failed: {}", e.message);
-        let what = if result.is_ok() { "was applied" } else { "failed" };
-        return Err(ApiError::new(
-            ErrorKind::Unavailable,
-            format!(
-                "the action {what}, but its outcome could not be recorded (audit entry {id} stays pending): {}",
-                e.message
-            ),
-        )
-        .with_detail(serde_json::json!({"audit_id": id, "applied": result.is_ok()})));
+
+    /// The replicas its spec asks for (Kubernetes' default of 1 when unset).
+    async fn replicas(&self) -> Result<i32, ApiError> {
+        let current = self.api.get(self.name).await.map_err(|e| map_error(e, "get", &self.target()))?;
+        Ok(current.spec.and_then(|s| s.replicas).unwrap_or(1))
     }
-    result.map(|()| ActionOutcome {
-        dry_run: false,
-        summary: plan.summary,
-        needs_confirmation,
-        kubectl: plan.kubectl,
-        audit_id: Some(id),
-    })
+
+    /// Sends `patch` for `change`, as a server-side dry run when `dry_run`.
+    async fn patch(
+        &self,
+        change: Change,
+        patch: &Patch<serde_json::Value>,
+        dry_run: bool,
+    ) -> Result<(), ApiError> {
+        let (params, verb) = match (change, dry_run) {
+            (Change::Scale, true) => (PatchParams::default().dry_run(), "scale (dry run)"),
+            (Change::Scale, false) => (PatchParams::default(), "scale"),
+            (Change::Restart, true) => (PatchParams::default().dry_run(), "restart (dry run)"),
+            (Change::Restart, false) => (PatchParams::default(), "restart"),
+        };
+        let sent = match change {
+            Change::Scale => self.api.patch_scale(self.name, &params, patch).await.map(drop),
+            Change::Restart => self.api.patch(self.name, &params, patch).await.map(drop),
+        };
+        sent.map_err(|e| map_error(e, verb, &self.target()))
+    }
 }
 
 pub async fn scale(
@@ -121,13 +78,10 @@ pub async fn scale(
     if !(0..=1000).contains(&req.replicas) {
         return Err(ApiError::new(ErrorKind::BadRequest, "replicas must be between 0 and 1000"));
     }
-    let api: Api<Deployment> = Api::namespaced(k8s.client.clone(), ns);
-    let current = api.get(name).await.map_err(|e| map_error(e, "get", &format!("deployment {name}")))?;
-    let before = current.spec.and_then(|s| s.replicas).unwrap_or(1);
+    let deployment = DeploymentApi::new(k8s, ns, name);
+    let before = deployment.replicas().await?;
     let patch = Patch::Merge(serde_json::json!({"spec": {"replicas": req.replicas}}));
-    api.patch_scale(name, &PatchParams::default().dry_run(), &patch)
-        .await
-        .map_err(|e| map_error(e, "scale (dry run)", &format!("deployment {name}")))?;
+    deployment.patch(Change::Scale, &patch, true).await?;
     let summary = format!("replicas {before} → {}", req.replicas);
     let needs_confirmation = req.replicas < before;
     let kubectl = commands::kubectl_scale(ns, name, req.replicas);
@@ -139,11 +93,8 @@ pub async fn scale(
         kubectl,
         confirm_with: needs_confirmation.then_some(name),
     };
-    guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || async {
-        api.patch_scale(name, &PatchParams::default(), &patch)
-            .await
-            .map(drop)
-            .map_err(|e| map_error(e, "scale", &format!("deployment {name}")))
+    guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || {
+        deployment.patch(Change::Scale, &patch, false)
     })
     .await
 }
@@ -159,17 +110,14 @@ pub async fn restart(
     require(identity, Role::Operator, "restarting a deployment")?;
     let ns = k8s.namespace(ns)?;
     let name = K8s::name(name)?;
-    let api: Api<Deployment> = Api::namespaced(k8s.client.clone(), ns);
-    let current = api.get(name).await.map_err(|e| map_error(e, "get", &format!("deployment {name}")))?;
-    let replicas = current.spec.and_then(|s| s.replicas).unwrap_or(1);
+    let deployment = DeploymentApi::new(k8s, ns, name);
+    let replicas = deployment.replicas().await?;
     // What `kubectl rollout restart` does: a new template annotation starts a rolling update.
     let stamp = jiff::Timestamp::now().to_string();
     let patch = Patch::Strategic(serde_json::json!({
         "spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}
     }));
-    api.patch(name, &PatchParams::default().dry_run(), &patch)
-        .await
-        .map_err(|e| map_error(e, "restart (dry run)", &format!("deployment {name}")))?;
+    deployment.patch(Change::Restart, &patch, true).await?;
     let summary = format!("rolling restart of {replicas} pods of {name} (25% at a time)");
     let kubectl = commands::kubectl_restart(ns, name);
     let plan = Plan {
@@ -180,11 +128,8 @@ pub async fn restart(
         kubectl,
         confirm_with: Some(name),
     };
-    guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || async {
-        api.patch(name, &PatchParams::default(), &patch)
-            .await
-            .map(drop)
-            .map_err(|e| map_error(e, "restart", &format!("deployment {name}")))
+    guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || {
+        deployment.patch(Change::Restart, &patch, false)
     })
     .await
 }
@@ -243,7 +188,7 @@ fn check_selector(selector: &str) -> Result<kube::core::Selector, ApiError> {
     if selector.len() > 1024 {
         return Err(ApiError::new(ErrorKind::BadRequest, "a label selector is at most 1,024 characters"));
     }
-    crate::workloads::parse_selector_text(selector).map_err(|why| {
+    crate::kubernetes::workloads::parse_selector_text(selector).map_err(|why| {
         ApiError::new(ErrorKind::BadRequest, format!("{selector:?} is not a usable label selector: {why}"))
     })
 }

@@ -16,8 +16,8 @@ use triage_shared::{ApiError, ErrorKind};
 
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::routes::extract::{JsonBody, Path};
-use crate::routes::openapi;
+use crate::http::extract::{JsonBody, Path};
+use crate::http::openapi;
 use crate::runbooks::{engine, report};
 use crate::state::AppState;
 
@@ -46,7 +46,7 @@ pub async fn start_run(
         .runbooks
         .get(&id)
         .ok_or_else(|| AppError::not_found(format!("no runbook {id:?}; GET /api/runbooks lists them")))?;
-    Ok(Json(engine::start(&state, runbook, &body.params, &identity)?))
+    Ok(Json(engine::start(&state.engine(), runbook, &body.params, &identity)?))
 }
 
 pub async fn get_run(

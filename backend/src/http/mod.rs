@@ -20,16 +20,20 @@ use triage_shared::{ApiError, ErrorKind};
 
 use crate::error::{AppError, edge_response};
 use crate::state::AppState;
-use crate::{assets, metrics};
 
+pub mod assets;
+mod audit;
 mod auth;
 pub mod extract;
+mod jobs;
 mod k8s;
+pub mod metrics;
 pub mod openapi;
 mod ops;
 mod pg;
 mod prom;
 mod runbooks;
+mod session;
 mod version;
 
 /// One API route: method, path under `/api`, the least role that may call it, and its handler
@@ -54,7 +58,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
     vec![
         api(Reader, M::GET, "/openapi.json", get_with(openapi::serve, openapi::document_answer)),
         api(Reader, M::GET, "/version", get(version::get_version)),
-        api(Reader, M::GET, "/whoami", get(k8s::whoami)),
+        api(Reader, M::GET, "/whoami", get(session::whoami)),
         api(Reader, M::GET, "/prom/query", get_with(prom::query, openapi::json::<QueryResult>)),
         api(Reader, M::GET, "/prom/query_range", get_with(prom::query_range, openapi::json::<QueryResult>)),
         api(Reader, M::GET, "/prom/series", get_with(prom::series, prom::series_docs)),
@@ -92,8 +96,8 @@ pub fn api_routes() -> Vec<ApiRoute> {
             "/k8s/namespaces/{ns}/pods/{name}/logs/follow",
             get_with(k8s::follow_logs, k8s::follow_logs_docs),
         ),
-        api(Reader, M::GET, "/jobs/{id}", get(k8s::get_job)),
-        api(Reader, M::GET, "/audit", get(k8s::audit)),
+        api(Reader, M::GET, "/jobs/{id}", get(jobs::get_job)),
+        api(Reader, M::GET, "/audit", get(audit::list)),
         api(Reader, M::GET, "/pg/targets", get(pg::list_targets)),
         api(Reader, M::GET, "/pg/{target}/statements", get(pg::list_statements)),
         api(Reader, M::GET, "/pg/{target}/activity", get(pg::get_activity)),
@@ -155,7 +159,7 @@ pub fn router(state: AppState) -> Router {
         .route(crate::auth::LOGOUT_PATH, get_page(auth::logout))
         .route(crate::auth::LOGGED_OUT_PATH, get_page(auth::logged_out))
         .fallback(assets::serve_frontend)
-        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::gate))
+        .layer(middleware::from_fn_with_state(state.auth.clone(), crate::auth::gate))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn_with_state(timeout, request_timeout))
