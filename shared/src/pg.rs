@@ -47,8 +47,9 @@ impl StatementOrder {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct StatementsParams {
-    /// How to rank (default `total`, also when empty).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// How to rank (default `total`, also when empty); read by hand so an unknown one is named
+    /// in the refusal.
+    #[serde(default)]
     #[cfg_attr(feature = "openapi", schemars(schema_with = "order_schema"))]
     pub order: Option<String>,
     /// Only statements run in this database.
