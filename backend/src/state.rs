@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use triage_shared::ApiError;
 
 use crate::config::Settings;
-use crate::http::metrics::HttpMetrics;
 use crate::kubernetes::K8s;
 use crate::prometheus::live::LiveHub;
 use crate::prometheus::{PromClient, PromError};
@@ -15,7 +14,6 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub metrics: Arc<HttpMetrics>,
     /// Absent when `prometheus.url` is not configured; routes then answer 503 in words.
     prom: Option<Arc<PromClient>>,
     live: Option<Arc<LiveHub>>,
@@ -76,7 +74,6 @@ impl AppState {
         });
         Ok(Self {
             settings: Arc::new(settings),
-            metrics: Arc::new(HttpMetrics::default()),
             prom,
             live,
             k8s,

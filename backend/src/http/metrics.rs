@@ -8,6 +8,8 @@
 
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -19,7 +21,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::state::AppState;
+use crate::limits::Limiter;
+use crate::prometheus::live::LiveHub;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -118,11 +121,11 @@ impl Collector for HeldNow {
 }
 
 /// Appends what callers hold open now, so a limit being approached shows on a dashboard.
-pub fn render_gauges(out: &mut String, state: &AppState) {
+pub fn render_gauges(out: &mut String, streams: &Limiter, runs: &Limiter, live: Option<&LiveHub>) {
     let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-    let (streams, _) = state.streams.held("");
-    let (runs, _) = state.runs.held("");
-    let live = state.live().ok().map(|live| (count(live.active_queries()), live.poll_count()));
+    let (streams, _) = streams.held("");
+    let (runs, _) = runs.held("");
+    let live = live.map(|live| (count(live.active_queries()), live.poll_count()));
     let mut registry = Registry::default();
     registry.register_collector(Box::new(HeldNow { streams: count(streams), runs: count(runs), live }));
     if let Err(e) = prometheus_client::encoding::prometheus_text::encode(out, &registry) {
@@ -149,7 +152,7 @@ fn method_label(method: &axum::http::Method) -> &'static str {
 }
 
 /// Middleware recording every request that reaches the router.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<HttpMetrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
     // Unmatched paths (static assets, SPA fallback) share one label.
@@ -158,7 +161,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .get::<MatchedPath>()
         .map_or_else(|| "(fallback)".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(request).await;
-    state.metrics.observe(method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    metrics.observe(method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }
 

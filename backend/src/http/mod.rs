@@ -146,6 +146,8 @@ pub fn router(state: AppState) -> Router {
         async move { method_not_allowed(&methods, &method, uri.path()) }
     });
     let api = api.fallback(api_not_found);
+    // One set of request metrics per router: recorded by `metrics::track`, read by `/metrics`.
+    let request_metrics = Arc::new(metrics::HttpMetrics::default());
 
     Router::new()
         .nest("/api", api)
@@ -160,7 +162,8 @@ pub fn router(state: AppState) -> Router {
         .route(crate::auth::LOGGED_OUT_PATH, get_page(auth::logged_out))
         .fallback(assets::serve_frontend)
         .layer(middleware::from_fn_with_state(state.auth.clone(), crate::auth::gate))
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::Extension(request_metrics.clone()))
+        .layer(middleware::from_fn_with_state(request_metrics, metrics::track))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn_with_state(timeout, request_timeout))
         // Inside the header layers, so refusals carry the security headers too.

@@ -1,9 +1,13 @@
 //! Operational endpoints for Kubernetes probes and Prometheus: `/healthz`, `/readyz`, `/metrics`.
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
+use crate::http::metrics::HttpMetrics;
 use crate::state::AppState;
 
 /// Liveness: the process answers.
@@ -21,8 +25,17 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let mut text = state.metrics.render();
-    crate::http::metrics::render_gauges(&mut text, &state);
+/// Triage's own metrics: the request series the edge recorded, then what callers hold open now.
+pub async fn metrics(
+    State(state): State<AppState>,
+    Extension(metrics): Extension<Arc<HttpMetrics>>,
+) -> impl IntoResponse {
+    let mut text = metrics.render();
+    crate::http::metrics::render_gauges(
+        &mut text,
+        &state.streams,
+        &state.runs,
+        state.live().ok().map(|l| &**l),
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
