@@ -325,8 +325,8 @@ impl AuthSettings {
 /// `[auth]` with `mode = "oidc"`: the session cookies and the provider.
 #[derive(Debug, Clone)]
 pub struct SsoSettings {
-    /// Key that signs and encrypts session cookies (base64, at least 64 bytes). Secret.
-    pub session_key: SecretString,
+    /// Key that signs and encrypts session cookies (read as base64 of at least 64 bytes). Secret.
+    pub session_key: crate::auth::session::SessionKey,
     /// A session ends after this many seconds without a request.
     pub session_idle_secs: u64,
     /// A session ends this many seconds after login, however active.
@@ -374,7 +374,7 @@ impl TryFrom<RawAuthSettings> for AuthSettings {
         let session_key = raw
             .session_key
             .ok_or_else(|| invalid("auth.session_key", "required with auth.mode = \"oidc\"".to_owned()))?;
-        crate::auth::session::decode_key(session_key.expose_secret())
+        let session_key = crate::auth::session::SessionKey::decode(session_key.expose_secret())
             .map_err(|e| invalid("auth.session_key", e))?;
         if raw.session_idle_secs == 0 || raw.session_max_secs == 0 {
             return Err(invalid(
@@ -804,7 +804,10 @@ mod tests {
         ));
         let s = Settings::load_from(Some(f.path()), []).expect("valid");
         let key = &s.auth.sso().expect("single sign-on").session_key;
-        assert_eq!(key.expose_secret(), secret);
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(secret).expect("base64");
+        // The cookie key is the first 64 bytes of what the setting decodes to.
+        assert_eq!(key.key().master(), &decoded[..64]);
         assert!(!format!("{s:?}").contains(secret), "Debug leaked the secret");
     }
 

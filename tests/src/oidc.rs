@@ -65,7 +65,7 @@ pub fn session_key() -> String {
 /// the test groups.
 pub fn sso_settings(issuer: &str, port: u16, session_key: &str) -> Result<Settings> {
     let auth = AuthSettings::Oidc(Box::new(SsoSettings {
-        session_key: SecretString::from(session_key.to_owned()),
+        session_key: triage::auth::session::SessionKey::decode(session_key).map_err(anyhow::Error::msg)?,
         session_idle_secs: 30 * 60,
         session_max_secs: 12 * 3600,
         oidc: OidcSettings {

@@ -23,7 +23,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use secrecy::ExposeSecret;
 use triage_shared::actions::{Identity, Role};
 use triage_shared::auth::CSRF_HEADER;
 use triage_shared::{ApiError, ErrorKind};
@@ -65,11 +64,9 @@ impl Auth {
             AuthSettings::Local { local_role } => return Ok(Self { local_role: *local_role, sso: None }),
             AuthSettings::Oidc(sso) => sso,
         };
-        let key = session::decode_key(sso.session_key.expose_secret())
-            .map_err(|e| anyhow::anyhow!("auth.session_key: {e}"))?;
         let secure = sso.oidc.redirect_url.scheme() == "https";
         let codec = SessionCodec::new(
-            key,
+            sso.session_key.key().clone(),
             secure,
             Duration::from_secs(sso.session_idle_secs),
             Duration::from_secs(sso.session_max_secs),

@@ -78,8 +78,30 @@ pub struct SessionCodec {
     max: Duration,
 }
 
+/// `auth.session_key` once decoded: holding one means the key is usable, so nothing checks it
+/// again after the settings are read. `Debug` never shows it.
+#[derive(Clone)]
+pub struct SessionKey(Key);
+
+impl SessionKey {
+    /// Decodes `auth.session_key` (standard or URL-safe base64) and checks its length.
+    pub fn decode(text: &str) -> Result<Self, String> {
+        decode_key(text).map(Self)
+    }
+
+    pub fn key(&self) -> &Key {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey([REDACTED])")
+    }
+}
+
 /// Decodes `auth.session_key` (standard or URL-safe base64) and checks its length.
-pub fn decode_key(text: &str) -> Result<Key, String> {
+fn decode_key(text: &str) -> Result<Key, String> {
     let text = text.trim();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
