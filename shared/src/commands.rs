@@ -101,3 +101,55 @@ mod tests {
         assert_eq!(shell_quote(""), "''");
     }
 }
+
+/// `kafka-broker-api-versions.sh --bootstrap-server SERVERS`.
+pub fn kafka_broker_api_versions(bootstrap: &str) -> String {
+    format!("kafka-broker-api-versions.sh --bootstrap-server {}", shell_quote(bootstrap))
+}
+
+/// `kafka-topics.sh --bootstrap-server SERVERS --describe [--topic TOPIC]`.
+pub fn kafka_topics_describe(bootstrap: &str, topic: Option<&str>) -> String {
+    let mut cmd = format!("kafka-topics.sh --bootstrap-server {} --describe", shell_quote(bootstrap));
+    if let Some(topic) = topic {
+        cmd.push_str(" --topic ");
+        cmd.push_str(&shell_quote(topic));
+    }
+    cmd
+}
+
+/// `kafka-consumer-groups.sh --bootstrap-server SERVERS --describe (--group GROUP | --all-groups)`.
+pub fn kafka_groups_describe(bootstrap: &str, group: Option<&str>) -> String {
+    let mut cmd = format!("kafka-consumer-groups.sh --bootstrap-server {} --describe", shell_quote(bootstrap));
+    match group {
+        Some(group) => {
+            cmd.push_str(" --group ");
+            cmd.push_str(&shell_quote(group));
+        }
+        None => cmd.push_str(" --all-groups"),
+    }
+    cmd
+}
+
+/// `kafka-consumer-groups.sh --reset-offsets` for one group and topic, `--dry-run` or `--execute`.
+pub fn kafka_reset_offsets(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    target: &crate::kafka::ResetTarget,
+    execute: bool,
+) -> String {
+    use crate::kafka::ResetTarget;
+    let to = match target {
+        ResetTarget::Earliest => "--to-earliest".to_owned(),
+        ResetTarget::Latest => "--to-latest".to_owned(),
+        ResetTarget::Timestamp { at } => format!("--to-datetime {}", shell_quote(at)),
+        ResetTarget::Shift { by } => format!("--shift-by {}", shell_quote(&by.to_string())),
+    };
+    format!(
+        "kafka-consumer-groups.sh --bootstrap-server {} --group {} --topic {} --reset-offsets {to} {}",
+        shell_quote(bootstrap),
+        shell_quote(group),
+        shell_quote(topic),
+        if execute { "--execute" } else { "--dry-run" }
+    )
+}

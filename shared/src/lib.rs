@@ -8,6 +8,7 @@ pub mod auth;
 pub mod commands;
 pub mod error;
 pub mod k8s;
+pub mod kafka;
 pub mod pg;
 pub mod prom;
 pub mod runbook;
