@@ -73,12 +73,32 @@ pub struct KafkaCluster {
     pub bootstrap: String,
     pub cluster_id: Option<String>,
     pub controller: Option<i32>,
+    /// Brokers the cluster's metadata lists, each probed directly.
     pub brokers: Vec<KafkaBroker>,
+    /// Configured bootstrap servers that are not among the metadata's brokers (or every one of
+    /// them when the metadata could not be read), each probed directly.
+    pub unlisted: Vec<BootstrapServer>,
+    /// Broker ids that partitions name as replicas but the metadata does not list: down, or
+    /// removed without reassigning their partitions.
+    pub missing_brokers: Vec<i32>,
+    /// Why the cluster's metadata could not be read; the probes above are still answered.
+    pub metadata_error: Option<KafkaProblem>,
     /// Whether this Triage allows the offset reset (configuration, off by default).
     pub reset_enabled: bool,
     /// `kafka-broker-api-versions.sh --bootstrap-server …`
     pub command: String,
     pub took_ms: f64,
+}
+
+/// A configured bootstrap server and what a direct probe of it found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct BootstrapServer {
+    /// `host:port` as configured.
+    pub address: String,
+    pub reachable: bool,
+    pub latency_ms: Option<f64>,
+    pub error: Option<KafkaProblem>,
 }
 
 /// One partition of a topic.
