@@ -25,6 +25,7 @@ pub struct Settings {
     pub kubernetes: Option<KubernetesSettings>,
     pub store: StoreSettings,
     pub postgres: Option<PostgresSettings>,
+    pub kafka: Option<KafkaSettings>,
     pub runbooks: RunbookSettings,
     pub limits: LimitSettings,
 }
@@ -150,6 +151,144 @@ pub struct PostgresTarget {
     pub name: String,
     /// libpq connection string or `postgres://` URL, with the password. Secret.
     pub url: SecretString,
+}
+
+/// `[kafka]`: the cluster Triage reads first-hand (brokers, topics, consumer groups). Read-only
+/// unless `allow_offset_reset` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// Bootstrap servers, `host:port` separated by commas.
+    pub bootstrap: String,
+    /// Timeout of each Kafka request (and of each broker probe), in seconds.
+    #[serde(default = "default_kafka_timeout")]
+    pub timeout_secs: u64,
+    /// Allow operators the guarded offset reset of consumer groups without active members.
+    #[serde(default)]
+    pub allow_offset_reset: bool,
+    /// Most consumer groups listed (by name); more are reported as truncated.
+    #[serde(default = "default_kafka_max_groups")]
+    pub max_groups: usize,
+    /// Most partitions (over every topic) read for one answer.
+    #[serde(default = "default_kafka_max_partitions")]
+    pub max_partitions: usize,
+    /// Groups whose offsets are read at once when listing groups.
+    #[serde(default = "default_kafka_concurrency")]
+    pub concurrency: usize,
+    pub tls: Option<KafkaTls>,
+    pub sasl: Option<KafkaSasl>,
+}
+
+/// `[kafka.tls]`: connect with TLS, verifying the brokers against `ca_file` (or the system's
+/// roots) and presenting a client certificate when both `cert_file` and `key_file` are set.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaTls {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SaslMechanism {
+    #[serde(rename = "PLAIN")]
+    Plain,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plain => "PLAIN",
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            Self::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+/// `[kafka.sasl]`: authenticate with a user name and password (secret).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSasl {
+    pub mechanism: SaslMechanism,
+    pub username: String,
+    pub password: SecretString,
+}
+
+fn default_kafka_timeout() -> u64 {
+    5
+}
+
+fn default_kafka_max_groups() -> usize {
+    2_000
+}
+
+fn default_kafka_max_partitions() -> usize {
+    10_000
+}
+
+fn default_kafka_concurrency() -> usize {
+    8
+}
+
+impl KafkaSettings {
+    /// The bootstrap servers, each `host:port`.
+    pub fn servers(&self) -> Vec<String> {
+        self.bootstrap.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid { key: key.to_owned(), message };
+        let servers = self.servers();
+        if servers.is_empty() {
+            return Err(invalid("kafka.bootstrap", "list at least one `host:port`".to_owned()));
+        }
+        for s in &servers {
+            let port = s.rsplit_once(':').and_then(|(host, port)| (!host.is_empty()).then_some(port));
+            if port.and_then(|p| p.parse::<u16>().ok()).is_none_or(|p| p == 0) {
+                return Err(invalid("kafka.bootstrap", format!("{s:?} is not `host:port`")));
+            }
+        }
+        if !(1..=120).contains(&self.timeout_secs) {
+            return Err(invalid("kafka.timeout_secs", "must be between 1 and 120".to_owned()));
+        }
+        if !(1..=100_000).contains(&self.max_groups) {
+            return Err(invalid("kafka.max_groups", "must be between 1 and 100000".to_owned()));
+        }
+        if !(1..=1_000_000).contains(&self.max_partitions) {
+            return Err(invalid("kafka.max_partitions", "must be between 1 and 1000000".to_owned()));
+        }
+        if !(1..=64).contains(&self.concurrency) {
+            return Err(invalid("kafka.concurrency", "must be between 1 and 64".to_owned()));
+        }
+        if let Some(tls) = &self.tls {
+            if tls.cert_file.is_some() != tls.key_file.is_some() {
+                return Err(invalid("kafka.tls", "set both cert_file and key_file, or neither".to_owned()));
+            }
+            for (key, path) in
+                [("ca_file", &tls.ca_file), ("cert_file", &tls.cert_file), ("key_file", &tls.key_file)]
+            {
+                if let Some(path) = path
+                    && !path.is_file()
+                {
+                    return Err(invalid(&format!("kafka.tls.{key}"), format!("{} is not a file", path.display())));
+                }
+            }
+        }
+        if let Some(sasl) = &self.sasl
+            && sasl.username.is_empty()
+        {
+            return Err(invalid("kafka.sasl.username", "must not be empty".to_owned()));
+        }
+        Ok(())
+    }
 }
 
 fn default_pg_statement_timeout() -> u64 {
@@ -615,6 +754,9 @@ impl Settings {
         }
         if let Some(pg) = &self.postgres {
             pg.validate()?;
+        }
+        if let Some(kafka) = &self.kafka {
+            kafka.validate()?;
         }
         if let Some(prom) = &self.prometheus
             && !matches!(prom.url.scheme(), "http" | "https")
