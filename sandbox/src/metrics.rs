@@ -41,11 +41,11 @@ pub fn render(world: &World) -> String {
         &world.platform.processing,
     );
     out.push_str("# HELP kafka_consumer_lag Messages behind the partition's end offset, per consumer group.\n# TYPE kafka_consumer_lag gauge\n");
-    for (partition, lag) in world.platform.lag.iter().enumerate() {
+    for partition in 0..world.platform.lag.len() {
         let _ = writeln!(
             out,
             "kafka_consumer_lag{{namespace=\"{NAMESPACE}\",group=\"{CONSUMER_GROUP}\",topic=\"{TOPIC}\",partition=\"{partition}\"}} {}",
-            lag.floor()
+            world.platform.offsets(partition).lag()
         );
     }
     out.push_str("# HELP kafka_messages_produced_total Messages produced to the topic.\n# TYPE kafka_messages_produced_total counter\n");

@@ -258,6 +258,7 @@ impl World {
             }
         }
         for (p, inbound_rate) in inbound.iter().enumerate() {
+            self.platform.log_end[p] += inbound_rate * dt;
             let available = self.platform.lag[p] + inbound_rate * dt;
             let consumed = if n == 0 {
                 0.0

@@ -270,11 +270,47 @@ impl Histogram {
     }
 }
 
+/// One partition's offsets as a Kafka client sees them: `end - committed` is the lag
+/// `kafka_consumer_lag` exports, so the metric and the protocol read the same numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    /// The log start offset; nothing is ever deleted from the simulated log.
+    pub log_start: i64,
+    pub log_end: i64,
+    pub committed: i64,
+}
+
+impl PartitionOffsets {
+    pub fn lag(&self) -> i64 {
+        self.log_end - self.committed
+    }
+}
+
+impl Platform {
+    /// The group's offsets on `partition`: the end offset floored, and the committed offset that
+    /// many messages behind it as the lag floored.
+    pub fn offsets(&self, partition: usize) -> PartitionOffsets {
+        let log_end = self.log_end[partition].floor() as i64;
+        let lag = (self.lag[partition].floor() as i64).clamp(0, log_end);
+        PartitionOffsets { log_start: 0, log_end, committed: log_end - lag }
+    }
+
+    /// Moves the group's committed offset on `partition` (an offset reset), clamped to the log.
+    pub fn commit(&mut self, partition: usize, offset: i64) {
+        let log_end = self.log_end[partition].floor() as i64;
+        let committed = offset.clamp(0, log_end);
+        self.lag[partition] = (log_end - committed) as f64;
+    }
+}
+
 /// Platform-wide counters and gauges behind `/metrics`.
 #[derive(Debug, Clone)]
 pub struct Platform {
     pub produced_total: f64,
+    /// Messages behind the end offset, per partition; `log_end - lag` is the committed offset.
     pub lag: [f64; PARTITIONS],
+    /// Messages produced to each partition so far (the log-end offset before flooring).
+    pub log_end: [f64; PARTITIONS],
     pub processing: Histogram,
     pub inference: Histogram,
     pub inference_total: f64,
@@ -324,6 +360,7 @@ impl World {
             platform: Platform {
                 produced_total: 0.0,
                 lag: [0.0; PARTITIONS],
+                log_end: [0.0; PARTITIONS],
                 processing: Histogram::new(),
                 inference: Histogram::new(),
                 inference_total: 0.0,
@@ -900,4 +937,27 @@ fn service_object(name: &str, port: u16, created: &str) -> Value {
 /// Duration helper used by the ticker.
 pub fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_agree_with_the_lag_and_a_commit_moves_it() {
+        let mut world = World::new(Incident::ConsumerLag, 7);
+        for _ in 0..40 {
+            world.tick(0.25);
+        }
+        for p in 0..PARTITIONS {
+            let o = world.platform.offsets(p);
+            assert_eq!(o.lag(), world.platform.lag[p].floor() as i64);
+            assert!(o.log_start <= o.committed && o.committed <= o.log_end);
+        }
+        let end = world.platform.offsets(3).log_end;
+        world.platform.commit(3, end - 5);
+        assert_eq!(world.platform.offsets(3).lag(), 5);
+        world.platform.commit(3, end + 100);
+        assert_eq!(world.platform.offsets(3).lag(), 0);
+    }
 }

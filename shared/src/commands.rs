@@ -72,36 +72,6 @@ pub fn kubectl_delete_pods(ns: &str, selector: &str, force: bool) -> String {
     format!("kubectl -n {} delete pods -l {}{force}", shell_quote(ns), shell_quote(selector))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_are_quoted_and_spellings_fixed() {
-        let ns = "streaming-analytics";
-        assert_eq!(kubectl_get(ns, "pods", true, None), "kubectl -n streaming-analytics get pods -o wide");
-        assert_eq!(
-            kubectl_get(ns, "pods", false, Some("app in (a, b)")),
-            "kubectl -n streaming-analytics get pods -l 'app in (a, b)'"
-        );
-        assert_eq!(
-            kubectl_logs(ns, "p", 100, true),
-            "kubectl -n streaming-analytics logs p --tail=100 --previous"
-        );
-        assert_eq!(kubectl_describe(ns, "pod", "p"), "kubectl -n streaming-analytics describe pod p");
-        assert_eq!(
-            kubectl_scale(ns, "x", 12),
-            "kubectl -n streaming-analytics scale deployment/x --replicas=12"
-        );
-        assert_eq!(
-            kubectl_delete_pods(ns, "tier!=db", true),
-            "kubectl -n streaming-analytics delete pods -l 'tier!=db' --force --grace-period=0"
-        );
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
-    }
-}
-
 /// `kafka-broker-api-versions.sh --bootstrap-server SERVERS`.
 pub fn kafka_broker_api_versions(bootstrap: &str) -> String {
     format!("kafka-broker-api-versions.sh --bootstrap-server {}", shell_quote(bootstrap))
@@ -119,7 +89,8 @@ pub fn kafka_topics_describe(bootstrap: &str, topic: Option<&str>) -> String {
 
 /// `kafka-consumer-groups.sh --bootstrap-server SERVERS --describe (--group GROUP | --all-groups)`.
 pub fn kafka_groups_describe(bootstrap: &str, group: Option<&str>) -> String {
-    let mut cmd = format!("kafka-consumer-groups.sh --bootstrap-server {} --describe", shell_quote(bootstrap));
+    let mut cmd =
+        format!("kafka-consumer-groups.sh --bootstrap-server {} --describe", shell_quote(bootstrap));
     match group {
         Some(group) => {
             cmd.push_str(" --group ");
@@ -152,4 +123,55 @@ pub fn kafka_reset_offsets(
         shell_quote(topic),
         if execute { "--execute" } else { "--dry-run" }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_commands_quote_names() {
+        use crate::kafka::ResetTarget;
+        assert_eq!(
+            kafka_groups_describe("k:9092", Some("team's group")),
+            "kafka-consumer-groups.sh --bootstrap-server k:9092 --describe --group 'team'\\''s group'"
+        );
+        assert_eq!(
+            kafka_reset_offsets("k:9092", "g", "events", &ResetTarget::Shift { by: -5 }, false),
+            "kafka-consumer-groups.sh --bootstrap-server k:9092 --group g --topic events --reset-offsets --shift-by -5 --dry-run"
+        );
+        assert_eq!(
+            kafka_reset_offsets("k:9092", "g", "t;rm", &ResetTarget::Latest, true),
+            "kafka-consumer-groups.sh --bootstrap-server k:9092 --group g --topic 't;rm' --reset-offsets --to-latest --execute"
+        );
+        assert_eq!(
+            kafka_topics_describe("a:1,b:2", None),
+            "kafka-topics.sh --bootstrap-server a:1,b:2 --describe"
+        );
+    }
+
+    #[test]
+    fn values_are_quoted_and_spellings_fixed() {
+        let ns = "streaming-analytics";
+        assert_eq!(kubectl_get(ns, "pods", true, None), "kubectl -n streaming-analytics get pods -o wide");
+        assert_eq!(
+            kubectl_get(ns, "pods", false, Some("app in (a, b)")),
+            "kubectl -n streaming-analytics get pods -l 'app in (a, b)'"
+        );
+        assert_eq!(
+            kubectl_logs(ns, "p", 100, true),
+            "kubectl -n streaming-analytics logs p --tail=100 --previous"
+        );
+        assert_eq!(kubectl_describe(ns, "pod", "p"), "kubectl -n streaming-analytics describe pod p");
+        assert_eq!(
+            kubectl_scale(ns, "x", 12),
+            "kubectl -n streaming-analytics scale deployment/x --replicas=12"
+        );
+        assert_eq!(
+            kubectl_delete_pods(ns, "tier!=db", true),
+            "kubectl -n streaming-analytics delete pods -l 'tier!=db' --force --grace-period=0"
+        );
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
 }
