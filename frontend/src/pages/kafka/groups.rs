@@ -128,11 +128,23 @@ fn GroupDetail(id: String, can_act: Signal<bool>, role: Signal<&'static str>) ->
         |(g, _)| async move { api::kafka::group(&g).await },
     );
     let cluster = LocalResource::new(api::kafka::cluster);
-    let reset_enabled = Signal::derive(move || cluster.get().and_then(Result::ok).map(|c| c.reset_enabled));
+    let reset_enabled =
+        Signal::derive(move || cluster.get().map(|r| r.map(|c| c.reset_enabled).map_err(|e| e.message)));
+    // Held here, not in the group's view, so the dialog and its outcome outlive the reload
+    // that follows a reset.
+    let open = RwSignal::new(false);
     let body = move || match group.get().map(|(_, r)| r) {
         None => view! { <Loading what="the consumer group" /> }.into_any(),
         Some(Err(e)) => kafka_error("the consumer group", e),
-        Some(Ok(g)) => group_view(g, can_act, role, reset_enabled, reload).into_any(),
+        Some(Ok(g)) => group_view(g, can_act, role, reset_enabled, open).into_any(),
+    };
+    let dialog_group = id.clone();
+    let dialog = move || {
+        open.get().then(|| {
+            let topics =
+                group.get_untracked().and_then(|(_, r)| r.ok()).map(|g| group_topics(&g)).unwrap_or_default();
+            view! { <ResetDialog group=dialog_group.clone() topics=topics open=open reload=reload /> }
+        })
     };
     let back = KafkaLocation { tab: KafkaTab::Groups, selected: None }.href();
     let lag_id = id.clone();
@@ -144,6 +156,7 @@ fn GroupDetail(id: String, can_act: Signal<bool>, role: Signal<&'static str>) ->
             <RefreshControls reload=reload auto=auto />
         </div>
         {body}
+        {dialog}
         <LagOverTime group=lag_id />
     }
 }
@@ -152,14 +165,9 @@ fn group_view(
     g: KafkaGroup,
     can_act: Signal<bool>,
     role: Signal<&'static str>,
-    reset_enabled: Signal<Option<bool>>,
-    reload: RwSignal<u32>,
+    reset_enabled: Signal<Option<Result<bool, String>>>,
+    open: RwSignal<bool>,
 ) -> impl IntoView {
-    let open = RwSignal::new(false);
-    let mut topics: Vec<String> = g.partitions.iter().map(|p| p.topic.clone()).collect();
-    topics.dedup();
-    topics.sort();
-    topics.dedup();
     let group_error = g.error.clone().map(|e| {
         view! { <div class="panel error" role="alert" data-testid="kafka-group-error">{e}</div> }
     });
@@ -206,15 +214,16 @@ fn group_view(
         }
         .into_any()
     };
-    let group_id = g.id.clone();
     let reset = move || {
         let why_not = match (reset_enabled.get(), can_act.get()) {
-            (Some(false), _) => {
-                Some("The offset reset is disabled in this Triage's configuration.".to_owned())
-            }
             (_, false) => Some(format!("Offset reset: operators only; you are a {}.", role.get())),
+            (Some(Ok(false)), true) => Some(
+                "The offset reset is disabled in this Triage's configuration ([kafka] reset_enabled)."
+                    .to_owned(),
+            ),
+            (Some(Err(e)), true) => Some(format!("Cannot tell whether the offset reset is enabled: {e}")),
             (None, true) => Some("Checking whether the offset reset is enabled…".to_owned()),
-            (Some(true), true) => None,
+            (Some(Ok(true)), true) => None,
         };
         match why_not {
             Some(why) => view! {
@@ -229,21 +238,25 @@ fn group_view(
             .into_any(),
         }
     };
-    let dialog_topics = topics.clone();
     view! {
         <Kubectl cmd=g.command />
         {group_error}
         <p class="muted" data-testid="kafka-group-head">{head}</p>
         {reset}
-        {move || open.get().then(|| view! {
-            <ResetDialog group=group_id.clone() topics=dialog_topics.clone() open=open reload=reload />
-        })}
         <h3>"Members"</h3>
         {members}
         <h3>"Lag per partition"</h3>
         {partitions}
         {bars}
     }
+}
+
+/// The topics a group has committed to or is assigned, sorted, each once.
+pub fn group_topics(g: &KafkaGroup) -> Vec<String> {
+    let mut topics: Vec<String> = g.partitions.iter().map(|p| p.topic.clone()).collect();
+    topics.sort();
+    topics.dedup();
+    topics
 }
 
 fn member_row(m: KafkaMember) -> impl IntoView {
