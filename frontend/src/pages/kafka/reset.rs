@@ -136,15 +136,30 @@ pub fn ResetDialog(
             busy.set(false);
         });
     };
-    let submit = move |ev: ev::SubmitEvent| {
-        ev.prevent_default();
+    // Enter is the next step: the dry run until there is a plan, then the reset once confirmed.
+    // Handled by hand because a form whose submit button is disabled ignores Enter.
+    let next_step = move || {
         if busy.get_untracked() {
             return;
         }
         if plan.get_untracked().is_none() {
             send(true);
-        } else if can_reset() {
+        } else if untrack(can_reset) {
             send(false);
+        }
+    };
+    let submit = move |ev: ev::SubmitEvent| {
+        ev.prevent_default();
+        next_step();
+    };
+    let on_enter = move |ev: ev::KeyboardEvent| {
+        let on_button = ev
+            .target()
+            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlButtonElement>(t).ok())
+            .is_some();
+        if ev.key() == "Enter" && !on_button {
+            ev.prevent_default();
+            next_step();
         }
     };
 
@@ -206,7 +221,7 @@ pub fn ResetDialog(
                 <h2 id="kafka-reset-title">{move || format!("Reset offsets of {}", group.get_value())}</h2>
                 <button type="button" class="icon" title="Close (Escape)" aria-label="Close" on:click=move |_| open.set(false)>"×"</button>
             </header>
-            <form on:submit=submit>
+            <form on:submit=submit on:keydown=on_enter>
                 <label>"Topic "
                     <select
                         node_ref=first_field
