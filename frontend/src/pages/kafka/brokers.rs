@@ -2,7 +2,7 @@
 //! error in words), the controller, rack and leaders; a row opens its API versions.
 
 use leptos::prelude::*;
-use triage_shared::kafka::{KafkaBroker, KafkaCluster, KafkaProblem};
+use triage_shared::kafka::{ConnectionErrorKind, KafkaBroker, KafkaCluster, KafkaProblem};
 
 use super::{kafka_error, leaders_chart};
 use crate::api;
@@ -24,8 +24,18 @@ pub fn BrokersTab() -> impl IntoView {
     }
 }
 
+/// A failed connection in words: what kind of failure, then the client's message.
 pub fn problem_text(p: &KafkaProblem) -> String {
-    p.message.clone()
+    let kind = match p.kind {
+        ConnectionErrorKind::Dns => "the host name does not resolve",
+        ConnectionErrorKind::Refused => "connection refused",
+        ConnectionErrorKind::Timeout => "no answer in time",
+        ConnectionErrorKind::Tls => "TLS handshake failed",
+        ConnectionErrorKind::Authentication => "SASL authentication failed",
+        ConnectionErrorKind::Protocol => "the peer does not speak Kafka",
+        ConnectionErrorKind::Other => return p.message.clone(),
+    };
+    if p.message.is_empty() { kind.to_owned() } else { format!("{kind}: {}", p.message) }
 }
 
 fn cluster_view(c: KafkaCluster) -> impl IntoView {
@@ -137,5 +147,18 @@ fn broker_row(b: KafkaBroker, expanded: RwSignal<Option<i32>>) -> impl IntoView 
             };
             view! { <tr data-testid="kafka-api-versions"><td colspan="7"><b>{format!("{count} APIs")}</b>{list}</td></tr> }
         })}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_in_words() {
+        let p = KafkaProblem { kind: ConnectionErrorKind::Refused, message: "kafka-2:9092".into() };
+        assert_eq!(problem_text(&p), "connection refused: kafka-2:9092");
+        let other = KafkaProblem { kind: ConnectionErrorKind::Other, message: "odd".into() };
+        assert_eq!(problem_text(&other), "odd");
     }
 }
