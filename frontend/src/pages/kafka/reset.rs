@@ -11,6 +11,7 @@ use leptos::task::spawn_local;
 use triage_shared::kafka::{OffsetResetOutcome, OffsetResetRequest, ResetTarget};
 
 use crate::api;
+use crate::format::time::{parse_unix, rfc3339_of_unix};
 use crate::widgets::{DataTable, Kubectl, bump};
 
 /// The target's kind as the dialog's select names it.
@@ -56,15 +57,10 @@ pub fn build_target(
     }
 }
 
-/// A `datetime-local` value (local time) as RFC 3339 UTC.
+/// A `datetime-local` value (local time, as `Date.parse` reads a time without offset) as RFC
+/// 3339 UTC.
 fn local_to_utc(local: &str) -> Option<String> {
-    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(local));
-    if date.get_time().is_nan() {
-        return None;
-    }
-    let iso: String = date.to_iso_string().into();
-    // `2026-12-01T23:10:00.000Z`: the milliseconds say nothing here.
-    Some(iso.replace(".000Z", "Z"))
+    rfc3339_of_unix(parse_unix(local))
 }
 
 #[component]
