@@ -15,7 +15,9 @@ use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::path;
 
 use crate::components::footer::Footer;
-use crate::pages::{alerts, audit, bench, explore, kubernetes, not_found, overview, postgres, runbooks};
+use crate::pages::{
+    alerts, audit, bench, explore, kafka, kubernetes, not_found, overview, postgres, runbooks,
+};
 
 /// One entry of the main navigation: label, path, test id and keyboard shortcut (`g` then key).
 struct NavItem {
@@ -25,13 +27,14 @@ struct NavItem {
     key: char,
 }
 
-const NAV: [NavItem; 7] = [
+const NAV: [NavItem; 8] = [
     NavItem { label: "Overview", href: "/", testid: "nav-overview", key: 'o' },
     NavItem { label: "Runbooks", href: "/runbooks", testid: "nav-runbooks", key: 'r' },
     NavItem { label: "Alerts", href: "/alerts", testid: "nav-alerts", key: 'a' },
     NavItem { label: "Explore", href: "/explore", testid: "nav-explore", key: 'e' },
     NavItem { label: "Kubernetes", href: "/kubernetes", testid: "nav-kubernetes", key: 'k' },
     NavItem { label: "Postgres", href: "/postgres", testid: "nav-postgres", key: 'p' },
+    NavItem { label: "Kafka", href: "/kafka", testid: "nav-kafka", key: 'f' },
     NavItem { label: "Audit", href: "/audit", testid: "nav-audit", key: 'u' },
 ];
 
@@ -94,6 +97,9 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/explore") view=explore::Explore />
                             <Route path=path!("/kubernetes") view=kubernetes::Kubernetes />
                             <Route path=path!("/postgres") view=postgres::Postgres />
+                            <Route path=path!("/kafka") view=kafka::Kafka />
+                            <Route path=path!("/kafka/:tab") view=kafka::Kafka />
+                            <Route path=path!("/kafka/:tab/:name") view=kafka::Kafka />
                             <Route path=path!("/audit") view=audit::Audit />
                             <Route path=path!("/bench/chart") view=bench::ChartBench />
                         </Routes>

@@ -1,10 +1,11 @@
 //! Typed calls to the backend, one module per upstream it fronts: `prom` (Prometheus), `k8s`
-//! (Kubernetes and its guarded actions), `pg` (PostgreSQL analysis), `runbooks` (flows and runs);
+//! (Kubernetes and its guarded actions), `kafka` (brokers, topics, groups, offset reset), `pg` (PostgreSQL analysis), `runbooks` (flows and runs);
 //! here Triage's own (version, session, audit log) and the one GET and POST every call goes
 //! through. Every function returns `Result<T, ApiError>`; a response without the JSON error body
 //! (a proxy's 502, a dropped connection) still becomes an `ApiError` in words.
 
 pub mod k8s;
+pub mod kafka;
 pub mod pg;
 pub mod prom;
 pub mod runbooks;

@@ -51,6 +51,25 @@ pub fn segments<'a>(text: &'a str, ranges: &[(usize, usize)]) -> Vec<(&'a str, b
     out
 }
 
+/// `text` as a PromQL string literal, quotes included: backslash, double quote and line breaks
+/// escaped, so a label value from the page never changes the query around it.
+pub fn promql_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +101,12 @@ mod tests {
         // Bad ranges are skipped rather than panicking.
         assert_eq!(segments("é", &[(1, 2)]), vec![("é", false)]);
         assert_eq!(segments("abc", &[(2, 3), (0, 1)]), vec![("ab", false), ("c", true)]);
+    }
+
+    #[test]
+    fn promql_strings_escape_what_would_end_them() {
+        assert_eq!(promql_string("group-a"), "\"group-a\"");
+        assert_eq!(promql_string(r#"a"} or vector(1) #\"#), r#""a\"} or vector(1) #\\""#);
+        assert_eq!(promql_string("x\ny"), "\"x\\ny\"");
     }
 }

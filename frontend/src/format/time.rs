@@ -13,6 +13,30 @@ pub fn parse_unix(text: &str) -> f64 {
     js_sys::Date::parse(text) / 1000.0
 }
 
+/// Seconds since the Unix epoch as RFC 3339 UTC to the second (`2026-12-01T23:10:00Z`); `None`
+/// for NaN or a time outside years 0–9999.
+pub fn rfc3339_of_unix(unix_secs: f64) -> Option<String> {
+    if !unix_secs.is_finite() {
+        return None;
+    }
+    let secs = unix_secs.floor() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    Some(format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60))
+}
+
 /// `2025-06-01T12:03:04.123Z` → `2025-06-01 12:03:04` (audit log, snapshots: all in UTC).
 pub fn utc(rfc3339: &str) -> String {
     let main: String = rfc3339.chars().take(19).collect();
@@ -62,6 +86,15 @@ pub fn label(t: LocalTime, span_secs: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unix_seconds_as_rfc3339_utc() {
+        assert_eq!(rfc3339_of_unix(0.0).as_deref(), Some("1970-01-01T00:00:00Z"));
+        assert_eq!(rfc3339_of_unix(951_782_400.5).as_deref(), Some("2000-02-29T00:00:00Z"));
+        assert_eq!(rfc3339_of_unix(1_796_166_600.0).as_deref(), Some("2026-12-01T23:10:00Z"));
+        assert_eq!(rfc3339_of_unix(-1.0).as_deref(), Some("1969-12-31T23:59:59Z"));
+        assert_eq!(rfc3339_of_unix(f64::NAN), None);
+    }
 
     #[test]
     fn utc_times_drop_the_fraction_and_the_t() {

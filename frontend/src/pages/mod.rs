@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod audit;
 pub mod bench;
 pub mod explore;
+pub mod kafka;
 pub mod kubernetes;
 pub mod not_found;
 pub mod overview;
