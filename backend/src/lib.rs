@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod guard;
 pub mod http;
+pub mod kafka;
 pub mod kubernetes;
 pub mod limits;
 pub mod pg;

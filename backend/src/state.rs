@@ -25,6 +25,8 @@ pub struct AppState {
     pub runbooks: crate::runbooks::Runbooks,
     /// Absent when no `[postgres]` targets are configured.
     pg: Option<Arc<crate::pg::PgTargets>>,
+    /// Absent when `[kafka]` is not configured.
+    kafka: Option<Arc<crate::kafka::Kafka>>,
     /// Who may call: the local user, or single sign-on sessions (see `auth`).
     pub auth: Arc<crate::auth::Auth>,
     /// Open server-sent event streams, in all and per caller.
@@ -64,6 +66,10 @@ impl AppState {
             Some(p) => Some(crate::pg::PgTargets::new(p, store.clone()).map_err(|e| anyhow::anyhow!("{e}"))?),
             None => None,
         };
+        let kafka = match &settings.kafka {
+            Some(k) => Some(crate::kafka::Kafka::new(k).map_err(|e| anyhow::anyhow!("{}", e.message))?),
+            None => None,
+        };
         let auth = Arc::new(crate::auth::Auth::new(&settings.auth)?);
         let checks = Arc::new(crate::runbooks::checks::CheckContext {
             prom: prom.clone(),
@@ -81,6 +87,7 @@ impl AppState {
             jobs: crate::kubernetes::emergency::Jobs::default(),
             runbooks,
             pg,
+            kafka,
             auth,
             streams,
             runs,
@@ -99,6 +106,10 @@ impl AppState {
 
     pub fn pg(&self) -> Result<&crate::pg::PgTargets, ApiError> {
         self.pg.as_deref().ok_or_else(crate::pg::not_configured)
+    }
+
+    pub fn kafka(&self) -> Result<&crate::kafka::Kafka, ApiError> {
+        self.kafka.as_deref().ok_or_else(crate::kafka::not_configured)
     }
 
     pub fn live(&self) -> Result<&Arc<LiveHub>, PromError> {

@@ -13,6 +13,7 @@ pub mod prometheus;
 pub mod proxy;
 pub mod sandbox;
 pub mod sse;
+pub mod tansu;
 pub mod triage_process;
 
 pub use app::TestApp;

@@ -27,6 +27,7 @@ mod auth;
 pub mod extract;
 mod jobs;
 mod k8s;
+mod kafka;
 pub mod metrics;
 pub mod openapi;
 mod ops;
@@ -107,6 +108,12 @@ pub fn api_routes() -> Vec<ApiRoute> {
         api(Reader, M::POST, "/pg/{target}/snapshots", post(pg::take_snapshot)),
         api(Reader, M::GET, "/pg/{target}/diff", get(pg::get_diff)),
         api(Operator, M::POST, "/pg/{target}/reset", post(pg::reset_statements)),
+        api(Reader, M::GET, "/kafka/cluster", get(kafka::cluster)),
+        api(Reader, M::GET, "/kafka/topics", get(kafka::topics)),
+        api(Reader, M::GET, "/kafka/topics/{topic}", get(kafka::topic)),
+        api(Reader, M::GET, "/kafka/groups", get(kafka::groups)),
+        api(Reader, M::GET, "/kafka/groups/{group}", get(kafka::group)),
+        api(Operator, M::POST, "/kafka/groups/{group}/reset-offsets", post(kafka::reset_offsets)),
         api(Reader, M::GET, "/runbooks", get(runbooks::list_runbooks)),
         api(Admin, M::POST, "/runbooks/reload", post(runbooks::reload)),
         api(Reader, M::GET, "/runbooks/{id}", get(runbooks::get_runbook)),
