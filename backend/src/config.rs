@@ -278,7 +278,10 @@ impl KafkaSettings {
                 if let Some(path) = path
                     && !path.is_file()
                 {
-                    return Err(invalid(&format!("kafka.tls.{key}"), format!("{} is not a file", path.display())));
+                    return Err(invalid(
+                        &format!("kafka.tls.{key}"),
+                        format!("{} is not a file", path.display()),
+                    ));
                 }
             }
         }

@@ -34,7 +34,8 @@ async fn views_agree_with_confluent_kafka_and_the_reset_moves_exactly_its_plan()
     let cluster: KafkaCluster = app.get_json("/api/kafka/cluster").await?;
     let expected = oracle(&b, &["cluster"]).await?;
     let ids: Vec<i64> = cluster.brokers.iter().map(|b| i64::from(b.id)).collect();
-    let oracle_ids: Vec<i64> = expected["brokers"].as_array().context("brokers")?.iter().filter_map(|b| b["id"].as_i64()).collect();
+    let oracle_ids: Vec<i64> =
+        expected["brokers"].as_array().context("brokers")?.iter().filter_map(|b| b["id"].as_i64()).collect();
     assert_eq!(ids, oracle_ids);
     assert_eq!(cluster.controller.map(i64::from), expected["controller"].as_i64());
     let broker = &cluster.brokers[0];
@@ -83,14 +84,19 @@ async fn views_agree_with_confluent_kafka_and_the_reset_moves_exactly_its_plan()
         let app = &app;
         async move { app.post_json(&path, &body).await }
     };
-    let (status, body) = reset("busy-group", json!({"topic": "orders", "target": {"to": "earliest"}, "dry_run": true})).await?;
+    let (status, body) =
+        reset("busy-group", json!({"topic": "orders", "target": {"to": "earliest"}, "dry_run": true}))
+            .await?;
     assert_eq!(status, 409, "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("busy-group")), "{body}");
     let before = oracle(&b, &["offsets", "idle-group"]).await?;
-    let (status, dry) = reset("idle-group", json!({"topic": "orders", "target": {"to": "shift", "by": -3}, "dry_run": true})).await?;
+    let (status, dry) =
+        reset("idle-group", json!({"topic": "orders", "target": {"to": "shift", "by": -3}, "dry_run": true}))
+            .await?;
     assert_eq!(status, 200, "{dry}");
     assert_eq!(oracle(&b, &["offsets", "idle-group"]).await?, before, "the dry run changed offsets");
-    let (status, refused) = reset("idle-group", json!({"topic": "orders", "target": {"to": "shift", "by": -3}})).await?;
+    let (status, refused) =
+        reset("idle-group", json!({"topic": "orders", "target": {"to": "shift", "by": -3}})).await?;
     assert_eq!(status, 400, "a real run without the typed name must be refused: {refused}");
     let (status, done) = reset(
         "idle-group",
@@ -106,7 +112,8 @@ async fn views_agree_with_confluent_kafka_and_the_reset_moves_exactly_its_plan()
     }
     let audit: Value = app.get_json("/api/audit").await?;
     let id = done["audit_id"].as_i64().context("audit id")?;
-    let entry = audit.as_array().and_then(|a| a.iter().find(|e| e["id"] == json!(id))).context("audit row")?;
+    let entry =
+        audit.as_array().and_then(|a| a.iter().find(|e| e["id"] == json!(id))).context("audit row")?;
     assert_eq!(entry["action"], "kafka-offset-reset");
     assert_eq!(entry["outcome"], "succeeded");
 
@@ -119,17 +126,24 @@ async fn views_agree_with_confluent_kafka_and_the_reset_moves_exactly_its_plan()
     assert!(cluster.metadata_error.is_some(), "{cluster:?}");
     let server = cluster.unlisted.first().context("the bootstrap server is listed")?;
     assert!(!server.reachable);
-    assert_eq!(server.error.as_ref().map(|e| e.kind), Some(triage_shared::kafka::ConnectionErrorKind::Refused));
+    assert_eq!(
+        server.error.as_ref().map(|e| e.kind),
+        Some(triage_shared::kafka::ConnectionErrorKind::Refused)
+    );
     app.stop().await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn without_kafka_every_route_says_how_to_configure_it() -> Result<()> {
-    let mut s = Settings::default();
-    s.auth = AuthSettings::Local { local_role: Role::Operator };
+    let s = Settings { auth: AuthSettings::Local { local_role: Role::Operator }, ..Settings::default() };
     let app = TestApp::start_with(s).await?;
-    let (status, body) = app.post_json("/api/kafka/groups/g/reset-offsets", &json!({"topic": "t", "target": {"to": "latest"}, "dry_run": true})).await?;
+    let (status, body) = app
+        .post_json(
+            "/api/kafka/groups/g/reset-offsets",
+            &json!({"topic": "t", "target": {"to": "latest"}, "dry_run": true}),
+        )
+        .await?;
     assert_eq!(status, 503, "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("[kafka]")), "{body}");
     app.stop().await?;

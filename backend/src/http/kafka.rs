@@ -3,7 +3,10 @@
 
 use axum::Json;
 use axum::extract::State;
-use triage_shared::kafka::{KafkaCluster, KafkaGroup, KafkaGroupList, KafkaTopic, KafkaTopicList, OffsetResetOutcome, OffsetResetRequest};
+use triage_shared::kafka::{
+    KafkaCluster, KafkaGroup, KafkaGroupList, KafkaTopic, KafkaTopicList, OffsetResetOutcome,
+    OffsetResetRequest,
+};
 
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -18,7 +21,10 @@ pub async fn topics(State(state): State<AppState>) -> Result<Json<KafkaTopicList
     Ok(Json(state.kafka()?.topics().await?))
 }
 
-pub async fn topic(State(state): State<AppState>, Path(topic): Path<String>) -> Result<Json<KafkaTopic>, AppError> {
+pub async fn topic(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+) -> Result<Json<KafkaTopic>, AppError> {
     Ok(Json(state.kafka()?.topic(&topic).await?))
 }
 
@@ -26,7 +32,10 @@ pub async fn groups(State(state): State<AppState>) -> Result<Json<KafkaGroupList
     Ok(Json(state.kafka()?.groups().await?))
 }
 
-pub async fn group(State(state): State<AppState>, Path(group): Path<String>) -> Result<Json<KafkaGroup>, AppError> {
+pub async fn group(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+) -> Result<Json<KafkaGroup>, AppError> {
     Ok(Json(state.kafka()?.group(&group).await?))
 }
 

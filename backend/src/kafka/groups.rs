@@ -17,7 +17,8 @@ use rdkafka::consumer::Consumer;
 use rdkafka::topic_partition_list::Offset;
 use triage_shared::commands;
 use triage_shared::kafka::{
-    GroupPartitionLag, KafkaGroup, KafkaGroupList, KafkaGroupSummary, KafkaMember, LagState, TopicPartitionRef,
+    GroupPartitionLag, KafkaGroup, KafkaGroupList, KafkaGroupSummary, KafkaMember, LagState,
+    TopicPartitionRef,
 };
 use triage_shared::{ApiError, ErrorKind};
 
@@ -43,9 +44,9 @@ impl Kafka {
         let handle = self.shared.clone();
         let timeout = self.timeout();
         self.blocking(move || {
-            let list = handle.fetch_group_list(group.as_deref(), timeout).map_err(|e| {
-                super::api_error(&e, handle.context(), "listing consumer groups")
-            })?;
+            let list = handle
+                .fetch_group_list(group.as_deref(), timeout)
+                .map_err(|e| super::api_error(&e, handle.context(), "listing consumer groups"))?;
             Ok(list
                 .groups()
                 .iter()
@@ -90,7 +91,11 @@ impl Kafka {
                 tpl.add_partition(t, *p);
             }
             let got = handle.committed_offsets(tpl, timeout).map_err(|e| {
-                super::api_error(&e, handle.context(), &format!("reading the committed offsets of group {group:?}"))
+                super::api_error(
+                    &e,
+                    handle.context(),
+                    &format!("reading the committed offsets of group {group:?}"),
+                )
             })?;
             Ok(got
                 .elements()
@@ -133,7 +138,8 @@ impl Kafka {
     pub async fn group(&self, id: &str) -> Result<KafkaGroup, ApiError> {
         check_name("group", id)?;
         let started = Instant::now();
-        let (md, described) = tokio::try_join!(self.metadata(None), self.describe_groups(Some(id.to_owned())))?;
+        let (md, described) =
+            tokio::try_join!(self.metadata(None), self.describe_groups(Some(id.to_owned())))?;
         let description = described.into_iter().find(|g| g.id == id);
         let topics = self.bounded_topics(&md)?;
         let (ends, committed) =
@@ -208,7 +214,9 @@ pub fn decode_assignment(raw: Option<&[u8]>) -> (Option<Vec<TopicPartitionRef>>,
                 .assigned_partitions
                 .iter()
                 .flat_map(|tp| {
-                    tp.partitions.iter().map(|p| TopicPartitionRef { topic: tp.topic.to_string(), partition: *p })
+                    tp.partitions
+                        .iter()
+                        .map(|p| TopicPartitionRef { topic: tp.topic.to_string(), partition: *p })
                 })
                 .collect();
             out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
@@ -219,7 +227,10 @@ pub fn decode_assignment(raw: Option<&[u8]>) -> (Option<Vec<TopicPartitionRef>>,
 }
 
 /// One partition's lag from what is known of it.
-pub fn lag_of(committed: Option<i64>, end: Option<&Result<i64, String>>) -> (Option<i64>, LagState, Option<String>) {
+pub fn lag_of(
+    committed: Option<i64>,
+    end: Option<&Result<i64, String>>,
+) -> (Option<i64>, LagState, Option<String>) {
     match (committed, end) {
         (_, Some(Err(e))) => (None, LagState::NoEndOffset, Some(e.clone())),
         (_, None) => (None, LagState::NoEndOffset, Some("log end not read".to_owned())),

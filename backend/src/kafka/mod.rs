@@ -117,9 +117,9 @@ impl Kafka {
         let timeout = self.timeout();
         let bootstrap = self.settings.bootstrap.clone();
         self.blocking(move || {
-            let md = handle
-                .fetch_metadata(topic.as_deref(), timeout)
-                .map_err(|e| api_error(&e, handle.context(), &format!("reading the metadata of {bootstrap}")))?;
+            let md = handle.fetch_metadata(topic.as_deref(), timeout).map_err(|e| {
+                api_error(&e, handle.context(), &format!("reading the metadata of {bootstrap}"))
+            })?;
             Ok(Metadata::from(&md))
         })
         .await
@@ -188,7 +188,10 @@ pub fn classify(e: &KafkaError, last: Option<&str>) -> KafkaProblem {
     // librdkafka's background reason is more precise than the call's code ("Connection
     // refused", "SSL handshake failed", "SASL authentication error").
     let kind = match (kind, last.map(str::to_ascii_lowercase)) {
-        (ConnectionErrorKind::Timeout | ConnectionErrorKind::Other | ConnectionErrorKind::Refused, Some(l)) => {
+        (
+            ConnectionErrorKind::Timeout | ConnectionErrorKind::Other | ConnectionErrorKind::Refused,
+            Some(l),
+        ) => {
             if l.contains("resolve") {
                 ConnectionErrorKind::Dns
             } else if l.contains("sasl") || l.contains("authentication") {

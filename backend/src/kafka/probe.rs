@@ -82,12 +82,15 @@ async fn probe_inner(host: &str, port: i32) -> Result<Probe, KafkaProblem> {
     {
         out.cluster_id = md.cluster_id.map(|s| s.to_string());
         out.controller = (md.controller_id.0 >= 0).then_some(md.controller_id.0);
-        out.racks = md.brokers.iter().map(|b| (b.node_id.0, b.rack.as_ref().map(|r| r.to_string()))).collect();
+        out.racks =
+            md.brokers.iter().map(|b| (b.node_id.0, b.rack.as_ref().map(|r| r.to_string()))).collect();
     }
     Ok(out)
 }
 
-async fn api_versions<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Result<Vec<ApiVersionRange>, KafkaProblem> {
+async fn api_versions<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+) -> Result<Vec<ApiVersionRange>, KafkaProblem> {
     // v3 first (flexible); a broker older than that answers UNSUPPORTED_VERSION with a v0 body
     // listing what it supports, then v0 is asked.
     let req = ApiVersionsRequest::default()
@@ -108,14 +111,18 @@ async fn api_versions<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Resu
         .iter()
         .map(|k| ApiVersionRange {
             api_key: k.api_key,
-            name: ApiKey::try_from(k.api_key).map_or_else(|()| format!("unknown({})", k.api_key), |a| format!("{a:?}")),
+            name: ApiKey::try_from(k.api_key)
+                .map_or_else(|()| format!("unknown({})", k.api_key), |a| format!("{a:?}")),
             min: k.min_version,
             max: k.max_version,
         })
         .collect())
 }
 
-async fn metadata<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, version: i16) -> Result<MetadataResponse, KafkaProblem> {
+async fn metadata<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    version: i16,
+) -> Result<MetadataResponse, KafkaProblem> {
     let req = MetadataRequest::default().with_topics(Some(Vec::new()));
     exchange(stream, ApiKey::Metadata, version, 3, &req).await
 }
@@ -174,7 +181,8 @@ where
             header.correlation_id
         )));
     }
-    let resp = Resp::decode(&mut buf, version).map_err(|e| protocol(format!("cannot decode the {key:?} answer: {e}")))?;
+    let resp = Resp::decode(&mut buf, version)
+        .map_err(|e| protocol(format!("cannot decode the {key:?} answer: {e}")))?;
     if buf.has_remaining() {
         tracing::debug!("{} bytes left after the {key:?} answer", buf.remaining());
     }

@@ -110,7 +110,10 @@ impl Kafka {
                 .map_err(|e| {
                     ApiError::new(
                         ErrorKind::Upstream,
-                        format!("partition {} of {}: cannot read its {what}: {e}; nothing was changed", p.id, topic.name),
+                        format!(
+                            "partition {} of {}: cannot read its {what}: {e}; nothing was changed",
+                            p.id, topic.name
+                        ),
                     )
                 })
             };
@@ -214,14 +217,15 @@ impl Kafka {
             for (p, _) in &planned {
                 ask.add_partition(&topic, *p);
             }
-            let back = handle.committed_offsets(ask, timeout).map_err(|e| {
-                super::api_error(&e, handle.context(), "reading the committed offsets back")
-            })?;
+            let back = handle
+                .committed_offsets(ask, timeout)
+                .map_err(|e| super::api_error(&e, handle.context(), "reading the committed offsets back"))?;
             let differ: Vec<String> = planned
                 .iter()
                 .filter_map(|(p, to)| {
                     let got = back.find_partition(&topic, *p).map(|e| e.offset());
-                    (got != Some(Offset::Offset(*to))).then(|| format!("partition {p}: planned {to}, reads {got:?}"))
+                    (got != Some(Offset::Offset(*to)))
+                        .then(|| format!("partition {p}: planned {to}, reads {got:?}"))
                 })
                 .collect();
             if differ.is_empty() {
@@ -229,7 +233,10 @@ impl Kafka {
             } else {
                 Err(ApiError::new(
                     ErrorKind::Upstream,
-                    format!("the broker accepted the commit but reads back other offsets: {}", differ.join("; ")),
+                    format!(
+                        "the broker accepted the commit but reads back other offsets: {}",
+                        differ.join("; ")
+                    ),
                 ))
             }
         })

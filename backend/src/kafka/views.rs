@@ -53,7 +53,8 @@ impl Kafka {
                 }),
             ),
         };
-        let listed: Vec<(i32, String, i32)> = metadata.as_ref().map(|m| m.brokers.clone()).unwrap_or_default();
+        let listed: Vec<(i32, String, i32)> =
+            metadata.as_ref().map(|m| m.brokers.clone()).unwrap_or_default();
         let unlisted: Vec<(String, String, i32)> = self
             .settings
             .servers()
@@ -70,10 +71,14 @@ impl Kafka {
         let (listed_probes, unlisted_probes) = tokio::join!(listed_probes, unlisted_probes);
 
         // Cluster id, controller and racks come from the first probe whose metadata answered.
-        let first = listed_probes.iter().chain(unlisted_probes.iter()).find(|p| p.cluster_id.is_some() || p.controller.is_some());
+        let first = listed_probes
+            .iter()
+            .chain(unlisted_probes.iter())
+            .find(|p| p.cluster_id.is_some() || p.controller.is_some());
         let controller = first.and_then(|p| p.controller);
         let cluster_id = first.and_then(|p| p.cluster_id.clone());
-        let racks: BTreeMap<i32, Option<String>> = first.map(|p| p.racks.iter().cloned().collect()).unwrap_or_default();
+        let racks: BTreeMap<i32, Option<String>> =
+            first.map(|p| p.racks.iter().cloned().collect()).unwrap_or_default();
         let leaders = metadata.as_ref().map(leader_counts).unwrap_or_default();
         let brokers = listed
             .iter()
@@ -126,7 +131,8 @@ impl Kafka {
                 name: t.name.clone(),
                 partitions: t.partitions.len() as u32,
                 replication_factor: t.partitions.iter().map(|p| p.replicas.len() as u32).max().unwrap_or(0),
-                under_replicated: t.partitions.iter().filter(|p| p.isr.len() < p.replicas.len()).count() as u32,
+                under_replicated: t.partitions.iter().filter(|p| p.isr.len() < p.replicas.len()).count()
+                    as u32,
                 leaderless: t.partitions.iter().filter(|p| !has_leader(&md, p.leader)).count() as u32,
                 error: t.error.clone(),
             })
@@ -202,7 +208,10 @@ impl Kafka {
                 if has_leader(md, p.leader) {
                     by_leader.entry(p.leader).or_default().push((t.name.clone(), p.id));
                 } else {
-                    out.insert((t.name.clone(), p.id), Err("no leader: its offsets cannot be read".to_owned()));
+                    out.insert(
+                        (t.name.clone(), p.id),
+                        Err("no leader: its offsets cannot be read".to_owned()),
+                    );
                 }
             }
         }
@@ -224,7 +233,11 @@ impl Kafka {
                                 .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
                         }
                         let got = handle.offsets_for_times(tpl, timeout).map_err(|e| {
-                            super::api_error(&e, handle.context(), &format!("reading offsets from broker {leader}"))
+                            super::api_error(
+                                &e,
+                                handle.context(),
+                                &format!("reading offsets from broker {leader}"),
+                            )
                         })?;
                         Ok(got
                             .elements()
@@ -294,7 +307,9 @@ fn leaders_per_broker(md: &Metadata) -> Vec<BrokerLeaders> {
     let counts = leader_counts(md);
     let mut ids: BTreeSet<i32> = md.brokers.iter().map(|(id, _, _)| *id).collect();
     ids.extend(counts.keys());
-    ids.into_iter().map(|broker| BrokerLeaders { broker, leaders: counts.get(&broker).copied().unwrap_or(0) }).collect()
+    ids.into_iter()
+        .map(|broker| BrokerLeaders { broker, leaders: counts.get(&broker).copied().unwrap_or(0) })
+        .collect()
 }
 
 fn missing_brokers(md: &Metadata) -> Vec<i32> {
