@@ -118,6 +118,14 @@ async fn every_operation_answers_generated_input_as_documented() -> Result<()> {
     let mut settings = triage_tests::app::kubernetes_settings(&sandbox.kubeconfig, Role::Operator);
     settings.prometheus = Some(TestApp::prometheus_settings(&prom.url)?);
     settings.postgres = Some(pg.analysis_settings("postgres"));
+    // A real broker with a topic and an idle group, so the Kafka operations answer from Kafka.
+    let tansu = triage_tests::tansu::Tansu::start().await?;
+    triage_tests::tansu::oracle(&tansu.bootstrap, &["create-topic", "events", "2"]).await?;
+    triage_tests::tansu::oracle(&tansu.bootstrap, &["produce", "events", "4"]).await?;
+    triage_tests::tansu::oracle(&tansu.bootstrap, &["consume", "idle-group", "events", "4"]).await?;
+    settings.kafka = Some(serde_json::from_value(serde_json::json!({
+        "bootstrap": tansu.bootstrap, "timeout_secs": 3, "allow_offset_reset": true,
+    }))?);
     settings.runbooks.dir = workspace_root().join("runbooks");
     settings.runbooks.check_timeout_secs = 5;
     settings
