@@ -16,6 +16,7 @@ pub mod world;
 pub use incident::Incident;
 pub mod api;
 pub mod health;
+pub mod kafka;
 pub mod logs;
 pub mod metrics;
 pub mod metrics_api;

@@ -37,6 +37,12 @@ enum Command {
         /// libpq connection string of a PostgreSQL (with pg_stat_statements) to run the workload against.
         #[arg(long)]
         postgres: Option<String>,
+        /// The Kafka brokers' addresses, one per broker id, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094")]
+        kafka_addrs: Vec<SocketAddr>,
+        /// Idle consumer groups to add beside `audit-replayer` (benchmarks), at most 20,000.
+        #[arg(long, default_value_t = 0)]
+        extra_groups: usize,
     },
     /// Switch a running sandbox to another incident.
     Incident {
@@ -66,7 +72,15 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run { api_addr, metrics_addr, kubeconfig, incident, postgres } => {
+            Command::Run {
+                api_addr,
+                metrics_addr,
+                kubeconfig,
+                incident,
+                postgres,
+                kafka_addrs,
+                extra_groups,
+            } => {
                 let sandbox = Sandbox::start(Options {
                     api_addr,
                     metrics_addr,
@@ -74,10 +88,13 @@ fn main() -> ExitCode {
                     incident,
                     postgres,
                     seed: 7,
+                    kafka_addrs,
+                    extra_groups,
                 })
                 .await?;
                 println!("Kubernetes API  {}", sandbox.api_url);
                 println!("metrics         {}/metrics", sandbox.metrics_url);
+                println!("Kafka           {}", sandbox.kafka_bootstrap);
                 if let Some(k) = &sandbox.kubeconfig {
                     println!("kubeconfig      {}", k.display());
                 }

@@ -28,6 +28,11 @@ pub struct Options {
     /// libpq connection string of the PostgreSQL the workload runs against.
     pub postgres: Option<String>,
     pub seed: u64,
+    /// One address per Kafka broker (port 0 picks a free one).
+    pub kafka_addrs: Vec<SocketAddr>,
+    /// Idle consumer groups to add beside `audit-replayer` (`bench-group-00000`, …), at most
+    /// `MAX_IDLE_GROUPS` in all.
+    pub extra_groups: usize,
 }
 
 impl Default for Options {
@@ -39,6 +44,8 @@ impl Default for Options {
             incident: Incident::Healthy,
             postgres: None,
             seed: 7,
+            kafka_addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0)); crate::kafka::BROKERS],
+            extra_groups: 0,
         }
     }
 }
@@ -49,6 +56,8 @@ pub struct Sandbox {
     pub metrics_url: String,
     pub metrics_addr: SocketAddr,
     pub kubeconfig: Option<PathBuf>,
+    /// The Kafka brokers' `host:port` list, comma-separated, as clients take it.
+    pub kafka_bootstrap: String,
     pub world: Shared,
     /// Every request the Kubernetes API served.
     pub access_log: api::AccessLog,
@@ -84,6 +93,7 @@ impl Sandbox {
         let api_url = format!("http://{api_addr}");
         let mut world = World::new(options.incident, options.seed);
         world.api_addr = api_addr.to_string();
+        world.platform.add_idle_groups(options.extra_groups);
         let world: Shared = Arc::new(Mutex::new(world));
         let (tx, rx) = watch::channel(options.incident);
         let control = Control { world: world.clone(), incident: Arc::new(tx) };
@@ -92,7 +102,9 @@ impl Sandbox {
             write_kubeconfig(path, &api_url)?;
         }
 
-        let mut tasks = Vec::new();
+        let (kafka, mut tasks) =
+            crate::kafka::start(world.clone(), &options.kafka_addrs, control.incident.subscribe()).await?;
+        let kafka_bootstrap = kafka.bootstrap();
         let access_log = api::AccessLog::default();
         let api_faults = api::FaultSwitch::default();
         let api_router = api::router(world.clone(), access_log.clone(), api_faults.clone());
@@ -136,12 +148,13 @@ impl Sandbox {
                 }
             }));
         }
-        tracing::info!(%api_url, metrics = %metrics_addr, incident = %options.incident, "sandbox running");
+        tracing::info!(%api_url, metrics = %metrics_addr, %kafka_bootstrap, incident = %options.incident, "sandbox running");
         Ok(Self {
             api_url,
             metrics_url: format!("http://{metrics_addr}"),
             metrics_addr,
             kubeconfig: options.kubeconfig,
+            kafka_bootstrap,
             world,
             access_log,
             api_faults,

@@ -231,6 +231,9 @@ impl World {
             }
             self.platform.consumers = n;
         }
+        if self.platform.consumer_names != consumers {
+            self.platform.consumer_names.clone_from(&consumers);
+        }
         let capacity = match incident {
             Incident::HighCpu => 170.0,
             Incident::SlowQueries => 200.0,
@@ -271,6 +274,7 @@ impl World {
             };
             self.platform.lag[p] = (available - consumed).max(0.0);
         }
+        self.platform.sample(Utc::now().timestamp_millis());
         let mut total_consumed = 0.0;
         for (c, name) in consumers.iter().enumerate() {
             let consumed = per_consumer[c];

@@ -295,6 +295,39 @@ impl Platform {
         PartitionOffsets { log_start: 0, log_end, committed: log_end - lag }
     }
 
+    /// The offset of the first message produced at or after `at_ms` (unix ms), from the
+    /// sampled history: 0 before the first sample, `None` after the newest (no such message).
+    pub fn offset_at(&self, partition: usize, at_ms: i64) -> Option<i64> {
+        let mut before = 0.0_f64;
+        for (t, ends) in &self.history {
+            if *t >= at_ms {
+                return Some(before.floor() as i64);
+            }
+            before = ends[partition];
+        }
+        None
+    }
+
+    /// Adds `n` idle groups named `bench-group-00000`, … (committed at 0), up to
+    /// `MAX_IDLE_GROUPS` groups in all.
+    pub fn add_idle_groups(&mut self, n: usize) {
+        let room = MAX_IDLE_GROUPS.saturating_sub(self.idle_groups.len());
+        for i in 0..n.min(room) {
+            self.idle_groups.insert(format!("bench-group-{i:05}"), [0; PARTITIONS]);
+        }
+    }
+
+    /// Records the log-end offsets at `now_ms` if a second has passed since the last sample.
+    pub fn sample(&mut self, now_ms: i64) {
+        if self.history.back().is_some_and(|(t, _)| now_ms - t < 1000) {
+            return;
+        }
+        if self.history.len() >= HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back((now_ms, self.log_end));
+    }
+
     /// Moves the group's committed offset on `partition` (an offset reset), clamped to the log.
     pub fn commit(&mut self, partition: usize, offset: i64) {
         let log_end = self.log_end[partition].floor() as i64;
@@ -317,7 +350,22 @@ pub struct Platform {
     pub ws_connections: BTreeMap<String, f64>,
     pub ws_disconnections: BTreeMap<(String, &'static str), f64>,
     pub consumers: usize,
+    /// The pods in `CONSUMER_GROUP`, sorted; member `i` owns the partitions `p % n == i`.
+    pub consumer_names: Vec<String>,
+    /// Groups on `TOPIC` with no members (`audit-replayer`, and `--extra-groups`): their
+    /// committed offset per partition, moved only by an offset commit.
+    pub idle_groups: BTreeMap<String, [i64; PARTITIONS]>,
+    /// Log-end offsets sampled once a second (unix ms, per partition), the newest last and at
+    /// most `HISTORY` of them: what an offset-by-time lookup reads.
+    pub history: VecDeque<(i64, [f64; PARTITIONS])>,
 }
+
+/// The idle group every sandbox has, to reset offsets on.
+pub const REPLAYER_GROUP: &str = "audit-replayer";
+/// Samples kept in `Platform::history` (an hour at one a second).
+pub const HISTORY: usize = 3600;
+/// The most idle groups a sandbox holds, however many are asked for or committed to.
+pub const MAX_IDLE_GROUPS: usize = 20_000;
 
 pub struct World {
     pub store: Store,
@@ -367,6 +415,9 @@ impl World {
                 ws_connections: BTreeMap::new(),
                 ws_disconnections: BTreeMap::new(),
                 consumers: 0,
+                consumer_names: Vec::new(),
+                idle_groups: BTreeMap::from([(REPLAYER_GROUP.to_owned(), [0; PARTITIONS])]),
+                history: VecDeque::new(),
             },
             nodes: (1..=3).map(|i| format!("node-{i}")).collect(),
             rng: SmallRng::seed_from_u64(seed),

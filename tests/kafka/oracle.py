@@ -13,7 +13,8 @@ with it. Write subcommands (create-topic, produce, consume) drive a real workloa
     oracle.py consume BOOTSTRAP GROUP TOPIC COUNT [--hold SECONDS]
         join GROUP, consume COUNT messages, commit them, print {"consumed": n, "member_id": ...};
         with --hold, stay a member (polling) for SECONDS more, printing "ready" once assigned.
-    oracle.py alter BOOTSTRAP GROUP TOPIC PARTITION OFFSET...   commit offsets as the group
+    oracle.py alter BOOTSTRAP GROUP TOPIC PARTITION OFFSET...   commit offsets as the group,
+        print {"altered": n, "errors": {partition: error}}
 
 Extra client settings come from the environment as KAFKA_ORACLE_CONFIG (a JSON object of
 librdkafka properties, e.g. security.protocol, sasl.mechanism).
@@ -187,8 +188,9 @@ def alter(bootstrap, group, topic, pairs):
     res = a.alter_consumer_group_offsets(
         [ConsumerGroupTopicPartitions(group, tps)], request_timeout=TIMEOUT
     )
-    res[group].result()
-    return {"altered": len(tps)}
+    done = res[group].result()
+    errors = {str(tp.partition): str(tp.error) for tp in done.topic_partitions if tp.error}
+    return {"altered": len(tps) - len(errors), "errors": errors}
 
 
 def main(argv):
