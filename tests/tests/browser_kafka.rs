@@ -3,9 +3,6 @@
 //! `kafka-connection` an unreachable broker said in words and a partition without leader while
 //! the rest of the table stays; the offset reset of `audit-replayer` as an operator, through dry
 //! run and typed confirmation to its audit id. Saves screenshots under `target/test-output/`.
-//!
-//! Until the sandbox exposes `kafka_bootstrap` and the settings a `kafka` section (both in
-//! progress on other branches), the two meet in [`kafka_bootstrap`] and [`kafka_app`] only.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -89,20 +86,12 @@ async fn press_escape(browser: &Browser) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The sandbox's Kafka bootstrap (`host:port`). To become `sb.kafka_bootstrap` when the
-/// sandbox's Kafka lands; until then the environment may name one.
-fn kafka_bootstrap(_sb: &TestSandbox) -> anyhow::Result<String> {
-    std::env::var("TRIAGE_TEST_KAFKA_BOOTSTRAP")
-        .context("the sandbox does not expose kafka_bootstrap yet; set TRIAGE_TEST_KAFKA_BOOTSTRAP")
-}
-
-/// A Triage reading Kafka at `bootstrap`, the offset reset enabled, every caller `role`. The
-/// `kafka` section is read as configuration would be, so this compiles before the field lands.
+/// A Triage reading Kafka at `bootstrap`, the offset reset enabled, every caller `role`.
 async fn kafka_app(bootstrap: &str, role: Role) -> anyhow::Result<TestApp> {
     let mut settings: Settings = serde_json::from_value(serde_json::json!({
-        "kafka": { "bootstrap": bootstrap, "reset_enabled": true },
+        "kafka": { "bootstrap": bootstrap, "allow_offset_reset": true },
     }))
-    .context("Settings has no [kafka] section yet")?;
+    ?;
     settings.auth = AuthSettings::Local { local_role: role };
     TestApp::start_with(settings).await
 }
@@ -114,7 +103,7 @@ where
 {
     require_frontend()?;
     let sb = TestSandbox::start(incident).await?;
-    let app = kafka_app(&kafka_bootstrap(&sb)?, role).await?;
+    let app = kafka_app(&sb.sandbox.kafka_bootstrap, role).await?;
     let browser = Browser::start().await?;
     let (app, browser, result) = body(app, browser).await;
     let _ = browser.screenshot(name).await;
@@ -173,6 +162,8 @@ async fn healthy(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
     // A reader is told why the reset is not offered.
     wait_text(browser, "[data-testid=kafka-reset-unavailable]", "operators only; you are a reader").await?;
     browser.screenshot("kafka-group").await?;
+    client.execute("window.scrollTo(0, 650)", vec![]).await?;
+    browser.screenshot("kafka-group-lag").await?;
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! `cargo xtask demo`: the console and what it watches, in the foreground.
 //!
-//! Ports on 127.0.0.1 (DESIGN.md): console 8080, Prometheus 9090, sandbox Kubernetes API 6443 and
-//! metrics 9100, PostgreSQL 5433, and with `--sso` the test OpenID provider 9400. The sandbox
+//! Ports on 127.0.0.1 (DESIGN.md): console 8080, Prometheus 9090, sandbox Kubernetes API 6443,
+//! metrics 9100 and Kafka brokers 9092–9094, PostgreSQL 5433, and with `--sso` the test OpenID
+//! provider 9400. The sandbox
 //! writes its kubeconfig to `target/demo/kubeconfig`.
 
 use std::net::TcpStream;
@@ -19,6 +20,8 @@ const PROMETHEUS_ADDR: &str = "127.0.0.1:9090";
 const API_ADDR: &str = "127.0.0.1:6443";
 const METRICS_ADDR: &str = "127.0.0.1:9100";
 const POSTGRES_PORT: u16 = 5433;
+/// The sandbox's three Kafka brokers, ids 0, 1 and 2.
+const KAFKA_ADDRS: &str = "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094";
 const OIDC_ADDR: &str = "127.0.0.1:9400";
 /// The demo provider's users: (login and password, e-mail, groups).
 const DEMO_USERS: [(&str, &str, &str); 4] = [
@@ -125,6 +128,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 METRICS_ADDR,
                 "--incident",
                 &options.incident,
+                "--kafka-addrs",
+                KAFKA_ADDRS,
             ])
             .arg("--kubeconfig")
             .arg(&kubeconfig)
@@ -175,6 +180,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
              # The sandbox's database; snapshots every minute for the window diff.\n\
              [postgres]\nsnapshot_interval_secs = 60\n\n\
              [[postgres.targets]]\nname = \"sandbox\"\nurl = \"{conninfo}\"\n\n\
+             # The sandbox's brokers; the offset reset is allowed here, off by default elsewhere.\n\
+             [kafka]\nbootstrap = \"{KAFKA_ADDRS}\"\nallow_offset_reset = true\n\n\
              [runbooks]\ndir = \"{}\"\n\n[runbooks.urls]\nhealth = \"http://{METRICS_ADDR}/health\"\n",
             kubeconfig.display(),
             demo_dir.join("triage.db").display(),
@@ -193,6 +200,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         "  sandbox         http://{METRICS_ADDR}/metrics   http://{METRICS_ADDR}/health/stream-processor"
     );
     println!("  PostgreSQL      psql -h 127.0.0.1 -p {POSTGRES_PORT} -U postgres");
+    println!("  Kafka           kcat -b {KAFKA_ADDRS} -L");
     if options.sso {
         println!("  OpenID provider http://{OIDC_ADDR}/   users (password = name + \"-pass\"):");
         for (id, email, group) in DEMO_USERS {

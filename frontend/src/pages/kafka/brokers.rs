@@ -47,6 +47,8 @@ fn cluster_view(c: KafkaCluster) -> impl IntoView {
     );
     let empty = c.brokers.is_empty().then(|| view! { <Empty message="The metadata lists no broker." /> });
     let rows = c.brokers.into_iter().map(|b| broker_row(b, expanded)).collect_view();
+    // A broker the partitions still name but the metadata dropped gets its row too, in red.
+    let missing_rows = c.missing_brokers.iter().map(|id| missing_row(*id)).collect_view();
     let unlisted = (!c.unlisted.is_empty()).then(|| {
         view! {
             <div class="panel warn" data-testid="kafka-unlisted">
@@ -93,7 +95,7 @@ fn cluster_view(c: KafkaCluster) -> impl IntoView {
         {missing}
         <DataTable testid="kafka-brokers">
             <thead><tr><th>"ID"</th><th>"Host:port"</th><th>"Rack"</th><th>"Role"</th><th class="num">"Leaders"</th><th>"Reachable"</th><th>"Error"</th></tr></thead>
-            <tbody>{rows}</tbody>
+            <tbody>{rows}{missing_rows}</tbody>
         </DataTable>
         {empty}
         <h3>"Partition leaders per broker"</h3>
@@ -103,6 +105,22 @@ fn cluster_view(c: KafkaCluster) -> impl IntoView {
 
 fn latency(ms: Option<f64>) -> String {
     ms.map(|m| format!(" ({m:.1} ms)")).unwrap_or_default()
+}
+
+fn missing_row(id: i32) -> impl IntoView {
+    view! {
+        <tr data-testid="kafka-broker-row" data-broker=id.to_string() class="crit">
+            <td>{id}</td>
+            <td class="muted">"—"</td>
+            <td class="muted">"—"</td>
+            <td></td>
+            <td class="num">"0"</td>
+            <td><Badge level=Level::Crit text="not in metadata" /></td>
+            <td data-testid="kafka-broker-error">
+                "Named as a replica, but the cluster's metadata no longer lists it: down, or removed without reassigning its partitions."
+            </td>
+        </tr>
+    }
 }
 
 fn broker_row(b: KafkaBroker, expanded: RwSignal<Option<i32>>) -> impl IntoView {
