@@ -332,6 +332,11 @@ pub struct KubernetesSettings {
     /// which in Kubernetes RBAC also grants reading their values.
     #[serde(default)]
     pub list_secret_names: bool,
+    /// Also tell whether the keys a deployment references exist in their Secrets. Off by
+    /// default: it needs `get` on `secrets`, and a Secret arrives with its values, which Triage
+    /// drops on arrival, keeping only the key names (never logged, stored or sent).
+    #[serde(default)]
+    pub check_secret_keys: bool,
     /// Most bytes read of one pod's log (besides the line count), so a pod writing megabyte
     /// lines cannot fill Triage's memory.
     #[serde(default = "default_max_log_bytes")]

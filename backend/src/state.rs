@@ -75,6 +75,7 @@ impl AppState {
             prom: prom.clone(),
             k8s: k8s.clone(),
             pg: pg.clone(),
+            kafka: kafka.clone(),
             urls: settings.runbooks.urls.clone(),
             http: crate::runbooks::checks::CheckContext::probe_client()?,
         });

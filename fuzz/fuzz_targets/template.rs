@@ -28,7 +28,7 @@ const KINDS: [ParamKind; 8] = [
     ParamKind::LabelValue,
     ParamKind::Duration,
     ParamKind::Integer,
-    ParamKind::LabelValue,
+    ParamKind::Topic,
 ];
 
 // The input: one byte choosing the kind of `{{v}}`, then the value, then after the first NUL

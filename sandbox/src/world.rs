@@ -507,6 +507,12 @@ impl World {
             );
         }
         self.store.put(Kind::Service, service_object("kafka", 9092, &created));
+        // The names the platform team's guide uses: the WebSocket gateway's service and the
+        // streaming services' shared Secret with the Kafka credentials.
+        let mut ws = service_object("websocket-server", 8080, &created);
+        ws["metadata"]["name"] = json!("websocket-service");
+        self.store.put(Kind::Service, ws);
+        self.write_streaming_secret(&created);
         self.store.put(
             Kind::Secret,
             json!({"metadata": {"name": "kafka-sasl", "namespace": NAMESPACE, "creationTimestamp": created},
@@ -658,7 +664,25 @@ impl World {
             tracing::info!(from = %self.incident, to = %incident, "incident switched");
             self.incident = incident;
             self.incident_since = Utc::now();
+            let created = rfc3339(self.incident_since);
+            self.write_streaming_secret(&created);
         }
+    }
+
+    /// `streaming-secrets`: the Kafka user and password the stream processor logs in with. In
+    /// `kafka-connection` someone rotated it and renamed the key `kafka-password` to `password`,
+    /// so the deployment's `KAFKA_SASL_PASSWORD` reference points at a key that is not there.
+    fn write_streaming_secret(&mut self, created: &str) {
+        let password_key =
+            if self.incident == Incident::KafkaConnection { "password" } else { "kafka-password" };
+        let mut data = serde_json::Map::new();
+        data.insert("kafka-username".to_owned(), json!("c3RyZWFtLXByb2Nlc3Nvcg=="));
+        data.insert(password_key.to_owned(), json!("bm90LWEtcmVhbC1wYXNzd29yZA=="));
+        self.store.put(
+            Kind::Secret,
+            json!({"metadata": {"name": "streaming-secrets", "namespace": NAMESPACE, "creationTimestamp": created},
+                   "type": "Opaque", "data": data}),
+        );
     }
 
     /// Marks a pod for deletion; with a zero grace period it disappears at once.
@@ -961,6 +985,10 @@ fn template_env(app: &str) -> Value {
     ];
     if app == "stream-processor" {
         env.push(json!({"name": "KAFKA_SASL_JAAS_CONFIG", "valueFrom": {"secretKeyRef": {"name": "kafka-sasl", "key": "sasl.jaas.config"}}}));
+        env.push(json!({"name": "KAFKA_SECURITY_PROTOCOL", "value": "SASL_PLAINTEXT"}));
+        env.push(json!({"name": "KAFKA_SASL_MECHANISM", "value": "SCRAM-SHA-512"}));
+        env.push(json!({"name": "KAFKA_SASL_USERNAME", "valueFrom": {"secretKeyRef": {"name": "streaming-secrets", "key": "kafka-username"}}}));
+        env.push(json!({"name": "KAFKA_SASL_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "streaming-secrets", "key": "kafka-password"}}}));
     }
     Value::Array(env)
 }

@@ -101,6 +101,10 @@ pub struct SecretReference {
     pub via: String,
     /// Whether the Secret exists; `None` unless Triage may list Secret names.
     pub exists: Option<bool>,
+    /// Whether the referenced key exists in the Secret; `None` when no single key is referenced
+    /// or Triage may not check keys (`kubernetes.check_secret_keys`).
+    #[serde(default)]
+    pub key_exists: Option<bool>,
 }
 
 /// `GET /api/k8s/namespaces/{ns}/deployments/{name}/secrets`.

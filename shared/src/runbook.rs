@@ -84,6 +84,8 @@ pub enum ParamKind {
     Name,
     /// A Kafka consumer group id (letters, digits, `.`, `_`, `-`).
     ConsumerGroup,
+    /// A Kafka topic name (letters, digits, `.`, `_`, `-`).
+    Topic,
     /// Free text that only ever becomes an escaped PromQL label value or a bound SQL parameter.
     LabelValue,
     /// A Prometheus duration such as `5m`, `1h30m`.
@@ -200,6 +202,35 @@ pub enum Check {
     },
     /// Several URLs probed concurrently: values `healthy`, `unhealthy`, `total`.
     HttpHealth { urls: Vec<String> },
+    /// A consumer group read from Kafka itself (what `kafka-consumer-groups.sh --describe`
+    /// shows): values `total_lag`, `max_partition_lag`, `partitions`, `partitions_unknown` (lag
+    /// not known: no commit, no end offset, or a commit past the log end), `members`, and
+    /// `unowned_partitions` (no member owns them while the group has members).
+    KafkaGroupLag {
+        group: String,
+        /// Only this topic's partitions; every topic the group has offsets on when absent.
+        #[serde(default)]
+        topic: Option<String>,
+    },
+    /// A topic's partitions from the cluster's metadata (`kafka-topics.sh --describe`): values
+    /// `partitions`, `leaderless`, `under_replicated`, `max_leaders_per_broker`,
+    /// `min_leaders_per_broker` (listed brokers leading none count as 0), and `leader_skew`
+    /// (the busiest broker's leaders over the mean).
+    KafkaTopic { topic: String },
+    /// Every broker probed directly (`kafka-broker-api-versions.sh`): values `brokers` (listed
+    /// by the metadata), `unreachable` (listed brokers and bootstrap servers that do not answer),
+    /// `missing` (named as replicas but not listed), and `metadata_error` (1 when the metadata
+    /// could not be read).
+    KafkaBrokers {},
+    /// The environment variables of a deployment's containers whose names start with `prefix`
+    /// and where each comes from: values `variables`, `from_secrets`, and `missing_refs` (a
+    /// Secret or a key of it that does not exist). Names only: values are never read or shown.
+    K8sEnvRefs {
+        namespace: String,
+        deployment: String,
+        #[serde(default)]
+        prefix: Option<String>,
+    },
 }
 
 /// How a range query's series become one number.

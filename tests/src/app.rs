@@ -126,6 +126,7 @@ pub fn kubernetes_settings(kubeconfig: &std::path::Path, role: Role) -> Settings
             namespaces: vec!["streaming-analytics".to_owned()],
             timeout_secs: 10,
             list_secret_names: false,
+            check_secret_keys: false,
             max_log_bytes: 4 << 20,
         }),
         ..Settings::default()

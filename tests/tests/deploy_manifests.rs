@@ -482,7 +482,10 @@ async fn secret_names_are_listed_only_with_the_component_and_as_metadata() -> Re
     let refs: triage_shared::k8s::DeploymentSecrets = app.get_json(&path).await?;
     assert!(!refs.checked_existence);
     let names: Vec<&str> = refs.references.iter().map(|r| r.secret.as_str()).collect();
-    assert_eq!(names, vec!["stream-processor-credentials", "kafka-sasl"]);
+    assert_eq!(
+        names,
+        vec!["stream-processor-credentials", "kafka-sasl", "streaming-secrets", "streaming-secrets"]
+    );
     assert!(refs.references.iter().all(|r| r.exists.is_none()));
     let body = app.http.get(app.url(&path)).send().await?.text().await?;
     assert!(!body.contains("c2FuZGJveC1vbmx5"), "a Secret value reached the answer");

@@ -33,6 +33,15 @@ fn settings(sandbox: &TestSandbox, prom_url: &str) -> Result<Settings> {
     });
     settings.runbooks.dir = workspace_root().join("runbooks");
     settings.runbooks.check_timeout_secs = 10;
+    // Kafka first-hand, from the sandbox's brokers; Secret and key existence for the client's
+    // settings.
+    settings.kafka = Some(serde_json::from_value(serde_json::json!({
+        "bootstrap": sandbox.sandbox.kafka_bootstrap, "timeout_secs": 3,
+    }))?);
+    if let Some(k) = settings.kubernetes.as_mut() {
+        k.list_secret_names = true;
+        k.check_secret_keys = true;
+    }
     settings
         .runbooks
         .urls
@@ -150,6 +159,44 @@ async fn check_incident(incident: Incident, runbook: &'static str, expected: &'s
     anyhow::ensure!(!fixes.is_empty(), "{incident}: the top cause offers no fix");
     let json = serde_json::to_string(&state.fixes)?;
     anyhow::ensure!(!json.contains("{{"), "{incident}: unresolved placeholder in the fixes: {json}");
+    // The Kafka checks read the incident first-hand.
+    let step = |id: &str| state.steps.iter().find(|(s, _)| s == id).map(|(_, s)| s);
+    let verdict = |id: &str| match step(id) {
+        Some(StepState::Done { result }) => Some(result.verdict),
+        _ => None,
+    };
+    let evidence = |id: &str| match step(id) {
+        Some(StepState::Done { result }) => serde_json::to_string(&result.evidence).unwrap_or_default(),
+        _ => String::new(),
+    };
+    let kafka_steps: &[(&str, Verdict)] = match incident {
+        Incident::KafkaConnection => &[
+            ("broker-reachability", Verdict::Critical),
+            ("topic-leaders", Verdict::Critical),
+            ("client-kafka-settings", Verdict::Critical),
+        ],
+        Incident::PartitionImbalance => &[("partition-leaders", Verdict::Critical)],
+        Incident::ConsumerLag => &[("partition-leaders", Verdict::Ok)],
+        _ => &[],
+    };
+    for (id, expected) in kafka_steps {
+        anyhow::ensure!(
+            verdict(id) == Some(*expected),
+            "{incident}: step {id} should be {expected:?}\n{text}"
+        );
+    }
+    if incident == Incident::KafkaConnection {
+        let settings = evidence("client-kafka-settings");
+        anyhow::ensure!(
+            settings.contains("KAFKA_SASL_PASSWORD") && settings.contains("has no key kafka-password"),
+            "the missing key is named: {settings}"
+        );
+        anyhow::ensure!(
+            !settings.contains("bm90LWEtcmVhbC1wYXNzd29yZA"),
+            "a Secret value reached the evidence"
+        );
+        anyhow::ensure!(evidence("topic-leaders").contains("partition 7"), "{}", evidence("topic-leaders"));
+    }
     if incident == Incident::ConsumerLag {
         assert!(json.contains(r#""action":"scale","namespace":"streaming-analytics","deployment":"stream-processor","replicas":"12""#), "{json}");
     }

@@ -88,6 +88,7 @@ fn name_duration_and_number_kinds_refuse_every_hostile_value() {
             ParamKind::Duration,
             ParamKind::Integer,
             ParamKind::ConsumerGroup,
+            ParamKind::Topic,
         ] {
             assert!(template::check_value(kind, &value).is_err(), "{kind:?} accepted {value:?}");
         }

@@ -299,3 +299,87 @@ async fn an_imbalance_and_a_lost_broker_show_as_kcat_sees_them_and_cost_only_the
     app.stop().await?;
     Ok(())
 }
+
+/// Total lag of `stream-processor-group` as Triage reads it from Kafka.
+async fn kafka_total_lag(app: &TestApp) -> Result<i64> {
+    let group: KafkaGroup = app.get_json("/api/kafka/groups/stream-processor-group").await?;
+    ensure!(group.partitions.iter().all(|p| p.state == LagState::Known), "{group:?}");
+    group.total_lag.context("a total lag")
+}
+
+/// One number and its sample time from an instant Prometheus query.
+async fn prom_value(prom: &triage_tests::Prometheus, query: &str) -> Result<Option<(f64, f64)>> {
+    let data = prom.query(query).await?;
+    let v = &data["result"][0]["value"];
+    Ok(v[0].as_f64().zip(v[1].as_str().and_then(|s| s.parse().ok())))
+}
+
+/// Prometheus's `kafka_consumer_lag` and Kafka's own offsets tell the same story, and scaling the
+/// consumers drains the lag as Kafka reports it; the guide's own `kubectl` commands find the
+/// names it uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_and_prometheus_agree_on_the_lag_and_scaling_drains_it() -> Result<()> {
+    let sb = TestSandbox::start(Incident::ConsumerLag).await?;
+    let prom = triage_tests::Prometheus::start(&[("sandbox", sb.sandbox.metrics_addr.to_string())]).await?;
+    let app = TestApp::start_with(settings(&sb.sandbox.kafka_bootstrap)?).await?;
+
+    // The lag as Kafka reports it, against Prometheus's last scrape before that read: they may
+    // differ only by what the lag grew in between (at most the produce rate, 2,400/s here).
+    let query = r#"sum(kafka_consumer_lag{group="stream-processor-group"})"#;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let scraped = loop {
+        if let Some(v) = prom_value(&prom, query).await?
+            && v.1 > 0.0
+        {
+            break v;
+        }
+        ensure!(Instant::now() < deadline, "Prometheus has no kafka_consumer_lag yet");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let read_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
+    let from_kafka = kafka_total_lag(&app).await? as f64;
+    let from_prom = scraped.1;
+    // An instant query answers at its own evaluation time; the sample's time is `timestamp()`.
+    let at = prom_value(&prom, r#"max(timestamp(kafka_consumer_lag{group="stream-processor-group"}))"#)
+        .await?
+        .context("sample time")?
+        .1;
+    let allowed = 2400.0 * (read_at - at + 1.0);
+    ensure!(
+        (from_kafka - from_prom).abs() <= allowed,
+        "Kafka says {from_kafka}, Prometheus said {from_prom} {:.1} s earlier (allowed {allowed})",
+        read_at - at
+    );
+    ensure!(from_kafka > 0.0, "the consumer-lag incident has lag");
+    eprintln!("lag: Kafka {from_kafka}, Prometheus {from_prom} ({:.2} s earlier)", read_at - at);
+
+    // Scaling the consumers to 12: Kafka lists 12 members and the lag it reports falls.
+    let before = kafka_total_lag(&app).await?;
+    sb.kubectl(&["scale", "deployment/stream-processor", "-n", "streaming-analytics", "--replicas=12"])
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let group: KafkaGroup = app.get_json("/api/kafka/groups/stream-processor-group").await?;
+        if group.members.len() == 12 {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "still {} members", group.members.len());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let first = kafka_total_lag(&app).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let second = kafka_total_lag(&app).await?;
+    ensure!(second < first, "the lag does not fall after scaling: {before} → {first} → {second}");
+    eprintln!("lag after scaling to 12: {before} → {first} → {second}");
+
+    // The guide's names: `websocket-service` and `streaming-secrets`, as it spells the commands.
+    let service =
+        sb.kubectl(&["describe", "service", "websocket-service", "-n", "streaming-analytics"]).await?;
+    assert!(service.contains("app=websocket-server") && service.contains("8080"), "{service}");
+    let secret = sb
+        .kubectl(&["get", "secret", "streaming-secrets", "-n", "streaming-analytics", "-o", "yaml"])
+        .await?;
+    assert!(secret.contains("kafka-password:") && secret.contains("kafka-username:"), "{secret}");
+    app.stop().await?;
+    Ok(())
+}

@@ -32,6 +32,8 @@ pub struct K8s {
     pub namespaces: Vec<String>,
     /// `kubernetes.list_secret_names`.
     pub list_secret_names: bool,
+    /// `kubernetes.check_secret_keys`.
+    pub check_secret_keys: bool,
     /// `kubernetes.max_log_bytes`.
     pub max_log_bytes: i64,
 }
@@ -118,6 +120,7 @@ impl K8s {
             client,
             namespaces: settings.namespaces.clone(),
             list_secret_names: settings.list_secret_names,
+            check_secret_keys: settings.check_secret_keys,
             max_log_bytes: settings.max_log_bytes.max(1024),
         })
     }

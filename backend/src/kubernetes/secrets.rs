@@ -1,5 +1,8 @@
 //! The Secrets a deployment references, by name only: their values are never fetched.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use triage_shared::ApiError;
 use triage_shared::k8s::{DeploymentSecrets, SecretReference};
@@ -24,6 +27,7 @@ impl K8s {
                         container: c.name.clone(),
                         via: format!("env {}", e.name),
                         exists: None,
+                        key_exists: None,
                     });
                 }
             }
@@ -35,6 +39,7 @@ impl K8s {
                         container: c.name.clone(),
                         via: "envFrom".to_owned(),
                         exists: None,
+                        key_exists: None,
                     });
                 }
             }
@@ -47,13 +52,14 @@ impl K8s {
                     container: "(volume)".to_owned(),
                     via: format!("volume {}", v.name),
                     exists: None,
+                    key_exists: None,
                 });
             }
         }
         if self.list_secret_names {
             let ns = self.namespace(ns)?;
-            let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(self.client.clone(), ns);
-            let names: std::collections::BTreeSet<String> = api
+            let api: Api<Secret> = Api::namespaced(self.client.clone(), ns);
+            let names: BTreeSet<String> = api
                 .list_metadata(&ListParams::default())
                 .await
                 .map_err(|e| map_error(e, "list", "secrets"))?
@@ -65,10 +71,49 @@ impl K8s {
                 r.exists = Some(names.contains(&r.secret));
             }
         }
+        if self.check_secret_keys {
+            let wanted: BTreeSet<String> =
+                references.iter().filter(|r| r.key.is_some()).map(|r| r.secret.clone()).collect();
+            let keys = self.secret_key_names(ns, &wanted).await?;
+            for r in &mut references {
+                match (keys.get(&r.secret), &r.key) {
+                    (Some(None), _) => r.exists = Some(false),
+                    (Some(Some(names)), Some(key)) => {
+                        r.exists = Some(true);
+                        r.key_exists = Some(names.contains(key));
+                    }
+                    _ => {}
+                }
+            }
+        }
         Ok(DeploymentSecrets {
             deployment: name.to_owned(),
             references,
             checked_existence: self.list_secret_names,
         })
+    }
+
+    /// The key names of each of `names` (at most 50), `None` for a Secret that does not exist.
+    /// Each Secret is read with `get` and its values are dropped here, on arrival: only key
+    /// names leave this function.
+    pub async fn secret_key_names(
+        &self,
+        ns: &str,
+        names: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, Option<BTreeSet<String>>>, ApiError> {
+        let ns = self.namespace(ns)?;
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), ns);
+        let mut out = BTreeMap::new();
+        for name in names.iter().take(50) {
+            let secret =
+                api.get_opt(name).await.map_err(|e| map_error(e, "get", &format!("secret {name}")))?;
+            let keys = secret.map(|s| {
+                let data = s.data.into_iter().flat_map(BTreeMap::into_keys);
+                let string_data = s.string_data.into_iter().flat_map(BTreeMap::into_keys);
+                data.chain(string_data).collect::<BTreeSet<String>>()
+            });
+            out.insert(name.clone(), keys);
+        }
+        Ok(out)
     }
 }

@@ -58,16 +58,8 @@ pub fn check_value(kind: ParamKind, value: &str) -> Result<(), String> {
     match kind {
         ParamKind::Namespace => check_namespace(value),
         ParamKind::Deployment | ParamKind::Name => check_object_name(value),
-        ParamKind::ConsumerGroup => {
-            let ok = !value.is_empty()
-                && value.len() <= 249
-                && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-            if ok {
-                Ok(())
-            } else {
-                Err("a consumer group id is 1 to 249 letters, digits, '.', '_' or '-'".to_owned())
-            }
-        }
+        ParamKind::ConsumerGroup => check_kafka_name(value, "a consumer group id"),
+        ParamKind::Topic => check_kafka_name(value, "a topic name"),
         ParamKind::LabelValue => {
             if value.len() > 1024 {
                 Err("at most 1024 bytes".to_owned())
@@ -81,6 +73,34 @@ pub fn check_value(kind: ParamKind, value: &str) -> Result<(), String> {
             _ => Err("a whole number between 0 and 1000000".to_owned()),
         },
     }
+}
+
+/// Kafka's rule for group ids and topic names: 1 to 249 of `[A-Za-z0-9._-]`.
+fn check_kafka_name(value: &str, what: &str) -> Result<(), String> {
+    let ok = !value.is_empty()
+        && value.len() <= 249
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok { Ok(()) } else { Err(format!("{what} is 1 to 249 letters, digits, '.', '_' or '-'")) }
+}
+
+/// Kinds whose values may build a Kafka group id or topic name: Kafka names, and Kubernetes
+/// names (whose characters are a subset).
+pub fn is_kafka_name_kind(kind: ParamKind) -> bool {
+    matches!(kind, ParamKind::ConsumerGroup | ParamKind::Topic) || is_name_kind(kind)
+}
+
+/// A Kafka consumer group id or topic name (`what` says which): the resolved text must follow
+/// Kafka's naming rule.
+pub fn kafka_name(template: &str, values: &Values, what: &str) -> Result<String, String> {
+    let text = substitute(template, values, |name, kind, value| {
+        if is_kafka_name_kind(kind) {
+            Ok(value.to_owned())
+        } else {
+            Err(format!("`{{{{{name}}}}}` cannot form {what} (its kind is not a name)"))
+        }
+    })?;
+    check_kafka_name(&text, what)?;
+    Ok(text)
 }
 
 /// A Prometheus duration (`90s`, `15m`, `1h30m`) in seconds: positive, at most 31 days.

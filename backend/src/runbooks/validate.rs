@@ -98,6 +98,24 @@ fn known_metric(check: &Check, metric: &str) -> bool {
         Check::PgTables { .. } => &["max_dead_ratio", "tables"],
         Check::Sql { .. } => &["rows", "value"],
         Check::HttpHealth { .. } => &["value", "healthy", "unhealthy", "total"],
+        Check::KafkaGroupLag { .. } => &[
+            "total_lag",
+            "max_partition_lag",
+            "partitions",
+            "partitions_unknown",
+            "members",
+            "unowned_partitions",
+        ],
+        Check::KafkaTopic { .. } => &[
+            "partitions",
+            "leaderless",
+            "under_replicated",
+            "max_leaders_per_broker",
+            "min_leaders_per_broker",
+            "leader_skew",
+        ],
+        Check::KafkaBrokers {} => &["brokers", "unreachable", "missing", "metadata_error"],
+        Check::K8sEnvRefs { .. } => &["variables", "from_secrets", "missing_refs"],
     };
     names.contains(&metric)
 }
@@ -171,6 +189,33 @@ impl Ctx<'_> {
                     line,
                     format!(
                         "{what}: `{{{{{}}}}}` is a {kind:?} parameter, which cannot form a Kubernetes name",
+                        h.name
+                    ),
+                );
+            }
+        }
+    }
+
+    /// A Kafka group id or topic name: a literal follows Kafka's rule, a parameter is a name kind.
+    fn kafka_name_field(&mut self, text: &str, at: usize, what: &str) {
+        self.declared(text, at, what);
+        let Ok(holders) = template::placeholders(text) else { return };
+        if holders.is_empty() {
+            let probe = template::Values::new();
+            if let Err(e) = template::kafka_name(text, &probe, what) {
+                let line = self.loc.find(text, at, at);
+                self.push(line, format!("{what}: {e}"));
+            }
+        }
+        for h in holders {
+            if let Some(kind) = self.kind_of(&h.name)
+                && !template::is_kafka_name_kind(kind)
+            {
+                let line = self.loc.find(&text[h.start..h.end], at, at);
+                self.push(
+                    line,
+                    format!(
+                        "{what}: `{{{{{}}}}}` is a {kind:?} parameter, which cannot form a Kafka name",
                         h.name
                     ),
                 );
@@ -435,6 +480,25 @@ pub fn validate(runbook: &Runbook, text: &str, file: &str) -> Vec<Problem> {
                 }
                 for p in params {
                     cx.declared(p, at, "sql parameter");
+                }
+            }
+            Check::KafkaGroupLag { group, topic } => {
+                cx.kafka_name_field(group, at, "consumer group");
+                if let Some(t) = topic {
+                    cx.kafka_name_field(t, at, "topic");
+                }
+            }
+            Check::KafkaTopic { topic } => cx.kafka_name_field(topic, at, "topic"),
+            Check::KafkaBrokers {} => {}
+            Check::K8sEnvRefs { namespace, deployment, prefix } => {
+                cx.k8s_name_field(namespace, at, "namespace", true);
+                cx.k8s_name_field(deployment, at, "deployment", false);
+                if let Some(p) = prefix
+                    && (p.len() > 253
+                        || !p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+                {
+                    let line = cx.loc.find(p, at, at);
+                    cx.push(line, format!("prefix {p:?} must be the start of an environment variable name"));
                 }
             }
             Check::HttpHealth { urls } => {

@@ -265,3 +265,112 @@ pub(super) async fn top(
         )
     })
 }
+
+/// Where each environment variable of the deployment's containers whose name starts with
+/// `prefix` comes from, and whether the Secret and key it names exist (as far as Triage may
+/// tell: `kubernetes.list_secret_names`, `kubernetes.check_secret_keys`). Names only.
+pub(super) async fn env_refs(
+    ctx: &CheckContext,
+    ns: &str,
+    deployment: &str,
+    prefix: Option<&str>,
+    values: &Values,
+) -> Result<Found, NotRun> {
+    let ns = template::k8s_namespace(ns, values).map_err(bad_template)?;
+    let name = template::k8s_name(deployment, values).map_err(bad_template)?;
+    let prefix = prefix.unwrap_or_default();
+    let k = ctx.k8s()?;
+    let d = k.get_deployment(&ns, &name).await?;
+    let secrets = k.deployment_secrets(&ns, &name).await?;
+    let pod = d.spec.and_then(|s| s.template.spec).unwrap_or_default();
+    let mut rows = Vec::new();
+    let (mut variables, mut from_secrets, mut missing) = (0usize, 0usize, 0usize);
+    let checked = k.list_secret_names || k.check_secret_keys;
+    for c in pod.init_containers.iter().flatten().chain(pod.containers.iter()) {
+        for e in c.env.iter().flatten().filter(|e| e.name.starts_with(prefix)) {
+            variables += 1;
+            let from = e.value_from.as_ref();
+            let (source, state) = if let Some(r) = from.and_then(|v| v.secret_key_ref.as_ref()) {
+                from_secrets += 1;
+                let reference = secrets
+                    .references
+                    .iter()
+                    .find(|s| s.container == c.name && s.via == format!("env {}", e.name));
+                let optional = r.optional.unwrap_or(false);
+                let state = match reference.map(|s| (s.exists, s.key_exists)) {
+                    Some((Some(false), _)) => {
+                        missing += usize::from(!optional);
+                        format!(
+                            "Secret {} does not exist{}",
+                            r.name,
+                            if optional { " (optional)" } else { "" }
+                        )
+                    }
+                    Some((_, Some(false))) => {
+                        missing += usize::from(!optional);
+                        format!(
+                            "Secret {} has no key {}{}",
+                            r.name,
+                            r.key,
+                            if optional { " (optional)" } else { "" }
+                        )
+                    }
+                    Some((_, Some(true))) => "Secret and key exist".to_owned(),
+                    Some((Some(true), None)) => "Secret exists (keys not checked)".to_owned(),
+                    _ => "not checked".to_owned(),
+                };
+                (format!("Secret {} key {}", r.name, r.key), state)
+            } else if let Some(r) = from.and_then(|v| v.config_map_key_ref.as_ref()) {
+                (format!("ConfigMap {} key {}", r.name, r.key), String::new())
+            } else if let Some(r) = from.and_then(|v| v.field_ref.as_ref()) {
+                (format!("field {}", r.field_path), String::new())
+            } else if from.is_some() {
+                ("resource field".to_owned(), String::new())
+            } else {
+                ("a literal value (not shown)".to_owned(), String::new())
+            };
+            rows.push(vec![c.name.clone(), e.name.clone(), source, state]);
+        }
+        for f in c.env_from.iter().flatten() {
+            if let Some(r) = &f.secret_ref {
+                let exists = secrets
+                    .references
+                    .iter()
+                    .find(|s| s.container == c.name && s.secret == r.name && s.via == "envFrom");
+                let state = match exists.and_then(|s| s.exists) {
+                    Some(false) => {
+                        missing += usize::from(!r.optional.unwrap_or(false));
+                        format!("Secret {} does not exist", r.name)
+                    }
+                    Some(true) => "Secret exists".to_owned(),
+                    None => "not checked".to_owned(),
+                };
+                rows.push(vec![
+                    c.name.clone(),
+                    format!("{}* (every key)", f.prefix.clone().unwrap_or_default()),
+                    format!("Secret {} (envFrom)", r.name),
+                    state,
+                ]);
+            }
+        }
+    }
+    let mut v = BTreeMap::new();
+    v.insert("variables".to_owned(), variables as f64);
+    v.insert("from_secrets".to_owned(), from_secrets as f64);
+    v.insert("missing_refs".to_owned(), missing as f64);
+    let command = format!(
+        "kubectl set env {} -n {} --list",
+        triage_shared::commands::shell_quote(&format!("deployment/{name}")),
+        triage_shared::commands::shell_quote(&ns)
+    );
+    let mut found = Found::table(v, &["container", "variable", "from", "state"], rows, command);
+    if !checked && from_secrets > 0 {
+        found.note = Some(
+            "Whether the Secrets and keys exist is not checked: enable kubernetes.list_secret_names or kubernetes.check_secret_keys.".to_owned(),
+        );
+    }
+    if variables == 0 {
+        found.note = Some(format!("no environment variable starts with {prefix:?}"));
+    }
+    Ok(found)
+}

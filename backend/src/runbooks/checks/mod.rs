@@ -1,4 +1,4 @@
-//! One function per check kind, one file per family (`prom`, `k8s`, `pg`, `http`), each given
+//! One function per check kind, one file per family (`prom`, `k8s`, `pg`, `http`, `kafka`), each given
 //! only the [`CheckContext`], never the application state. Each resolves its templates for its destination (see
 //! `template.rs`), asks its upstream through Triage's own clients, and returns named values and
 //! the evidence; judging them is the engine's job.
@@ -14,12 +14,14 @@ use triage_shared::{ApiError, ErrorKind};
 use url::Url;
 
 use super::template::Values;
+use crate::kafka::Kafka;
 use crate::kubernetes::K8s;
 use crate::pg::PgTargets;
 use crate::prometheus::{PromClient, PromError};
 
 mod http;
 mod k8s;
+mod kafka;
 mod pg;
 mod prom;
 
@@ -62,6 +64,7 @@ pub struct CheckContext {
     pub prom: Option<Arc<PromClient>>,
     pub k8s: Option<K8s>,
     pub pg: Option<Arc<PgTargets>>,
+    pub kafka: Option<Arc<Kafka>>,
     /// `runbooks.urls`: the named bases `http_health` URLs are resolved against.
     pub urls: BTreeMap<String, Url>,
     /// The `http_health` probes' client: 5 s per request, redirects not followed.
@@ -84,6 +87,10 @@ impl CheckContext {
 
     fn k8s(&self) -> Result<&K8s, NotRun> {
         self.k8s.as_ref().ok_or_else(|| NotRun::Skipped(crate::kubernetes::not_configured().message))
+    }
+
+    fn kafka(&self) -> Result<&Kafka, NotRun> {
+        self.kafka.as_deref().ok_or_else(|| NotRun::Skipped(crate::kafka::not_configured().message))
     }
 
     fn pg(&self) -> Result<&PgTargets, NotRun> {
@@ -138,6 +145,12 @@ pub async fn run_check(
             pg::sql(ctx, runbook, target.as_deref(), query, params, values).await
         }
         Check::HttpHealth { urls } => http::health(ctx, urls, values).await,
+        Check::KafkaGroupLag { group, topic } => kafka::group_lag(ctx, group, topic.as_deref(), values).await,
+        Check::KafkaTopic { topic } => kafka::topic(ctx, topic, values).await,
+        Check::KafkaBrokers {} => kafka::brokers(ctx).await,
+        Check::K8sEnvRefs { namespace, deployment, prefix } => {
+            k8s::env_refs(ctx, namespace, deployment, prefix.as_deref(), values).await
+        }
     }
 }
 

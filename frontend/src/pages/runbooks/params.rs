@@ -19,6 +19,7 @@ fn kind_hint(kind: ParamKind) -> &'static str {
         ParamKind::Deployment => "deployment name",
         ParamKind::Name => "object name",
         ParamKind::ConsumerGroup => "consumer group",
+        ParamKind::Topic => "Kafka topic",
         ParamKind::LabelValue => "label value",
         ParamKind::Duration => "duration, e.g. 15m",
         ParamKind::Integer => "whole number",
