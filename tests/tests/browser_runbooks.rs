@@ -84,6 +84,9 @@ async fn start_stack(incident: Incident, role: Role) -> anyhow::Result<Stack> {
     settings.prometheus = Some(TestApp::prometheus_settings(&prometheus.url)?);
     settings.runbooks.dir = workspace_root().join("runbooks");
     settings.runbooks.urls.insert("health".to_owned(), format!("http://{metrics}/health").parse()?);
+    settings.kafka = Some(serde_json::from_value(serde_json::json!({
+        "bootstrap": sandbox.sandbox.kafka_bootstrap, "timeout_secs": 3,
+    }))?);
     let app = TestApp::start_with(settings).await?;
     Ok(Stack { sandbox, prometheus, app })
 }
@@ -224,6 +227,18 @@ async fn alert_link(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     // The lag on a few hot partitions is visible to the flow.
     let skew = statuses.iter().find(|(s, _)| s == "partition-skew").map(|(_, v)| v.as_str());
     assert!(matches!(skew, Some("warning" | "critical")), "partition skew is flagged: {skew:?}");
+    // First-hand from Kafka: the leaders concentrated on one broker, with the command that shows it.
+    let leaders = statuses.iter().find(|(s, _)| s == "partition-leaders").map(|(_, v)| v.as_str());
+    assert_eq!(leaders, Some("critical"), "16 / 6 / 2 leaders are flagged");
+    let detail = eventually("the leaders step's detail", 15, || async {
+        let d = all(browser, "[data-testid=step][data-step=partition-leaders] [data-testid=step-detail]").await?;
+        Ok(match d.first() {
+            Some(el) => Some(el.text().await?),
+            None => None,
+        })
+    })
+    .await?;
+    assert!(detail.contains("kafka-topics.sh") && detail.contains("leads 16 partitions"), "{detail}");
 
     // Badges and evidence: a step that needs attention is open with its evidence and commands.
     let open = all(browser, "[data-testid=step][data-status=critical] [data-testid=step-detail], [data-testid=step][data-status=warning] [data-testid=step-detail]").await?;
