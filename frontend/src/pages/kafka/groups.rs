@@ -402,7 +402,7 @@ fn no_series(why: Option<String>) -> impl IntoView {
     view! {
         <p class="muted" data-testid="kafka-lag-history-empty">
             "No "<code>"kafka_consumer_lag"</code>" series for this group in Prometheus"
-            {why.map(|w| format!(" ({w})"))}
+            {why.map(|w| format!(": {w}"))}
             "."
         </p>
     }
