@@ -364,7 +364,7 @@ fn catch_up_line(estimate: Option<(CatchUp, Source)>) -> impl IntoView {
         }
         None => view! {
             <p class="muted" data-testid="kafka-catch-up-pending">
-                "Time to catch up: Prometheus has too little of this group's lag; refresh (or turn on auto-refresh) to estimate it from two reads."
+                "Time to catch up: not enough lag history yet; refresh (or turn on auto-refresh) to estimate it from two reads of the group."
             </p>
         }
         .into_any(),
