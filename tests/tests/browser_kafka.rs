@@ -2,7 +2,9 @@
 //! `events` topic's 24 partitions, `stream-processor-group` with members and lag; in incident
 //! `kafka-connection` an unreachable broker said in words and a partition without leader while
 //! the rest of the table stays; the offset reset of `audit-replayer` as an operator, through dry
-//! run and typed confirmation to its audit id. Saves screenshots under `target/test-output/`.
+//! run and typed confirmation to its audit id; the group's time to catch up from two reads
+//! without Prometheus, and in incident `consumer-lag` its lag over time and the estimate from a
+//! real Prometheus scraping the sandbox. Saves screenshots under `target/test-output/`.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -14,15 +16,24 @@ use triage::config::{AuthSettings, Settings};
 use triage_sandbox::Incident;
 use triage_shared::actions::Role;
 use triage_tests::paths::require_frontend;
-use triage_tests::{Browser, TestApp, TestSandbox};
+use triage_tests::{Browser, Prometheus, TestApp, TestSandbox};
 
 /// Retries `check` until it answers `Some`, for up to 20 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
+async fn eventually<T, F, Fut>(what: &str, check: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<Option<T>>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    eventually_for(what, Duration::from_secs(20), check).await
+}
+
+/// Retries `check` until it answers `Some`, for up to `limit`.
+async fn eventually_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + limit;
     let mut last_error = None;
     loop {
         match check().await {
@@ -160,9 +171,79 @@ async fn healthy(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
     assert!(head.contains("total lag"), "{head}");
     // A reader is told why the reset is not offered.
     wait_text(browser, "[data-testid=kafka-reset-unavailable]", "operators only; you are a reader").await?;
+    // Without Prometheus: a sentence instead of the chart, and the time to catch up once the
+    // group has been read twice.
+    let empty = wait_text(browser, "[data-testid=kafka-lag-history-empty]", "not configured").await?;
+    assert!(empty.contains("No kafka_consumer_lag series for this group in Prometheus"), "{empty}");
+    assert_eq!(count(browser, "[data-testid=kafka-lag-chart]").await?, 0, "no chart without series");
+    let query = text_of(browser, "[data-testid=kafka-lag-query]").await?;
+    assert_eq!(query, r#"sum(kafka_consumer_lag{group="stream-processor-group"})"#);
+    browser.wait_testid("kafka-catch-up-pending").await?;
+    assert_eq!(count(browser, "[data-testid=kafka-catch-up]").await?, 0, "one read is no rate");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    browser.wait_testid("refresh-button").await?.click().await?;
+    let estimate = wait_text(browser, "[data-testid=kafka-catch-up]", "from the last two reads").await?;
+    assert!(
+        ["catching up: about", "not catching up: lag rising", "steady", "caught up: no lag"]
+            .iter()
+            .any(|s| estimate.contains(s)),
+        "{estimate}"
+    );
+    let source = browser.wait_testid("kafka-catch-up").await?.attr("data-source").await?;
+    assert_eq!(source.as_deref(), Some("reads"));
     browser.screenshot("kafka-group").await?;
     client.execute("window.scrollTo(0, 650)", vec![]).await?;
     browser.screenshot("kafka-group-lag").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn group_lag_over_time_and_catch_up_from_prometheus() -> anyhow::Result<()> {
+    require_frontend()?;
+    let sb = TestSandbox::start(Incident::ConsumerLag).await?;
+    let prom = Prometheus::start(&[("sandbox", sb.sandbox.metrics_addr.to_string())]).await?;
+    let mut settings: Settings = serde_json::from_value(serde_json::json!({
+        "kafka": { "bootstrap": sb.sandbox.kafka_bootstrap },
+    }))?;
+    settings.prometheus = Some(TestApp::prometheus_settings(&prom.url)?);
+    settings.auth = AuthSettings::Local { local_role: Role::Reader };
+    let app = TestApp::start_with(settings).await?;
+    let browser = Browser::start().await?;
+    let result = lag_from_prometheus(&app, &browser).await;
+    let _ = browser.screenshot("kafka-lag-prometheus-final").await;
+    browser.close().await?;
+    app.stop().await?;
+    drop(prom);
+    drop(sb);
+    result
+}
+
+async fn lag_from_prometheus(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    let client = &browser.client;
+    client.goto(&app.url("/kafka/groups/stream-processor-group")).await?;
+    browser.wait_testid("kafka-group-partitions").await?;
+    // Auto-refresh reads the group and Prometheus again every 10 s; once Prometheus holds three
+    // steps of the lag, the estimate is its slope, and in this incident the lag rises.
+    browser.wait_testid("auto-refresh").await?.click().await?;
+    let estimate = eventually_for("the estimate from Prometheus", Duration::from_secs(90), || async {
+        let Ok(e) = client.find(Locator::Css("[data-testid=kafka-catch-up][data-source=prometheus]")).await
+        else {
+            return Ok(None);
+        };
+        Ok(Some(e.text().await?))
+    })
+    .await?;
+    assert!(estimate.contains("not catching up: lag rising"), "{estimate}");
+    assert!(estimate.contains("from Prometheus"), "{estimate}");
+    client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("[data-testid=kafka-lag-chart][data-drawn=true]"))
+        .await
+        .context("the lag chart is drawn")?;
+    assert_eq!(count(browser, "[data-testid=kafka-lag-history-empty]").await?, 0);
+    client.execute("window.scrollTo(0, document.body.scrollHeight)", vec![]).await?;
+    browser.screenshot("kafka-lag-prometheus").await?;
     Ok(())
 }
 

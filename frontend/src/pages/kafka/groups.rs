@@ -1,11 +1,15 @@
 //! The Consumer groups tab: every group with its state, members, total lag and the partitions
 //! whose lag is unknown; a selected group (`/kafka/groups/<id>`) shows its members and
 //! assignments, the per-partition lag (an unknown lag is said in words, never as a number), the
-//! lag over time from Prometheus when the metric exists, and the guarded offset reset.
+//! lag over time from Prometheus when the metric exists, the time to catch up at the current
+//! rates (see [`super::catch_up`]) and the guarded offset reset.
 
 use leptos::prelude::*;
 use triage_shared::kafka::{GroupPartitionLag, KafkaGroup, KafkaGroupList, KafkaMember, LagState};
+use triage_shared::prom::QueryResult;
+use triage_shared::{ApiError, ErrorKind};
 
+use super::catch_up::{self, CatchUp, LagReads, Source};
 use super::location::{KafkaLocation, KafkaTab};
 use super::reset::ResetDialog;
 use super::{bar_chart, kafka_error};
@@ -39,10 +43,17 @@ pub fn lag_text(p: &GroupPartitionLag) -> (String, Level) {
     }
 }
 
-/// The lag-over-time query of a group, its id escaped as a PromQL string.
+/// The lag-over-time query of a group (its total lag), its id escaped as a PromQL string.
 pub fn lag_query(group: &str) -> String {
-    format!("sum by (partition) (kafka_consumer_lag{{group={}}})", promql_string(group))
+    format!("sum(kafka_consumer_lag{{group={}}})", promql_string(group))
 }
+
+/// How far back the lag over time goes, and its step, in seconds.
+const LAG_HISTORY_SECS: f64 = 1800.0;
+const LAG_HISTORY_STEP: f64 = 10.0;
+
+/// The lag over time as fetched for one reload of the page.
+type LagHistory = LocalResource<(u32, Result<QueryResult, ApiError>)>;
 
 #[component]
 pub fn GroupsTab(
@@ -127,16 +138,44 @@ fn GroupDetail(id: String, can_act: Signal<bool>, role: Signal<&'static str>) ->
         move || (key.clone(), reload.get()),
         |(g, _)| async move { api::kafka::group(&g).await },
     );
+    let query = lag_query(&id);
+    let history_query = query.clone();
+    let history: LagHistory = keyed_resource(
+        move || reload.get(),
+        move |_| {
+            let q = history_query.clone();
+            async move {
+                let end = now_unix();
+                api::prom::query_range(&q, end - LAG_HISTORY_SECS, end, LAG_HISTORY_STEP).await
+            }
+        },
+    );
     let cluster = LocalResource::new(api::kafka::cluster);
     let reset_enabled =
         Signal::derive(move || cluster.get().map(|r| r.map(|c| c.reset_enabled).map_err(|e| e.message)));
     // Held here, not in the group's view, so the dialog and its outcome outlive the reload
     // that follows a reset.
     let open = RwSignal::new(false);
+    // The last two reads of the group's total lag, for the estimate when Prometheus has none.
+    let reads = RwSignal::new(LagReads::default());
+    Effect::new(move |_| {
+        if let Some(((_, n), Ok(g))) = group.get() {
+            let at = now_unix();
+            // Lag read across an offset reset (the dialog reloads the group) is not a rate.
+            let across_reset = open.get_untracked();
+            reads.update(|r| r.push(n, at, g.total_lag, across_reset));
+        }
+    });
+    let estimate = Signal::derive(move || {
+        let from_prometheus = history.get().and_then(|(_, r)| r.ok()).and_then(|r| {
+            r.series.first().and_then(|s| catch_up::from_series(&s.points)).map(|c| (c, Source::Prometheus))
+        });
+        from_prometheus.or_else(|| reads.get().estimate())
+    });
     let body = move || match group.get().map(|(_, r)| r) {
         None => view! { <Loading what="the consumer group" /> }.into_any(),
         Some(Err(e)) => kafka_error("the consumer group", e),
-        Some(Ok(g)) => group_view(g, can_act, role, reset_enabled, open).into_any(),
+        Some(Ok(g)) => group_view(g, can_act, role, reset_enabled, open, estimate).into_any(),
     };
     let dialog_group = id.clone();
     let dialog = move || {
@@ -147,7 +186,6 @@ fn GroupDetail(id: String, can_act: Signal<bool>, role: Signal<&'static str>) ->
         })
     };
     let back = KafkaLocation { tab: KafkaTab::Groups, selected: None }.href();
-    let lag_id = id.clone();
     view! {
         <div class="toolbar">
             <a href=back data-testid="kafka-back" data-noscroll>"← All groups"</a>
@@ -157,7 +195,7 @@ fn GroupDetail(id: String, can_act: Signal<bool>, role: Signal<&'static str>) ->
         </div>
         {body}
         {dialog}
-        <LagOverTime group=lag_id />
+        <LagOverTime query=query history=history />
     }
 }
 
@@ -167,6 +205,7 @@ fn group_view(
     role: Signal<&'static str>,
     reset_enabled: Signal<Option<Result<bool, String>>>,
     open: RwSignal<bool>,
+    estimate: Signal<Option<(CatchUp, Source)>>,
 ) -> impl IntoView {
     let group_error = g.error.clone().map(|e| {
         view! { <div class="panel error" role="alert" data-testid="kafka-group-error">{e}</div> }
@@ -242,6 +281,7 @@ fn group_view(
         <Kubectl cmd=g.command />
         {group_error}
         <p class="muted" data-testid="kafka-group-head">{head}</p>
+        {move || catch_up_line(estimate.get())}
         {reset}
         <h3>"Members"</h3>
         {members}
@@ -301,25 +341,49 @@ fn partition_row(p: GroupPartitionLag) -> impl IntoView {
     }
 }
 
-/// The group's lag over the last hour from Prometheus, when the exporter's metric exists.
+/// The catch-up estimate in words and where it came from; without one, how to get one.
+fn catch_up_line(estimate: Option<(CatchUp, Source)>) -> impl IntoView {
+    match estimate {
+        Some((c, source)) => {
+            let rising = matches!(c, CatchUp::Rising { .. });
+            let kind = match source {
+                Source::Prometheus => "prometheus",
+                Source::Reads { .. } => "reads",
+            };
+            view! {
+                <p data-testid="kafka-catch-up" data-source=kind>
+                    {if rising {
+                        view! { <strong>{catch_up::text(c)}</strong> }.into_any()
+                    } else {
+                        view! { <span>{catch_up::text(c)}</span> }.into_any()
+                    }}
+                    <span class="muted">" · "{catch_up::source_text(source)}</span>
+                </p>
+            }
+            .into_any()
+        }
+        None => view! {
+            <p class="muted" data-testid="kafka-catch-up-pending">
+                "Time to catch up: not enough lag history yet; refresh (or turn on auto-refresh) to estimate it from two reads of the group."
+            </p>
+        }
+        .into_any(),
+    }
+}
+
+/// The group's total lag over the last half hour from Prometheus, when the exporter's metric
+/// exists; without it (or without Prometheus) a sentence, not an error panel.
 #[component]
-fn LagOverTime(group: String) -> impl IntoView {
-    let query = lag_query(&group);
-    let q = query.clone();
-    let result = LocalResource::new(move || {
-        let q = q.clone();
-        async move {
-            let end = now_unix();
-            api::prom::query_range(&q, end - 3600.0, end, 30.0).await
-        }
-    });
+fn LagOverTime(query: String, history: LagHistory) -> impl IntoView {
     let body = move || {
-        match result.get() {
+        match history.get().map(|(_, r)| r) {
         None => view! { <Loading what="the lag over time" /> }.into_any(),
-        Some(Err(e)) => view! { <p class="muted" data-testid="kafka-lag-history-error">{format!("Lag over time unavailable: {}", e.message)}</p> }.into_any(),
-        Some(Ok(r)) if r.series.is_empty() => {
-            view! { <p class="muted" data-testid="kafka-lag-history-empty">"no kafka_consumer_lag metric for this group"</p> }.into_any()
+        Some(Err(e)) if e.kind == ErrorKind::Unavailable => no_series(Some(e.message)).into_any(),
+        Some(Err(e)) => view! {
+            <p class="muted" data-testid="kafka-lag-history-error">{format!("Lag over time unavailable: {}", e.message)}</p>
         }
+        .into_any(),
+        Some(Ok(r)) if r.series.iter().all(|s| s.points.is_empty()) => no_series(None).into_any(),
         Some(Ok(r)) => {
             let state = Signal::derive(move || ChartState::Ready(r.series.clone()));
             view! { <div class="panel"><Chart state=state unit=Unit::Plain height=200 testid="kafka-lag-chart" /></div> }.into_any()
@@ -328,7 +392,18 @@ fn LagOverTime(group: String) -> impl IntoView {
     };
     view! {
         <h3>"Lag over time"</h3>
-        <p class="muted"><code data-testid="kafka-lag-query">{query}</code></p>
+        <p class="muted"><code data-testid="kafka-lag-query">{query}</code>" · last 30 min"</p>
         {body}
+    }
+}
+
+/// No lag series for the group, and why when Prometheus said (e.g. it is not configured).
+fn no_series(why: Option<String>) -> impl IntoView {
+    view! {
+        <p class="muted" data-testid="kafka-lag-history-empty">
+            "No "<code>"kafka_consumer_lag"</code>" series for this group in Prometheus"
+            {why.map(|w| format!(": {w}"))}
+            "."
+        </p>
     }
 }

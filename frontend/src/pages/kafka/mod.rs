@@ -6,6 +6,7 @@
 //! group can be linked to. Each view shows its `kafka-*.sh` equivalent. One file per tab.
 
 pub mod brokers;
+pub mod catch_up;
 pub mod groups;
 pub mod location;
 pub mod reset;
