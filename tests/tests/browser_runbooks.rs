@@ -231,7 +231,8 @@ async fn alert_link(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     let leaders = statuses.iter().find(|(s, _)| s == "partition-leaders").map(|(_, v)| v.as_str());
     assert_eq!(leaders, Some("critical"), "16 / 6 / 2 leaders are flagged");
     let detail = eventually("the leaders step's detail", 15, || async {
-        let d = all(browser, "[data-testid=step][data-step=partition-leaders] [data-testid=step-detail]").await?;
+        let d =
+            all(browser, "[data-testid=step][data-step=partition-leaders] [data-testid=step-detail]").await?;
         Ok(match d.first() {
             Some(el) => Some(el.text().await?),
             None => None,

@@ -175,7 +175,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         format!(
             "# Written by `cargo xtask demo`.\n[server]\nlisten = \"{CONSOLE_ADDR}\"\n\n{auth}\n\
              [prometheus]\nurl = \"http://{PROMETHEUS_ADDR}\"\n\n\
-             [kubernetes]\nkubeconfig = \"{}\"\nnamespaces = [\"streaming-analytics\"]\n\n\
+             [kubernetes]\nkubeconfig = \"{}\"\nnamespaces = [\"streaming-analytics\"]\n\
+             # The Kafka connection flow tells whether the Secret keys the client names exist.\n\
+             list_secret_names = true\ncheck_secret_keys = true\n\n\
              [store]\nsqlite_path = \"{}\"\n\n\
              # The sandbox's database; snapshots every minute for the window diff.\n\
              [postgres]\nsnapshot_interval_secs = 60\n\n\
