@@ -164,10 +164,29 @@ pub fn coordinator(incident: Incident, group: &str) -> i32 {
     live[(fnv(group) % live.len() as u64) as usize]
 }
 
-/// Where the brokers listen: one address per broker id.
+/// Where the brokers listen: one address per broker id, and how many requests of each API
+/// they served (tests check how a client reads the cluster).
 #[derive(Debug, Clone)]
 pub struct Listeners {
     pub addrs: Vec<SocketAddr>,
+    pub served: RequestCounts,
+}
+
+/// Requests served per API, over every broker.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCounts(Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>);
+
+impl RequestCounts {
+    fn record(&self, key: ApiKey) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(format!("{key:?}")).or_default() += 1;
+        }
+    }
+
+    /// Requests of `api` (e.g. `"OffsetFetch"`) served so far.
+    pub fn get(&self, api: &str) -> u64 {
+        self.0.lock().map_or(0, |m| m.get(api).copied().unwrap_or(0))
+    }
 }
 
 impl Listeners {
@@ -196,7 +215,10 @@ pub async fn start(
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for a Kafka broker: {e}"))?;
         bound.push(l);
     }
-    let listeners = Listeners { addrs: bound.iter().map(TcpListener::local_addr).collect::<Result<_, _>>()? };
+    let listeners = Listeners {
+        addrs: bound.iter().map(TcpListener::local_addr).collect::<Result<_, _>>()?,
+        served: RequestCounts::default(),
+    };
     let shared = Arc::new(listeners.clone());
     let mut tasks = Vec::new();
     for (id, listener) in bound.into_iter().enumerate() {
@@ -302,6 +324,7 @@ impl Broker {
             return encode(ApiKey::ApiVersions, 0, correlation_id, &api_versions(code::UNSUPPORTED_VERSION));
         }
         anyhow::ensure!(supported(key, version), "{key:?} v{version} is not served");
+        self.listeners.served.record(key);
         let incident = lock(&self.world).incident;
         match key {
             ApiKey::ApiVersions => encode(key, version, correlation_id, &api_versions(code::NONE)),
@@ -853,7 +876,11 @@ mod tests {
 
     fn broker(world: World, id: i32) -> Broker {
         let addrs = (0..BROKERS).map(|i| SocketAddr::from(([127, 0, 0, 1], 19092 + i as u16))).collect();
-        Broker { id, world: Arc::new(std::sync::Mutex::new(world)), listeners: Arc::new(Listeners { addrs }) }
+        Broker {
+            id,
+            world: Arc::new(std::sync::Mutex::new(world)),
+            listeners: Arc::new(Listeners { addrs, served: RequestCounts::default() }),
+        }
     }
 
     fn leaders(incident: Incident) -> [usize; BROKERS] {

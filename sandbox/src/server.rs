@@ -58,6 +58,8 @@ pub struct Sandbox {
     pub kubeconfig: Option<PathBuf>,
     /// The Kafka brokers' `host:port` list, comma-separated, as clients take it.
     pub kafka_bootstrap: String,
+    /// Kafka requests served per API.
+    pub kafka_requests: crate::kafka::RequestCounts,
     pub world: Shared,
     /// Every request the Kubernetes API served.
     pub access_log: api::AccessLog,
@@ -105,6 +107,7 @@ impl Sandbox {
         let (kafka, mut tasks) =
             crate::kafka::start(world.clone(), &options.kafka_addrs, control.incident.subscribe()).await?;
         let kafka_bootstrap = kafka.bootstrap();
+        let kafka_requests = kafka.served.clone();
         let access_log = api::AccessLog::default();
         let api_faults = api::FaultSwitch::default();
         let api_router = api::router(world.clone(), access_log.clone(), api_faults.clone());
@@ -155,6 +158,7 @@ impl Sandbox {
             metrics_addr,
             kubeconfig: options.kubeconfig,
             kafka_bootstrap,
+            kafka_requests,
             world,
             access_log,
             api_faults,

@@ -152,8 +152,32 @@ async fn kcat_confluent_kafka_and_triage_read_the_same_cluster_and_the_reset_mov
         assert!(row.owner.is_some(), "{row:?}");
     }
 
-    // Groups: both listed, the idle one Empty.
+    // Groups: both listed, the idle one Empty, its total lag between what confluent-kafka's reads
+    // before and after give; the committed offsets read in one batched OffsetFetch per
+    // coordinator.
+    let idle_committed = oracle(&b, &["offsets", "audit-replayer"]).await?;
+    let ends_before = oracle(&b, &["watermarks", "events"]).await?;
+    let fetches = sb.sandbox.kafka_requests.get("OffsetFetch");
     let list: KafkaGroupList = app.get_json("/api/kafka/groups").await?;
+    let used = sb.sandbox.kafka_requests.get("OffsetFetch") - fetches;
+    assert!((1..=3).contains(&used), "at most one OffsetFetch per coordinator, not per group: {used}");
+    let ends_after = oracle(&b, &["watermarks", "events"]).await?;
+    let lag_bound = |ends: &Value| -> i64 {
+        (0..24)
+            .map(|p: i32| {
+                let key = p.to_string();
+                ends[&key]["high"].as_i64().unwrap_or(0) - committed_of(&idle_committed, p).unwrap_or(0)
+            })
+            .sum()
+    };
+    let idle = list.groups.iter().find(|g| g.id == "audit-replayer").context("audit-replayer listed")?;
+    let total = idle.total_lag.context("the idle group's lag")?;
+    ensure!(
+        lag_bound(&ends_before) <= total && total <= lag_bound(&ends_after),
+        "total lag {total} not in {}..{}",
+        lag_bound(&ends_before),
+        lag_bound(&ends_after)
+    );
     let states: BTreeMap<&str, &str> =
         list.groups.iter().map(|g| (g.id.as_str(), g.state.as_str())).collect();
     assert_eq!(states.get("stream-processor-group").map(|s| s.to_lowercase()), Some("stable".to_owned()));

@@ -79,7 +79,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         }
         run_cmd(&mut cmd)
     })?;
-    let bin = |name: &str| root.join("target").join(profile).join(name);
+    // Where cargo put the binaries: `CARGO_TARGET_DIR` when set, else `target/`.
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let bin = |name: &str| target_dir.join(profile).join(name);
     // Validate the incident name before starting anything.
     let status =
         Command::new(bin("triage-sandbox")).arg("incidents").output().context("cannot run triage-sandbox")?;
@@ -97,7 +99,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         ("sandbox API", API_ADDR),
         ("sandbox metrics", METRICS_ADDR),
         ("OpenID provider", if options.sso { OIDC_ADDR } else { "" }),
-    ] {
+    ]
+    .into_iter()
+    .chain(KAFKA_ADDRS.split(',').map(|a| ("sandbox Kafka broker", a)))
+    {
         if !addr.is_empty() && TcpStream::connect(addr).is_ok() {
             bail!(
                 "something already listens on {addr} (wanted for the {what}); stop it or the previous demo first"

@@ -118,13 +118,29 @@ impl Kafka {
         let truncated = groups.len() > self.settings.max_groups;
         groups.truncate(self.settings.max_groups);
         let topics = self.bounded_topics(&md)?;
-        let ends = self.log_offsets(&md, &topics, LogEnd::End).await;
-        let rows = futures::stream::iter(groups)
+        let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+        let (ends, batched) = tokio::join!(
+            self.log_offsets(&md, &topics, LogEnd::End),
+            self.committed_many(&md, &ids, &topics)
+        );
+        let mut batched = batched.unwrap_or_default();
+        // Groups the batched read did not answer for are read one by one through librdkafka.
+        let groups: Vec<(GroupDescription, Option<Committed>)> = groups
+            .into_iter()
             .map(|g| {
+                let c = batched.remove(&g.id);
+                (g, c)
+            })
+            .collect();
+        let rows = futures::stream::iter(groups)
+            .map(|(g, committed)| {
                 let topics = &topics;
                 let ends = &ends;
                 async move {
-                    let committed = self.committed(&g.id, topics).await;
+                    let committed = match committed {
+                        Some(c) => c,
+                        None => self.committed(&g.id, topics).await,
+                    };
                     summary(&g, committed, ends)
                 }
             })

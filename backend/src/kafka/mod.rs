@@ -23,6 +23,7 @@ use triage_shared::{ApiError, ErrorKind};
 use crate::config::KafkaSettings;
 
 pub mod groups;
+pub mod offsets;
 pub mod probe;
 pub mod reset;
 pub mod views;

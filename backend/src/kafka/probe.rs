@@ -128,7 +128,7 @@ async fn metadata<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Sends one request and reads its response.
-async fn exchange<S, Req, Resp>(
+pub(super) async fn exchange<S, Req, Resp>(
     stream: &mut S,
     key: ApiKey,
     version: i16,
