@@ -52,7 +52,11 @@ impl Context {
 impl ClientContext for Context {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!("librdkafka: {error}: {reason}");
-        if let Ok(mut last) = self.last_error.lock() {
+        // "1/1 brokers are down" follows the broker's own reason; it does not replace it.
+        let summary = error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown);
+        if let Ok(mut last) = self.last_error.lock()
+            && !(summary && last.is_some())
+        {
             *last = Some(reason.to_owned());
         }
     }
@@ -62,6 +66,13 @@ impl ClientContext for Context {
         match level {
             L::Emerg | L::Alert | L::Critical | L::Error => tracing::warn!("librdkafka {fac}: {message}"),
             _ => tracing::debug!("librdkafka {fac}: {message}"),
+        }
+        // A failed connection (refused, TLS handshake, SASL) is often only logged as `FAIL`
+        // before the call times out, without an error callback.
+        if fac == "FAIL"
+            && let Ok(mut last) = self.last_error.lock()
+        {
+            *last = Some(message.to_owned());
         }
     }
 }
@@ -123,6 +134,7 @@ impl Kafka {
         let bootstrap = self.settings.bootstrap.clone();
         self.blocking(move || {
             let md = handle.fetch_metadata(topic.as_deref(), timeout).map_err(|e| {
+                deliver_logs(&handle);
                 api_error(&e, handle.context(), &format!("reading the metadata of {bootstrap}"))
             })?;
             Ok(Metadata::from(&md))
@@ -139,6 +151,7 @@ impl Kafka {
         let answer = self
             .blocking(move || {
                 Ok(handle.fetch_metadata(None, timeout).map(|md| Metadata::from(&md)).map_err(|e| {
+                    deliver_logs(&handle);
                     let p = classify(&e, handle.context().last_error().as_deref());
                     KafkaProblem {
                         kind: p.kind,
@@ -160,6 +173,19 @@ impl Kafka {
     /// A handle acting as `group` (it never subscribes, so it never joins the group).
     fn group_handle(&self, group: &str) -> Result<Handle, ApiError> {
         handle(&self.settings, Some(group))
+    }
+}
+
+/// Most queued librdkafka events handled at once after a failed call.
+const MAX_EVENTS_DELIVERED: usize = 256;
+
+/// Hands librdkafka's queued log and error events to the [`Context`]: rust-rdkafka routes them
+/// to the main queue, which nothing else polls here (the handles never consume), so a failed
+/// call polls it to learn the broker's reason ("SSL handshake failed", "SASL authentication").
+fn deliver_logs(handle: &Handle) {
+    for _ in 0..MAX_EVENTS_DELIVERED {
+        // Without a subscription no message can come; each call handles at most one event.
+        let _ = handle.poll(Duration::ZERO);
     }
 }
 

@@ -287,7 +287,12 @@ async fn sasl_steps<S: AsyncRead + AsyncWrite + Unpin>(
     let auth = |m: String| problem(ConnectionErrorKind::Authentication, m);
     let mechanism = sasl.mechanism.as_str();
     let req = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
-    let resp: SaslHandshakeResponse = exchange(stream, ApiKey::SaslHandshake, 1, 3, &req).await?;
+    // A broker that cannot start the mechanism may close the connection instead of answering.
+    let closed = |step: &str, e: KafkaProblem| {
+        auth(format!("the broker ended the connection at SASL {mechanism} {step} ({})", e.message))
+    };
+    let resp: SaslHandshakeResponse =
+        exchange(stream, ApiKey::SaslHandshake, 1, 3, &req).await.map_err(|e| closed("handshake", e))?;
     if resp.error_code == UNSUPPORTED_SASL_MECHANISM {
         let enabled: Vec<String> = resp.mechanisms.iter().map(ToString::to_string).collect();
         return Err(auth(format!(
@@ -313,8 +318,9 @@ async fn sasl_steps<S: AsyncRead + AsyncWrite + Unpin>(
     token.put_u8(0);
     token.extend_from_slice(sasl.password.expose_secret().as_bytes());
     let req = SaslAuthenticateRequest::default().with_auth_bytes(token.freeze());
-    let resp: SaslAuthenticateResponse =
-        exchange(stream, ApiKey::SaslAuthenticate, max.clamp(0, 2), 4, &req).await?;
+    let resp: SaslAuthenticateResponse = exchange(stream, ApiKey::SaslAuthenticate, max.clamp(0, 2), 4, &req)
+        .await
+        .map_err(|e| closed("authentication", e))?;
     if resp.error_code != 0 {
         let said = resp.error_message.map(|m| m.to_string()).unwrap_or_default();
         return Err(auth(format!(
