@@ -102,6 +102,23 @@ async fn over_tls_the_right_ca_reads_the_cluster_and_a_wrong_ca_is_a_tls_error_i
     assert!(status >= 400, "{status} {body}");
     assert!(body.to_ascii_lowercase().contains("certificate"), "{body}");
     app.stop().await?;
+
+    // TLS configured against a plaintext listener: the probe names the TLS handshake that got
+    // no answer, within the timeout.
+    let plaintext = Tansu::start().await?;
+    let app = TestApp::start_with(settings(json!({
+        "bootstrap": plaintext.bootstrap, "timeout_secs": TIMEOUT_SECS, "tls": {"ca_file": pki.ca},
+    }))?)
+    .await?;
+    let started = Instant::now();
+    let cluster: KafkaCluster = app.get_json("/api/kafka/cluster").await?;
+    ensure!(started.elapsed() < Duration::from_secs(3 * TIMEOUT_SECS), "took {:?}", started.elapsed());
+    assert!(cluster.metadata_error.is_some(), "{cluster:?}");
+    let server = cluster.unlisted.first().context("the bootstrap server is listed")?;
+    let error = server.error.as_ref().context("the probe's error")?;
+    assert_eq!(error.kind, ConnectionErrorKind::Tls, "{error:?}");
+    assert!(error.message.contains("TLS listener"), "{error:?}");
+    app.stop().await?;
     Ok(())
 }
 

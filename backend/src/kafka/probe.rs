@@ -20,6 +20,7 @@
 //! error the cluster view reports beside the brokers.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, BytesMut};
@@ -147,9 +148,22 @@ fn problem(kind: ConnectionErrorKind, message: impl Into<String>) -> KafkaProble
 
 /// Probes `host:port` within `timeout`.
 pub async fn probe(host: &str, port: i32, timeout: Duration, security: &Security) -> Probe {
-    match tokio::time::timeout(timeout, probe_inner(host, port, timeout, security)).await {
+    // Set while the TLS handshake runs, so a listener that never answers the ClientHello (a
+    // plaintext one waits for the rest of a "frame") is named as a TLS problem.
+    let in_handshake = AtomicBool::new(false);
+    match tokio::time::timeout(timeout, probe_inner(host, port, security, &in_handshake)).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => Probe { error: Some(e), ..Probe::default() },
+        Err(_) if in_handshake.load(Ordering::Relaxed) => Probe {
+            error: Some(problem(
+                ConnectionErrorKind::Tls,
+                format!(
+                    "TLS handshake with {host}:{port}: no answer within {} s (is it a TLS listener?)",
+                    timeout.as_secs_f64()
+                ),
+            )),
+            ..Probe::default()
+        },
         Err(_) => Probe {
             error: Some(problem(
                 ConnectionErrorKind::Timeout,
@@ -163,8 +177,8 @@ pub async fn probe(host: &str, port: i32, timeout: Duration, security: &Security
 async fn probe_inner(
     host: &str,
     port: i32,
-    timeout: Duration,
     security: &Security,
+    in_handshake: &AtomicBool,
 ) -> Result<Probe, KafkaProblem> {
     let port = u16::try_from(port)
         .map_err(|_| problem(ConnectionErrorKind::Other, format!("port {port} is not a TCP port")))?;
@@ -189,22 +203,10 @@ async fn probe_inner(
     };
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| problem(ConnectionErrorKind::Tls, format!("{host} is not a TLS server name: {e}")))?;
-    // Its own bound, so a listener that never answers the ClientHello (a plaintext one waits
-    // for the rest of a "frame") is named as a TLS problem, not a bare timeout.
-    let handshake = tokio::time::timeout(timeout, connector.connect(name, stream)).await;
-    let mut stream = match handshake {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(problem(ConnectionErrorKind::Tls, tls_words(host, port, &e))),
-        Err(_) => {
-            return Err(problem(
-                ConnectionErrorKind::Tls,
-                format!(
-                    "TLS handshake with {host}:{port}: no answer within {} s (is it a TLS listener?)",
-                    timeout.as_secs_f64()
-                ),
-            ));
-        }
-    };
+    in_handshake.store(true, Ordering::Relaxed);
+    let handshake = connector.connect(name, stream).await;
+    in_handshake.store(false, Ordering::Relaxed);
+    let mut stream = handshake.map_err(|e| problem(ConnectionErrorKind::Tls, tls_words(host, port, &e)))?;
     probe_stream(&mut stream, security.sasl.as_ref()).await
 }
 
@@ -432,4 +434,51 @@ where
         tracing::debug!("{} bytes left after the {key:?} answer", buf.remaining());
     }
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(tls: KafkaTls) -> KafkaSettings {
+        KafkaSettings {
+            bootstrap: "127.0.0.1:9093".to_owned(),
+            timeout_secs: 5,
+            allow_offset_reset: false,
+            max_groups: 10,
+            max_partitions: 10,
+            concurrency: 1,
+            tls: Some(tls),
+            sasl: None,
+        }
+    }
+
+    #[test]
+    fn unreadable_or_empty_tls_files_are_errors_naming_their_key() -> Result<(), String> {
+        let missing = KafkaTls { ca_file: Some("/nonexistent/ca.pem".into()), ..KafkaTls::default() };
+        let e = Security::from_settings(&settings(missing)).err().ok_or("a missing CA file was accepted")?;
+        assert!(e.contains("kafka.tls.ca_file") && e.contains("/nonexistent/ca.pem"), "{e}");
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate").map_err(|e| e.to_string())?;
+        let e = Security::from_settings(&settings(KafkaTls { ca_file: Some(empty), ..KafkaTls::default() }))
+            .err()
+            .ok_or("a CA file without a certificate was accepted")?;
+        assert!(e.contains("no PEM certificate"), "{e}");
+        Ok(())
+    }
+
+    #[test]
+    fn the_debug_of_the_probe_settings_shows_no_password() {
+        let security = Security {
+            tls: None,
+            sasl: Some(Sasl {
+                mechanism: SaslMechanism::ScramSha512,
+                username: "triage".to_owned(),
+                password: SecretString::from("hunter2-secret"),
+            }),
+        };
+        let shown = format!("{security:?}");
+        assert!(!shown.contains("hunter2") && shown.contains("SCRAM-SHA-512"), "{shown}");
+    }
 }
