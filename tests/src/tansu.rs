@@ -65,14 +65,25 @@ impl Tansu {
     /// Tansu behind a TLS front on `127.0.0.1` (see the module doc), with `pki`'s server
     /// certificate; clients verify it with `pki.ca`.
     pub async fn start_tls(pki: &TestPki) -> Result<Self> {
+        Self::start_tls_with(pki, false).await
+    }
+
+    /// [`Tansu::start_tls`] whose front also requires a client certificate signed by `pki.ca`
+    /// (mutual TLS).
+    pub async fn start_mtls(pki: &TestPki) -> Result<Self> {
+        Self::start_tls_with(pki, true).await
+    }
+
+    async fn start_tls_with(pki: &TestPki, client_auth: bool) -> Result<Self> {
         let front = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let front_port = front.local_addr()?.port();
         let broker_port = free_port()?;
-        let acceptor = pki.acceptor()?;
+        let acceptor = pki.acceptor(client_auth)?;
         let upstream = SocketAddr::from(([127, 0, 0, 1], broker_port));
         let front = TlsFront { task: tokio::spawn(serve_tls_front(front, acceptor, upstream)) };
         let mut tansu = Self::spawn(broker_port, front_port, &[], Some(front))?;
-        let config = pki.oracle_config(&pki.ca);
+        let config =
+            if client_auth { pki.oracle_config_with_client_cert() } else { pki.oracle_config(&pki.ca) };
         let probe = tansu.bootstrap.clone();
         wait_until(&mut tansu.child, Duration::from_secs(20), move || {
             let (probe, config) = (probe.clone(), config.clone());
@@ -155,11 +166,15 @@ async fn serve_tls_front(
 }
 
 /// A throwaway PKI made by the `openssl` CLI in a temporary folder: a CA, a server certificate
-/// it signed for `127.0.0.1` and `localhost`, and an unrelated second CA (the wrong one).
+/// it signed for `127.0.0.1` and `localhost`, a client certificate it signed, and an unrelated
+/// second CA (the wrong one).
 pub struct TestPki {
     pub ca: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
+    /// A client certificate the CA signed (for mutual TLS), and its key.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
     pub other_ca: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -227,7 +242,44 @@ impl TestPki {
             "-out",
             &path_arg(&at("server.pem")),
         ])?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=triage",
+            "-keyout",
+            &path_arg(&at("client.key")),
+            "-out",
+            &path_arg(&at("client.csr")),
+        ])?;
+        std::fs::write(
+            at("client.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
+        )?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            &path_arg(&at("client.csr")),
+            "-CA",
+            &path_arg(&at("ca.pem")),
+            "-CAkey",
+            &path_arg(&at("ca.key")),
+            "-CAcreateserial",
+            "-extfile",
+            &path_arg(&at("client.ext")),
+            "-out",
+            &path_arg(&at("client.pem")),
+        ])?;
         Ok(Self {
+            client_cert: at("client.pem"),
+            client_key: at("client.key"),
             ca: at("ca.pem"),
             server_cert: at("server.pem"),
             server_key: at("server.key"),
@@ -236,24 +288,48 @@ impl TestPki {
         })
     }
 
-    /// The server side of the front: the server certificate and its key.
-    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor> {
-        let certs = CertificateDer::pem_file_iter(&self.server_cert)
-            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-            .context("the server certificate")?;
+    /// The server side of the front: the server certificate and its key, and with
+    /// `client_auth` a client certificate required, verified against the CA.
+    fn acceptor(&self, client_auth: bool) -> Result<tokio_rustls::TlsAcceptor> {
+        let certs = read_pem_certs(&self.server_cert)?;
         let key = PrivateKeyDer::from_pem_file(&self.server_key).context("the server key")?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)?;
-        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?;
+        let builder = if client_auth {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in read_pem_certs(&self.ca)? {
+                roots.add(ca)?;
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()?;
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(builder.with_single_cert(certs, key)?)))
+    }
+
+    /// librdkafka settings for the oracle trusting the CA and presenting the client certificate.
+    pub fn oracle_config_with_client_cert(&self) -> serde_json::Value {
+        serde_json::json!({
+            "security.protocol": "ssl", "ssl.ca.location": path_arg(&self.ca),
+            "ssl.certificate.location": path_arg(&self.client_cert),
+            "ssl.key.location": path_arg(&self.client_key),
+        })
     }
 
     /// librdkafka settings for the oracle trusting `ca`.
     pub fn oracle_config(&self, ca: &Path) -> serde_json::Value {
         serde_json::json!({"security.protocol": "ssl", "ssl.ca.location": path_arg(ca)})
     }
+}
+
+fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .with_context(|| format!("the certificates in {}", path.display()))
 }
 
 fn path_arg(p: &Path) -> String {

@@ -123,6 +123,44 @@ async fn over_tls_the_right_ca_reads_the_cluster_and_a_wrong_ca_is_a_tls_error_i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_mutual_tls_the_client_certificate_is_presented_and_its_absence_is_a_tls_error() -> Result<()> {
+    let pki = TestPki::generate()?;
+    let tansu = Tansu::start_mtls(&pki).await?;
+    let b = tansu.bootstrap.clone();
+    // confluent-kafka: with the client certificate the broker answers, without it not.
+    let expected = oracle_with(&pki.oracle_config_with_client_cert(), &b, &["cluster"]).await?;
+    let without = oracle_with(&pki.oracle_config(&pki.ca), &b, &["cluster"]).await;
+    ensure!(without.is_err(), "the front let confluent-kafka in without a certificate: {without:?}");
+
+    let app = TestApp::start_with(settings(json!({
+        "bootstrap": b, "timeout_secs": TIMEOUT_SECS,
+        "tls": {"ca_file": pki.ca, "cert_file": pki.client_cert, "key_file": pki.client_key},
+    }))?)
+    .await?;
+    let cluster: KafkaCluster = app.get_json("/api/kafka/cluster").await?;
+    assert!(cluster.metadata_error.is_none(), "{cluster:?}");
+    let broker = cluster.brokers.first().context("a broker")?;
+    assert!(broker.reachable && !broker.api_versions.is_empty(), "{broker:?}");
+    assert_eq!(cluster.controller.map(i64::from), expected["controller"].as_i64());
+    app.stop().await?;
+
+    let app = TestApp::start_with(settings(json!({
+        "bootstrap": b, "timeout_secs": TIMEOUT_SECS, "tls": {"ca_file": pki.ca},
+    }))?)
+    .await?;
+    let started = Instant::now();
+    let cluster: KafkaCluster = app.get_json("/api/kafka/cluster").await?;
+    ensure!(started.elapsed() < Duration::from_secs(3 * TIMEOUT_SECS), "took {:?}", started.elapsed());
+    assert!(cluster.metadata_error.is_some(), "{cluster:?}");
+    let server = cluster.unlisted.first().context("the bootstrap server is listed")?;
+    let error = server.error.as_ref().context("the probe's error")?;
+    assert_eq!(error.kind, ConnectionErrorKind::Tls, "{error:?}");
+    assert!(error.message.contains("Certificate"), "{error:?}");
+    app.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_sasl_login_is_authentication_in_words_and_the_password_shows_nowhere() -> Result<()> {
     let tansu = Tansu::start_sasl().await?;
     let b = tansu.bootstrap.clone();

@@ -403,6 +403,17 @@ where
     frame.put_u32(len);
     frame.extend_from_slice(&body);
     let io = |e: std::io::Error| {
+        // With TLS 1.3 a broker refusing the client certificate says so after the handshake,
+        // as an alert on the first read.
+        if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            let words = match tls {
+                rustls::Error::AlertReceived(alert) => {
+                    format!("the broker refused the connection ({alert:?})")
+                }
+                other => other.to_string(),
+            };
+            return problem(ConnectionErrorKind::Tls, format!("TLS failed during {key:?}: {words}"));
+        }
         let kind = if e.kind() == std::io::ErrorKind::UnexpectedEof {
             ConnectionErrorKind::Protocol
         } else {
