@@ -53,7 +53,11 @@ impl Context {
 impl ClientContext for Context {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!("librdkafka: {error}: {reason}");
-        if let Ok(mut last) = self.last_error.lock() {
+        // "1/1 brokers are down" follows the broker's own reason; it does not replace it.
+        let summary = error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown);
+        if let Ok(mut last) = self.last_error.lock()
+            && !(summary && last.is_some())
+        {
             *last = Some(reason.to_owned());
         }
     }
@@ -63,6 +67,13 @@ impl ClientContext for Context {
         match level {
             L::Emerg | L::Alert | L::Critical | L::Error => tracing::warn!("librdkafka {fac}: {message}"),
             _ => tracing::debug!("librdkafka {fac}: {message}"),
+        }
+        // A failed connection (refused, TLS handshake, SASL) is often only logged as `FAIL`
+        // before the call times out, without an error callback.
+        if fac == "FAIL"
+            && let Ok(mut last) = self.last_error.lock()
+        {
+            *last = Some(message.to_owned());
         }
     }
 }
@@ -76,6 +87,8 @@ pub type Handle = BaseConsumer<Context>;
 pub struct Kafka {
     settings: KafkaSettings,
     shared: Arc<Handle>,
+    /// The direct probe's TLS client and SASL settings, read once from `[kafka]`.
+    probe_security: probe::Security,
     /// Bounds the blocking calls in flight (each holds a pool thread until its timeout).
     permits: Arc<tokio::sync::Semaphore>,
 }
@@ -83,8 +96,11 @@ pub struct Kafka {
 impl Kafka {
     pub fn new(settings: &KafkaSettings) -> Result<Arc<Self>, ApiError> {
         let shared = Arc::new(handle(settings, None)?);
+        let probe_security = probe::Security::from_settings(settings).map_err(|e| {
+            ApiError::new(ErrorKind::Unavailable, format!("cannot set up the Kafka TLS client: {e}"))
+        })?;
         let permits = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1) * 2));
-        Ok(Arc::new(Self { settings: settings.clone(), shared, permits }))
+        Ok(Arc::new(Self { settings: settings.clone(), shared, probe_security, permits }))
     }
 
     pub fn settings(&self) -> &KafkaSettings {
@@ -119,6 +135,7 @@ impl Kafka {
         let bootstrap = self.settings.bootstrap.clone();
         self.blocking(move || {
             let md = handle.fetch_metadata(topic.as_deref(), timeout).map_err(|e| {
+                deliver_logs(&handle);
                 api_error(&e, handle.context(), &format!("reading the metadata of {bootstrap}"))
             })?;
             Ok(Metadata::from(&md))
@@ -126,9 +143,50 @@ impl Kafka {
         .await
     }
 
+    /// The cluster's metadata, or why not as the kind it is (TLS, authentication, …): the
+    /// cluster view shows it beside the brokers instead of failing.
+    async fn metadata_or_problem(&self) -> Result<Metadata, KafkaProblem> {
+        let handle = self.shared.clone();
+        let timeout = self.timeout();
+        let bootstrap = self.settings.bootstrap.clone();
+        let answer = self
+            .blocking(move || {
+                Ok(handle.fetch_metadata(None, timeout).map(|md| Metadata::from(&md)).map_err(|e| {
+                    deliver_logs(&handle);
+                    let p = classify(&e, handle.context().last_error().as_deref());
+                    KafkaProblem {
+                        kind: p.kind,
+                        message: format!("reading the metadata of {bootstrap}: {}", p.message),
+                    }
+                }))
+            })
+            .await;
+        match answer {
+            Ok(result) => result,
+            Err(e) => Err(KafkaProblem { kind: ConnectionErrorKind::Other, message: e.message }),
+        }
+    }
+
+    pub(crate) fn probe_security(&self) -> &probe::Security {
+        &self.probe_security
+    }
+
     /// A handle acting as `group` (it never subscribes, so it never joins the group).
     fn group_handle(&self, group: &str) -> Result<Handle, ApiError> {
         handle(&self.settings, Some(group))
+    }
+}
+
+/// Most queued librdkafka events handled at once after a failed call.
+const MAX_EVENTS_DELIVERED: usize = 256;
+
+/// Hands librdkafka's queued log and error events to the [`Context`]: rust-rdkafka routes them
+/// to the main queue, which nothing else polls here (the handles never consume), so a failed
+/// call polls it to learn the broker's reason ("SSL handshake failed", "SASL authentication").
+fn deliver_logs(handle: &Handle) {
+    for _ in 0..MAX_EVENTS_DELIVERED {
+        // Without a subscription no message can come; each call handles at most one event.
+        let _ = handle.poll(Duration::ZERO);
     }
 }
 
@@ -187,8 +245,9 @@ pub fn classify(e: &KafkaError, last: Option<&str>) -> KafkaProblem {
         _ => ConnectionErrorKind::Other,
     };
     // librdkafka's background reason is more precise than the call's code ("Connection
-    // refused", "SSL handshake failed", "SASL authentication error").
-    let kind = match (kind, last.map(str::to_ascii_lowercase)) {
+    // refused", "SSL handshake failed", "SASL authentication error"). Its broker prefix
+    // (`sasl_ssl://host:9093/bootstrap: `) is left out: the scheme alone says "sasl" and "ssl".
+    let kind = match (kind, last.map(|l| without_broker_prefix(l).to_ascii_lowercase())) {
         (
             ConnectionErrorKind::Timeout | ConnectionErrorKind::Other | ConnectionErrorKind::Refused,
             Some(l),
@@ -212,6 +271,14 @@ pub fn classify(e: &KafkaError, last: Option<&str>) -> KafkaProblem {
         message = format!("{message} (last broker error: {last})");
     }
     KafkaProblem { kind, message }
+}
+
+/// librdkafka's reason without the `scheme://host:port/id: ` naming the broker it is about.
+fn without_broker_prefix(reason: &str) -> &str {
+    match reason.split_once("://") {
+        Some((scheme, rest)) if !scheme.contains(' ') => rest.split_once(": ").map_or(reason, |(_, r)| r),
+        _ => reason,
+    }
 }
 
 /// An rdkafka error as the API's error, naming what was being done.
@@ -294,4 +361,29 @@ pub fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_of(last: &str) -> ConnectionErrorKind {
+        let e = KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut);
+        classify(&e, Some(last)).kind
+    }
+
+    #[test]
+    fn the_broker_prefix_does_not_decide_the_kind() {
+        // A TLS failure on a SASL_SSL listener is TLS, though the scheme says "sasl".
+        let tls = "sasl_ssl://127.0.0.1:9093/bootstrap: SSL handshake failed: error:0A000086:SSL \
+                   routines::certificate verify failed (after 3ms in state SSL_HANDSHAKE)";
+        assert_eq!(kind_of(tls), ConnectionErrorKind::Tls);
+        let sasl = "sasl_ssl://127.0.0.1:9093/bootstrap: SASL authentication error: SASL SCRAM \
+                    authentication failed: broker responded with unknown-user";
+        assert_eq!(kind_of(sasl), ConnectionErrorKind::Authentication);
+        let refused = "ssl://127.0.0.1:9093/bootstrap: Connect to ipv4#127.0.0.1:9093 failed: \
+                       Connection refused (after 0ms in state CONNECT)";
+        assert_eq!(kind_of(refused), ConnectionErrorKind::Refused);
+        assert_eq!(without_broker_prefix("no prefix: here"), "no prefix: here");
+    }
 }

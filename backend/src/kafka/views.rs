@@ -39,19 +39,9 @@ impl Kafka {
         let started = Instant::now();
         let timeout = self.timeout();
         let bootstrap = self.settings.bootstrap.clone();
-        let (metadata, metadata_error) = match self.metadata(None).await {
+        let (metadata, metadata_error) = match self.metadata_or_problem().await {
             Ok(md) => (Some(md), None),
-            Err(e) => (
-                None,
-                Some(super::KafkaProblem {
-                    kind: if e.kind == ErrorKind::Timeout {
-                        super::ConnectionErrorKind::Timeout
-                    } else {
-                        super::ConnectionErrorKind::Other
-                    },
-                    message: e.message,
-                }),
-            ),
+            Err(problem) => (None, Some(problem)),
         };
         let listed: Vec<(i32, String, i32)> =
             metadata.as_ref().map(|m| m.brokers.clone()).unwrap_or_default();
@@ -66,8 +56,11 @@ impl Kafka {
                 (!in_metadata).then(|| (s.clone(), host.to_owned(), port))
             })
             .collect();
-        let listed_probes = join_all(listed.iter().map(|(_, host, port)| probe(host, *port, timeout)));
-        let unlisted_probes = join_all(unlisted.iter().map(|(_, host, port)| probe(host, *port, timeout)));
+        let security = self.probe_security();
+        let listed_probes =
+            join_all(listed.iter().map(|(_, host, port)| probe(host, *port, timeout, security)));
+        let unlisted_probes =
+            join_all(unlisted.iter().map(|(_, host, port)| probe(host, *port, timeout, security)));
         let (listed_probes, unlisted_probes) = tokio::join!(listed_probes, unlisted_probes);
 
         // Cluster id, controller and racks come from the first probe whose metadata answered.
