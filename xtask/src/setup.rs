@@ -26,8 +26,8 @@ const SCHEMATHESIS_REQUIREMENTS: &str = "tests/schemathesis/requirements.txt";
 
 const TRUNK_VERSION: &str = "0.21.14";
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
-const DEBIAN_PACKAGES: [&str; 7] =
-    ["prometheus", "chromium", "chromium-driver", "postgresql-15", "wrk", "brotli", "kcat"];
+const DEBIAN_PACKAGES: [&str; 8] =
+    ["prometheus", "chromium", "chromium-driver", "postgresql-15", "wrk", "brotli", "kcat", "openssl"];
 
 /// The Kafka tests' independent client (confluent-kafka, hashes pinned) and its venv.
 const KAFKA_VENV: &str = "target/tools/kafka";
