@@ -90,8 +90,7 @@ async fn press_escape(browser: &Browser) -> anyhow::Result<()> {
 async fn kafka_app(bootstrap: &str, role: Role) -> anyhow::Result<TestApp> {
     let mut settings: Settings = serde_json::from_value(serde_json::json!({
         "kafka": { "bootstrap": bootstrap, "allow_offset_reset": true },
-    }))
-    ?;
+    }))?;
     settings.auth = AuthSettings::Local { local_role: role };
     TestApp::start_with(settings).await
 }
