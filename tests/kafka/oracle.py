@@ -15,6 +15,11 @@ with it. Write subcommands (create-topic, produce, consume) drive a real workloa
         with --hold, stay a member (polling) for SECONDS more, printing "ready" once assigned.
     oracle.py alter BOOTSTRAP GROUP TOPIC PARTITION OFFSET...   commit offsets as the group,
         print {"altered": n, "errors": {partition: error}}
+    oracle.py describe-all BOOTSTRAP [--serve]   the work of Triage's group list with one
+        AdminClient: every group described, its committed offsets and the user topics' log ends
+        read, total lag per group; print {"groups": n, "took_ms": ms, "rows": {group: row}},
+        timed inside Python (no interpreter start-up). With --serve, one round per line read
+        on stdin, all on the same client (connections kept, as Triage keeps its own).
 
 Extra client settings come from the environment as KAFKA_ORACLE_CONFIG (a JSON object of
 librdkafka properties, e.g. security.protocol, sasl.mechanism).
@@ -193,6 +198,61 @@ def alter(bootstrap, group, topic, pairs):
     return {"altered": len(tps) - len(errors), "errors": errors}
 
 
+def describe_all(a):
+    started = time.perf_counter()
+    listed = a.list_consumer_groups(request_timeout=TIMEOUT).result()
+    ids = sorted(g.group_id for g in listed.valid)
+    # Every request is in flight at once: describe for all groups, then the offsets of each
+    # (the AdminClient takes one group per ListConsumerGroupOffsets call).
+    described = a.describe_consumer_groups(ids, request_timeout=TIMEOUT) if ids else {}
+    committed = {
+        g: a.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(g)], request_timeout=TIMEOUT
+        )[g]
+        for g in ids
+    }
+    md = a.list_topics(timeout=TIMEOUT)
+    parts = [
+        TopicPartition(name, p)
+        for name, t in md.topics.items()
+        if not name.startswith("__")
+        for p in t.partitions
+    ]
+    ends = {}
+    if parts:
+        req = {tp: OffsetSpec.latest() for tp in parts}
+        for tp, fut in a.list_offsets(req, request_timeout=TIMEOUT).items():
+            ends[(tp.topic, tp.partition)] = fut.result().offset
+    rows = {}
+    for g in ids:
+        try:
+            d = described[g].result()
+            tps = committed[g].result().topic_partitions
+        except Exception as e:  # the row's error, as Triage reports it per group
+            rows[g] = {"error": str(e)}
+            continue
+        # Lag as Triage counts it: committed partitions whose log end is known and not behind.
+        lags = [
+            ends[(tp.topic, tp.partition)] - tp.offset
+            for tp in tps
+            if tp.offset >= 0 and ends.get((tp.topic, tp.partition), -1) >= tp.offset
+        ]
+        rows[g] = {
+            "state": d.state.name,
+            "members": len(d.members),
+            "total_lag": sum(lags) if lags else None,
+        }
+    took_ms = (time.perf_counter() - started) * 1000
+    return {"groups": len(rows), "took_ms": took_ms, "rows": rows}
+
+
+def describe_all_served(bootstrap):
+    a = admin(bootstrap)
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        print(json.dumps(describe_all(a)), flush=True)
+
+
 def main(argv):
     cmd, bootstrap, rest = argv[1], argv[2], argv[3:]
     if cmd == "cluster":
@@ -214,6 +274,10 @@ def main(argv):
         out = consume(bootstrap, rest[0], rest[1], rest[2], hold)
     elif cmd == "alter":
         out = alter(bootstrap, rest[0], rest[1], rest[2:])
+    elif cmd == "describe-all" and "--serve" in rest:
+        out = describe_all_served(bootstrap)
+    elif cmd == "describe-all":
+        out = describe_all(admin(bootstrap))
     else:
         sys.exit(f"unknown subcommand {cmd}")
     if out is not None:

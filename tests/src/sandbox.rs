@@ -26,15 +26,20 @@ impl TestSandbox {
 
     /// Starts the sandbox; with `postgres`, its workload runs against that database.
     pub async fn start_with(incident: Incident, postgres: Option<String>) -> Result<Self> {
+        Self::start_options(Options { incident, postgres, ..Options::default() }).await
+    }
+
+    /// Starts the sandbox with `extra_groups` idle consumer groups (`bench-group-00000`, …)
+    /// committed on `events`, beside its own two.
+    pub async fn start_with_groups(incident: Incident, extra_groups: usize) -> Result<Self> {
+        Self::start_options(Options { incident, extra_groups, ..Options::default() }).await
+    }
+
+    /// Starts the sandbox from `options`, its kubeconfig written to a temp folder.
+    async fn start_options(options: Options) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("triage-sandbox-").tempdir()?;
         let kubeconfig = dir.path().join("kubeconfig");
-        let sandbox = Sandbox::start(Options {
-            kubeconfig: Some(kubeconfig.clone()),
-            incident,
-            postgres,
-            ..Options::default()
-        })
-        .await?;
+        let sandbox = Sandbox::start(Options { kubeconfig: Some(kubeconfig.clone()), ..options }).await?;
         Ok(Self { sandbox, kubeconfig, dir })
     }
 

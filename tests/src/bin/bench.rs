@@ -6,9 +6,11 @@
 //!     Prometheus itself);
 //! (c) chart draw time in headless Chromium vs uPlot drawing the same data in the same browser;
 //! (d) PostgreSQL analysis over 5,000 distinct statements (top + window diff), server-side time
-//!     as the reports state it, vs reading `pg_stat_statements` straight from the client.
+//!     as the reports state it, vs reading `pg_stat_statements` straight from the client;
+//! (e) Kafka: 502 consumer groups listed with their lag through Triage vs confluent-kafka's
+//!     AdminClient doing the same work.
 //!
-//! `triage-bench postgres` (or `proxy`, `fanout`, `chart`) runs only the named groups.
+//! `triage-bench postgres` (or `proxy`, `fanout`, `chart`, `kafka`) runs only the named groups.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -32,6 +34,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[path = "bench/flows.rs"]
 mod flows;
+#[path = "bench/kafka.rs"]
+mod kafka;
 #[path = "bench/platform.rs"]
 mod platform;
 
@@ -366,6 +370,9 @@ async fn main() -> Result<()> {
     }
     if wanted("postgres") {
         bench_postgres(&mut rows).await?;
+    }
+    if wanted("kafka") {
+        kafka::kafka_groups(&mut rows).await?;
     }
 
     let mut out = String::new();
