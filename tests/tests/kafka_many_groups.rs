@@ -22,7 +22,11 @@ async fn five_hundred_idle_groups_are_all_listed_with_their_lag_as_confluent_kaf
     let settings: Settings = serde_json::from_value(json!({"kafka": {"bootstrap": bootstrap}}))?;
     let app = TestApp::start_with(settings).await?;
 
+    let fetches = sb.sandbox.kafka_requests.get("OffsetFetch");
     let list: KafkaGroupList = app.get_json("/api/kafka/groups").await?;
+    // Batched: a few OffsetFetch requests per coordinator (50 groups each), not one per group.
+    let used = sb.sandbox.kafka_requests.get("OffsetFetch") - fetches;
+    ensure!(used <= 15, "{used} OffsetFetch requests for {} groups", EXTRA_GROUPS + 2);
     ensure!(!list.truncated, "truncated at {} groups", list.groups.len());
     ensure!(list.groups.len() == EXTRA_GROUPS + 2, "Triage listed {} groups", list.groups.len());
     for g in &list.groups {
