@@ -45,7 +45,9 @@ use kafka_protocol::messages::{
     DescribeClusterRequest, DescribeClusterResponse, DescribeGroupsRequest, DescribeGroupsResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, GroupId, ListGroupsRequest, ListGroupsResponse,
     ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, RequestHeader, ResponseHeader, TopicName,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, RequestHeader, ResponseHeader,
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -77,7 +79,9 @@ mod code {
     pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
     pub const NOT_COORDINATOR: i16 = 16;
     pub const UNKNOWN_MEMBER_ID: i16 = 25;
+    pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
     pub const UNSUPPORTED_VERSION: i16 = 35;
+    pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
     pub const INVALID_REQUEST: i16 = 42;
     pub const UNKNOWN_SERVER_ERROR: i16 = -1;
 }
@@ -95,8 +99,38 @@ const APIS: [(ApiKey, i16, i16); 9] = [
     (ApiKey::DescribeCluster, 0, 1),
 ];
 
-fn supported(key: ApiKey, version: i16) -> bool {
-    APIS.iter().any(|(k, min, max)| *k == key && (*min..=*max).contains(&version))
+/// Served besides [`APIS`] when the brokers require a SASL PLAIN login (v1 handshake only, so
+/// every token travels in a `SaslAuthenticate`).
+const SASL_APIS: [(ApiKey, i16, i16); 2] = [(ApiKey::SaslHandshake, 1, 1), (ApiKey::SaslAuthenticate, 0, 2)];
+
+fn supported(key: ApiKey, version: i16, sasl: bool) -> bool {
+    let sasl_apis: &[(ApiKey, i16, i16)] = if sasl { &SASL_APIS } else { &[] };
+    APIS.iter().chain(sasl_apis).any(|(k, min, max)| *k == key && (*min..=*max).contains(&version))
+}
+
+/// The one user the brokers accept when they require SASL PLAIN.
+#[derive(Clone)]
+pub struct SaslPlain {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SaslPlain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslPlain").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+/// What one request gets: the encoded answer, and whether the connection closes after it.
+struct Reply {
+    bytes: BytesMut,
+    close: bool,
+}
+
+impl From<BytesMut> for Reply {
+    fn from(bytes: BytesMut) -> Self {
+        Self { bytes, close: false }
+    }
 }
 
 /// Whether broker `id` is up in `incident`.
@@ -202,6 +236,7 @@ pub async fn start(
     world: Shared,
     addrs: &[SocketAddr],
     incident: watch::Receiver<Incident>,
+    sasl: Option<SaslPlain>,
 ) -> anyhow::Result<(Listeners, Vec<tokio::task::JoinHandle<()>>)> {
     anyhow::ensure!(
         addrs.len() == BROKERS,
@@ -220,9 +255,11 @@ pub async fn start(
         served: RequestCounts::default(),
     };
     let shared = Arc::new(listeners.clone());
+    let sasl = sasl.map(Arc::new);
     let mut tasks = Vec::new();
     for (id, listener) in bound.into_iter().enumerate() {
-        let broker = Broker { id: id as i32, world: world.clone(), listeners: shared.clone() };
+        let broker =
+            Broker { id: id as i32, world: world.clone(), listeners: shared.clone(), sasl: sasl.clone() };
         tasks.push(tokio::spawn(broker.run(listener, incident.clone())));
     }
     Ok((listeners, tasks))
@@ -233,6 +270,8 @@ struct Broker {
     id: i32,
     world: Shared,
     listeners: Arc<Listeners>,
+    /// When set, every request but ApiVersions and the SASL ones waits for this login.
+    sasl: Option<Arc<SaslPlain>>,
 }
 
 impl Broker {
@@ -289,13 +328,14 @@ impl Broker {
     /// broker goes down.
     async fn serve(&self, mut stream: TcpStream, mut incident: watch::Receiver<Incident>) {
         let _ = stream.set_nodelay(true);
+        let mut authenticated = self.sasl.is_none();
         loop {
             let frame = tokio::select! {
                 frame = read_frame(&mut stream) => frame,
                 _ = wait_down(&mut incident, self.id) => return,
             };
             let Ok(Some(frame)) = frame else { return };
-            let reply = match self.handle(frame) {
+            let Reply { bytes: reply, close } = match self.handle(frame, &mut authenticated) {
                 Ok(reply) => reply,
                 Err(e) => {
                     tracing::debug!(broker = self.id, "closing a Kafka connection: {e:#}");
@@ -305,29 +345,65 @@ impl Broker {
             let mut out = BytesMut::with_capacity(reply.len() + 4);
             out.put_u32(reply.len() as u32);
             out.extend_from_slice(&reply);
-            if stream.write_all(&out).await.is_err() {
+            if stream.write_all(&out).await.is_err() || close {
                 return;
             }
         }
     }
 
     /// Decodes one request and encodes its response (header included, length excluded).
-    fn handle(&self, mut frame: Bytes) -> anyhow::Result<BytesMut> {
+    fn handle(&self, mut frame: Bytes, authenticated: &mut bool) -> anyhow::Result<Reply> {
         anyhow::ensure!(frame.len() >= 4, "a request shorter than its header");
         let key_raw = i16::from_be_bytes([frame[0], frame[1]]);
         let version = i16::from_be_bytes([frame[2], frame[3]]);
         let key = ApiKey::try_from(key_raw).map_err(|()| anyhow::anyhow!("unknown API key {key_raw}"))?;
         let header = RequestHeader::decode(&mut frame, key.request_header_version(version))?;
         let correlation_id = header.correlation_id;
-        if key == ApiKey::ApiVersions && !supported(key, version) {
+        let sasl = self.sasl.is_some();
+        if key == ApiKey::ApiVersions && !supported(key, version, sasl) {
             // A client newer than the broker: answer in v0 with the versions served.
-            return encode(ApiKey::ApiVersions, 0, correlation_id, &api_versions(code::UNSUPPORTED_VERSION));
+            return encode(
+                ApiKey::ApiVersions,
+                0,
+                correlation_id,
+                &api_versions(code::UNSUPPORTED_VERSION, sasl),
+            )
+            .map(Reply::from);
         }
-        anyhow::ensure!(supported(key, version), "{key:?} v{version} is not served");
+        anyhow::ensure!(supported(key, version, sasl), "{key:?} v{version} is not served");
         self.listeners.served.record(key);
+        if !*authenticated
+            && !matches!(key, ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+        {
+            // As a broker does: anything else before the login closes the connection.
+            anyhow::bail!("{key:?} before the SASL login");
+        }
         let incident = lock(&self.world).incident;
-        match key {
-            ApiKey::ApiVersions => encode(key, version, correlation_id, &api_versions(code::NONE)),
+        let reply = match key {
+            ApiKey::ApiVersions => encode(key, version, correlation_id, &api_versions(code::NONE, sasl)),
+            ApiKey::SaslHandshake => {
+                let req = SaslHandshakeRequest::decode(&mut frame, version)?;
+                let plain = req.mechanism.as_str() == "PLAIN";
+                let resp = SaslHandshakeResponse::default()
+                    .with_error_code(if plain { code::NONE } else { code::UNSUPPORTED_SASL_MECHANISM })
+                    .with_mechanisms(vec![StrBytes::from_static_str("PLAIN")]);
+                return Ok(Reply { bytes: encode(key, version, correlation_id, &resp)?, close: !plain });
+            }
+            ApiKey::SaslAuthenticate => {
+                let req = SaslAuthenticateRequest::decode(&mut frame, version)?;
+                let ok = self.sasl.as_deref().is_some_and(|user| plain_login_matches(&req.auth_bytes, user));
+                let resp = if ok {
+                    *authenticated = true;
+                    SaslAuthenticateResponse::default()
+                } else {
+                    SaslAuthenticateResponse::default()
+                        .with_error_code(code::SASL_AUTHENTICATION_FAILED)
+                        .with_error_message(Some(StrBytes::from_static_str(
+                            "Authentication failed: Invalid username or password",
+                        )))
+                };
+                return Ok(Reply { bytes: encode(key, version, correlation_id, &resp)?, close: !ok });
+            }
             ApiKey::Metadata => {
                 let req = MetadataRequest::decode(&mut frame, version)?;
                 let resp = self.metadata(incident, &req, version);
@@ -369,7 +445,8 @@ impl Broker {
                 encode(key, version, correlation_id, &resp)
             }
             other => anyhow::bail!("{other:?} is not served"),
-        }
+        };
+        reply.map(Reply::from)
     }
 
     fn brokers(&self, incident: Incident) -> Vec<(i32, SocketAddr)> {
@@ -742,9 +819,20 @@ fn rack(id: i32) -> String {
     format!("zone-{}", ["a", "b", "c"][id as usize % 3])
 }
 
-fn api_versions(error: i16) -> ApiVersionsResponse {
+/// `\0user\0password` (an optional authorisation id first) matches the one user.
+fn plain_login_matches(token: &[u8], user: &SaslPlain) -> bool {
+    let mut parts = token.split(|b| *b == 0);
+    let (_authzid, name, password) = (parts.next(), parts.next(), parts.next());
+    parts.next().is_none()
+        && name == Some(user.username.as_bytes())
+        && password == Some(user.password.as_bytes())
+}
+
+fn api_versions(error: i16, sasl: bool) -> ApiVersionsResponse {
+    let sasl_apis: &[(ApiKey, i16, i16)] = if sasl { &SASL_APIS } else { &[] };
     ApiVersionsResponse::default().with_error_code(error).with_api_keys(
         APIS.iter()
+            .chain(sasl_apis)
             .map(|(k, min, max)| {
                 ApiVersion::default().with_api_key(*k as i16).with_min_version(*min).with_max_version(*max)
             })
@@ -880,6 +968,7 @@ mod tests {
             id,
             world: Arc::new(std::sync::Mutex::new(world)),
             listeners: Arc::new(Listeners { addrs, served: RequestCounts::default() }),
+            sasl: None,
         }
     }
 
@@ -925,7 +1014,7 @@ mod tests {
         for (key, min, max) in APIS {
             for v in min..=max {
                 let out = match key {
-                    ApiKey::ApiVersions => encode(key, v, 1, &api_versions(0)),
+                    ApiKey::ApiVersions => encode(key, v, 1, &api_versions(0, true)),
                     ApiKey::Metadata => {
                         encode(key, v, 1, &b.metadata(world.incident, &MetadataRequest::default(), v))
                     }

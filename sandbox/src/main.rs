@@ -90,6 +90,7 @@ fn main() -> ExitCode {
                     seed: 7,
                     kafka_addrs,
                     extra_groups,
+                    kafka_sasl: None,
                 })
                 .await?;
                 println!("Kubernetes API  {}", sandbox.api_url);

@@ -33,6 +33,8 @@ pub struct Options {
     /// Idle consumer groups to add beside `audit-replayer` (`bench-group-00000`, …), at most
     /// `MAX_IDLE_GROUPS` in all.
     pub extra_groups: usize,
+    /// When set, the Kafka brokers require this SASL PLAIN login (off by default).
+    pub kafka_sasl: Option<crate::kafka::SaslPlain>,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
             seed: 7,
             kafka_addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0)); crate::kafka::BROKERS],
             extra_groups: 0,
+            kafka_sasl: None,
         }
     }
 }
@@ -104,8 +107,13 @@ impl Sandbox {
             write_kubeconfig(path, &api_url)?;
         }
 
-        let (kafka, mut tasks) =
-            crate::kafka::start(world.clone(), &options.kafka_addrs, control.incident.subscribe()).await?;
+        let (kafka, mut tasks) = crate::kafka::start(
+            world.clone(),
+            &options.kafka_addrs,
+            control.incident.subscribe(),
+            options.kafka_sasl.clone(),
+        )
+        .await?;
         let kafka_bootstrap = kafka.bootstrap();
         let kafka_requests = kafka.served.clone();
         let access_log = api::AccessLog::default();

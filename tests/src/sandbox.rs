@@ -35,6 +35,13 @@ impl TestSandbox {
         Self::start_options(Options { incident, extra_groups, ..Options::default() }).await
     }
 
+    /// Starts the sandbox with brokers that require the SASL PLAIN login `username`/`password`.
+    pub async fn start_with_sasl_plain(incident: Incident, username: &str, password: &str) -> Result<Self> {
+        let sasl =
+            triage_sandbox::kafka::SaslPlain { username: username.to_owned(), password: password.to_owned() };
+        Self::start_options(Options { incident, kafka_sasl: Some(sasl), ..Options::default() }).await
+    }
+
     /// Starts the sandbox from `options`, its kubeconfig written to a temp folder.
     async fn start_options(options: Options) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("triage-sandbox-").tempdir()?;
