@@ -99,8 +99,8 @@ const APIS: [(ApiKey, i16, i16); 9] = [
     (ApiKey::DescribeCluster, 0, 1),
 ];
 
-/// Served besides [`APIS`] when the brokers require a SASL PLAIN login (v1 handshake only, so
-/// every token travels in a `SaslAuthenticate`).
+/// Served besides [`APIS`] when the brokers require a SASL login (v1 handshake only, so every
+/// token travels in a `SaslAuthenticate`).
 const SASL_APIS: [(ApiKey, i16, i16); 2] = [(ApiKey::SaslHandshake, 1, 1), (ApiKey::SaslAuthenticate, 0, 2)];
 
 fn supported(key: ApiKey, version: i16, sasl: bool) -> bool {
@@ -108,17 +108,33 @@ fn supported(key: ApiKey, version: i16, sasl: bool) -> bool {
     APIS.iter().chain(sasl_apis).any(|(k, min, max)| *k == key && (*min..=*max).contains(&version))
 }
 
-/// The one user the brokers accept when they require SASL PLAIN.
+/// The one user the brokers accept when they require SASL, by PLAIN, SCRAM-SHA-256 or
+/// SCRAM-SHA-512.
 #[derive(Clone)]
-pub struct SaslPlain {
+pub struct SaslUser {
     pub username: String,
     pub password: String,
 }
 
-impl std::fmt::Debug for SaslPlain {
+impl std::fmt::Debug for SaslUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SaslPlain").field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("SaslUser").field("username", &self.username).finish_non_exhaustive()
     }
+}
+
+/// The mechanisms a SASL-requiring broker offers.
+const MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+/// The salt of the one user's SCRAM credentials.
+const SCRAM_SALT: &[u8] = b"triage-sandbox-scram-salt";
+
+/// Where one connection's login stands.
+#[derive(Debug, Default)]
+struct Login {
+    done: bool,
+    /// The mechanism the handshake chose.
+    mechanism: Option<&'static str>,
+    /// A SCRAM exchange between the client's first and final messages.
+    scram: Option<crate::scram::Exchange>,
 }
 
 /// What one request gets: the encoded answer, and whether the connection closes after it.
@@ -236,7 +252,7 @@ pub async fn start(
     world: Shared,
     addrs: &[SocketAddr],
     incident: watch::Receiver<Incident>,
-    sasl: Option<SaslPlain>,
+    sasl: Option<SaslUser>,
 ) -> anyhow::Result<(Listeners, Vec<tokio::task::JoinHandle<()>>)> {
     anyhow::ensure!(
         addrs.len() == BROKERS,
@@ -271,7 +287,7 @@ struct Broker {
     world: Shared,
     listeners: Arc<Listeners>,
     /// When set, every request but ApiVersions and the SASL ones waits for this login.
-    sasl: Option<Arc<SaslPlain>>,
+    sasl: Option<Arc<SaslUser>>,
 }
 
 impl Broker {
@@ -328,14 +344,14 @@ impl Broker {
     /// broker goes down.
     async fn serve(&self, mut stream: TcpStream, mut incident: watch::Receiver<Incident>) {
         let _ = stream.set_nodelay(true);
-        let mut authenticated = self.sasl.is_none();
+        let mut login = Login { done: self.sasl.is_none(), ..Login::default() };
         loop {
             let frame = tokio::select! {
                 frame = read_frame(&mut stream) => frame,
                 _ = wait_down(&mut incident, self.id) => return,
             };
             let Ok(Some(frame)) = frame else { return };
-            let Reply { bytes: reply, close } = match self.handle(frame, &mut authenticated) {
+            let Reply { bytes: reply, close } = match self.handle(frame, &mut login) {
                 Ok(reply) => reply,
                 Err(e) => {
                     tracing::debug!(broker = self.id, "closing a Kafka connection: {e:#}");
@@ -352,7 +368,7 @@ impl Broker {
     }
 
     /// Decodes one request and encodes its response (header included, length excluded).
-    fn handle(&self, mut frame: Bytes, authenticated: &mut bool) -> anyhow::Result<Reply> {
+    fn handle(&self, mut frame: Bytes, login: &mut Login) -> anyhow::Result<Reply> {
         anyhow::ensure!(frame.len() >= 4, "a request shorter than its header");
         let key_raw = i16::from_be_bytes([frame[0], frame[1]]);
         let version = i16::from_be_bytes([frame[2], frame[3]]);
@@ -372,7 +388,7 @@ impl Broker {
         }
         anyhow::ensure!(supported(key, version, sasl), "{key:?} v{version} is not served");
         self.listeners.served.record(key);
-        if !*authenticated
+        if !login.done
             && !matches!(key, ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
         {
             // As a broker does: anything else before the login closes the connection.
@@ -383,18 +399,27 @@ impl Broker {
             ApiKey::ApiVersions => encode(key, version, correlation_id, &api_versions(code::NONE, sasl)),
             ApiKey::SaslHandshake => {
                 let req = SaslHandshakeRequest::decode(&mut frame, version)?;
-                let plain = req.mechanism.as_str() == "PLAIN";
+                login.mechanism = MECHANISMS.iter().copied().find(|m| *m == req.mechanism.as_str());
+                login.scram = None;
+                let known = login.mechanism.is_some();
                 let resp = SaslHandshakeResponse::default()
-                    .with_error_code(if plain { code::NONE } else { code::UNSUPPORTED_SASL_MECHANISM })
-                    .with_mechanisms(vec![StrBytes::from_static_str("PLAIN")]);
-                return Ok(Reply { bytes: encode(key, version, correlation_id, &resp)?, close: !plain });
+                    .with_error_code(if known { code::NONE } else { code::UNSUPPORTED_SASL_MECHANISM })
+                    .with_mechanisms(MECHANISMS.iter().map(|m| StrBytes::from_static_str(m)).collect());
+                return Ok(Reply { bytes: encode(key, version, correlation_id, &resp)?, close: !known });
             }
             ApiKey::SaslAuthenticate => {
                 let req = SaslAuthenticateRequest::decode(&mut frame, version)?;
-                let ok = self.sasl.as_deref().is_some_and(|user| plain_login_matches(&req.auth_bytes, user));
-                let resp = if ok {
-                    *authenticated = true;
-                    SaslAuthenticateResponse::default()
+                let answer = match (self.sasl.as_deref(), login.mechanism) {
+                    (Some(user), Some("PLAIN")) => {
+                        plain_login_matches(&req.auth_bytes, user).then(|| (Bytes::new(), true))
+                    }
+                    (Some(user), Some(mechanism)) => self.scram_step(login, mechanism, &req.auth_bytes, user),
+                    _ => None,
+                };
+                let ok = answer.is_some();
+                let resp = if let Some((token, done)) = answer {
+                    login.done = done;
+                    SaslAuthenticateResponse::default().with_auth_bytes(token)
                 } else {
                     SaslAuthenticateResponse::default()
                         .with_error_code(code::SASL_AUTHENTICATION_FAILED)
@@ -447,6 +472,28 @@ impl Broker {
             other => anyhow::bail!("{other:?} is not served"),
         };
         reply.map(Reply::from)
+    }
+
+    /// One SCRAM message: the server's first message after the client's, its final one (and the
+    /// login done) after a right proof; `None` for anything else.
+    fn scram_step(
+        &self,
+        login: &mut Login,
+        mechanism: &str,
+        token: &[u8],
+        user: &SaslUser,
+    ) -> Option<(Bytes, bool)> {
+        let sha = crate::scram::Sha::of_mechanism(mechanism)?;
+        match login.scram.take() {
+            None => {
+                let nonce = format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
+                let (exchange, reply) =
+                    crate::scram::first(sha, token, &user.username, &user.password, &nonce, SCRAM_SALT)?;
+                login.scram = Some(exchange);
+                Some((Bytes::from(reply), false))
+            }
+            Some(exchange) => crate::scram::last(&exchange, token).map(|reply| (Bytes::from(reply), true)),
+        }
     }
 
     fn brokers(&self, incident: Incident) -> Vec<(i32, SocketAddr)> {
@@ -820,7 +867,7 @@ fn rack(id: i32) -> String {
 }
 
 /// `\0user\0password` (an optional authorisation id first) matches the one user.
-fn plain_login_matches(token: &[u8], user: &SaslPlain) -> bool {
+fn plain_login_matches(token: &[u8], user: &SaslUser) -> bool {
     let mut parts = token.split(|b| *b == 0);
     let (_authzid, name, password) = (parts.next(), parts.next(), parts.next());
     parts.next().is_none()

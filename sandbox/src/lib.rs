@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod metrics_api;
 pub mod openapi;
 pub mod patch;
+pub mod scram;
 pub mod selectors;
 pub mod server;
 pub mod table;

@@ -33,8 +33,8 @@ pub struct Options {
     /// Idle consumer groups to add beside `audit-replayer` (`bench-group-00000`, …), at most
     /// `MAX_IDLE_GROUPS` in all.
     pub extra_groups: usize,
-    /// When set, the Kafka brokers require this SASL PLAIN login (off by default).
-    pub kafka_sasl: Option<crate::kafka::SaslPlain>,
+    /// When set, the Kafka brokers require this SASL login (PLAIN or SCRAM) (off by default).
+    pub kafka_sasl: Option<crate::kafka::SaslUser>,
 }
 
 impl Default for Options {

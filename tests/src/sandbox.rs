@@ -35,10 +35,10 @@ impl TestSandbox {
         Self::start_options(Options { incident, extra_groups, ..Options::default() }).await
     }
 
-    /// Starts the sandbox with brokers that require the SASL PLAIN login `username`/`password`.
-    pub async fn start_with_sasl_plain(incident: Incident, username: &str, password: &str) -> Result<Self> {
+    /// Starts the sandbox with brokers that require the SASL login (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) of `username`/`password`.
+    pub async fn start_with_sasl(incident: Incident, username: &str, password: &str) -> Result<Self> {
         let sasl =
-            triage_sandbox::kafka::SaslPlain { username: username.to_owned(), password: password.to_owned() };
+            triage_sandbox::kafka::SaslUser { username: username.to_owned(), password: password.to_owned() };
         Self::start_options(Options { incident, kafka_sasl: Some(sasl), ..Options::default() }).await
     }
 

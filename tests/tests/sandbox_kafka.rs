@@ -408,54 +408,58 @@ async fn kafka_and_prometheus_agree_on_the_lag_and_scaling_drains_it() -> Result
     Ok(())
 }
 
-/// SASL PLAIN against the sandbox's brokers (Tansu 0.6.0 cannot complete any SASL login): the
-/// right password reads the cluster, topics and groups as confluent-kafka does with it; a wrong
-/// one is an authentication error in words; the password is in no answer.
+/// SASL against the sandbox's brokers (Tansu 0.6.0 cannot complete any SASL login), by PLAIN,
+/// SCRAM-SHA-256 and SCRAM-SHA-512: the right password reads the cluster, topics and groups as
+/// confluent-kafka does with it; a wrong one is an authentication error in words; the password is
+/// in no answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sasl_plain_login_reads_the_cluster_and_a_wrong_password_is_refused_in_words() -> Result<()> {
-    const PASSWORD: &str = "s3cret-plain-Pa55";
-    let sb = TestSandbox::start_with_sasl_plain(Incident::Healthy, "triage", PASSWORD).await?;
+async fn sasl_logins_read_the_cluster_and_a_wrong_password_is_refused_in_words() -> Result<()> {
+    const PASSWORD: &str = "s3cret-login-Pa55";
+    let sb = TestSandbox::start_with_sasl(Incident::Healthy, "triage", PASSWORD).await?;
     let b = sb.sandbox.kafka_bootstrap.clone();
-    let with = |password: &str| -> Result<Settings> {
-        let mut s: Settings = serde_json::from_value(json!({
-            "kafka": {"bootstrap": b, "timeout_secs": 3,
-                      "sasl": {"mechanism": "PLAIN", "username": "triage", "password": password}},
-        }))?;
-        s.auth = AuthSettings::Local { local_role: Role::Reader };
-        Ok(s)
-    };
+    for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        let with = |password: &str| -> Result<Settings> {
+            let mut s: Settings = serde_json::from_value(json!({
+                "kafka": {"bootstrap": b, "timeout_secs": 3,
+                          "sasl": {"mechanism": mechanism, "username": "triage", "password": password}},
+            }))?;
+            s.auth = AuthSettings::Local { local_role: Role::Reader };
+            Ok(s)
+        };
 
-    // The independent client logs in and reads the same cluster.
-    let login = json!({"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
-                       "sasl.username": "triage", "sasl.password": PASSWORD});
-    let theirs = triage_tests::tansu::oracle_with(&login, &b, &["cluster"]).await?;
+        // The independent client logs in and reads the same cluster.
+        let login = json!({"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": mechanism,
+                           "sasl.username": "triage", "sasl.password": PASSWORD});
+        let theirs = triage_tests::tansu::oracle_with(&login, &b, &["cluster"]).await?;
 
-    let app = TestApp::start_with(with(PASSWORD)?).await?;
-    let cluster: KafkaCluster = app.get_json("/api/kafka/cluster").await?;
-    assert!(cluster.metadata_error.is_none(), "{cluster:?}");
-    assert_eq!(cluster.cluster_id.as_deref(), theirs["cluster_id"].as_str());
-    assert_eq!(cluster.brokers.len(), 3, "{cluster:?}");
-    assert!(cluster.brokers.iter().all(|b| b.reachable), "{cluster:?}");
-    let topic: KafkaTopic = app.get_json("/api/kafka/topics/events").await?;
-    assert_eq!(topic.partitions.len(), 24);
-    assert!(topic.end_offsets.iter().all(|o| o.offset.is_some()), "{:?}", topic.end_offsets);
-    let group: KafkaGroup = app.get_json("/api/kafka/groups/audit-replayer").await?;
-    assert!(group.partitions.iter().all(|p| p.committed.is_some()), "{group:?}");
-    let list = app.http.get(app.url("/api/kafka/groups")).send().await?.text().await?;
-    assert!(list.contains("stream-processor-group"), "{list}");
-    assert!(!list.contains(PASSWORD));
-    app.stop().await?;
+        let app = TestApp::start_with(with(PASSWORD)?).await?;
+        let cluster: KafkaCluster = app.get_json("/api/kafka/cluster").await?;
+        assert!(cluster.metadata_error.is_none(), "{mechanism}: {cluster:?}");
+        assert_eq!(cluster.cluster_id.as_deref(), theirs["cluster_id"].as_str(), "{mechanism}");
+        assert_eq!(cluster.brokers.len(), 3, "{mechanism}: {cluster:?}");
+        assert!(cluster.brokers.iter().all(|b| b.reachable), "{mechanism}: {cluster:?}");
+        let topic: KafkaTopic = app.get_json("/api/kafka/topics/events").await?;
+        assert_eq!(topic.partitions.len(), 24, "{mechanism}");
+        assert!(topic.end_offsets.iter().all(|o| o.offset.is_some()), "{mechanism}: {:?}", topic.end_offsets);
+        let group: KafkaGroup = app.get_json("/api/kafka/groups/audit-replayer").await?;
+        assert!(group.partitions.iter().all(|p| p.committed.is_some()), "{mechanism}: {group:?}");
+        let list = app.http.get(app.url("/api/kafka/groups")).send().await?.text().await?;
+        assert!(list.contains("stream-processor-group"), "{mechanism}: {list}");
+        assert!(!list.contains(PASSWORD));
+        app.stop().await?;
 
-    // A wrong password: refused, said as an authentication failure.
-    let app = TestApp::start_with(with("not-the-password")?).await?;
-    let started = Instant::now();
-    let body = app.http.get(app.url("/api/kafka/cluster")).send().await?.text().await?;
-    ensure!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
-    assert!(!body.contains(PASSWORD) && !body.contains("not-the-password"), "{body}");
-    let cluster: KafkaCluster = serde_json::from_str(&body)?;
-    let error = cluster.metadata_error.context("the metadata cannot be read")?;
-    assert_eq!(error.kind, ConnectionErrorKind::Authentication, "{error:?}");
-    assert!(error.message.to_lowercase().contains("authentication"), "{error:?}");
-    app.stop().await?;
+        // A wrong password: refused, said as an authentication failure.
+        let app = TestApp::start_with(with("not-the-password")?).await?;
+        let started = Instant::now();
+        let body = app.http.get(app.url("/api/kafka/cluster")).send().await?.text().await?;
+        ensure!(started.elapsed() < Duration::from_secs(15), "{mechanism}: took {:?}", started.elapsed());
+        assert!(!body.contains(PASSWORD) && !body.contains("not-the-password"), "{body}");
+        let cluster: KafkaCluster = serde_json::from_str(&body)?;
+        let error =
+            cluster.metadata_error.with_context(|| format!("{mechanism}: the metadata cannot be read"))?;
+        assert_eq!(error.kind, ConnectionErrorKind::Authentication, "{mechanism}: {error:?}");
+        assert!(error.message.to_lowercase().contains("authentication"), "{mechanism}: {error:?}");
+        app.stop().await?;
+    }
     Ok(())
 }

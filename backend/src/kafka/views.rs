@@ -69,7 +69,20 @@ impl Kafka {
             .chain(unlisted_probes.iter())
             .find(|p| p.cluster_id.is_some() || p.controller.is_some());
         let controller = first.and_then(|p| p.controller);
-        let cluster_id = first.and_then(|p| p.cluster_id.clone());
+        let mut cluster_id = first.and_then(|p| p.cluster_id.clone());
+        if cluster_id.is_none() && metadata.is_some() {
+            // The probe reads no metadata over SCRAM (it has no SCRAM client); librdkafka knows
+            // the cluster id from its own metadata calls.
+            let handle = self.shared.clone();
+            cluster_id = self
+                .blocking(move || {
+                    use rdkafka::consumer::Consumer as _;
+                    Ok(handle.client().fetch_cluster_id(timeout))
+                })
+                .await
+                .ok()
+                .flatten();
+        }
         let racks: BTreeMap<i32, Option<String>> =
             first.map(|p| p.racks.iter().cloned().collect()).unwrap_or_default();
         let leaders = metadata.as_ref().map(leader_counts).unwrap_or_default();
