@@ -78,7 +78,7 @@ pub struct Exchange {
     salted: Vec<u8>,
 }
 
-fn attribute<'a>(message: &'a str, name: char) -> Option<&'a str> {
+fn attribute(message: &str, name: char) -> Option<&str> {
     message.split(',').find_map(|part| part.strip_prefix(name).and_then(|p| p.strip_prefix('=')))
 }
 
