@@ -220,6 +220,27 @@ pub fn coordinator(incident: Incident, group: &str) -> i32 {
 pub struct Listeners {
     pub addrs: Vec<SocketAddr>,
     pub served: RequestCounts,
+    /// Per API, how long an answer waits after it was computed before it is sent (tests make a
+    /// slow broker with it: the numbers are those of the moment the request arrived).
+    pub delays: ReplyDelays,
+}
+
+/// Milliseconds each API's answers wait before they are sent; none by default.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyDelays(Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>);
+
+impl ReplyDelays {
+    /// Delays every later answer to `api` (e.g. `"ListOffsets"`) by `ms`.
+    pub fn set(&self, api: &str, ms: u64) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(api.to_owned(), ms);
+        }
+    }
+
+    fn of(&self, key: ApiKey) -> Option<Duration> {
+        let ms = self.0.lock().ok()?.get(&format!("{key:?}")).copied()?;
+        (ms > 0).then(|| Duration::from_millis(ms))
+    }
 }
 
 /// Requests served per API, over every broker.
@@ -269,6 +290,7 @@ pub async fn start(
     let listeners = Listeners {
         addrs: bound.iter().map(TcpListener::local_addr).collect::<Result<_, _>>()?,
         served: RequestCounts::default(),
+        delays: ReplyDelays::default(),
     };
     let shared = Arc::new(listeners.clone());
     let sasl = sasl.map(Arc::new);
@@ -351,6 +373,12 @@ impl Broker {
                 _ = wait_down(&mut incident, self.id) => return,
             };
             let Ok(Some(frame)) = frame else { return };
+            let delay = ApiKey::try_from(i16::from_be_bytes([
+                frame.first().copied().unwrap_or(0),
+                frame.get(1).copied().unwrap_or(0),
+            ]))
+            .ok()
+            .and_then(|k| self.listeners.delays.of(k));
             let Reply { bytes: reply, close } = match self.handle(frame, &mut login) {
                 Ok(reply) => reply,
                 Err(e) => {
@@ -358,6 +386,9 @@ impl Broker {
                     return;
                 }
             };
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
             let mut out = BytesMut::with_capacity(reply.len() + 4);
             out.put_u32(reply.len() as u32);
             out.extend_from_slice(&reply);
@@ -1014,7 +1045,11 @@ mod tests {
         Broker {
             id,
             world: Arc::new(std::sync::Mutex::new(world)),
-            listeners: Arc::new(Listeners { addrs, served: RequestCounts::default() }),
+            listeners: Arc::new(Listeners {
+                addrs,
+                served: RequestCounts::default(),
+                delays: ReplyDelays::default(),
+            }),
             sasl: None,
         }
     }

@@ -63,6 +63,8 @@ pub struct Sandbox {
     pub kafka_bootstrap: String,
     /// Kafka requests served per API.
     pub kafka_requests: crate::kafka::RequestCounts,
+    /// Delays the Kafka brokers' answers per API (reliability tests).
+    pub kafka_delays: crate::kafka::ReplyDelays,
     pub world: Shared,
     /// Every request the Kubernetes API served.
     pub access_log: api::AccessLog,
@@ -116,6 +118,7 @@ impl Sandbox {
         .await?;
         let kafka_bootstrap = kafka.bootstrap();
         let kafka_requests = kafka.served.clone();
+        let kafka_delays = kafka.delays.clone();
         let access_log = api::AccessLog::default();
         let api_faults = api::FaultSwitch::default();
         let api_router = api::router(world.clone(), access_log.clone(), api_faults.clone());
@@ -167,6 +170,7 @@ impl Sandbox {
             kubeconfig: options.kubeconfig,
             kafka_bootstrap,
             kafka_requests,
+            kafka_delays,
             world,
             access_log,
             api_faults,

@@ -463,3 +463,26 @@ async fn sasl_logins_read_the_cluster_and_a_wrong_password_is_refused_in_words()
     }
     Ok(())
 }
+
+/// A group that keeps up (lag 0, committing as fast as the log grows) reads as lag 0 on every
+/// partition, read after read: never as committed past the log end, which happens when the log
+/// ends are read before the committed offsets. The brokers answer ListOffsets 400 ms late (the
+/// offsets of the moment they were asked), as a loaded broker does, which made every row of the
+/// live group "committed past the log end" while the ends were read first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_that_keeps_up_is_never_flagged_as_past_the_log_end() -> Result<()> {
+    let sb = TestSandbox::start(Incident::Healthy).await?;
+    sb.sandbox.kafka_delays.set("ListOffsets", 400);
+    let app = TestApp::start_with(settings(&sb.sandbox.kafka_bootstrap)?).await?;
+    for read in 0..8 {
+        let group: KafkaGroup = app.get_json("/api/kafka/groups/stream-processor-group").await?;
+        let flagged: Vec<_> = group.partitions.iter().filter(|p| p.state != LagState::Known).collect();
+        ensure!(flagged.is_empty(), "read {read}: {flagged:?}");
+        let list: KafkaGroupList = app.get_json("/api/kafka/groups").await?;
+        let live = list.groups.iter().find(|g| g.id == "stream-processor-group").context("listed")?;
+        ensure!(live.partitions_unknown == 0 && live.total_lag.is_some(), "read {read}: {live:?}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    app.stop().await?;
+    Ok(())
+}

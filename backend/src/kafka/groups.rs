@@ -119,11 +119,8 @@ impl Kafka {
         groups.truncate(self.settings.max_groups);
         let topics = self.bounded_topics(&md)?;
         let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
-        let (ends, batched) = tokio::join!(
-            self.log_offsets(&md, &topics, LogEnd::End),
-            self.committed_many(&md, &ids, &topics)
-        );
-        let mut batched = batched.unwrap_or_default();
+        // Committed offsets first, log ends after (see `group`).
+        let mut batched = self.committed_many(&md, &ids, &topics).await.unwrap_or_default();
         // Groups the batched read did not answer for are read one by one through librdkafka.
         let groups: Vec<(GroupDescription, Option<Committed>)> = groups
             .into_iter()
@@ -132,21 +129,24 @@ impl Kafka {
                 (g, c)
             })
             .collect();
-        let rows = futures::stream::iter(groups)
+        let committed = futures::stream::iter(groups)
             .map(|(g, committed)| {
                 let topics = &topics;
-                let ends = &ends;
                 async move {
-                    let committed = match committed {
-                        Some(c) => c,
-                        None => self.committed(&g.id, topics).await,
-                    };
-                    summary(&g, committed, ends)
+                    match committed {
+                        Some(c) => (g, c),
+                        None => {
+                            let c = self.committed(&g.id, topics).await;
+                            (g, c)
+                        }
+                    }
                 }
             })
             .buffered(self.settings.concurrency.max(1))
             .collect::<Vec<_>>()
             .await;
+        let ends = self.log_offsets(&md, &topics, LogEnd::End).await;
+        let rows = committed.into_iter().map(|(g, c)| summary(&g, c, &ends)).collect();
         Ok(KafkaGroupList { groups: rows, truncated, took_ms: started.elapsed().as_secs_f64() * 1000.0 })
     }
 
@@ -158,8 +158,12 @@ impl Kafka {
             tokio::try_join!(self.metadata(None), self.describe_groups(Some(id.to_owned())))?;
         let description = described.into_iter().find(|g| g.id == id);
         let topics = self.bounded_topics(&md)?;
-        let (ends, committed) =
-            tokio::join!(self.log_offsets(&md, &topics, LogEnd::End), self.committed(id, &topics));
+        // Committed offsets first, log ends after, as kafka-consumer-groups.sh reads them: a
+        // commit never passes the log end it was made at, so read in this order a live group's
+        // lag is never spuriously negative (read the other way round, a group that keeps up
+        // commits past the ends read a moment before, and every row would be flagged).
+        let committed = self.committed(id, &topics).await;
+        let ends = self.log_offsets(&md, &topics, LogEnd::End).await;
         let (committed, error) = match committed {
             Ok(c) => (c, None),
             Err(e) => (BTreeMap::new(), Some(e)),
