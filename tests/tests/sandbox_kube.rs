@@ -68,7 +68,11 @@ async fn typed_reads_paging_logs_and_events() -> anyhow::Result<()> {
     }
 
     let services: Api<Service> = Api::namespaced(client.clone(), NS);
-    assert_eq!(services.list(&ListParams::default()).await?.items.len(), 4);
+    assert_eq!(
+        services.list(&ListParams::default()).await?.items.len(),
+        5,
+        "the four services and the guide's websocket-service"
+    );
     let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), NS);
     assert_eq!(policies.list(&ListParams::default()).await?.items.len(), 2);
     let nodes: Api<Node> = Api::all(client.clone());
