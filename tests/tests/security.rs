@@ -28,6 +28,8 @@ struct Walk<'a> {
     runbook: &'a str,
     run_id: &'a str,
     job: &'a str,
+    topic: &'a str,
+    group: &'a str,
 }
 
 impl Walk<'_> {
@@ -45,6 +47,8 @@ impl Walk<'_> {
                 "name" => self.name,
                 "target" => self.target,
                 "run_id" => self.run_id,
+                "topic" => self.topic,
+                "group" => self.group,
                 "id" if path.starts_with("/api/runbooks/") => self.runbook,
                 "id" if path.starts_with("/api/jobs/") => self.job,
                 _ => anyhow::bail!("the route walk has no value for `{{{param}}}` in {path}: give it one"),
@@ -129,6 +133,8 @@ async fn headers_bodies_and_secrets() -> Result<()> {
         runbook: "general-triage",
         run_id: &run.run_id,
         job: "1",
+        topic: "events",
+        group: "stream-processor-group",
     };
     let hostile = Walk {
         ns: "kube-system",
@@ -137,6 +143,8 @@ async fn headers_bodies_and_secrets() -> Result<()> {
         runbook: "..%2f..%2fetc",
         run_id: "..%2f..%2fetc",
         job: "..%2f..%2fetc",
+        topic: "..%2f..%2fetc",
+        group: "..%2f..%2fetc",
     };
 
     // Every route, with plausible and with hostile path parameters and bodies; collect everything
@@ -274,6 +282,8 @@ async fn sso_client_secret_and_kubernetes_secret_values_stay_inside() -> Result<
         runbook: "general-triage",
         run_id: &run.run_id,
         job: "1",
+        topic: "events",
+        group: "stream-processor-group",
     };
     let mut run_answered = false;
     for (method, path, _role) in triage::http::route_table() {
