@@ -159,3 +159,24 @@ pub struct MetadataParams {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metric: Option<String>,
 }
+
+/// Least-squares slope of `[time s, value]` points in value units per minute; `None` with fewer
+/// than 3 points, all at one time, or a non-finite fit. The runbook checks' trend rules and the
+/// console's catch-up estimate use this one fit.
+pub fn slope_per_minute(points: &[[f64; 2]]) -> Option<f64> {
+    if points.len() < 3 {
+        return None;
+    }
+    let n = points.len() as f64;
+    let t0 = points[0][0];
+    let mean_t = points.iter().map(|p| p[0] - t0).sum::<f64>() / n;
+    let mean_v = points.iter().map(|p| p[1]).sum::<f64>() / n;
+    let (mut num, mut den) = (0.0, 0.0);
+    for p in points {
+        let dt = p[0] - t0 - mean_t;
+        num += dt * (p[1] - mean_v);
+        den += dt * dt;
+    }
+    let slope = num / den * 60.0;
+    (den > 0.0 && slope.is_finite()).then_some(slope)
+}

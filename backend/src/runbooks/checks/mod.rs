@@ -193,23 +193,7 @@ pub fn reduce(series: &[Series], how: Reduce) -> Option<(f64, Vec<[f64; 2]>)> {
     }
 }
 
-/// Least-squares slope of `points` in value units per minute; None with fewer than 3 points.
-pub fn slope_per_minute(points: &[[f64; 2]]) -> Option<f64> {
-    if points.len() < 3 {
-        return None;
-    }
-    let n = points.len() as f64;
-    let t0 = points[0][0];
-    let mean_t = points.iter().map(|p| p[0] - t0).sum::<f64>() / n;
-    let mean_v = points.iter().map(|p| p[1]).sum::<f64>() / n;
-    let (mut num, mut den) = (0.0, 0.0);
-    for p in points {
-        let dt = p[0] - t0 - mean_t;
-        num += dt * (p[1] - mean_v);
-        den += dt * dt;
-    }
-    (den > 0.0).then(|| num / den * 60.0)
-}
+pub use triage_shared::prom::slope_per_minute;
 
 #[cfg(test)]
 mod tests {

@@ -82,25 +82,7 @@ impl LagReads {
     }
 }
 
-/// Least-squares slope of `points` in value units per minute; `None` with fewer than 3 points
-/// or all at one time. (The runbook checks' `slope_per_minute` is the same fit.)
-pub fn slope_per_minute(points: &[[f64; 2]]) -> Option<f64> {
-    if points.len() < 3 {
-        return None;
-    }
-    let n = points.len() as f64;
-    let t0 = points[0][0];
-    let mean_t = points.iter().map(|p| p[0] - t0).sum::<f64>() / n;
-    let mean_v = points.iter().map(|p| p[1]).sum::<f64>() / n;
-    let (mut num, mut den) = (0.0, 0.0);
-    for p in points {
-        let dt = p[0] - t0 - mean_t;
-        num += dt * (p[1] - mean_v);
-        den += dt * dt;
-    }
-    let slope = num / den * 60.0;
-    (den > 0.0 && slope.is_finite()).then_some(slope)
-}
+pub use triage_shared::prom::slope_per_minute;
 
 /// A slope too small to call a trend: under one message a minute, or under 0.1 % of the lag a
 /// minute (more than about 17 hours to clear it).
