@@ -54,6 +54,7 @@ where
             needs_confirmation,
             kubectl: plan.kubectl,
             audit_id: None,
+            approval: None,
         });
     }
     if let Some(expected) = plan.confirm_with
@@ -97,5 +98,6 @@ where
         needs_confirmation,
         kubectl: plan.kubectl,
         audit_id: Some(id),
+        approval: None,
     })
 }

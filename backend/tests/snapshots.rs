@@ -98,6 +98,7 @@ fn a_fixed_run_renders_the_snapshotted_report() {
         }],
         started_by: Some("alma@example.com".to_owned()),
         fixes: Default::default(),
+        env: "prod-eu".to_owned(),
     };
     let actions = [AuditEntry {
         id: 7,
@@ -112,6 +113,9 @@ fn a_fixed_run_renders_the_snapshotted_report() {
         outcome: AuditOutcome::Succeeded,
         error: None,
         finished_at: Some("2023-11-14T22:13:31Z".to_owned()),
+        env: "prod-eu".to_owned(),
+        reason: Some("lag rising after the 22:00 deploy; more consumers".to_owned()),
+        approved_by: Some("bo@example.com".to_owned()),
     }];
     insta::assert_snapshot!(
         "report-kafka-consumer-lag",

@@ -37,6 +37,10 @@ pub struct ScaleRequest {
     /// The deployment's name, typed by the user; required when scaling down.
     #[serde(default)]
     pub confirm: Option<String>,
+    /// Why, in the operator's words; required in `production` and `approval` environments and
+    /// kept in the audit entry.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// `POST /api/k8s/namespaces/{ns}/deployments/{name}/restart`.
@@ -49,6 +53,10 @@ pub struct RestartRequest {
     /// The deployment's name, typed by the user; always required for a real restart.
     #[serde(default)]
     pub confirm: Option<String>,
+    /// Why, in the operator's words; required in `production` and `approval` environments and
+    /// kept in the audit entry.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// `POST /api/k8s/namespaces/{ns}/pods/{name}/delete`.
@@ -64,6 +72,10 @@ pub struct DeletePodRequest {
     /// The pod's name, typed by the user; always required for a real delete.
     #[serde(default)]
     pub confirm: Option<String>,
+    /// Why, in the operator's words; required in `production` and `approval` environments and
+    /// kept in the audit entry.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// The answer to an action, dry run or real.
@@ -79,6 +91,10 @@ pub struct ActionOutcome {
     pub kubectl: String,
     /// The audit entry of a real run.
     pub audit_id: Option<i64>,
+    /// In an `approval` environment a real run waits here for a second operator instead of
+    /// running.
+    #[serde(default)]
+    pub approval: Option<crate::env::Approval>,
 }
 
 /// How an audited action ended.
@@ -114,6 +130,19 @@ pub struct AuditEntry {
     pub error: Option<String>,
     /// RFC 3339 time the outcome was recorded.
     pub finished_at: Option<String>,
+    /// The environment the action ran in.
+    #[serde(default = "default_env")]
+    pub env: String,
+    /// The operator's reason (required in `production` and `approval` environments).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The second operator who approved it (`approval` environments).
+    #[serde(default)]
+    pub approved_by: Option<String>,
+}
+
+fn default_env() -> String {
+    crate::env::DEFAULT_ENV.to_owned()
 }
 
 /// `POST /api/k8s/namespaces/{ns}/emergency-restart`: the guide's complete restart as one
@@ -135,6 +164,10 @@ pub struct EmergencyRestartRequest {
     /// Seconds to wait for each rollout (default 300).
     #[serde(default)]
     pub rollout_timeout_secs: Option<u64>,
+    /// Why, in the operator's words; required in `production` and `approval` environments and
+    /// kept in the audit entry.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +223,10 @@ pub struct DeletePodsRequest {
     /// The selector, typed again by the user; always required for a real delete.
     #[serde(default)]
     pub confirm: Option<String>,
+    /// Why, in the operator's words; required in `production` and `approval` environments and
+    /// kept in the audit entry.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// The query string of `GET /api/audit`.

@@ -23,4 +23,8 @@ pub struct WhoAmI {
     /// Where the logout link points (absent in no-auth mode, which has no session to end).
     #[serde(default)]
     pub logout_url: Option<String>,
+    /// The caller's role in each environment (the identity's `role` is the one in the
+    /// environment the request named).
+    #[serde(default)]
+    pub roles: Vec<crate::env::EnvRole>,
 }

@@ -297,6 +297,10 @@ pub struct OffsetResetRequest {
     /// The group's name, typed by the user; required for a real reset.
     #[serde(default)]
     pub confirm: Option<String>,
+    /// Why, in the operator's words; required in `production` and `approval` environments and
+    /// kept in the audit entry.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// One partition of an offset reset's plan.

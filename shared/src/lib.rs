@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod auth;
 pub mod commands;
+pub mod env;
 pub mod error;
 pub mod k8s;
 pub mod kafka;

@@ -439,6 +439,10 @@ pub struct ResetRequest {
     /// The target's name, typed by the user; required for a real reset.
     #[serde(default)]
     pub confirm: Option<String>,
+    /// Why, in the operator's words; required in `production` and `approval` environments and
+    /// kept in the audit entry.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 #[cfg(test)]

@@ -477,6 +477,13 @@ pub struct RunState {
     /// shell-quoted, action targets validated as Kubernetes names, replicas as whole numbers.
     #[serde(default)]
     pub fixes: BTreeMap<String, Vec<Fix>>,
+    /// The environment the checks read.
+    #[serde(default = "default_env")]
+    pub env: String,
+}
+
+fn default_env() -> String {
+    crate::env::DEFAULT_ENV.to_owned()
 }
 
 /// `GET /api/runs/{id}/events` (server-sent events, `data:` is one JSON `RunEvent`). A late

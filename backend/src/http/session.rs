@@ -16,5 +16,6 @@ pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Json<WhoAm
         auth_mode: if sso { AuthMode::Oidc } else { AuthMode::None },
         csrf_token: caller.csrf_token,
         logout_url: sso.then(|| crate::auth::LOGOUT_PATH.to_owned()),
+        roles: Vec::new(),
     })
 }

@@ -99,6 +99,7 @@ pub fn start(
         causes: Vec::new(),
         started_by: Some(identity.subject.clone()),
         fixes: resolve_fixes(&runbook, &values),
+        env: triage_shared::env::DEFAULT_ENV.to_owned(),
     };
     let run = Arc::new(Run::new(run_state));
     run.publish(

@@ -301,6 +301,7 @@ mod tests {
             causes: Vec::new(),
             started_by: Some(HOSTILE[1].to_owned()),
             fixes: Default::default(),
+            env: "default".to_owned(),
         };
         for (i, value) in HOSTILE.iter().enumerate() {
             let result = CheckResult {

@@ -82,6 +82,9 @@ fn entry(mut row: Row) -> Result<AuditEntry, StoreError> {
         outcome: outcome_from(&row.text()?),
         error: row.opt_text()?,
         finished_at: row.opt_text()?,
+        env: triage_shared::env::DEFAULT_ENV.to_owned(),
+        reason: None,
+        approved_by: None,
     })
 }
 

@@ -111,16 +111,24 @@ impl ActionTarget {
     ) -> Result<(ActionOutcome, Option<String>), ApiError> {
         let outcome = match self {
             Self::Scale { ns, name, .. } => {
-                api::k8s::scale_deployment(ns, name, &ScaleRequest { replicas, dry_run, confirm }).await
+                api::k8s::scale_deployment(
+                    ns,
+                    name,
+                    &ScaleRequest { replicas, dry_run, confirm, reason: None },
+                )
+                .await
             }
             Self::Restart { ns, name } => {
-                api::k8s::restart_deployment(ns, name, &RestartRequest { dry_run, confirm }).await
+                api::k8s::restart_deployment(ns, name, &RestartRequest { dry_run, confirm, reason: None })
+                    .await
             }
             Self::DeletePod { ns, name } => {
-                api::k8s::delete_pod(ns, name, &DeletePodRequest { force, dry_run, confirm }).await
+                api::k8s::delete_pod(ns, name, &DeletePodRequest { force, dry_run, confirm, reason: None })
+                    .await
             }
             Self::DeletePods { ns, selector } => {
-                let body = DeletePodsRequest { selector: selector.clone(), force, dry_run, confirm };
+                let body =
+                    DeletePodsRequest { selector: selector.clone(), force, dry_run, confirm, reason: None };
                 api::k8s::delete_pods(ns, &body).await
             }
             Self::EmergencyRestart { ns, deployments } => {
@@ -130,6 +138,7 @@ impl ActionTarget {
                     confirm,
                     shutdown_wait_secs: None,
                     rollout_timeout_secs: None,
+                    reason: None,
                 };
                 let job = api::k8s::emergency_restart(ns, &body).await?;
                 let id = (!job.dry_run).then(|| job.id.clone());
@@ -154,6 +163,7 @@ fn job_outcome(job: &Job) -> ActionOutcome {
         needs_confirmation: true,
         kubectl: job.steps.iter().map(|s| s.kubectl.as_str()).collect::<Vec<_>>().join("\n"),
         audit_id: job.audit_id,
+        approval: None,
     }
 }
 

@@ -116,6 +116,7 @@ pub fn ResetDialog(
             target,
             dry_run,
             confirm: (!dry_run).then(|| confirm.get_untracked()),
+            reason: None,
         };
         busy.set(true);
         error.set(None);

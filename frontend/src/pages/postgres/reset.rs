@@ -14,7 +14,7 @@ pub fn ResetDialog(target: String, open: RwSignal<bool>, reload: RwSignal<u32>) 
     let target_v = StoredValue::new(target.clone());
     let plan = LocalResource::new(move || {
         let t = target_v.get_value();
-        async move { api::pg::reset(&t, &ResetRequest { dry_run: true, confirm: None }).await }
+        async move { api::pg::reset(&t, &ResetRequest { dry_run: true, confirm: None, reason: None }).await }
     });
     let typed = RwSignal::new(String::new());
     let outcome: RwSignal<Option<Result<String, String>>> = RwSignal::new(None);
@@ -24,7 +24,9 @@ pub fn ResetDialog(target: String, open: RwSignal<bool>, reload: RwSignal<u32>) 
         let t = target_v.get_value();
         let confirm = typed.get_untracked();
         spawn_local(async move {
-            let r = api::pg::reset(&t, &ResetRequest { dry_run: false, confirm: Some(confirm) }).await;
+            let r =
+                api::pg::reset(&t, &ResetRequest { dry_run: false, confirm: Some(confirm), reason: None })
+                    .await;
             busy.set(false);
             outcome.set(Some(match r {
                 Ok(o) => {
