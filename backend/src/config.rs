@@ -28,6 +28,68 @@ pub struct Settings {
     pub kafka: Option<KafkaSettings>,
     pub runbooks: RunbookSettings,
     pub limits: LimitSettings,
+    /// `[[environments]]`: several clusters, each with its own upstreams, access and protection.
+    /// Without it the top-level `[prometheus]`, `[kubernetes]`, `[postgres]` and `[kafka]` are
+    /// one environment named `default`.
+    pub environments: Vec<EnvironmentSettings>,
+    pub alerts: AlertSettings,
+}
+
+/// `[alerts]`: how an alert says which environment it fired in.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// The alert label whose value names the environment (e.g. `cluster`); its values are the
+    /// environments' names or their `alert_values`.
+    pub environment_label: Option<String>,
+}
+
+/// One `[[environments]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentSettings {
+    /// Short name used in URLs (`env=`): a DNS label, e.g. `prod-eu`.
+    pub name: String,
+    /// Display colour of the picker and of the production banner, `#rrggbb`.
+    #[serde(default = "default_colour")]
+    pub colour: String,
+    /// `standard`, `production` or `approval`.
+    #[serde(default)]
+    pub protection: triage_shared::env::Protection,
+    /// Under `approval`: seconds a requested action waits for a second operator.
+    #[serde(default = "default_approval_ttl")]
+    pub approval_ttl_secs: u64,
+    /// Values of `[alerts] environment_label` meaning this environment besides its name.
+    #[serde(default)]
+    pub alert_values: Vec<String>,
+    /// Who may read, act and administer here; without it the `[auth]` roles apply.
+    pub access: Option<AccessSettings>,
+    pub prometheus: Option<PrometheusSettings>,
+    pub kubernetes: Option<KubernetesSettings>,
+    pub postgres: Option<PostgresSettings>,
+    pub kafka: Option<KafkaSettings>,
+}
+
+fn default_colour() -> String {
+    "#4c6ef5".to_owned()
+}
+
+fn default_approval_ttl() -> u64 {
+    900
+}
+
+/// `[environments.access]`: the roles single sign-on groups have in one environment.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessSettings {
+    /// Groups whose members may read here; empty: everyone who may sign in to Triage.
+    pub reader_groups: Vec<String>,
+    /// Groups whose members may act here; nobody else may, whatever their `[auth]` role.
+    pub operator_groups: Vec<String>,
+    /// Groups whose members may also administer here.
+    pub admin_groups: Vec<String>,
+    /// In no-auth mode, the local user's role here instead of `auth.local_role`.
+    pub local_role: Option<triage_shared::actions::Role>,
 }
 
 /// Bounds on what callers can hold open or start at once; beyond them Triage answers 429 with
@@ -683,6 +745,8 @@ pub enum ConfigError {
     Env { var: String, message: String },
     #[error("key `{key}`: {message}")]
     Invalid { key: String, message: String },
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<ConfigError>),
 }
 
 impl Settings {
@@ -746,36 +810,150 @@ impl Settings {
                 message: "must be at least 1".to_owned(),
             });
         }
-        if let Some(k8s) = &self.kubernetes {
-            if k8s.namespaces.is_empty() {
-                return Err(ConfigError::Invalid {
-                    key: "kubernetes.namespaces".to_owned(),
-                    message: "list at least one namespace".to_owned(),
-                });
-            }
-            for ns in &k8s.namespaces {
-                triage_shared::k8s::check_namespace(ns).map_err(|message| ConfigError::Invalid {
-                    key: "kubernetes.namespaces".to_owned(),
-                    message,
-                })?;
-            }
+        if self.environments.is_empty() {
+            return validate_upstreams(
+                self.prometheus.as_ref(),
+                self.kubernetes.as_ref(),
+                self.postgres.as_ref(),
+                self.kafka.as_ref(),
+            );
         }
-        if let Some(pg) = &self.postgres {
-            pg.validate()?;
-        }
-        if let Some(kafka) = &self.kafka {
-            kafka.validate()?;
-        }
-        if let Some(prom) = &self.prometheus
-            && !matches!(prom.url.scheme(), "http" | "https")
+        for section in [
+            ("prometheus", self.prometheus.is_some()),
+            ("kubernetes", self.kubernetes.is_some()),
+            ("postgres", self.postgres.is_some()),
+            ("kafka", self.kafka.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
         {
             return Err(ConfigError::Invalid {
-                key: "prometheus.url".to_owned(),
-                message: format!("scheme must be http or https, not {}", prom.url.scheme()),
+                key: section.to_owned(),
+                message: format!(
+                    "with [[environments]], each environment has its own [environments.{section}]; \
+                     move this section into the environment it belongs to"
+                ),
             });
         }
-        Ok(())
+        if let Some(label) = &self.alerts.environment_label
+            && !is_label_name(label)
+        {
+            return Err(ConfigError::Invalid {
+                key: "alerts.environment_label".to_owned(),
+                message: format!("{label:?} is not a Prometheus label name"),
+            });
+        }
+        // Every environment's problems at once, each naming its environment.
+        let mut problems = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        let mut values = std::collections::HashMap::new();
+        for (i, env) in self.environments.iter().enumerate() {
+            let at = |key: &str| format!("environments[{i}] ({}).{key}", env.name);
+            let invalid = |key: &str, message: String| ConfigError::Invalid { key: at(key), message };
+            if let Err(message) = triage_shared::env::check_env_name(&env.name) {
+                problems.push(invalid("name", message));
+            } else if !names.insert(env.name.as_str()) {
+                problems.push(invalid("name", format!("{:?} is used twice", env.name)));
+            }
+            if !is_colour(&env.colour) {
+                problems.push(invalid("colour", format!("{:?} is not a colour: use #rrggbb", env.colour)));
+            }
+            if !(60..=7 * 86_400).contains(&env.approval_ttl_secs) {
+                problems.push(invalid("approval_ttl_secs", "must be between 60 and 604800".to_owned()));
+            }
+            for value in std::iter::once(&env.name).chain(&env.alert_values) {
+                if let Some(other) = values.insert(value.as_str(), env.name.as_str())
+                    && other != env.name
+                {
+                    problems.push(invalid(
+                        "alert_values",
+                        format!("{value:?} already names the environment {other:?}"),
+                    ));
+                }
+            }
+            if let Err(ConfigError::Invalid { key, message }) = validate_upstreams(
+                env.prometheus.as_ref(),
+                env.kubernetes.as_ref(),
+                env.postgres.as_ref(),
+                env.kafka.as_ref(),
+            ) {
+                problems.push(ConfigError::Invalid { key: at(&key), message });
+            }
+        }
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(problems.remove(0)),
+            _ => Err(ConfigError::Several(problems)),
+        }
     }
+
+    /// The environments this configuration describes, in order; the first is the default.
+    pub fn environments(&self) -> Vec<EnvironmentSettings> {
+        if !self.environments.is_empty() {
+            return self.environments.clone();
+        }
+        vec![EnvironmentSettings {
+            name: triage_shared::env::DEFAULT_ENV.to_owned(),
+            colour: default_colour(),
+            protection: triage_shared::env::Protection::Standard,
+            approval_ttl_secs: default_approval_ttl(),
+            alert_values: Vec::new(),
+            access: None,
+            prometheus: self.prometheus.clone(),
+            kubernetes: self.kubernetes.clone(),
+            postgres: self.postgres.clone(),
+            kafka: self.kafka.clone(),
+        }]
+    }
+}
+
+/// The checks of one environment's upstream sections; keys are relative to the environment.
+fn validate_upstreams(
+    prometheus: Option<&PrometheusSettings>,
+    kubernetes: Option<&KubernetesSettings>,
+    postgres: Option<&PostgresSettings>,
+    kafka: Option<&KafkaSettings>,
+) -> Result<(), ConfigError> {
+    if let Some(k8s) = kubernetes {
+        if k8s.namespaces.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "kubernetes.namespaces".to_owned(),
+                message: "list at least one namespace".to_owned(),
+            });
+        }
+        for ns in &k8s.namespaces {
+            triage_shared::k8s::check_namespace(ns).map_err(|message| ConfigError::Invalid {
+                key: "kubernetes.namespaces".to_owned(),
+                message,
+            })?;
+        }
+    }
+    if let Some(pg) = postgres {
+        pg.validate()?;
+    }
+    if let Some(kafka) = kafka {
+        kafka.validate()?;
+    }
+    if let Some(prom) = prometheus
+        && !matches!(prom.url.scheme(), "http" | "https")
+    {
+        return Err(ConfigError::Invalid {
+            key: "prometheus.url".to_owned(),
+            message: format!("scheme must be http or https, not {}", prom.url.scheme()),
+        });
+    }
+    Ok(())
+}
+
+/// `#rrggbb`.
+fn is_colour(text: &str) -> bool {
+    text.len() == 7 && text.starts_with('#') && text[1..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+fn is_label_name(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 impl PostgresSettings {

@@ -1,8 +1,10 @@
 //! Triage's backend: an axum server that proxies Prometheus, acts on Kubernetes, analyses
 //! PostgreSQL and serves the browser console. `main.rs` only parses the command line.
 
+pub mod approvals;
 pub mod auth;
 pub mod config;
+pub mod environments;
 pub mod error;
 pub mod guard;
 pub mod http;

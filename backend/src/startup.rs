@@ -24,14 +24,15 @@ impl Application {
         let addr = settings.server.listen;
         let listener =
             TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-        let k8s = match &settings.kubernetes {
-            Some(k) => Some(
-                crate::kubernetes::K8s::connect(k)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("Kubernetes client configuration: {e:#}"))?,
-            ),
-            None => None,
-        };
+        let mut k8s = Vec::new();
+        for env in settings.environments() {
+            k8s.push(match &env.kubernetes {
+                Some(k) => Some(crate::kubernetes::K8s::connect(k).await.map_err(|e| {
+                    anyhow::anyhow!("environment {}: Kubernetes client configuration: {e:#}", env.name)
+                })?),
+                None => None,
+            });
+        }
         let store = crate::store::Store::open(&settings.store).await?;
         let state = AppState::new(settings, k8s, store)?;
         crate::runbooks::reload_on_sighup(state.runbooks.clone());

@@ -327,4 +327,7 @@ pub struct OffsetResetOutcome {
     /// `kafka-consumer-groups.sh --reset-offsets … --dry-run` (or `--execute` for a real run).
     pub command: String,
     pub audit_id: Option<i64>,
+    /// In an `approval` environment a real run waits here for a second operator.
+    #[serde(default)]
+    pub approval: Option<crate::env::Approval>,
 }

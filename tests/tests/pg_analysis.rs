@@ -433,7 +433,7 @@ async fn sql_checks_are_read_only_bound_and_time_limited() -> Result<()> {
     let store = triage::store::Store::open_sqlite(&store_dir.path().join("t.db"))?;
     let mut cfg = pg.analysis_settings("postgres");
     cfg.statement_timeout_ms = 500;
-    let targets = triage::pg::PgTargets::new(&cfg, store).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let targets = triage::pg::PgTargets::new(&cfg, store, "default").map_err(|e| anyhow::anyhow!("{e}"))?;
     assert_eq!(targets.names(), ["main"]);
 
     // The guide's "events in the last hour", with bound parameters.

@@ -27,17 +27,20 @@ use triage_shared::actions::{Identity, Role};
 use triage_shared::auth::CSRF_HEADER;
 use triage_shared::{ApiError, ErrorKind};
 
-use crate::config::AuthSettings;
+use crate::config::{AccessSettings, AuthSettings, EnvironmentSettings};
 use crate::error::{AppError, edge_response, is_api_path};
 use oidc::OidcLogin;
 use session::SessionCodec;
 
-/// The authenticated caller of this request, set by [`gate`].
+/// The authenticated caller of this request, set by [`gate`]; [`require_role`] then sets the
+/// identity's `role` to the caller's role in the request's environment.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub identity: Identity,
     /// The session's CSRF token (single sign-on only).
     pub csrf_token: Option<String>,
+    /// The role the login gave (or the local user's), before any environment's own roles.
+    pub login_role: Role,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -56,12 +59,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 pub struct Auth {
     local_role: Role,
     sso: Option<(OidcLogin, SessionCodec)>,
+    /// Each environment's own roles (`[environments.access]`), in configuration order.
+    access: Vec<(String, Option<AccessSettings>)>,
 }
 
 impl Auth {
-    pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
+    pub fn new(settings: &AuthSettings, envs: &[EnvironmentSettings]) -> anyhow::Result<Self> {
+        let access = envs.iter().map(|e| (e.name.clone(), e.access.clone())).collect();
         let sso = match settings {
-            AuthSettings::Local { local_role } => return Ok(Self { local_role: *local_role, sso: None }),
+            AuthSettings::Local { local_role } => {
+                return Ok(Self { local_role: *local_role, sso: None, access });
+            }
             AuthSettings::Oidc(sso) => sso,
         };
         let secure = sso.oidc.redirect_url.scheme() == "https";
@@ -72,7 +80,62 @@ impl Auth {
             Duration::from_secs(sso.session_max_secs),
         );
         // Only the no-auth mode has a local user; with single sign-on every caller logs in.
-        Ok(Self { local_role: Role::Reader, sso: Some((OidcLogin::new(sso.oidc.clone())?, codec)) })
+        Ok(Self { local_role: Role::Reader, sso: Some((OidcLogin::new(sso.oidc.clone())?, codec)), access })
+    }
+
+    /// The caller's role in the environment `env`, `identity.role` being the login's role:
+    /// `None` for an environment this Triage does not serve, `Some(None)` where the caller has
+    /// no access.
+    ///
+    /// Without `[environments.access]` the login's role (or the local user's) applies. With it,
+    /// only its admin and operator groups administer and act there, and its reader groups (when
+    /// listed) are the only ones who read there.
+    pub fn role_in(&self, identity: &Identity, env: &str) -> Option<Option<Role>> {
+        let (_, access) = self.access.iter().find(|(name, _)| name == env)?;
+        let Some(access) = access else {
+            return Some(Some(identity.role));
+        };
+        if self.sso.is_none() {
+            return Some(Some(access.local_role.unwrap_or(self.local_role)));
+        }
+        let member = |list: &[String]| identity.groups.iter().any(|g| list.contains(g));
+        Some(if member(&access.admin_groups) {
+            Some(Role::Admin)
+        } else if member(&access.operator_groups) {
+            Some(Role::Operator)
+        } else if access.reader_groups.is_empty() || member(&access.reader_groups) {
+            Some(Role::Reader)
+        } else {
+            None
+        })
+    }
+
+    /// The caller's role in every environment.
+    pub fn roles(&self, caller: &Caller) -> Vec<triage_shared::env::EnvRole> {
+        let identity = Identity { role: caller.login_role, ..caller.identity.clone() };
+        let identity = &identity;
+        self.access
+            .iter()
+            .map(|(env, _)| triage_shared::env::EnvRole {
+                env: env.clone(),
+                role: self.role_in(identity, env).flatten(),
+            })
+            .collect()
+    }
+
+    /// Whether this Triage serves more than one environment (messages then name it).
+    pub fn several_environments(&self) -> bool {
+        self.access.len() > 1
+    }
+
+    /// Whether `group` decides a role anywhere (kept when a long group list must be trimmed).
+    pub fn is_role_group(&self, group: &str) -> bool {
+        self.sso.as_ref().is_some_and(|(oidc, _)| oidc.is_role_group(group))
+            || self.access.iter().filter_map(|(_, a)| a.as_ref()).any(|a| {
+                [&a.reader_groups, &a.operator_groups, &a.admin_groups]
+                    .iter()
+                    .any(|l| l.iter().any(|g| g == group))
+            })
     }
 
     /// The login client and the session codec, when single sign-on is on.
@@ -142,7 +205,8 @@ pub async fn gate(State(auth): State<Arc<Auth>>, mut request: Request, next: Nex
             return csrf_refused(&format!("state-changing requests must carry the {CSRF_HEADER} header"));
         }
         let identity = auth.local_identity();
-        request.extensions_mut().insert(Caller { identity, csrf_token: None });
+        let login_role = identity.role;
+        request.extensions_mut().insert(Caller { identity, csrf_token: None, login_role });
         return next.run(request).await;
     };
     let now = unix_now();
@@ -169,14 +233,17 @@ pub async fn gate(State(auth): State<Arc<Auth>>, mut request: Request, next: Nex
         }
     }
     let refresh = sessions.needs_refresh(&session, now);
-    request
-        .extensions_mut()
-        .insert(Caller { identity: session.identity(), csrf_token: Some(session.csrf.clone()) });
+    request.extensions_mut().insert(Caller {
+        identity: session.identity(),
+        csrf_token: Some(session.csrf.clone()),
+        login_role: session.role,
+    });
     let mut response = next.run(request).await;
     if refresh {
         let mut session = session;
         session.seen = now;
-        let cookie = sessions.session_cookie(&session, &|g| oidc.is_role_group(g));
+        let _ = oidc;
+        let cookie = sessions.session_cookie(&session, &|g| auth.is_role_group(g));
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
@@ -279,24 +346,61 @@ fn cross_site(headers: &axum::http::HeaderMap, own: &[url::Origin]) -> Option<Ap
     )
 }
 
-/// Refuses a route to a caller below its `required` role (state: the route's role).
-pub async fn require_role(State(required): State<Role>, request: Request, next: Next) -> Response {
-    let Some(caller) = request.extensions().get::<Caller>() else {
+/// Refuses a route to a caller below its `required` role in the request's environment (the
+/// `env` query parameter, else the default), and otherwise hands the route a [`Caller`] whose
+/// role is the one it has there. State: the route's role and [`Auth`].
+pub async fn require_role(
+    State((required, auth)): State<(Role, Arc<Auth>)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let requested = crate::environments::requested(request.uri().query());
+    let Some(caller) = request.extensions_mut().get_mut::<Caller>() else {
         return AppError::Api(ApiError::new(ErrorKind::Unauthenticated, "not logged in")).into_response();
     };
-    if caller.identity.role < required {
-        return AppError::Api(ApiError::new(
-            ErrorKind::Forbidden,
-            format!(
-                "this needs the {} role; {} has the {} role",
-                role_name(required),
-                caller.identity.email.as_deref().unwrap_or(&caller.identity.subject),
-                role_name(caller.identity.role)
-            ),
-        ))
+    let env = match &requested {
+        Some(name) => name.as_str(),
+        None => auth.access.first().map_or(triage_shared::env::DEFAULT_ENV, |(name, _)| name.as_str()),
+    };
+    let who = caller.identity.email.clone().unwrap_or_else(|| caller.identity.subject.clone());
+    let role = match auth.role_in(&caller.identity, env) {
+        None => {
+            let known: Vec<String> = auth.access.iter().map(|(n, _)| n.clone()).collect();
+            return AppError::Api(crate::environments::unknown(env, &known)).into_response();
+        }
+        Some(None) => {
+            return AppError::Api(
+                ApiError::new(ErrorKind::Forbidden, format!("{who} has no access to the environment {env}"))
+                    .with_detail(serde_json::json!({ "env": env })),
+            )
+            .into_response();
+        }
+        Some(Some(role)) => role,
+    };
+    if role < required {
+        let message = if auth.several_environments() {
+            format!("{}s of {env} only; {who} is {} there", role_name(required), with_article(role))
+        } else {
+            format!("this needs the {} role; {who} has the {} role", role_name(required), role_name(role))
+        };
+        return AppError::Api(ApiError::new(ErrorKind::Forbidden, message).with_detail(serde_json::json!({
+            "env": env,
+            "role": role_name(role),
+            "required": role_name(required),
+        })))
         .into_response();
     }
+    caller.identity.role = role;
     next.run(request).await
+}
+
+/// "a reader", "an operator", "an admin".
+fn with_article(role: Role) -> &'static str {
+    match role {
+        Role::Reader => "a reader",
+        Role::Operator => "an operator",
+        Role::Admin => "an admin",
+    }
 }
 
 pub fn role_name(role: Role) -> &'static str {

@@ -229,7 +229,7 @@ async fn finish_login(state: &AppState, headers: &HeaderMap, q: CallbackQuery, n
     let mut response = redirect(StatusCode::SEE_OTHER, &pending.return_to);
     response
         .headers_mut()
-        .append(header::SET_COOKIE, sessions.session_cookie(&session, &|g| oidc.is_role_group(g)));
+        .append(header::SET_COOKIE, sessions.session_cookie(&session, &|g| state.auth.is_role_group(g)));
     response
 }
 

@@ -35,6 +35,30 @@ impl<T: serde::de::DeserializeOwned> Query<T> {
 #[from_request(via(axum::extract::Path), rejection(AppError))]
 pub struct Path<T>(pub T);
 
+/// The request's environment: the one its `env` query parameter names, else the default; an
+/// unknown name is a 404 in words (never another environment's answer).
+pub struct Env(pub std::sync::Arc<crate::environments::Environment>);
+
+impl std::ops::Deref for Env {
+    type Target = crate::environments::Environment;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl FromRequestParts<crate::state::AppState> for Env {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::state::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let name = crate::environments::requested(parts.uri.query());
+        Ok(Self(state.env(name.as_deref())?))
+    }
+}
+
 /// A time in Unix seconds that names a moment: `NaN` and the infinities parse as numbers (so
 /// the typed extractors pass them) but would reach Prometheus or the store as nonsense.
 pub fn seconds(param: &str, value: f64) -> Result<f64, AppError> {

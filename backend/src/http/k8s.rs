@@ -14,129 +14,130 @@ use triage_shared::actions::{
     ScaleRequest,
 };
 
+use crate::approvals::{ActionRequest, Answer};
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::http::extract::{JsonBody, Path, Query};
+use crate::http::extract::{Env, JsonBody, Path, Query};
 use crate::http::openapi;
-use crate::kubernetes::actions;
 use crate::state::AppState;
 
-pub async fn namespaces(State(state): State<AppState>) -> Result<Json<Vec<String>>, AppError> {
-    Ok(Json(state.k8s()?.namespaces.clone()))
+pub async fn namespaces(env: Env) -> Result<Json<Vec<String>>, AppError> {
+    Ok(Json(env.k8s()?.namespaces.clone()))
 }
 
 pub async fn list_pods(
-    State(state): State<AppState>,
+    env: Env,
     Path(ns): Path<String>,
     Query(q): Query<PodQuery>,
 ) -> Result<Json<PodList>, AppError> {
-    let pods =
-        state.k8s()?.list_pods(&ns, q.selector.as_deref(), q.limit, q.continue_token.as_deref()).await?;
+    let pods = env.k8s()?.list_pods(&ns, q.selector.as_deref(), q.limit, q.continue_token.as_deref()).await?;
     Ok(Json(pods))
 }
 
 pub async fn get_pod(
-    State(state): State<AppState>,
+    env: Env,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<PodDetail>, AppError> {
-    Ok(Json(state.k8s()?.pod_detail(&ns, &name).await?))
+    Ok(Json(env.k8s()?.pod_detail(&ns, &name).await?))
 }
 
 pub async fn pod_logs(
-    State(state): State<AppState>,
+    env: Env,
     Path((ns, name)): Path<(String, String)>,
     Query(q): Query<LogQuery>,
 ) -> Result<Json<PodLogs>, AppError> {
-    Ok(Json(state.k8s()?.pod_logs(&ns, &name, q.tail.unwrap_or(200), q.previous).await?))
+    Ok(Json(env.k8s()?.pod_logs(&ns, &name, q.tail.unwrap_or(200), q.previous).await?))
 }
 
 pub async fn list_deployments(
-    State(state): State<AppState>,
+    env: Env,
     Path(ns): Path<String>,
 ) -> Result<Json<Vec<DeploymentSummary>>, AppError> {
-    Ok(Json(state.k8s()?.list_deployments(&ns).await?))
+    Ok(Json(env.k8s()?.list_deployments(&ns).await?))
 }
 
-pub async fn list_events(
-    State(state): State<AppState>,
-    Path(ns): Path<String>,
-) -> Result<Json<Vec<EventSummary>>, AppError> {
-    Ok(Json(state.k8s()?.list_events(&ns).await?))
+pub async fn list_events(env: Env, Path(ns): Path<String>) -> Result<Json<Vec<EventSummary>>, AppError> {
+    Ok(Json(env.k8s()?.list_events(&ns).await?))
 }
 
-pub async fn top_pods(
-    State(state): State<AppState>,
-    Path(ns): Path<String>,
-) -> Result<Json<Vec<PodUsage>>, AppError> {
-    Ok(Json(state.k8s()?.top_pods(&ns).await?))
+pub async fn top_pods(env: Env, Path(ns): Path<String>) -> Result<Json<Vec<PodUsage>>, AppError> {
+    Ok(Json(env.k8s()?.top_pods(&ns).await?))
 }
 
-pub async fn top_nodes(State(state): State<AppState>) -> Result<Json<Vec<NodeUsage>>, AppError> {
-    Ok(Json(state.k8s()?.top_nodes().await?))
+pub async fn top_nodes(env: Env) -> Result<Json<Vec<NodeUsage>>, AppError> {
+    Ok(Json(env.k8s()?.top_nodes().await?))
 }
 
-pub async fn list_services(
-    State(state): State<AppState>,
-    Path(ns): Path<String>,
-) -> Result<Json<Vec<ServiceSummary>>, AppError> {
-    Ok(Json(state.k8s()?.list_services(&ns).await?))
+pub async fn list_services(env: Env, Path(ns): Path<String>) -> Result<Json<Vec<ServiceSummary>>, AppError> {
+    Ok(Json(env.k8s()?.list_services(&ns).await?))
 }
 
 pub async fn deployment_secrets(
-    State(state): State<AppState>,
+    env: Env,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<triage_shared::k8s::DeploymentSecrets>, AppError> {
-    Ok(Json(state.k8s()?.deployment_secrets(&ns, &name).await?))
+    Ok(Json(env.k8s()?.deployment_secrets(&ns, &name).await?))
 }
 
 pub async fn list_network_policies(
-    State(state): State<AppState>,
+    env: Env,
     Path(ns): Path<String>,
 ) -> Result<Json<Vec<NetworkPolicySummary>>, AppError> {
-    Ok(Json(state.k8s()?.list_network_policies(&ns).await?))
+    Ok(Json(env.k8s()?.list_network_policies(&ns).await?))
 }
 
 pub async fn scale(
+    env: Env,
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path((ns, name)): Path<(String, String)>,
     JsonBody(req): JsonBody<ScaleRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
-    Ok(Json(actions::scale(state.k8s()?, &state.store, &identity, &ns, &name, &req).await?))
+    action(&env, &state, &identity, ActionRequest::Scale { ns, name, body: req }).await
 }
 
 pub async fn restart(
+    env: Env,
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path((ns, name)): Path<(String, String)>,
     JsonBody(req): JsonBody<RestartRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
-    Ok(Json(actions::restart(state.k8s()?, &state.store, &identity, &ns, &name, &req).await?))
+    action(&env, &state, &identity, ActionRequest::Restart { ns, name, body: req }).await
 }
 
 pub async fn delete_pod(
+    env: Env,
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path((ns, name)): Path<(String, String)>,
     JsonBody(req): JsonBody<DeletePodRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
-    Ok(Json(actions::delete_pod(state.k8s()?, &state.store, &identity, &ns, &name, &req).await?))
+    action(&env, &state, &identity, ActionRequest::DeletePod { ns, name, body: req }).await
 }
 
 pub async fn emergency_restart(
+    env: Env,
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path(ns): Path<String>,
     JsonBody(req): JsonBody<EmergencyRestartRequest>,
 ) -> Result<Json<Job>, AppError> {
-    let job =
-        crate::kubernetes::emergency::start(state.k8s()?, &state.store, &state.jobs, &identity, &ns, req)
-            .await?;
+    let actor = crate::guard::Actor {
+        store: &state.store,
+        identity: &identity,
+        env: env.guard(),
+        reason: req.reason.as_deref(),
+        replay: None,
+        approved: None,
+    };
+    let job = crate::kubernetes::emergency::start(env.k8s()?, &actor, &state.jobs, &ns, req.clone()).await?;
     Ok(Json(job))
 }
 
 /// `GET /api/k8s/namespaces/{ns}/deployments/{name}/rollout` (server-sent events).
 pub async fn rollout(
+    env: Env,
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path((ns, name)): Path<(String, String)>,
@@ -146,7 +147,7 @@ pub async fn rollout(
     let permit = state.streams.acquire(&identity.subject)?;
     let timeout = std::time::Duration::from_secs(q.timeout_secs.unwrap_or(300).clamp(1, 3600));
     let response =
-        crate::kubernetes::streams::rollout(state.k8s()?, &ns, &name, timeout).await?.into_response();
+        crate::kubernetes::streams::rollout(env.k8s()?, &ns, &name, timeout).await?.into_response();
     Ok(crate::limits::held_by(response, permit))
 }
 
@@ -165,6 +166,7 @@ pub fn rollout_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
 
 /// `GET /api/k8s/namespaces/{ns}/pods/{name}/logs/follow?tail=` (server-sent events).
 pub async fn follow_logs(
+    env: Env,
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path((ns, name)): Path<(String, String)>,
@@ -172,7 +174,7 @@ pub async fn follow_logs(
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
     let permit = state.streams.acquire(&identity.subject)?;
-    let response = crate::kubernetes::streams::follow_logs(state.k8s()?, &ns, &name, q.tail.unwrap_or(50))
+    let response = crate::kubernetes::streams::follow_logs(env.k8s()?, &ns, &name, q.tail.unwrap_or(50))
         .await?
         .into_response();
     Ok(crate::limits::held_by(response, permit))
@@ -191,10 +193,24 @@ pub fn follow_logs_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
 }
 
 pub async fn delete_pods(
+    env: Env,
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path(ns): Path<String>,
     JsonBody(req): JsonBody<DeletePodsRequest>,
 ) -> Result<Json<ActionOutcome>, AppError> {
-    Ok(Json(actions::delete_pods(state.k8s()?, &state.store, &identity, &ns, &req).await?))
+    action(&env, &state, &identity, ActionRequest::DeletePods { ns, body: req }).await
+}
+
+/// A guarded Kubernetes action, at once or waiting for approval (see `crate::approvals`).
+async fn action(
+    env: &Env,
+    state: &AppState,
+    identity: &triage_shared::actions::Identity,
+    request: ActionRequest,
+) -> Result<Json<ActionOutcome>, AppError> {
+    match crate::approvals::submit(env, &state.store, identity, request).await? {
+        Answer::Action(outcome) => Ok(Json(outcome)),
+        Answer::Kafka(_) => Err(AppError::Internal(anyhow::anyhow!("a Kubernetes action answered as Kafka"))),
+    }
 }

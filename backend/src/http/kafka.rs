@@ -8,42 +8,50 @@ use triage_shared::kafka::{
     OffsetResetRequest,
 };
 
+use crate::approvals::{ActionRequest, Answer};
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::http::extract::{JsonBody, Path};
+use crate::http::extract::{Env, JsonBody, Path};
 use crate::state::AppState;
 
-pub async fn cluster(State(state): State<AppState>) -> Result<Json<KafkaCluster>, AppError> {
-    Ok(Json(state.kafka()?.cluster().await?))
+pub async fn cluster(env: Env) -> Result<Json<KafkaCluster>, AppError> {
+    Ok(Json(env.kafka()?.cluster().await?))
 }
 
-pub async fn topics(State(state): State<AppState>) -> Result<Json<KafkaTopicList>, AppError> {
-    Ok(Json(state.kafka()?.topics().await?))
+pub async fn topics(env: Env) -> Result<Json<KafkaTopicList>, AppError> {
+    Ok(Json(env.kafka()?.topics().await?))
 }
 
-pub async fn topic(
-    State(state): State<AppState>,
-    Path(topic): Path<String>,
-) -> Result<Json<KafkaTopic>, AppError> {
-    Ok(Json(state.kafka()?.topic(&topic).await?))
+pub async fn topic(env: Env, Path(topic): Path<String>) -> Result<Json<KafkaTopic>, AppError> {
+    Ok(Json(env.kafka()?.topic(&topic).await?))
 }
 
-pub async fn groups(State(state): State<AppState>) -> Result<Json<KafkaGroupList>, AppError> {
-    Ok(Json(state.kafka()?.groups().await?))
+pub async fn groups(env: Env) -> Result<Json<KafkaGroupList>, AppError> {
+    Ok(Json(env.kafka()?.groups().await?))
 }
 
-pub async fn group(
-    State(state): State<AppState>,
-    Path(group): Path<String>,
-) -> Result<Json<KafkaGroup>, AppError> {
-    Ok(Json(state.kafka()?.group(&group).await?))
+pub async fn group(env: Env, Path(group): Path<String>) -> Result<Json<KafkaGroup>, AppError> {
+    Ok(Json(env.kafka()?.group(&group).await?))
 }
 
 pub async fn reset_offsets(
+    env: Env,
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path(group): Path<String>,
     JsonBody(req): JsonBody<OffsetResetRequest>,
 ) -> Result<Json<OffsetResetOutcome>, AppError> {
-    Ok(Json(state.kafka()?.reset_offsets(&state.store, &identity, &group, &req).await?))
+    match crate::approvals::submit(
+        &env,
+        &state.store,
+        &identity,
+        ActionRequest::KafkaReset { group, body: req },
+    )
+    .await?
+    {
+        Answer::Kafka(outcome) => Ok(Json(outcome)),
+        Answer::Action(_) => {
+            Err(AppError::Internal(anyhow::anyhow!("the offset reset answered as another action")))
+        }
+    }
 }

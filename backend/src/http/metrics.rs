@@ -121,11 +121,20 @@ impl Collector for HeldNow {
 }
 
 /// Appends what callers hold open now, so a limit being approached shows on a dashboard.
-pub fn render_gauges(out: &mut String, streams: &Limiter, runs: &Limiter, live: Option<&LiveHub>) {
+pub fn render_gauges<'a>(
+    out: &mut String,
+    streams: &Limiter,
+    runs: &Limiter,
+    live: impl Iterator<Item = &'a LiveHub>,
+) {
     let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     let (streams, _) = streams.held("");
     let (runs, _) = runs.held("");
-    let live = live.map(|live| (count(live.active_queries()), live.poll_count()));
+    // Summed over the environments' hubs; absent when no environment has Prometheus.
+    let live = live.fold(None, |sum: Option<(i64, u64)>, live| {
+        let (queries, polls) = sum.unwrap_or_default();
+        Some((queries + count(live.active_queries()), polls + live.poll_count()))
+    });
     let mut registry = Registry::default();
     registry.register_collector(Box::new(HeldNow { streams: count(streams), runs: count(runs), live }));
     if let Err(e) = prometheus_client::encoding::prometheus_text::encode(out, &registry) {

@@ -24,6 +24,7 @@ use crate::state::AppState;
 pub mod assets;
 mod audit;
 mod auth;
+mod environments;
 pub mod extract;
 mod jobs;
 mod k8s;
@@ -60,6 +61,10 @@ pub fn api_routes() -> Vec<ApiRoute> {
         api(Reader, M::GET, "/openapi.json", get_with(openapi::serve, openapi::document_answer)),
         api(Reader, M::GET, "/version", get(version::get_version)),
         api(Reader, M::GET, "/whoami", get(session::whoami)),
+        api(Reader, M::GET, "/environments", get(environments::list)),
+        api(Reader, M::GET, "/approvals", get(environments::list_approvals)),
+        api(Operator, M::POST, "/approvals/{id}/approve", post(environments::approve)),
+        api(Operator, M::POST, "/approvals/{id}/reject", post(environments::reject)),
         api(Reader, M::GET, "/prom/query", get_with(prom::query, openapi::json::<QueryResult>)),
         api(Reader, M::GET, "/prom/query_range", get_with(prom::query_range, openapi::json::<QueryResult>)),
         api(Reader, M::GET, "/prom/series", get_with(prom::series, prom::series_docs)),
@@ -142,7 +147,8 @@ pub fn router(state: AppState) -> Router {
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"));
     let mut api = Router::new();
     for route in api_routes() {
-        let guard = middleware::from_fn_with_state(route.role, crate::auth::require_role);
+        let guard =
+            middleware::from_fn_with_state((route.role, state.auth.clone()), crate::auth::require_role);
         api = api.route(route.path, MethodRouter::from(route.handler).route_layer(guard));
     }
     // Both fallbacks answer with the error body: `/api` never falls through to the SPA.

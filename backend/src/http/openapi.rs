@@ -48,6 +48,10 @@ impl<T: JsonSchema> OperationInput for Path<T> {
 /// Who calls is the document's security schemes, the same for every route.
 impl OperationInput for Caller {}
 
+/// The `env` query parameter is documented on every operation by [`document`] (the role check
+/// reads it on every route).
+impl OperationInput for super::extract::Env {}
+
 /// Error answers are added to every operation by [`document`]: the edge (body limit, timeout,
 /// role, CSRF) can refuse any request, whatever its handler returns.
 impl OperationOutput for AppError {
@@ -207,6 +211,16 @@ fn complete(doc: &mut Value) {
             continue;
         };
         path_parameters(op, &path);
+        // Every route answers in one environment, named by `env` (the role check reads it).
+        let env = json!({
+            "name": triage_shared::env::ENV_PARAM, "in": "query", "required": false,
+            "description": "The environment (`GET /api/environments` lists them); the default one when absent. An unknown name is a 404.",
+            "schema": {"type": "string", "pattern": "^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"},
+        });
+        match op.get_mut("parameters").and_then(Value::as_array_mut) {
+            Some(list) => list.push(env),
+            None => op["parameters"] = json!([env]),
+        }
         if let Some(ok) = op.pointer_mut("/responses/200").filter(|ok| ok["description"] == "") {
             let schema = ok.pointer("/content/application~1json/schema/$ref").and_then(Value::as_str);
             let name = schema.and_then(|r| r.rsplit('/').next()).map(|name| format!("A `{name}`."));
@@ -446,7 +460,7 @@ mod tests {
         let mut names: Vec<&str> =
             pods["parameters"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str()).collect();
         names.sort_unstable();
-        assert_eq!(names, ["continue", "limit", "ns", "selector"]);
+        assert_eq!(names, ["continue", "env", "limit", "ns", "selector"]);
         for path in [
             "/api/live",
             "/api/k8s/namespaces/{ns}/deployments/{name}/rollout",

@@ -35,7 +35,7 @@ pub async fn metrics(
         &mut text,
         &state.streams,
         &state.runs,
-        state.live().ok().map(|l| &**l),
+        state.envs.iter().filter_map(|e| e.live().ok()).map(|l| &**l),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }

@@ -16,16 +16,13 @@ use triage_shared::ApiError;
 use triage_shared::prom::{Alert, InstantParams, LiveQuery, LiveUpdate, MetadataParams, RangeParams};
 
 use crate::error::AppError;
-use crate::http::extract::{Path, Query, not_seconds, seconds};
+use crate::http::extract::{Env, Path, Query, not_seconds, seconds};
 use crate::http::openapi;
 use crate::state::AppState;
 
-pub async fn query(
-    State(state): State<AppState>,
-    Query(p): Query<InstantParams>,
-) -> Result<Response, AppError> {
+pub async fn query(env: Env, Query(p): Query<InstantParams>) -> Result<Response, AppError> {
     let time = p.time.map(|t| seconds("time", t)).transpose()?;
-    Ok(json_body(state.prom()?.query_json(&p.query, time).await?))
+    Ok(json_body(env.prom()?.query_json(&p.query, time).await?))
 }
 
 /// A JSON answer that is already serialized (a [`triage_shared::prom::QueryResult`]).
@@ -33,15 +30,12 @@ fn json_body(json: Bytes) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response()
 }
 
-pub async fn query_range(
-    State(state): State<AppState>,
-    Query(p): Query<RangeParams>,
-) -> Result<Response, AppError> {
-    Ok(json_body(state.prom()?.query_range_json(&p.query, p.start, p.end, p.step).await?))
+pub async fn query_range(env: Env, Query(p): Query<RangeParams>) -> Result<Response, AppError> {
+    Ok(json_body(env.prom()?.query_range_json(&p.query, p.start, p.end, p.step).await?))
 }
 
 /// `GET /api/prom/series?match[]=…&match[]=…&start=&end=`
-pub async fn series(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Value>, AppError> {
+pub async fn series(env: Env, RawQuery(raw): RawQuery) -> Result<Json<Value>, AppError> {
     // `match[]` repeats, which a serde query struct cannot collect: read the pairs directly.
     let (mut matchers, mut start, mut end) = (Vec::new(), None, None);
     for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
@@ -52,7 +46,7 @@ pub async fn series(State(state): State<AppState>, RawQuery(raw): RawQuery) -> R
             _ => {}
         }
     }
-    Ok(Json(state.prom()?.series(&matchers, start, end).await?))
+    Ok(Json(env.prom()?.series(&matchers, start, end).await?))
 }
 
 /// The query string of [`series`], for its documentation only: the handler reads the pairs itself.
@@ -78,30 +72,24 @@ fn parse_seconds(param: &str, text: &str) -> Result<f64, AppError> {
     seconds(param, text.parse().map_err(|_| not_seconds(param, text))?)
 }
 
-pub async fn labels(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    Ok(Json(state.prom()?.labels().await?))
+pub async fn labels(env: Env) -> Result<Json<Value>, AppError> {
+    Ok(Json(env.prom()?.labels().await?))
 }
 
-pub async fn label_values(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, AppError> {
-    Ok(Json(state.prom()?.label_values(&name).await?))
+pub async fn label_values(env: Env, Path(name): Path<String>) -> Result<Json<Value>, AppError> {
+    Ok(Json(env.prom()?.label_values(&name).await?))
 }
 
-pub async fn alerts(State(state): State<AppState>) -> Result<Json<Vec<Alert>>, AppError> {
-    Ok(Json(state.prom()?.alerts().await?))
+pub async fn alerts(env: Env) -> Result<Json<Vec<Alert>>, AppError> {
+    Ok(Json(env.prom()?.alerts().await?))
 }
 
-pub async fn rules(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    Ok(Json(state.prom()?.rules().await?))
+pub async fn rules(env: Env) -> Result<Json<Value>, AppError> {
+    Ok(Json(env.prom()?.rules().await?))
 }
 
-pub async fn metadata(
-    State(state): State<AppState>,
-    Query(p): Query<MetadataParams>,
-) -> Result<Json<Value>, AppError> {
-    Ok(Json(state.prom()?.metadata(p.metric.as_deref()).await?))
+pub async fn metadata(env: Env, Query(p): Query<MetadataParams>) -> Result<Json<Value>, AppError> {
+    Ok(Json(env.prom()?.metadata(p.metric.as_deref()).await?))
 }
 
 pub fn live_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
@@ -123,6 +111,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// The body is the hub's pre-framed events themselves (shared `Bytes`, never copied per viewer),
 /// with a keep-alive comment after 15 s of silence.
 pub async fn live(
+    env: Env,
     State(state): State<AppState>,
     caller: crate::auth::Caller,
     RawQuery(raw): RawQuery,
@@ -136,11 +125,11 @@ pub async fn live(
             Ok(_) => AppError::bad_request(why),
         }
     })?;
-    let prom = state.prom()?;
+    let prom = env.prom()?;
     prom.check_range(0.0, f64::from(q.window), f64::from(q.step))?;
     let subject = &caller.identity.subject;
     let permit = state.streams.acquire(subject)?;
-    let (last, rx) = state.live()?.subscribe(q, subject)?;
+    let (last, rx) = env.live()?.subscribe(q, subject)?;
     // The stream owns the subscription and the permit: both are given back when it is dropped.
     let stream = futures::stream::unfold((last, rx, permit), |(first, mut rx, permit)| async move {
         if let Some(message) = first {

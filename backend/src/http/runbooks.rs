@@ -2,6 +2,7 @@
 //! Markdown incident report.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aide::transform::TransformOperation;
@@ -16,7 +17,7 @@ use triage_shared::{ApiError, ErrorKind};
 
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::http::extract::{JsonBody, Path};
+use crate::http::extract::{Env, JsonBody, Path};
 use crate::http::openapi;
 use crate::runbooks::{engine, report};
 use crate::state::AppState;
@@ -37,6 +38,7 @@ pub async fn get_runbook(
 }
 
 pub async fn start_run(
+    env: Env,
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path(id): Path<String>,
@@ -46,24 +48,42 @@ pub async fn start_run(
         .runbooks
         .get(&id)
         .ok_or_else(|| AppError::not_found(format!("no runbook {id:?}; GET /api/runbooks lists them")))?;
-    Ok(Json(engine::start(&state.engine(), runbook, &body.params, &identity)?))
+    Ok(Json(engine::start(&state.engine(&env), runbook, &body.params, &identity)?))
 }
 
 pub async fn get_run(
+    env: Env,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RunState>, AppError> {
-    Ok(Json(engine::find_run(&state.runbooks, &state.store, &id).await?.state()))
+    Ok(Json(in_env(&env, engine::find_run(&state.runbooks, &state.store, &id).await?)?.state()))
+}
+
+/// A run, when it belongs to the request's environment: another environment's run is not
+/// shown (its reader may not read there), and the answer names where it is.
+fn in_env(env: &Env, run: Arc<crate::runbooks::Run>) -> Result<Arc<crate::runbooks::Run>, AppError> {
+    let belongs = run.env() == env.name;
+    if belongs {
+        return Ok(run);
+    }
+    Err(AppError::Api(
+        ApiError::new(
+            ErrorKind::NotFound,
+            format!("this run belongs to the environment {}; open it with env={}", run.env(), run.env()),
+        )
+        .with_detail(serde_json::json!({ "env": run.env() })),
+    ))
 }
 
 /// Server-sent events: every event so far, then the live ones, ending after `finished`.
 pub async fn run_events(
+    env: Env,
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let permit = state.streams.acquire(&identity.subject)?;
-    let run = engine::find_run(&state.runbooks, &state.store, &id).await?;
+    let run = in_env(&env, engine::find_run(&state.runbooks, &state.store, &id).await?)?;
     let (past, rx) = run.subscribe();
     let done = past.iter().any(|e| matches!(e, RunEvent::Finished { .. }));
     let live = if done {
@@ -95,10 +115,14 @@ pub fn run_events_docs(op: TransformOperation<'_>) -> TransformOperation<'_> {
     )
 }
 
-pub async fn run_report(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
-    let run = engine::find_run(&state.runbooks, &state.store, &id).await?.state();
+pub async fn run_report(
+    env: Env,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let run = in_env(&env, engine::find_run(&state.runbooks, &state.store, &id).await?)?.state();
     let runbook = state.runbooks.get(&run.runbook);
-    let entries = state.store.audit().list(1000).await?;
+    let entries = state.store.audit().list(&env.name, 1000).await?;
     let mut actions =
         report::actions_in_window(&entries, run.started_at, run.params.get("namespace").map(String::as_str));
     actions.reverse();

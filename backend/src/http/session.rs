@@ -12,10 +12,10 @@ use crate::state::AppState;
 pub async fn whoami(State(state): State<AppState>, caller: Caller) -> Json<WhoAmI> {
     let sso = state.auth.sso().is_some();
     Json(WhoAmI {
+        roles: state.auth.roles(&caller),
         identity: caller.identity,
         auth_mode: if sso { AuthMode::Oidc } else { AuthMode::None },
         csrf_token: caller.csrf_token,
         logout_url: sso.then(|| crate::auth::LOGOUT_PATH.to_owned()),
-        roles: Vec::new(),
     })
 }

@@ -9,22 +9,19 @@ use std::collections::BTreeMap;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::topic_partition_list::Offset;
-use triage_shared::actions::Identity;
 use triage_shared::commands;
 use triage_shared::kafka::{OffsetMove, OffsetResetOutcome, OffsetResetRequest, ResetTarget};
 use triage_shared::{ApiError, ErrorKind};
 
 use super::views::{LogEnd, find_topic};
 use super::{Kafka, check_name};
-use crate::guard::{Plan, guarded};
-use crate::store::Store;
+use crate::guard::{Actor, Plan, guarded};
 
 impl Kafka {
     /// `POST /api/kafka/groups/{group}/reset-offsets`.
     pub async fn reset_offsets(
         &self,
-        store: &Store,
-        identity: &Identity,
+        actor: &Actor<'_>,
         group: &str,
         req: &OffsetResetRequest,
     ) -> Result<OffsetResetOutcome, ApiError> {
@@ -54,9 +51,10 @@ impl Kafka {
             summary: summary.clone(),
             kubectl: execute.clone(),
             confirm_with: Some(group),
+            name: group,
         };
         let planned = moves.clone();
-        let outcome = guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || async {
+        let outcome = guarded(actor, plan, req.dry_run, req.confirm.as_deref(), || async {
             self.commit_plan(group, &req.topic, &planned).await
         })
         .await?;
@@ -70,6 +68,7 @@ impl Kafka {
                 execute
             },
             audit_id: outcome.audit_id,
+            approval: outcome.approval,
         })
     }
 

@@ -6,13 +6,12 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use triage_shared::actions::{
-    ActionOutcome, DeletePodRequest, DeletePodsRequest, Identity, RestartRequest, Role, ScaleRequest,
+    ActionOutcome, DeletePodRequest, DeletePodsRequest, RestartRequest, Role, ScaleRequest,
 };
 use triage_shared::{ApiError, ErrorKind, commands};
 
-use crate::guard::{Plan, guarded, require};
+use crate::guard::{Actor, Plan, guarded, require};
 use crate::kubernetes::{K8s, map_error};
-use crate::store::Store;
 
 /// What a deployment patch does: a scale goes to the `scale` subresource, a restart patches the
 /// pod template.
@@ -66,13 +65,12 @@ impl<'a> DeploymentApi<'a> {
 
 pub async fn scale(
     k8s: &K8s,
-    store: &Store,
-    identity: &Identity,
+    actor: &Actor<'_>,
     ns: &str,
     name: &str,
     req: &ScaleRequest,
 ) -> Result<ActionOutcome, ApiError> {
-    require(identity, Role::Operator, "scaling a deployment")?;
+    require(actor.identity, Role::Operator, "scaling a deployment")?;
     let ns = k8s.namespace(ns)?;
     let name = K8s::name(name)?;
     if !(0..=1000).contains(&req.replicas) {
@@ -92,8 +90,9 @@ pub async fn scale(
         summary,
         kubectl,
         confirm_with: needs_confirmation.then_some(name),
+        name,
     };
-    guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || {
+    guarded(actor, plan, req.dry_run, req.confirm.as_deref(), || {
         deployment.patch(Change::Scale, &patch, false)
     })
     .await
@@ -101,13 +100,12 @@ pub async fn scale(
 
 pub async fn restart(
     k8s: &K8s,
-    store: &Store,
-    identity: &Identity,
+    actor: &Actor<'_>,
     ns: &str,
     name: &str,
     req: &RestartRequest,
 ) -> Result<ActionOutcome, ApiError> {
-    require(identity, Role::Operator, "restarting a deployment")?;
+    require(actor.identity, Role::Operator, "restarting a deployment")?;
     let ns = k8s.namespace(ns)?;
     let name = K8s::name(name)?;
     let deployment = DeploymentApi::new(k8s, ns, name);
@@ -127,8 +125,9 @@ pub async fn restart(
         summary,
         kubectl,
         confirm_with: Some(name),
+        name,
     };
-    guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || {
+    guarded(actor, plan, req.dry_run, req.confirm.as_deref(), || {
         deployment.patch(Change::Restart, &patch, false)
     })
     .await
@@ -136,13 +135,12 @@ pub async fn restart(
 
 pub async fn delete_pod(
     k8s: &K8s,
-    store: &Store,
-    identity: &Identity,
+    actor: &Actor<'_>,
     ns: &str,
     name: &str,
     req: &DeletePodRequest,
 ) -> Result<ActionOutcome, ApiError> {
-    require(identity, Role::Operator, "deleting a pod")?;
+    require(actor.identity, Role::Operator, "deleting a pod")?;
     let ns = k8s.namespace(ns)?;
     let name = K8s::name(name)?;
     let api: Api<Pod> = Api::namespaced(k8s.client.clone(), ns);
@@ -176,8 +174,9 @@ pub async fn delete_pod(
         summary,
         kubectl,
         confirm_with: Some(name),
+        name,
     };
-    guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || async {
+    guarded(actor, plan, req.dry_run, req.confirm.as_deref(), || async {
         api.delete(name, &params).await.map(drop).map_err(|e| map_error(e, "delete", &format!("pod {name}")))
     })
     .await
@@ -195,12 +194,11 @@ fn check_selector(selector: &str) -> Result<kube::core::Selector, ApiError> {
 
 pub async fn delete_pods(
     k8s: &K8s,
-    store: &Store,
-    identity: &Identity,
+    actor: &Actor<'_>,
     ns: &str,
     req: &DeletePodsRequest,
 ) -> Result<ActionOutcome, ApiError> {
-    require(identity, Role::Operator, "deleting pods")?;
+    require(actor.identity, Role::Operator, "deleting pods")?;
     let ns = k8s.namespace(ns)?;
     let selector = check_selector(&req.selector)?;
     let api: Api<Pod> = Api::namespaced(k8s.client.clone(), ns);
@@ -224,10 +222,11 @@ pub async fn delete_pods(
         summary,
         kubectl,
         confirm_with: Some(&req.selector),
+        name: &req.selector,
     };
     // Exactly the pods the plan lists, each by uid: a pod created since, or a successor under
     // the same name, is not touched.
-    guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || async {
+    guarded(actor, plan, req.dry_run, req.confirm.as_deref(), || async {
         for (name, uid) in &pods {
             let params = DeleteParams {
                 grace_period_seconds: req.force.then_some(0),

@@ -15,16 +15,14 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
-use triage_shared::actions::{
-    AuditOutcome, EmergencyRestartRequest, Identity, Job, JobStep, Role, StepState,
-};
+use triage_shared::actions::{AuditOutcome, EmergencyRestartRequest, Job, JobStep, Role, StepState};
 use triage_shared::commands::{kubectl_scale, shell_quote};
 use triage_shared::{ApiError, ErrorKind};
 
 use crate::guard::require;
 use crate::kubernetes::workloads::owned_pods;
 use crate::kubernetes::{K8s, map_error};
-use crate::store::{NewEntry, Store};
+use crate::store::NewEntry;
 
 /// Jobs of this process, by id, and the namespace each running one holds.
 #[derive(Default, Clone)]
@@ -99,12 +97,12 @@ struct Planned {
 /// Validates, records the counts and returns the plan; for a real run, starts it.
 pub async fn start(
     k8s: &K8s,
-    store: &Store,
+    actor: &crate::guard::Actor<'_>,
     jobs: &Jobs,
-    identity: &Identity,
     ns: &str,
     req: EmergencyRestartRequest,
 ) -> Result<Job, ApiError> {
+    let (store, identity) = (actor.store, actor.identity);
     require(identity, Role::Operator, "an emergency restart")?;
     let ns = k8s.namespace(ns)?.to_owned();
     if req.deployments.is_empty() {
@@ -224,6 +222,18 @@ pub async fn start(
             ),
         ));
     }
+    let reason = crate::guard::checked_reason(&actor.env, req.reason.as_deref())?;
+    if actor.env.protection == triage_shared::env::Protection::Approval {
+        return Err(ApiError::new(
+            ErrorKind::Conflict,
+            format!(
+                "{} is an approval environment, and the emergency restart is a sequence of steps that \
+                 cannot wait for a second operator; restart the deployments one by one (each waits \
+                 for approval) or run the steps shown by hand",
+                actor.env.name
+            ),
+        ));
+    }
     // Claimed before the audit row, so a refused second request leaves no pending entry.
     jobs.claim(&ns, job.clone())?;
     let summary = recorded.iter().map(|(n, c)| format!("{n} {c} → 0 → {c}")).collect::<Vec<_>>().join(", ");
@@ -237,6 +247,9 @@ pub async fn start(
             target: format!("namespace/{ns}"),
             params: serde_json::json!({"job": id, "recorded": recorded, "pods": pods}),
             dry_run_summary: summary,
+            env: actor.env.name.clone(),
+            reason: reason.map(str::to_owned),
+            approved_by: None,
         })
         .await;
     let audit_id = match begun {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 use tokio_postgres::error::SqlState;
-use triage_shared::actions::{ActionOutcome, Identity, Role};
+use triage_shared::actions::{ActionOutcome, Role};
 use triage_shared::pg::{
     ActivityReport, DiffQuery, DiffReport, IndexAdviceReport, ResetRequest, SnapshotInfo, SqlParam,
     SqlResult, StatementsQuery, StatementsReport, TablesReport,
@@ -103,7 +103,7 @@ struct Target {
 impl PgTargets {
     /// Builds the pools (no connection is opened until the first analysis) and starts the
     /// periodic snapshots, which stop when the last handle is dropped.
-    pub fn new(settings: &PostgresSettings, store: Store) -> Result<Arc<Self>, ApiError> {
+    pub fn new(settings: &PostgresSettings, store: Store, env: &str) -> Result<Arc<Self>, ApiError> {
         let mut targets = Vec::with_capacity(settings.targets.len());
         for t in &settings.targets {
             let mut config: tokio_postgres::Config = t.url.expose_secret().parse().map_err(|e| {
@@ -125,7 +125,7 @@ impl PgTargets {
         let this = Arc::new(Self {
             targets,
             statement_timeout: Duration::from_millis(settings.statement_timeout_ms),
-            store: SnapshotStore::new(store),
+            store: SnapshotStore::new(store, env),
             manual_snapshots: (
                 settings.max_manual_snapshots.max(1),
                 Duration::from_secs(u64::from(settings.manual_snapshot_retention_days.max(1)) * 86_400),
@@ -263,12 +263,11 @@ impl PgTargets {
     /// confirmation, audited before and after.
     pub async fn reset(
         &self,
-        store: &Store,
-        identity: &Identity,
+        actor: &crate::guard::Actor<'_>,
         target: &str,
         req: &ResetRequest,
     ) -> Result<ActionOutcome, ApiError> {
-        crate::guard::require(identity, Role::Operator, "resetting query statistics")?;
+        crate::guard::require(actor.identity, Role::Operator, "resetting query statistics")?;
         let t = self.target(target)?;
         let plan = crate::guard::Plan {
             action: "pg-stat-statements-reset",
@@ -280,9 +279,10 @@ impl PgTargets {
             ),
             kubectl: "psql -c 'SELECT pg_stat_statements_reset()'".to_owned(),
             confirm_with: Some(t.name.as_str()),
+            name: t.name.as_str(),
         };
         let timeout_ms = self.statement_timeout.as_millis();
-        crate::guard::guarded(store, identity, plan, req.dry_run, req.confirm.as_deref(), || async {
+        crate::guard::guarded(actor, plan, req.dry_run, req.confirm.as_deref(), || async {
             let mut conn = t.pool.get(&t.name).await?;
             let result = async {
                 let tx = conn.client_mut().transaction().await?;

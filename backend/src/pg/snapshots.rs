@@ -119,7 +119,8 @@ fn rfc3339(unix: f64) -> String {
 fn info(row: SnapshotRow) -> SnapshotInfo {
     SnapshotInfo {
         id: row.id,
-        target: row.target,
+        // Without the environment's prefix (see `SnapshotStore::key`).
+        target: row.target.rsplit('/').next().unwrap_or_default().to_owned(),
         taken_at: rfc3339(row.taken_at_unix),
         taken_at_unix: row.taken_at_unix,
         kind: row.kind,
@@ -130,11 +131,24 @@ fn info(row: SnapshotRow) -> SnapshotInfo {
 /// Readings kept as snapshots in Triage's store: packed on the way in, unpacked on the way out.
 pub struct SnapshotStore {
     store: Store,
+    /// The environment's name, prefixed to target names in the store (`prod-eu/main`) so two
+    /// environments' targets of the same name never share snapshots; none for `default`, whose
+    /// rows predate environments.
+    prefix: Option<String>,
 }
 
 impl SnapshotStore {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, env: &str) -> Self {
+        let prefix = (env != triage_shared::env::DEFAULT_ENV).then(|| format!("{env}/"));
+        Self { store, prefix }
+    }
+
+    /// The target's name in the store (target names never contain `/`).
+    fn key(&self, target: &str) -> String {
+        match &self.prefix {
+            Some(prefix) => format!("{prefix}{target}"),
+            None => target.to_owned(),
+        }
     }
 
     pub async fn save(&self, target: &str, kind: &str, reading: &Reading) -> Result<SnapshotInfo, ApiError> {
@@ -145,7 +159,7 @@ impl SnapshotStore {
             .store
             .snapshots()
             .save(NewSnapshot {
-                target: target.to_owned(),
+                target: self.key(target),
                 taken_at_unix,
                 kind: kind.to_owned(),
                 statements,
@@ -165,12 +179,13 @@ impl SnapshotStore {
 
     /// The target's snapshots, newest first (at most 500).
     pub async fn list(&self, target: &str) -> Result<Vec<SnapshotInfo>, ApiError> {
-        Ok(self.store.snapshots().list(target).await?.into_iter().map(info).collect())
+        Ok(self.store.snapshots().list(&self.key(target)).await?.into_iter().map(info).collect())
     }
 
     /// One snapshot, unpacked.
     async fn find(&self, target: &str, which: Find) -> Result<Option<(SnapshotInfo, Reading)>, ApiError> {
-        let Some(StoredSnapshot { row, data, meta }) = self.store.snapshots().find(target, which).await?
+        let Some(StoredSnapshot { row, data, meta }) =
+            self.store.snapshots().find(&self.key(target), which).await?
         else {
             return Ok(None);
         };
@@ -214,18 +229,18 @@ impl SnapshotStore {
 
     /// Texts of the given statements, from the side table.
     pub async fn texts(&self, target: &str, ids: Vec<i64>) -> Result<HashMap<i64, String>, ApiError> {
-        self.store.snapshots().texts(target, ids).await
+        self.store.snapshots().texts(&self.key(target), ids).await
     }
 
     /// Deletes periodic snapshots older than `keep`.
     pub async fn prune(&self, target: &str, keep: Duration) -> Result<(), ApiError> {
-        self.store.snapshots().prune(target, keep).await
+        self.store.snapshots().prune(&self.key(target), keep).await
     }
 
     /// Keeps the target's on-demand snapshots to the newest `count`, none older than `max_age`:
     /// any reader may take one, so they must not accumulate forever.
     pub async fn prune_manual(&self, target: &str, count: u32, max_age: Duration) -> Result<(), ApiError> {
-        self.store.snapshots().prune_manual(target, count, max_age).await
+        self.store.snapshots().prune_manual(&self.key(target), count, max_age).await
     }
 }
 

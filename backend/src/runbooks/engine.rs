@@ -70,6 +70,8 @@ fn now() -> f64 {
 /// and the bound on runs in progress.
 #[derive(Clone)]
 pub struct Engine {
+    /// The environment runs started through this engine read.
+    pub env: String,
     pub checks: Arc<CheckContext>,
     pub runbooks: Runbooks,
     pub store: Store,
@@ -99,7 +101,7 @@ pub fn start(
         causes: Vec::new(),
         started_by: Some(identity.subject.clone()),
         fixes: resolve_fixes(&runbook, &values),
-        env: triage_shared::env::DEFAULT_ENV.to_owned(),
+        env: state.env.clone(),
     };
     let run = Arc::new(Run::new(run_state));
     run.publish(

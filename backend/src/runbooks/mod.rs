@@ -129,6 +129,11 @@ impl Run {
         Self { inner: Mutex::new(RunInner { state, events: Vec::new() }), tx }
     }
 
+    /// The environment the run's checks read.
+    pub fn env(&self) -> String {
+        self.inner.lock().map(|i| i.state.env.clone()).unwrap_or_default()
+    }
+
     /// Builds a finished run from its stored state, with the events it would have sent.
     pub fn from_finished(state: RunState) -> Self {
         let run = Self::new(state.clone());

@@ -18,6 +18,10 @@ pub struct NewEntry {
     pub target: String,
     pub params: serde_json::Value,
     pub dry_run_summary: String,
+    pub env: String,
+    pub reason: Option<String>,
+    /// The second operator who approved the action (`approval` environments).
+    pub approved_by: Option<String>,
 }
 
 /// The audit log's table, through [`Store::audit`].
@@ -26,8 +30,8 @@ pub struct AuditLog<'a> {
 }
 
 static BEGIN: Sql = Sql::new(
-    "INSERT INTO triage_audit (at, subject, email, groups, action, target, params, dry_run_summary, outcome)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending') RETURNING id",
+    "INSERT INTO triage_audit (at, subject, email, groups, action, target, params, dry_run_summary, outcome, env, reason, approved_by)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11) RETURNING id",
 );
 
 static FINISH: Sql = Sql::new(
@@ -35,8 +39,8 @@ static FINISH: Sql = Sql::new(
 );
 
 static LIST: Sql = Sql::new(
-    "SELECT id, at, subject, email, groups, action, target, params, dry_run_summary, outcome, error, finished_at
-     FROM triage_audit ORDER BY id DESC LIMIT $1",
+    "SELECT id, at, subject, email, groups, action, target, params, dry_run_summary, outcome, error, finished_at, env, reason, approved_by
+     FROM triage_audit WHERE env = $2 ORDER BY id DESC LIMIT $1",
 );
 
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
@@ -82,9 +86,9 @@ fn entry(mut row: Row) -> Result<AuditEntry, StoreError> {
         outcome: outcome_from(&row.text()?),
         error: row.opt_text()?,
         finished_at: row.opt_text()?,
-        env: triage_shared::env::DEFAULT_ENV.to_owned(),
-        reason: None,
-        approved_by: None,
+        env: row.text()?,
+        reason: row.opt_text()?,
+        approved_by: row.opt_text()?,
     })
 }
 
@@ -105,6 +109,9 @@ impl<'a> AuditLog<'a> {
             e.target.into(),
             e.params.to_string().into(),
             e.dry_run_summary.into(),
+            e.env.into(),
+            e.reason.into(),
+            e.approved_by.into(),
         ];
         let mut rows = self.store.query(&BEGIN, params).await.map_err(unavailable)?;
         match rows.first_mut() {
@@ -125,10 +132,11 @@ impl<'a> AuditLog<'a> {
         Ok(())
     }
 
-    /// The newest `limit` entries, newest first.
-    pub async fn list(&self, limit: u32) -> Result<Vec<AuditEntry>, ApiError> {
+    /// The newest `limit` entries of the environment `env`, newest first.
+    pub async fn list(&self, env: &str, limit: u32) -> Result<Vec<AuditEntry>, ApiError> {
         let limit = i64::from(limit.clamp(1, 10_000));
-        let rows = self.store.query(&LIST, vec![limit.into()]).await.map_err(unavailable)?;
+        let rows =
+            self.store.query(&LIST, vec![limit.into(), env.to_owned().into()]).await.map_err(unavailable)?;
         rows.into_iter().map(entry).collect::<Result<_, _>>().map_err(unavailable)
     }
 }
@@ -156,16 +164,19 @@ mod tests {
                 target: "deployment/ns/x".into(),
                 params: serde_json::json!({"replicas": 3}),
                 dry_run_summary: "replicas 1 → 3".into(),
+                env: "default".into(),
+                reason: None,
+                approved_by: None,
             })
             .await
             .expect("begin");
-        let pending = audit.list(10).await.expect("list");
+        let pending = audit.list("default", 10).await.expect("list");
         assert_eq!(pending[0].outcome, AuditOutcome::Pending);
         assert_eq!(pending[0].error, None);
         audit.finish(id, AuditOutcome::Succeeded, None).await.expect("finish");
         // An outcome is written once: a second finish does not rewrite history.
         audit.finish(id, AuditOutcome::Failed, Some("late".into())).await.expect("finish again");
-        let done = audit.list(10).await.expect("list");
+        let done = audit.list("default", 10).await.expect("list");
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].id, id);
         assert_eq!(done[0].outcome, AuditOutcome::Succeeded);

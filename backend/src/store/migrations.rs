@@ -18,10 +18,11 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    // The audit log, finished runs (`runs`), and snapshots with their statement texts (`snapshots`).
-    sqlite: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        // The audit log, finished runs (`runs`), and snapshots with their statement texts (`snapshots`).
+        sqlite: "
         CREATE TABLE IF NOT EXISTS audit (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             at TEXT NOT NULL,
@@ -58,7 +59,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
             query TEXT NOT NULL,
             PRIMARY KEY (target, queryid)
         );",
-    postgres: "
+        postgres: "
         CREATE TABLE IF NOT EXISTS triage_audit (
             id BIGSERIAL PRIMARY KEY,
             at TEXT NOT NULL,
@@ -95,7 +96,60 @@ const MIGRATIONS: &[Migration] = &[Migration {
             query TEXT NOT NULL,
             PRIMARY KEY (target, queryid)
         );",
-}];
+    },
+    Migration {
+        version: 2,
+        // Environments: each audit entry's environment, reason and approver; pending approvals.
+        sqlite: "
+        ALTER TABLE audit ADD COLUMN env TEXT NOT NULL DEFAULT 'default';
+        ALTER TABLE audit ADD COLUMN reason TEXT;
+        ALTER TABLE audit ADD COLUMN approved_by TEXT;
+        CREATE INDEX audit_env_id ON audit (env, id);
+        CREATE TABLE approvals (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            env TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            kubectl TEXT NOT NULL,
+            request TEXT NOT NULL,
+            requester TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            requested_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            decided_by TEXT,
+            audit_id INTEGER,
+            error TEXT
+        );
+        CREATE INDEX approvals_env_state ON approvals (env, state);",
+        postgres: "
+        ALTER TABLE triage_audit ADD COLUMN env TEXT NOT NULL DEFAULT 'default';
+        ALTER TABLE triage_audit ADD COLUMN reason TEXT;
+        ALTER TABLE triage_audit ADD COLUMN approved_by TEXT;
+        CREATE INDEX triage_audit_env_id ON triage_audit (env, id);
+        CREATE TABLE triage_approvals (
+            id BIGSERIAL PRIMARY KEY,
+            env TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            kubectl TEXT NOT NULL,
+            request TEXT NOT NULL,
+            requester TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            requested_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            state TEXT NOT NULL,
+            decided_by TEXT,
+            audit_id BIGINT,
+            error TEXT
+        );
+        CREATE INDEX triage_approvals_env_state ON triage_approvals (env, state);",
+    },
+];
 
 /// The newest version this Triage knows.
 fn newest() -> i64 {

@@ -12,6 +12,7 @@
 //! written once, in PostgreSQL's spelling (`sql.rs`), and run through two primitives, `query` and
 //! `transaction`; the SQLite text is derived from it.
 
+pub mod approvals;
 pub mod audit;
 mod migrations;
 pub mod runs;
@@ -191,6 +192,11 @@ impl Store {
     /// The audit log.
     pub fn audit(&self) -> AuditLog<'_> {
         AuditLog::new(self)
+    }
+
+    /// Actions waiting for a second operator.
+    pub fn approvals(&self) -> approvals::Approvals<'_> {
+        approvals::Approvals::new(self)
     }
 
     /// Finished runbook runs.

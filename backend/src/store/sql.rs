@@ -113,6 +113,12 @@ impl From<Option<String>> for Value {
     }
 }
 
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(Self::Null, Self::Int)
+    }
+}
+
 impl From<Vec<u8>> for Value {
     fn from(v: Vec<u8>) -> Self {
         Self::Blob(v)
@@ -165,6 +171,14 @@ impl Row {
         match self.next()? {
             Value::Int(v) => Ok(v),
             other => Err(self.wrong("an integer", &other)),
+        }
+    }
+
+    pub fn opt_int(&mut self) -> Result<Option<i64>, StoreError> {
+        match self.next()? {
+            Value::Int(v) => Ok(Some(v)),
+            Value::Null => Ok(None),
+            other => Err(self.wrong("an integer or NULL", &other)),
         }
     }
 
