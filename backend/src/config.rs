@@ -858,8 +858,8 @@ impl Settings {
             if !is_colour(&env.colour) {
                 problems.push(invalid("colour", format!("{:?} is not a colour: use #rrggbb", env.colour)));
             }
-            if !(60..=7 * 86_400).contains(&env.approval_ttl_secs) {
-                problems.push(invalid("approval_ttl_secs", "must be between 60 and 604800".to_owned()));
+            if !(1..=7 * 86_400).contains(&env.approval_ttl_secs) {
+                problems.push(invalid("approval_ttl_secs", "must be between 1 and 604800".to_owned()));
             }
             for value in std::iter::once(&env.name).chain(&env.alert_values) {
                 if let Some(other) = values.insert(value.as_str(), env.name.as_str())

@@ -20,6 +20,8 @@ pub const CLIENT_SECRET: &str = "test-client-secret-for-the-local-provider";
 pub const READER_GROUP: &str = "sre-readers";
 pub const OPERATOR_GROUP: &str = "sre-operators";
 pub const ADMIN_GROUP: &str = "triage-admins";
+/// Decides no role by itself: environments' `[environments.access]` name it.
+pub const PROD_OPERATOR_GROUP: &str = "prod-operators";
 
 /// A user of the test provider.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -30,7 +32,8 @@ pub struct OidcUser {
     pub groups: Vec<&'static str>,
 }
 
-/// Reader `ada`, operator `oscar`, admin `alma`, and `nils`, who is in no group Triage allows.
+/// Reader `ada`, operator `oscar`, admin `alma`, reader `pia` (in `prod-operators`, which
+/// environments may make operators), and `nils`, who is in no group Triage allows.
 pub fn test_users() -> Vec<OidcUser> {
     vec![
         OidcUser { id: "ada", password: "ada-pass", email: "ada@example.test", groups: vec![READER_GROUP] },
@@ -41,6 +44,12 @@ pub fn test_users() -> Vec<OidcUser> {
             groups: vec![READER_GROUP, OPERATOR_GROUP],
         },
         OidcUser { id: "alma", password: "alma-pass", email: "alma@example.test", groups: vec![ADMIN_GROUP] },
+        OidcUser {
+            id: "pia",
+            password: "pia-pass",
+            email: "pia@example.test",
+            groups: vec![READER_GROUP, PROD_OPERATOR_GROUP],
+        },
         OidcUser {
             id: "nils",
             password: "nils-pass",

@@ -1,9 +1,11 @@
 //! `cargo xtask demo`: the console and what it watches, in the foreground.
 //!
-//! Ports on 127.0.0.1 (DESIGN.md): console 8080, Prometheus 9090, sandbox Kubernetes API 6443,
-//! metrics 9100 and Kafka brokers 9092–9094, PostgreSQL 5433, and with `--sso` the test OpenID
-//! provider 9400. The sandbox
-//! writes its kubeconfig to `target/demo/kubeconfig`.
+//! Two environments, each a sandbox with its own Prometheus: `staging` (the chosen incident) and
+//! `prod-eu` (healthy, `production` protection). Ports on 127.0.0.1 (DESIGN.md): console 8080;
+//! staging's Prometheus 9090, Kubernetes API 6443, metrics 9100 and Kafka brokers 9092–9094,
+//! PostgreSQL 5433; prod-eu's Prometheus 9091, Kubernetes API 6444, metrics 9101 and Kafka
+//! brokers 9095–9097; with `--sso` the test OpenID provider 9400. The sandboxes write their
+//! kubeconfigs to `target/demo/kubeconfig` and `target/demo/kubeconfig-prod-eu`.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,11 @@ const POSTGRES_PORT: u16 = 5433;
 /// The sandbox's three Kafka brokers, ids 0, 1 and 2.
 const KAFKA_ADDRS: &str = "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094";
 const OIDC_ADDR: &str = "127.0.0.1:9400";
+/// The second environment, `prod-eu`: its Prometheus, sandbox API, metrics and brokers.
+const PROD_PROMETHEUS_ADDR: &str = "127.0.0.1:9091";
+const PROD_API_ADDR: &str = "127.0.0.1:6444";
+const PROD_METRICS_ADDR: &str = "127.0.0.1:9101";
+const PROD_KAFKA_ADDRS: &str = "127.0.0.1:9095,127.0.0.1:9096,127.0.0.1:9097";
 /// The demo provider's users: (login and password, e-mail, groups).
 const DEMO_USERS: [(&str, &str, &str); 4] = [
     ("ada", "ada@example.test", "sre-readers"),
@@ -98,10 +105,14 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         ("Prometheus", PROMETHEUS_ADDR),
         ("sandbox API", API_ADDR),
         ("sandbox metrics", METRICS_ADDR),
+        ("prod-eu Prometheus", PROD_PROMETHEUS_ADDR),
+        ("prod-eu sandbox API", PROD_API_ADDR),
+        ("prod-eu sandbox metrics", PROD_METRICS_ADDR),
         ("OpenID provider", if options.sso { OIDC_ADDR } else { "" }),
     ]
     .into_iter()
     .chain(KAFKA_ADDRS.split(',').map(|a| ("sandbox Kafka broker", a)))
+    .chain(PROD_KAFKA_ADDRS.split(',').map(|a| ("prod-eu Kafka broker", a)))
     {
         if !addr.is_empty() && TcpStream::connect(addr).is_ok() {
             bail!(
@@ -142,31 +153,57 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     )?;
     wait_for_port("sandbox", METRICS_ADDR, Duration::from_secs(30), &sup)?;
 
-    // Prometheus scraping the sandbox.
-    let prom_dir = demo_dir.join("prometheus");
-    std::fs::create_dir_all(&prom_dir)?;
-    let prom_config = prom_dir.join("prometheus.yml");
-    // The shipped alerting rules, whose runbook_url links open the console's flows.
-    let rules = root.join("deploy/prometheus/alerts.yaml");
-    std::fs::write(
-        &prom_config,
-        format!(
-            "# Written by `cargo xtask demo`.\nglobal:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n\
-             rule_files:\n  - \"{}\"\n\
-             scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: [\"{PROMETHEUS_ADDR}\"]\n\
-             \x20 - job_name: streaming-analytics\n    static_configs:\n      - targets: [\"{METRICS_ADDR}\"]\n",
-            rules.display()
-        ),
-    )?;
+    // prod-eu: a second, healthy sandbox without a database.
+    let prod_kubeconfig = demo_dir.join("kubeconfig-prod-eu");
     sup.spawn(
-        "prometheus",
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", prom_config.display()))
-            .arg(format!("--storage.tsdb.path={}", prom_dir.join("data").display()))
-            .arg(format!("--web.listen-address={PROMETHEUS_ADDR}"))
-            .arg("--log.level=warn"),
+        "sandbox prod-eu",
+        Command::new(bin("triage-sandbox"))
+            .args([
+                "run",
+                "--api-addr",
+                PROD_API_ADDR,
+                "--metrics-addr",
+                PROD_METRICS_ADDR,
+                "--incident",
+                "healthy",
+                "--kafka-addrs",
+                PROD_KAFKA_ADDRS,
+            ])
+            .arg("--kubeconfig")
+            .arg(&prod_kubeconfig),
     )?;
-    wait_for_port("prometheus", PROMETHEUS_ADDR, Duration::from_secs(30), &sup)?;
+    wait_for_port("sandbox prod-eu", PROD_METRICS_ADDR, Duration::from_secs(30), &sup)?;
+
+    // One Prometheus per environment, each scraping its sandbox with the shipped alerting rules
+    // (whose runbook_url links carry the `cluster` external label).
+    let rules = root.join("deploy/prometheus/alerts.yaml");
+    for (env, prom_addr, metrics_addr) in
+        [("staging", PROMETHEUS_ADDR, METRICS_ADDR), ("prod-eu", PROD_PROMETHEUS_ADDR, PROD_METRICS_ADDR)]
+    {
+        let prom_dir = demo_dir.join(format!("prometheus-{env}"));
+        std::fs::create_dir_all(&prom_dir)?;
+        let prom_config = prom_dir.join("prometheus.yml");
+        std::fs::write(
+            &prom_config,
+            format!(
+                "# Written by `cargo xtask demo`.\nglobal:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n\
+                 \x20 external_labels:\n    cluster: {env}\n\
+                 rule_files:\n  - \"{}\"\n\
+                 scrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: [\"{prom_addr}\"]\n\
+                 \x20 - job_name: streaming-analytics\n    static_configs:\n      - targets: [\"{metrics_addr}\"]\n",
+                rules.display()
+            ),
+        )?;
+        sup.spawn(
+            &format!("prometheus {env}"),
+            Command::new("prometheus")
+                .arg(format!("--config.file={}", prom_config.display()))
+                .arg(format!("--storage.tsdb.path={}", prom_dir.join("data").display()))
+                .arg(format!("--web.listen-address={prom_addr}"))
+                .arg("--log.level=warn"),
+        )?;
+        wait_for_port("prometheus", prom_addr, Duration::from_secs(30), &sup)?;
+    }
 
     let auth = if options.sso {
         start_oidc_provider(root, &mut sup)?
@@ -179,20 +216,29 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         &config,
         format!(
             "# Written by `cargo xtask demo`.\n[server]\nlisten = \"{CONSOLE_ADDR}\"\n\n{auth}\n\
-             [prometheus]\nurl = \"http://{PROMETHEUS_ADDR}\"\n\n\
-             [kubernetes]\nkubeconfig = \"{}\"\nnamespaces = [\"streaming-analytics\"]\n\
+             [store]\nsqlite_path = \"{}\"\n\n\
+             [runbooks]\ndir = \"{}\"\n\n[runbooks.urls]\nhealth = \"http://{METRICS_ADDR}/health\"\n\n\
+             # Alerts name their environment in the `cluster` label (each Prometheus's external label).\n\
+             [alerts]\nenvironment_label = \"cluster\"\n\n\
+             [[environments]]\nname = \"staging\"\ncolour = \"#2f9e44\"\n\n\
+             [environments.prometheus]\nurl = \"http://{PROMETHEUS_ADDR}\"\n\n\
+             [environments.kubernetes]\nkubeconfig = \"{}\"\nnamespaces = [\"streaming-analytics\"]\n\
              # The Kafka connection flow tells whether the Secret keys the client names exist.\n\
              list_secret_names = true\ncheck_secret_keys = true\n\n\
-             [store]\nsqlite_path = \"{}\"\n\n\
              # The sandbox's database; snapshots every minute for the window diff.\n\
-             [postgres]\nsnapshot_interval_secs = 60\n\n\
-             [[postgres.targets]]\nname = \"sandbox\"\nurl = \"{conninfo}\"\n\n\
+             [environments.postgres]\nsnapshot_interval_secs = 60\n\n\
+             [[environments.postgres.targets]]\nname = \"sandbox\"\nurl = \"{conninfo}\"\n\n\
              # The sandbox's brokers; the offset reset is allowed here, off by default elsewhere.\n\
-             [kafka]\nbootstrap = \"{KAFKA_ADDRS}\"\nallow_offset_reset = true\n\n\
-             [runbooks]\ndir = \"{}\"\n\n[runbooks.urls]\nhealth = \"http://{METRICS_ADDR}/health\"\n",
-            kubeconfig.display(),
+             [environments.kafka]\nbootstrap = \"{KAFKA_ADDRS}\"\nallow_offset_reset = true\n\n\
+             # Production: every action needs its target typed and a written reason.\n\
+             [[environments]]\nname = \"prod-eu\"\ncolour = \"#c92a2a\"\nprotection = \"production\"\n\n\
+             [environments.prometheus]\nurl = \"http://{PROD_PROMETHEUS_ADDR}\"\n\n\
+             [environments.kubernetes]\nkubeconfig = \"{}\"\nnamespaces = [\"streaming-analytics\"]\n\n\
+             [environments.kafka]\nbootstrap = \"{PROD_KAFKA_ADDRS}\"\n",
             demo_dir.join("triage.db").display(),
-            root.join("runbooks").display()
+            root.join("runbooks").display(),
+            kubeconfig.display(),
+            prod_kubeconfig.display(),
         ),
     )
     .context("cannot write the demo configuration")?;
@@ -201,6 +247,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
 
     println!("\nTriage demo is up (incident: {}):", options.incident);
     println!("  console         http://{CONSOLE_ADDR}/");
+    println!("  staging (the incident):");
     println!("  Prometheus      http://{PROMETHEUS_ADDR}/");
     println!("  Kubernetes API  http://{API_ADDR}/   kubectl --kubeconfig {} get pods", kubeconfig.display());
     println!(
@@ -208,6 +255,13 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     );
     println!("  PostgreSQL      psql -h 127.0.0.1 -p {POSTGRES_PORT} -U postgres");
     println!("  Kafka           kcat -b {KAFKA_ADDRS} -L");
+    println!("  prod-eu (healthy, production protection):");
+    println!("  Prometheus      http://{PROD_PROMETHEUS_ADDR}/");
+    println!(
+        "  Kubernetes API  http://{PROD_API_ADDR}/   kubectl --kubeconfig {} get pods",
+        prod_kubeconfig.display()
+    );
+    println!("  Kafka           kcat -b {PROD_KAFKA_ADDRS} -L");
     if options.sso {
         println!("  OpenID provider http://{OIDC_ADDR}/   users (password = name + \"-pass\"):");
         for (id, email, group) in DEMO_USERS {
