@@ -3,7 +3,7 @@
 use triage_shared::ApiError;
 use triage_shared::prom::{Alert, InstantParams, LiveQuery, QueryResult, RangeParams};
 
-use super::get_json;
+use super::{get_json, get_json_in};
 use crate::format::url::query_string;
 
 pub async fn query_range(query: &str, start: f64, end: f64, step: f64) -> Result<QueryResult, ApiError> {
@@ -25,7 +25,12 @@ pub async fn alerts() -> Result<Vec<Alert>, ApiError> {
     get_json("/api/prom/alerts").await
 }
 
-/// The path of a live query's server-sent events.
+/// The alerts of environment `env`, whatever the current one is.
+pub async fn alerts_in(env: &str) -> Result<Vec<Alert>, ApiError> {
+    get_json_in(env, "/api/prom/alerts").await
+}
+
+/// The path of a live query's server-sent events, in the current environment.
 pub fn live_url(q: &LiveQuery) -> String {
-    format!("/api/live?{}", query_string(q))
+    crate::env::href(&format!("/api/live?{}", query_string(q)))
 }

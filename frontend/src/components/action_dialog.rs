@@ -437,7 +437,7 @@ pub fn ActionDialog(
                     <div class="action-result" role="status" data-testid="action-result">
                         <b>"Done: "</b>{o.summary.clone()}
                         {o.audit_id.map(|id| view! { <span class="muted">{format!(" · audit entry #{id}")}</span> })}
-                        " "<a href="/audit" class="small">"Audit log →"</a>
+                        " "<a href=crate::env::href("/audit") class="small">"Audit log →"</a>
                     </div>
                 })}
                 {move || job_id.get().map(|id| view! { <JobProgress id=id /> })}

@@ -50,7 +50,7 @@ const KEY_METRICS: [KeyMetric; 4] = [
 ];
 
 fn explore_link(query: &str) -> String {
-    format!("/explore?query={}&range=1h", encode(query))
+    crate::env::href(&format!("/explore?query={}&range=1h", encode(query)))
 }
 
 #[component]

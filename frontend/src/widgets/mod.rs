@@ -20,7 +20,7 @@ pub use filter::FilterInput;
 pub use kubectl::Kubectl;
 pub use refresh::{RefreshButton, RefreshControls, bump};
 pub use resource::{keyed_resource, resource_tab, resource_view};
-pub use role::{can_act, role_label, role_text};
+pub use role::{ActionUnavailable, can_act, current_unavailable_reason, role_label, role_text, unavailable_reason};
 pub use state::{Empty, ErrorBox, Loading};
 pub use tabbed_page::{PageHead, PageTab, quiet, tabbed_page};
 pub use table::DataTable;

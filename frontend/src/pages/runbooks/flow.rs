@@ -220,7 +220,7 @@ fn FlowPage(id: String, run_id: Option<String>, query: BTreeMap<String, String>)
     let on_done = Callback::new(|()| {});
     view! {
         <section class="flow" data-testid="page-runbook" data-runbook=id.clone()>
-            <div class="crumbs small"><A href="/runbooks">"← All runbooks"</A></div>
+            <div class="crumbs small"><A href=crate::env::href("/runbooks")>"← All runbooks"</A></div>
             {body}
             {move || dialog.get().map(|t| view! {
                 <ActionDialog target=t open=dialog on_done=on_done initial_replicas=proposed_replicas.get_untracked().unwrap_or_default() />

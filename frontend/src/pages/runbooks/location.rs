@@ -26,22 +26,22 @@ impl FlowLocation {
     }
 }
 
-/// `/runbooks/{id}`: a flow, its form empty or with its defaults.
+/// `/runbooks/{id}`: a flow, its form empty or with its defaults (in the current environment).
 pub fn flow_href(id: &str) -> String {
-    format!("/runbooks/{id}")
+    crate::env::href(&format!("/runbooks/{}", encode(id)))
 }
 
-/// `/runbooks/{id}/runs/{run_id}`: a run's permalink.
+/// `/runbooks/{id}/runs/{run_id}`: a run's permalink (in the current environment).
 pub fn run_href(id: &str, run_id: &str) -> String {
-    format!("/runbooks/{id}/runs/{run_id}")
+    crate::env::href(&format!("/runbooks/{}/runs/{}", encode(id), encode(run_id)))
 }
 
 /// A link that opens flow `id` with these parameter values and starts it (`?run=1` when there
-/// are none).
+/// are none). No environment: the caller adds the one the link is about.
 pub fn start_href(id: &str, values: &[(&str, &str)]) -> String {
     let pairs: Vec<String> = values.iter().map(|(name, value)| format!("{name}={}", encode(value))).collect();
     let query = if pairs.is_empty() { "?run=1".to_owned() } else { format!("?{}", pairs.join("&")) };
-    format!("{}{query}", flow_href(id))
+    format!("/runbooks/{}{query}", encode(id))
 }
 
 /// The form's first values: the link's value for each declared parameter, else its default,
