@@ -46,11 +46,7 @@ pub fn set_env_in(href: &str, env: Option<&str>) -> String {
     if let Some(env) = env {
         pairs.push(format!("{ENV_PARAM}={}", encode(env)));
     }
-    if pairs.is_empty() {
-        format!("{path}{hash}")
-    } else {
-        format!("{path}?{}{hash}", pairs.join("&"))
-    }
+    if pairs.is_empty() { format!("{path}{hash}") } else { format!("{path}?{}{hash}", pairs.join("&")) }
 }
 
 /// An internal link or API path in the current environment: `path` with `env=` added when the
@@ -143,10 +139,9 @@ pub fn current_info<'a>(all: &'a Environments, named: Option<&str>) -> Option<&'
 pub fn protection_banner(env: &EnvironmentInfo) -> Option<String> {
     match env.protection {
         Protection::Standard => None,
-        Protection::Production => Some(format!(
-            "{} — production: every action needs its target typed and a reason",
-            env.name
-        )),
+        Protection::Production => {
+            Some(format!("{} — production: every action needs its target typed and a reason", env.name))
+        }
         Protection::Approval => Some(format!(
             "{} — approval: every action needs its target typed and a reason, then waits for a second operator",
             env.name
@@ -199,14 +194,13 @@ pub enum LinkEnv {
 /// The environment a runbook link's query names (`env=` first, then `all.alert_label`),
 /// resolved by name or by one of an environment's alert values.
 pub fn link_env(all: &Environments, query: &BTreeMap<String, String>) -> LinkEnv {
-    let named = query
-        .get(ENV_PARAM)
-        .filter(|v| !v.is_empty())
-        .map(|v| (ENV_PARAM.to_owned(), v.clone()))
-        .or_else(|| {
-            let label = all.alert_label.as_deref()?;
-            query.get(label).filter(|v| !v.is_empty()).map(|v| (label.to_owned(), v.clone()))
-        });
+    let named =
+        query.get(ENV_PARAM).filter(|v| !v.is_empty()).map(|v| (ENV_PARAM.to_owned(), v.clone())).or_else(
+            || {
+                let label = all.alert_label.as_deref()?;
+                query.get(label).filter(|v| !v.is_empty()).map(|v| (label.to_owned(), v.clone()))
+            },
+        );
     match named {
         None => LinkEnv::Default,
         Some((label, value)) => match all.resolve(&value) {
@@ -286,6 +280,8 @@ mod tests {
         assert_eq!(colours("#c92a2a").1, "#ffffff");
         assert_eq!(colours("red"), ("#444444".to_owned(), "#ffffff"));
         assert_eq!(parse_colour("#0a0B0c"), Some((10, 11, 12)));
-        assert!(protection_banner(&env("prod-eu", &[])).is_some_and(|t| t.starts_with("prod-eu — production")));
+        assert!(
+            protection_banner(&env("prod-eu", &[])).is_some_and(|t| t.starts_with("prod-eu — production"))
+        );
     }
 }

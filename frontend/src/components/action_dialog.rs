@@ -18,7 +18,9 @@ use triage_shared::actions::{
 
 use crate::api;
 use crate::env::use_environments;
-use crate::widgets::{PendingApproval, ReasonField, bump, reason_problem, reason_to_send, unavailable_reason};
+use crate::widgets::{
+    PendingApproval, ReasonField, bump, reason_problem, reason_to_send, unavailable_reason,
+};
 
 /// The replicas field of the scale dialog.
 pub fn parse_replicas(text: &str) -> Result<i32, String> {
@@ -116,24 +118,17 @@ impl ActionTarget {
     ) -> Result<(ActionOutcome, Option<String>), ApiError> {
         let outcome = match self {
             Self::Scale { ns, name, .. } => {
-                api::k8s::scale_deployment(
-                    ns,
-                    name,
-                    &ScaleRequest { replicas, dry_run, confirm, reason },
-                )
-                .await
+                api::k8s::scale_deployment(ns, name, &ScaleRequest { replicas, dry_run, confirm, reason })
+                    .await
             }
             Self::Restart { ns, name } => {
-                api::k8s::restart_deployment(ns, name, &RestartRequest { dry_run, confirm, reason })
-                    .await
+                api::k8s::restart_deployment(ns, name, &RestartRequest { dry_run, confirm, reason }).await
             }
             Self::DeletePod { ns, name } => {
-                api::k8s::delete_pod(ns, name, &DeletePodRequest { force, dry_run, confirm, reason })
-                    .await
+                api::k8s::delete_pod(ns, name, &DeletePodRequest { force, dry_run, confirm, reason }).await
             }
             Self::DeletePods { ns, selector } => {
-                let body =
-                    DeletePodsRequest { selector: selector.clone(), force, dry_run, confirm, reason };
+                let body = DeletePodsRequest { selector: selector.clone(), force, dry_run, confirm, reason };
                 api::k8s::delete_pods(ns, &body).await
             }
             Self::EmergencyRestart { ns, deployments } => {
@@ -225,7 +220,8 @@ pub fn ActionDialog(
     let envs = use_environments();
     let here = Signal::derive(move || envs.current());
     let strict = Signal::derive(move || here.with(|e| e.as_ref().is_some_and(|e| e.protection.strict())));
-    let env_name = Signal::derive(move || envs.current_name().unwrap_or_else(|| "this environment".to_owned()));
+    let env_name =
+        Signal::derive(move || envs.current_name().unwrap_or_else(|| "this environment".to_owned()));
     let unavailable =
         Signal::derive(move || here.with(|e| e.as_ref().and_then(|e| unavailable_reason(&e.name, e.role))));
     // Bumped whenever the parameters change, so a late answer to an old request is ignored.

@@ -23,7 +23,9 @@ pub use guard::{PendingApproval, ReasonField, reason_problem, reason_to_send};
 pub use kubectl::Kubectl;
 pub use refresh::{RefreshButton, RefreshControls, bump};
 pub use resource::{keyed_resource, resource_tab, resource_view};
-pub use role::{ActionUnavailable, can_act, current_unavailable_reason, role_label, role_text, unavailable_reason};
+pub use role::{
+    ActionUnavailable, can_act, current_unavailable_reason, role_label, role_text, unavailable_reason,
+};
 pub use state::{Empty, ErrorBox, Loading};
 pub use tabbed_page::{PageHead, PageTab, quiet, tabbed_page};
 pub use table::DataTable;

@@ -15,7 +15,9 @@ use triage_shared::kafka::{OffsetResetOutcome, OffsetResetRequest, ResetTarget};
 use crate::api;
 use crate::env::{href, use_environments};
 use crate::format::time::{parse_unix, rfc3339_of_unix};
-use crate::widgets::{DataTable, Kubectl, ReasonField, bump, reason_problem, reason_to_send, unavailable_reason};
+use crate::widgets::{
+    DataTable, Kubectl, ReasonField, bump, reason_problem, reason_to_send, unavailable_reason,
+};
 
 /// The target's kind as the dialog's select names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,8 +90,9 @@ pub fn ResetDialog(
     let envs = use_environments();
     let here = Signal::derive(move || envs.current());
     let strict = Signal::derive(move || here.with(|e| e.as_ref().is_some_and(|e| e.protection.strict())));
-    let approval_env =
-        Signal::derive(move || here.with(|e| e.as_ref().is_some_and(|e| e.protection == Protection::Approval)));
+    let approval_env = Signal::derive(move || {
+        here.with(|e| e.as_ref().is_some_and(|e| e.protection == Protection::Approval))
+    });
     let unavailable =
         Signal::derive(move || here.with(|e| e.as_ref().and_then(|e| unavailable_reason(&e.name, e.role))));
 

@@ -9,7 +9,9 @@ use triage_shared::pg::ResetRequest;
 
 use crate::api;
 use crate::env::use_environments;
-use crate::widgets::{Loading, PendingApproval, ReasonField, bump, reason_problem, reason_to_send, unavailable_reason};
+use crate::widgets::{
+    Loading, PendingApproval, ReasonField, bump, reason_problem, reason_to_send, unavailable_reason,
+};
 
 /// Dry run → type the target's name → reset. Audited by the backend.
 #[component]
