@@ -6,7 +6,7 @@ use triage_shared::auth::WhoAmI;
 use triage_shared::env::EnvRole;
 
 use crate::api;
-use crate::env::current_env;
+use crate::env::use_environments;
 use crate::widgets::role_label;
 
 /// `Role per environment: staging operator, prod-eu reader`, for the role's tooltip.
@@ -50,7 +50,7 @@ fn badge(who: WhoAmI) -> impl IntoView {
         format!("{name} — groups: {}", who.identity.groups.join(", "))
     };
     let role = role_label(Some(who.identity.role));
-    let env = current_env();
+    let env = use_environments().current_name();
     let roles_title = roles_text(&who.roles);
     view! {
         <span data-testid="whoami" title=title>{name}</span>
