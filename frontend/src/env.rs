@@ -1,8 +1,9 @@
 //! The environment the console looks at. The page URL's `env=` query parameter names it (absent:
-//! the backend's default environment); every API call carries it (`api::get_json` and
-//! `api::post_json` pass their path through [`href`]) and so does every internal link, so a
-//! permalink names its environment. A navigation that changes it reloads the page
-//! ([`reload_on_env_change`]): nothing fetched for one environment stays on screen for another.
+//! the backend's default environment, named too once the list of environments arrived); every
+//! API call carries it (`api::get_json` and `api::post_json` pass their path through [`href`])
+//! and so does every internal link, so a permalink names its environment. A navigation that
+//! changes it reloads the page ([`reload_on_env_change`]): nothing fetched for one environment
+//! stays on screen for another.
 //!
 //! Also here: the list of environments (fetched once, provided as context by the app) and the
 //! words and colours the header and the dialogs show for one.
@@ -30,6 +31,21 @@ pub fn current_env() -> Option<String> {
     }
 }
 
+thread_local! {
+    /// The backend's default environment, once `/api/environments` answered.
+    static DEFAULT_ENV: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The environment a URL without `env=` is about, once known.
+pub fn default_env() -> Option<String> {
+    DEFAULT_ENV.with(|d| d.borrow().clone())
+}
+
+/// The environment the console looks at: the URL's, else the default once known.
+pub fn effective_env() -> Option<String> {
+    current_env().or_else(default_env)
+}
+
 /// `href` (a path with or without a query and a fragment) with its `env=` set to `env`, or
 /// removed when `env` is `None`; every other parameter is kept as it is.
 pub fn set_env_in(href: &str, env: Option<&str>) -> String {
@@ -49,10 +65,10 @@ pub fn set_env_in(href: &str, env: Option<&str>) -> String {
     if pairs.is_empty() { format!("{path}{hash}") } else { format!("{path}?{}{hash}", pairs.join("&")) }
 }
 
-/// An internal link or API path in the current environment: `path` with `env=` added when the
-/// page URL names one (without it both mean the default environment).
+/// An internal link or API path in the current environment: `path` with its `env=` (left
+/// without one only while the default environment's name is not known yet: both mean it).
 pub fn href(path: &str) -> String {
-    match current_env() {
+    match effective_env() {
         Some(env) => set_env_in(path, Some(&env)),
         None => path.to_owned(),
     }
@@ -83,10 +99,14 @@ pub fn here() -> String {
 /// inside the router.
 pub fn reload_on_env_change() {
     let location = leptos_router::hooks::use_location();
+    // No `env=` and the default's name are the same environment: compared once both are known.
+    let same = |a: &Option<String>, b: &Option<String>| {
+        a.clone().or_else(default_env) == b.clone().or_else(default_env)
+    };
     Effect::new(move |previous: Option<Option<String>>| {
         let env = location.query.read().get(ENV_PARAM).filter(|e| !e.is_empty());
         if let Some(previous) = previous
-            && previous != env
+            && !same(&previous, &env)
             && let Some(window) = web_sys::window()
         {
             let _ = window.location().reload();
@@ -107,7 +127,7 @@ impl EnvContext {
         self.list.get().and_then(Result::ok)
     }
 
-    /// The current environment, once the list arrived and when the URL names a known one.
+    /// The current environment, once the list arrived and unless the URL names an unknown one.
     pub fn current(&self) -> Option<EnvironmentInfo> {
         self.environments().and_then(|all| current_info(&all, current_env().as_deref()).cloned())
     }
@@ -120,7 +140,15 @@ impl EnvContext {
 
 /// Fetches the environments and provides them to every page.
 pub fn provide_environments() -> EnvContext {
-    let context = EnvContext { list: LocalResource::new(api::environments) };
+    let context = EnvContext {
+        list: LocalResource::new(|| async {
+            let answer = api::environments().await;
+            if let Ok(all) = &answer {
+                DEFAULT_ENV.with(|d| *d.borrow_mut() = Some(all.default.clone()));
+            }
+            answer
+        }),
+    };
     provide_context(context);
     context
 }

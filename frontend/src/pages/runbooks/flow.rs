@@ -23,7 +23,7 @@ use super::run_bar::RunBar;
 use super::stepper::{StepFocus, Stepper, is_open, scroll_to_step};
 use crate::api;
 use crate::components::action_dialog::{ActionDialog, ActionTarget};
-use crate::env::{LinkEnv, current_env, link_env, set_env_in, unknown_env_text, use_environments};
+use crate::env::{LinkEnv, effective_env, link_env, set_env_in, unknown_env_text, use_environments};
 use crate::keyboard::typing_in_field;
 use crate::widgets::{ErrorBox, Loading};
 
@@ -50,7 +50,7 @@ pub fn RunbookFlow() -> impl IntoView {
             Some(Err(_)) => page(id, run_id, query),
             Some(Ok(all)) => match link_env(&all, &link_query.get()) {
                 LinkEnv::Default => page(id, run_id, query),
-                LinkEnv::Known(name) if current_env().as_deref() == Some(name.as_str()) => {
+                LinkEnv::Known(name) if effective_env().as_deref() == Some(name.as_str()) => {
                     page(id, run_id, query)
                 }
                 LinkEnv::Known(name) => {
