@@ -20,7 +20,7 @@ pub fn Shortcuts(targets: Vec<(char, &'static str)>) -> impl IntoView {
         if pending_g.get_untracked() {
             pending_g.set(false);
             if let Some((_, href)) = targets.iter().find(|(k, _)| key.len() == 1 && key.starts_with(*k)) {
-                navigate(href, Default::default());
+                navigate(&crate::env::href(href), Default::default());
             }
             return;
         }

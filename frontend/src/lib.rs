@@ -3,6 +3,7 @@
 pub mod api;
 pub mod chart;
 pub mod components;
+pub mod env;
 pub mod format;
 pub mod keyboard;
 pub mod live;
@@ -14,9 +15,10 @@ use leptos::prelude::*;
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::path;
 
+use crate::components::environment::{EnvBanner, EnvPicker, UnknownEnvNotice};
 use crate::components::footer::Footer;
 use crate::pages::{
-    alerts, audit, bench, explore, kafka, kubernetes, not_found, overview, postgres, runbooks,
+    alerts, approvals, audit, bench, explore, kafka, kubernetes, not_found, overview, postgres, runbooks,
 };
 
 /// One entry of the main navigation: label, path, test id and keyboard shortcut (`g` then key).
@@ -27,7 +29,7 @@ struct NavItem {
     key: char,
 }
 
-const NAV: [NavItem; 8] = [
+const NAV: [NavItem; 9] = [
     NavItem { label: "Overview", href: "/", testid: "nav-overview", key: 'o' },
     NavItem { label: "Runbooks", href: "/runbooks", testid: "nav-runbooks", key: 'r' },
     NavItem { label: "Alerts", href: "/alerts", testid: "nav-alerts", key: 'a' },
@@ -35,18 +37,20 @@ const NAV: [NavItem; 8] = [
     NavItem { label: "Kubernetes", href: "/kubernetes", testid: "nav-kubernetes", key: 'k' },
     NavItem { label: "Postgres", href: "/postgres", testid: "nav-postgres", key: 'p' },
     NavItem { label: "Kafka", href: "/kafka", testid: "nav-kafka", key: 'f' },
+    NavItem { label: "Approvals", href: "/approvals", testid: "nav-approvals", key: 'v' },
     NavItem { label: "Audit", href: "/audit", testid: "nav-audit", key: 'u' },
 ];
 
 #[component]
 pub fn App() -> impl IntoView {
     let theme = theme::provide_theme();
+    env::provide_environments();
     view! {
         <Router>
             <keyboard::Shortcuts targets=NAV.iter().map(|n| (n.key, n.href)).collect() />
             <div class="shell" data-testid="app-shell">
                 <header class="topbar">
-                    <A href="/" attr:class="brand" attr:data-testid="brand">
+                    <A href=env::href("/") attr:class="brand" attr:data-testid="brand">
                         <img src="/favicon.svg" alt="" width="22" height="22" />
                         <span>"Triage"</span>
                     </A>
@@ -56,7 +60,7 @@ pub fn App() -> impl IntoView {
                             .map(|item| {
                                 view! {
                                     <A
-                                        href=item.href
+                                        href=env::href(item.href)
                                         exact=item.href == "/"
                                         attr:data-testid=item.testid
                                         attr:title=format!("{} (g then {})", item.label, item.key)
@@ -67,10 +71,13 @@ pub fn App() -> impl IntoView {
                             })
                             .collect_view()}
                     </nav>
+                    <EnvPicker />
                     <components::user_badge::UserBadge />
                     <theme::ThemeToggle theme=theme />
                 </header>
+                <EnvBanner />
                 <main class="content" id="main">
+                    <UnknownEnvNotice />
                     <ErrorBoundary fallback=|errors| {
                         view! {
                             <div class="panel error" role="alert" data-testid="page-error">
@@ -100,6 +107,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/kafka") view=kafka::Kafka />
                             <Route path=path!("/kafka/:tab") view=kafka::Kafka />
                             <Route path=path!("/kafka/:tab/:name") view=kafka::Kafka />
+                            <Route path=path!("/approvals") view=approvals::Approvals />
                             <Route path=path!("/audit") view=audit::Audit />
                             <Route path=path!("/bench/chart") view=bench::ChartBench />
                         </Routes>

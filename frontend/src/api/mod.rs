@@ -1,9 +1,15 @@
 //! Typed calls to the backend, one module per upstream it fronts: `prom` (Prometheus), `k8s`
-//! (Kubernetes and its guarded actions), `kafka` (brokers, topics, groups, offset reset), `pg` (PostgreSQL analysis), `runbooks` (flows and runs);
-//! here Triage's own (version, session, audit log) and the one GET and POST every call goes
-//! through. Every function returns `Result<T, ApiError>`; a response without the JSON error body
-//! (a proxy's 502, a dropped connection) still becomes an `ApiError` in words.
+//! (Kubernetes and its guarded actions), `kafka` (brokers, topics, groups, offset reset), `pg` (PostgreSQL analysis), `runbooks` (flows and runs),
+//! `approvals` (actions waiting for a second operator);
+//! here Triage's own (version, environments, session, audit log) and the one GET and POST every
+//! call goes through. Every function returns `Result<T, ApiError>`; a response without the JSON
+//! error body (a proxy's 502, a dropped connection) still becomes an `ApiError` in words.
+//!
+//! Every call is about the current environment: [`get_json`] and [`post_json`] add its `env=`
+//! (see `crate::env`), and the paths of server-sent events and downloads go through
+//! [`crate::env::href`] too; [`get_json_in`] names another environment explicitly.
 
+pub mod approvals;
 pub mod k8s;
 pub mod kafka;
 pub mod pg;
@@ -15,15 +21,24 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use triage_shared::actions::{AuditEntry, AuditQuery, Identity};
 use triage_shared::auth::{CSRF_HEADER, WhoAmI};
+use triage_shared::env::Environments;
 use triage_shared::{ApiError, ErrorBody, ErrorKind, VersionInfo};
 
+use crate::env;
 use crate::format::url::{encode, query_string};
 
 pub async fn get_version() -> Result<VersionInfo, ApiError> {
     get_json("/api/version").await
 }
 
-/// The caller's identity and role (`/api/whoami`).
+/// Every environment this Triage serves, with the caller's role in each. Asked without `env=`:
+/// the list is the same in every environment, and it must load even when the page URL names an
+/// environment the backend does not know (to say so, with the known ones).
+pub async fn environments() -> Result<Environments, ApiError> {
+    fetch_json("/api/environments").await
+}
+
+/// The caller's identity and role in the current environment (`/api/whoami`).
 pub async fn whoami() -> Result<Identity, ApiError> {
     get_json("/api/whoami").await
 }
@@ -52,11 +67,13 @@ pub async fn audit(limit: u32) -> Result<Vec<AuditEntry>, ApiError> {
     get_json(&format!("/api/audit?{}", query_string(&AuditQuery { limit: Some(limit) }))).await
 }
 
-/// POSTs `body` as JSON with the CSRF header the backend requires, and decodes the answer like
-/// [`get_json`].
+/// POSTs `body` as JSON to `path` in the current environment, with the CSRF header the backend
+/// requires, and decodes the answer like [`get_json`].
 pub async fn post_json<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Result<T, ApiError> {
+    let url = env::href(path);
+    let url = url.as_str();
     let send = |token: String| async move {
-        Request::post(path)
+        Request::post(url)
             .header(CSRF_HEADER, &token)
             .json(body)
             .map_err(|e| ApiError::new(ErrorKind::Internal, format!("cannot encode the request: {e}")))?
@@ -82,9 +99,25 @@ pub async fn post_json<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) 
     }
 }
 
-/// GETs `path` and decodes the JSON body, or the API's error body.
+/// GETs `path` in the current environment and decodes the JSON body, or the API's error body.
 pub async fn get_json<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    let response = Request::get(path).send().await.map_err(|e| {
+    fetch_json(&env::href(path)).await
+}
+
+/// GETs `path` in environment `env`, whatever the current one is (the overview and the alerts
+/// page read every environment's alerts).
+pub async fn get_json_in<T: DeserializeOwned>(env_name: &str, path: &str) -> Result<T, ApiError> {
+    fetch_json(&env::href_in(path, env_name)).await
+}
+
+/// `path` followed by `query` (a [`query_string`]) when there is one.
+pub fn with_query(path: &str, query: &str) -> String {
+    if query.is_empty() { path.to_owned() } else { format!("{path}?{query}") }
+}
+
+/// GETs `url` exactly as given.
+async fn fetch_json<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
+    let response = Request::get(url).send().await.map_err(|e| {
         ApiError::new(ErrorKind::Unavailable, format!("cannot reach the Triage backend: {e}"))
     })?;
     decode(response).await

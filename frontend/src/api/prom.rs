@@ -1,9 +1,11 @@
-//! Typed calls to `/api/prom/*` and the path of `/api/live`: Prometheus through Triage.
+//! Typed calls to `/api/prom/*` and the path of `/api/live`: Prometheus through Triage; and the
+//! alerts of every environment at once, for the overview and the alerts page.
 
 use triage_shared::ApiError;
+use triage_shared::env::Environments;
 use triage_shared::prom::{Alert, InstantParams, LiveQuery, QueryResult, RangeParams};
 
-use super::get_json;
+use super::{get_json, get_json_in};
 use crate::format::url::query_string;
 
 pub async fn query_range(query: &str, start: f64, end: f64, step: f64) -> Result<QueryResult, ApiError> {
@@ -25,7 +27,38 @@ pub async fn alerts() -> Result<Vec<Alert>, ApiError> {
     get_json("/api/prom/alerts").await
 }
 
-/// The path of a live query's server-sent events.
+/// The alerts of environment `env`, whatever the current one is.
+pub async fn alerts_in(env: &str) -> Result<Vec<Alert>, ApiError> {
+    get_json_in(env, "/api/prom/alerts").await
+}
+
+/// One environment's alerts, or why they could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvAlerts {
+    /// `None` when the environments are unknown (the list failed): the current one's.
+    pub env: Option<String>,
+    /// The environment's display colour, `#rrggbb`.
+    pub colour: Option<String>,
+    pub result: Result<Vec<Alert>, ApiError>,
+}
+
+/// The alerts of every environment with a Prometheus that the caller may see, in the order of
+/// the configuration; one environment's failure is its own entry and hides no other. Without
+/// the list of environments (`None`), the current environment's alerts.
+pub async fn alerts_everywhere(all: Option<Environments>) -> Vec<EnvAlerts> {
+    let Some(all) = all else {
+        return vec![EnvAlerts { env: None, colour: None, result: alerts().await }];
+    };
+    let mut out = Vec::new();
+    // One after another: a handful of environments, each answered from Prometheus' memory.
+    for env in all.environments.into_iter().filter(|e| e.upstreams.prometheus && e.role.is_some()) {
+        let result = alerts_in(&env.name).await;
+        out.push(EnvAlerts { env: Some(env.name), colour: Some(env.colour), result });
+    }
+    out
+}
+
+/// The path of a live query's server-sent events, in the current environment.
 pub fn live_url(q: &LiveQuery) -> String {
-    format!("/api/live?{}", query_string(q))
+    crate::env::href(&format!("/api/live?{}", query_string(q)))
 }

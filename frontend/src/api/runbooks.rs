@@ -6,6 +6,7 @@ use triage_shared::runbook::{RunStarted, RunState, Runbook, RunbookSummary, Star
 use triage_shared::{ApiError, ErrorKind};
 
 use super::{decode, get_json, post_json};
+use crate::env;
 use crate::format::url::encode;
 
 pub async fn runbooks() -> Result<Vec<RunbookSummary>, ApiError> {
@@ -25,14 +26,14 @@ pub async fn run_state(run_id: &str) -> Result<RunState, ApiError> {
     get_json(&format!("/api/runs/{}", encode(run_id))).await
 }
 
-/// The path of a run's server-sent events.
+/// The path of a run's server-sent events, in the current environment.
 pub fn run_events_url(run_id: &str) -> String {
-    format!("/api/runs/{}/events", encode(run_id))
+    env::href(&format!("/api/runs/{}/events", encode(run_id)))
 }
 
-/// The path of a run's Markdown incident report.
+/// The path of a run's Markdown incident report, in the current environment.
 pub fn run_report_url(run_id: &str) -> String {
-    format!("/api/runs/{}/report.md", encode(run_id))
+    env::href(&format!("/api/runs/{}/report.md", encode(run_id)))
 }
 
 /// A run's Markdown incident report.

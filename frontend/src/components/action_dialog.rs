@@ -2,6 +2,9 @@
 //! restart): a server-side dry run first, which says what would change and the kubectl
 //! equivalent; then, when the backend asks for it, the target's name typed as confirmation; then
 //! the real run, whose audit id is shown (and, for the emergency restart, its steps as they run).
+//! In a `production` or `approval` environment every action needs the typed name and a reason;
+//! in an `approval` one the real run waits for a second operator, and the dialog says so. A
+//! caller below operator in the current environment is told why, in words.
 
 use leptos::ev;
 use leptos::html::Input;
@@ -14,7 +17,10 @@ use triage_shared::actions::{
 };
 
 use crate::api;
-use crate::widgets::bump;
+use crate::env::use_environments;
+use crate::widgets::{
+    PendingApproval, ReasonField, bump, reason_problem, reason_to_send, unavailable_reason,
+};
 
 /// The replicas field of the scale dialog.
 pub fn parse_replicas(text: &str) -> Result<i32, String> {
@@ -108,27 +114,21 @@ impl ActionTarget {
         force: bool,
         dry_run: bool,
         confirm: Option<String>,
+        reason: Option<String>,
     ) -> Result<(ActionOutcome, Option<String>), ApiError> {
         let outcome = match self {
             Self::Scale { ns, name, .. } => {
-                api::k8s::scale_deployment(
-                    ns,
-                    name,
-                    &ScaleRequest { replicas, dry_run, confirm, reason: None },
-                )
-                .await
+                api::k8s::scale_deployment(ns, name, &ScaleRequest { replicas, dry_run, confirm, reason })
+                    .await
             }
             Self::Restart { ns, name } => {
-                api::k8s::restart_deployment(ns, name, &RestartRequest { dry_run, confirm, reason: None })
-                    .await
+                api::k8s::restart_deployment(ns, name, &RestartRequest { dry_run, confirm, reason }).await
             }
             Self::DeletePod { ns, name } => {
-                api::k8s::delete_pod(ns, name, &DeletePodRequest { force, dry_run, confirm, reason: None })
-                    .await
+                api::k8s::delete_pod(ns, name, &DeletePodRequest { force, dry_run, confirm, reason }).await
             }
             Self::DeletePods { ns, selector } => {
-                let body =
-                    DeletePodsRequest { selector: selector.clone(), force, dry_run, confirm, reason: None };
+                let body = DeletePodsRequest { selector: selector.clone(), force, dry_run, confirm, reason };
                 api::k8s::delete_pods(ns, &body).await
             }
             Self::EmergencyRestart { ns, deployments } => {
@@ -138,7 +138,7 @@ impl ActionTarget {
                     confirm,
                     shutdown_wait_secs: None,
                     rollout_timeout_secs: None,
-                    reason: None,
+                    reason,
                 };
                 let job = api::k8s::emergency_restart(ns, &body).await?;
                 let id = (!job.dry_run).then(|| job.id.clone());
@@ -214,6 +214,16 @@ pub fn ActionDialog(
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let confirm = RwSignal::new(String::new());
+    let reason = RwSignal::new(String::new());
+    // The current environment's guard: a typed name and a reason for every action when strict;
+    // unknown until the environments arrive (then the backend's answer still decides).
+    let envs = use_environments();
+    let here = Signal::derive(move || envs.current());
+    let strict = Signal::derive(move || here.with(|e| e.as_ref().is_some_and(|e| e.protection.strict())));
+    let env_name =
+        Signal::derive(move || envs.current_name().unwrap_or_else(|| "this environment".to_owned()));
+    let unavailable =
+        Signal::derive(move || here.with(|e| e.as_ref().and_then(|e| unavailable_reason(&e.name, e.role))));
     // Bumped whenever the parameters change, so a late answer to an old request is ignored.
     let generation = RwSignal::new(0u32);
 
@@ -245,7 +255,7 @@ pub fn ActionDialog(
         let force = force.get_untracked();
         let t = target.get_value();
         spawn_local(async move {
-            let answer = t.send(n, force, true, None).await;
+            let answer = t.send(n, force, true, None, None).await;
             if generation.try_get_untracked() != Some(asked) {
                 return;
             }
@@ -258,11 +268,16 @@ pub fn ActionDialog(
     };
 
     let confirm_name = name.clone();
+    let reason_missing = Signal::derive(move || strict.get() && reason.with(|r| reason_problem(r).is_some()));
     let ready_to_apply = Signal::derive(move || {
         !busy.get()
             && done.with(Option::is_none)
+            && unavailable.with(Option::is_none)
+            && !reason_missing.get()
             && preview.with(|p| {
-                p.as_ref().is_some_and(|p| !p.needs_confirmation || confirm.get().trim() == confirm_name)
+                p.as_ref().is_some_and(|p| {
+                    !(p.needs_confirmation || strict.get()) || confirm.get().trim() == confirm_name
+                })
             })
     });
 
@@ -272,22 +287,27 @@ pub fn ActionDialog(
         }
         let n = if is_scale { parse_replicas(&replicas.get_untracked()).unwrap_or(0) } else { 0 };
         let typed = confirm.get_untracked().trim().to_owned();
+        let why = reason.with_untracked(|r| reason_to_send(r));
         let force = force.get_untracked();
         let asked = generation.get_untracked();
         let t = target.get_value();
         busy.set(true);
         error.set(None);
         spawn_local(async move {
-            let answer = t.send(n, force, false, (!typed.is_empty()).then_some(typed)).await;
+            let answer = t.send(n, force, false, (!typed.is_empty()).then_some(typed), why).await;
             if generation.try_get_untracked() != Some(asked) {
                 return;
             }
             busy.set(false);
             match answer {
                 Ok((outcome, job)) => {
+                    // Waiting for a second operator: nothing changed yet, nothing to reload.
+                    let ran = outcome.approval.is_none();
                     done.set(Some(outcome));
                     job_id.set(job);
-                    on_done.run(());
+                    if ran {
+                        on_done.run(());
+                    }
                 }
                 Err(e) => error.set(Some(e.message)),
             }
@@ -399,8 +419,11 @@ pub fn ActionDialog(
                         <span class="spinner" aria-label="Working"></span>
                     </Show>
                 </div>
+                {move || unavailable.get().map(|why| view! {
+                    <p class="action-unavailable" role="note" data-testid="action-unavailable">{why}</p>
+                })}
                 {move || preview.get().map(|p| {
-                    let needs = p.needs_confirmation;
+                    let needs = p.needs_confirmation || strict.get();
                     let hint = confirm_hint.clone();
                     view! {
                         <div class="dry-run">
@@ -428,17 +451,22 @@ pub fn ActionDialog(
                                 />
                             </label>
                         })}
+                        {strict.get().then(|| view! { <ReasonField reason=reason env=env_name.get() /> })}
                     }
                 })}
                 {move || error.get().map(|e| view! {
                     <div class="action-error" role="alert" data-testid="action-error">{e}</div>
                 })}
-                {move || done.get().map(|o| view! {
-                    <div class="action-result" role="status" data-testid="action-result">
-                        <b>"Done: "</b>{o.summary.clone()}
-                        {o.audit_id.map(|id| view! { <span class="muted">{format!(" · audit entry #{id}")}</span> })}
-                        " "<a href="/audit" class="small">"Audit log →"</a>
-                    </div>
+                {move || done.get().map(|o| match o.approval.clone() {
+                    Some(approval) => view! { <PendingApproval approval=approval /> }.into_any(),
+                    None => view! {
+                        <div class="action-result" role="status" data-testid="action-result">
+                            <b>"Done: "</b>{o.summary.clone()}
+                            {o.audit_id.map(|id| view! { <span class="muted">{format!(" · audit entry #{id}")}</span> })}
+                            " "<a href=crate::env::href("/audit") class="small">"Audit log →"</a>
+                        </div>
+                    }
+                    .into_any(),
                 })}
                 {move || job_id.get().map(|id| view! { <JobProgress id=id /> })}
                 <footer class="dialog-foot">
@@ -450,8 +478,12 @@ pub fn ActionDialog(
                         title=move || {
                             if done.with(Option::is_some) {
                                 "Done".to_owned()
+                            } else if let Some(why) = unavailable.get() {
+                                why
                             } else if preview.with(Option::is_none) {
                                 "Preview first: the dry run shows what would change".to_owned()
+                            } else if reason_missing.get() {
+                                "Type the name above and write a reason to confirm".to_owned()
                             } else if !ready_to_apply.get() {
                                 "Type the name above to confirm".to_owned()
                             } else {

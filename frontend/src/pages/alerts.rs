@@ -1,6 +1,8 @@
-//! The Alerts page: firing and pending alerts from Prometheus, grouped by state, each linked to
-//! the flow that answers it (its `runbook_url` when that points at this Triage, otherwise the
-//! runbooks that list its name). Reloads every 15 s and says how fresh it is.
+//! The Alerts page: firing and pending alerts from the Prometheus of every environment, merged
+//! into one table per state with an Environment column, each linked to the flow that answers it
+//! in that alert's environment (its `runbook_url` when that points at this Triage, otherwise the
+//! runbooks that list its name). An environment whose Prometheus fails says so and hides no
+//! other. Reloads every 15 s and says how fresh it is.
 
 use std::time::Duration;
 
@@ -10,6 +12,8 @@ use triage_shared::prom::Alert;
 use triage_shared::runbook::RunbookSummary;
 
 use crate::api;
+use crate::api::prom::EnvAlerts;
+use crate::env::{colours, href, href_in, use_environments};
 use crate::format::duration::ago;
 use crate::format::time::{now_unix, parse_unix};
 use crate::pages::runbooks::location::start_href;
@@ -21,12 +25,60 @@ fn origin() -> String {
     web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
 }
 
+/// One alert and the environment it fired in (`None`: the environments are unknown).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvAlert {
+    pub env: Option<String>,
+    pub colour: Option<String>,
+    pub alert: Alert,
+}
+
+/// The last good answer of each environment, in their order.
+type ByEnv = Vec<(Option<String>, Option<String>, Vec<Alert>)>;
+
+/// `previous` updated with a new round of answers: an environment that answered replaces its
+/// alerts, one that failed keeps its previous ones; the failures, as `(environment, message)`.
+pub fn merge_round(previous: &ByEnv, round: Vec<EnvAlerts>) -> (ByEnv, Vec<(String, String)>) {
+    let mut merged = ByEnv::new();
+    let mut failed = Vec::new();
+    for group in round {
+        match group.result {
+            Ok(list) => merged.push((group.env, group.colour, list)),
+            Err(e) => {
+                failed.push((group.env.clone().unwrap_or_else(|| "this environment".to_owned()), e.message));
+                if let Some(old) = previous.iter().find(|(env, _, _)| *env == group.env) {
+                    merged.push(old.clone());
+                }
+            }
+        }
+    }
+    (merged, failed)
+}
+
+/// Every environment's alerts as one list, each tagged with its environment.
+pub fn flatten(by_env: &ByEnv) -> Vec<EnvAlert> {
+    by_env
+        .iter()
+        .flat_map(|(env, colour, list)| {
+            list.iter().map(|a| EnvAlert { env: env.clone(), colour: colour.clone(), alert: a.clone() })
+        })
+        .collect()
+}
+
 #[component]
 pub fn Alerts() -> impl IntoView {
     let reload = RwSignal::new(0u32);
+    let envs = use_environments();
+    // Waits for the list of environments; without one (it failed), the current one's alerts.
     let alerts = LocalResource::new(move || {
         reload.track();
-        async move { (api::prom::alerts().await, now_unix()) }
+        let list = envs.list.get();
+        async move {
+            match list {
+                None => None,
+                Some(list) => Some((api::prom::alerts_everywhere(list.ok()).await, now_unix())),
+            }
+        }
     });
     // The runbooks change rarely; a failure only loses the name-based links.
     let runbooks = LocalResource::new(api::runbooks::runbooks);
@@ -46,19 +98,27 @@ pub fn Alerts() -> impl IntoView {
 
     // The last good answer stays on screen while a reload runs or fails; an unchanged answer
     // only moves the "updated" time, so the table is not rebuilt under the reader's pointer.
-    let last_good = RwSignal::new(None::<Vec<Alert>>);
+    let last_good = RwSignal::new(None::<ByEnv>);
     let fetched_at = RwSignal::new(None::<f64>);
     let last_error = RwSignal::new(None::<String>);
-    Effect::new(move |_| match alerts.get() {
-        Some((Ok(list), at)) => {
-            if last_good.with_untracked(|old| old.as_ref() != Some(&list)) {
-                last_good.set(Some(list));
-            }
-            fetched_at.set(Some(at));
-            last_error.set(None);
+    let env_errors = RwSignal::new(Vec::<(String, String)>::new());
+    Effect::new(move |_| {
+        let Some((round, at)) = alerts.get().flatten() else { return };
+        let every_one_failed = !round.is_empty() && round.iter().all(|g| g.result.is_err());
+        let previous = last_good.get_untracked().unwrap_or_default();
+        let (merged, failed) = merge_round(&previous, round);
+        if every_one_failed {
+            let words: Vec<String> = failed.iter().map(|(env, e)| format!("{env}: {e}")).collect();
+            last_error.set(Some(words.join("; ")));
+            env_errors.set(Vec::new());
+            return;
         }
-        Some((Err(e), _)) => last_error.set(Some(e.message)),
-        None => {}
+        if last_good.with_untracked(|old| old.as_ref() != Some(&merged)) {
+            last_good.set(Some(merged));
+        }
+        fetched_at.set(Some(at));
+        last_error.set(None);
+        env_errors.set(failed);
     });
 
     let books = move || runbooks.get().and_then(Result::ok).unwrap_or_default();
@@ -73,7 +133,7 @@ pub fn Alerts() -> impl IntoView {
     };
 
     let content = move || {
-        let Some(mut list) = last_good.get() else {
+        let Some(mut list) = last_good.with(|l| l.as_ref().map(flatten)) else {
             return match last_error.get() {
                 Some(e) => view! { <ErrorBox what="the alerts" message=e /> }.into_any(),
                 None => view! { <Loading what="the alerts" /> }.into_any(),
@@ -82,10 +142,11 @@ pub fn Alerts() -> impl IntoView {
         if list.is_empty() {
             return view! { <Empty message="No alert is firing or pending. Prometheus evaluates its rules on its own schedule; this page reloads every 15 s." /> }.into_any();
         }
-        sort_alerts(&mut list);
+        sort_env_alerts(&mut list);
         let books = books();
         let origin = origin();
-        let (firing, pending): (Vec<Alert>, Vec<Alert>) = list.into_iter().partition(|a| a.state == "firing");
+        let (firing, pending): (Vec<EnvAlert>, Vec<EnvAlert>) =
+            list.into_iter().partition(|a| a.alert.state == "firing");
         view! {
             <AlertGroup state="firing" title="Firing" alerts=firing books=books.clone() origin=origin.clone() now=now />
             <AlertGroup state="pending" title="Pending" alerts=pending books=books origin=origin now=now />
@@ -106,6 +167,16 @@ pub fn Alerts() -> impl IntoView {
                     {format!("The last reload failed: {e}. Showing the previous answer.")}
                 </div>
             })}
+            {move || {
+                let failed = env_errors.get();
+                (!failed.is_empty()).then(|| view! {
+                    <div class="panel error state-msg" role="alert" data-testid="alerts-env-error">
+                        {failed.into_iter().map(|(env, e)| view! {
+                            <div data-env=env.clone()>{format!("{env}: the alerts could not be read ({e}). Its previous answer, if any, is still shown.")}</div>
+                        }).collect_view()}
+                    </div>
+                })
+            }}
             {move || runbooks.get().and_then(Result::err).map(|e| view! {
                 <p class="small warn-text">{format!("The runbooks could not be loaded ({}); alerts link only through their runbook_url.", e.message)}</p>
             })}
@@ -118,7 +189,7 @@ pub fn Alerts() -> impl IntoView {
 fn AlertGroup(
     state: &'static str,
     title: &'static str,
-    alerts: Vec<Alert>,
+    alerts: Vec<EnvAlert>,
     books: Vec<RunbookSummary>,
     origin: String,
     now: RwSignal<f64>,
@@ -132,7 +203,7 @@ fn AlertGroup(
             <h2 class="section-title">{format!("{title} ({count})")}</h2>
             <div class="table-wrap panel flush">
                 <table class="data alerts-table">
-                    <thead><tr><th>"Alert"</th><th>"Severity"</th><th>"Labels"</th><th>"Active since"</th><th>"Flow"</th></tr></thead>
+                    <thead><tr><th>"Environment"</th><th>"Alert"</th><th>"Severity"</th><th>"Labels"</th><th>"Active since"</th><th>"Flow"</th></tr></thead>
                     <tbody>
                         {alerts.into_iter().map(|a| view! { <AlertRow alert=a books=books.clone() origin=origin.clone() now=now /> }).collect_view()}
                     </tbody>
@@ -144,10 +215,28 @@ fn AlertGroup(
 }
 
 #[component]
-fn AlertRow(alert: Alert, books: Vec<RunbookSummary>, origin: String, now: RwSignal<f64>) -> impl IntoView {
+fn AlertRow(
+    alert: EnvAlert,
+    books: Vec<RunbookSummary>,
+    origin: String,
+    now: RwSignal<f64>,
+) -> impl IntoView {
+    let EnvAlert { env, colour, alert } = alert;
     let name = alert.labels.get("alertname").cloned().unwrap_or_else(|| "(unnamed)".to_owned());
     let severity = alert.labels.get("severity").cloned().unwrap_or_else(|| "none".to_owned());
-    let links = alert_flow_links(&alert, &books, &origin);
+    // Each row's links lead to its own environment, whatever the page's is.
+    let links: Vec<FlowLink> = alert_flow_links(&alert, &books, &origin)
+        .into_iter()
+        .map(|l| FlowLink {
+            href: match &env {
+                Some(env) => href_in(&l.href, env),
+                None => href(&l.href),
+            },
+            ..l
+        })
+        .collect();
+    let (swatch, _) = colours(colour.as_deref().unwrap_or(""));
+    let env_text = env.clone().unwrap_or_else(|| "—".to_owned());
     let external = external_runbook_url(&alert, &origin);
     let since = alert.active_at.as_deref().map(parse_unix).filter(|t| t.is_finite());
     let since_title = alert.active_at.clone().unwrap_or_default();
@@ -159,9 +248,13 @@ fn AlertRow(alert: Alert, books: Vec<RunbookSummary>, origin: String, now: RwSig
         .filter(|(k, _)| !matches!(k.as_str(), "alertname" | "severity"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let (attr_name, attr_state) = (name.clone(), alert.state.clone());
+    let (attr_name, attr_state, attr_env) =
+        (name.clone(), alert.state.clone(), env.clone().unwrap_or_default());
     view! {
-        <tr data-testid="alert-row" data-alert=attr_name data-state=attr_state>
+        <tr data-testid="alert-row" data-alert=attr_name data-state=attr_state data-env=attr_env>
+            <td class="nowrap" data-testid="alert-env">
+                <span class="swatch" aria-hidden="true" style:background=swatch></span>" "{env_text}
+            </td>
             <td>
                 <div class="name">{name}</div>
                 {summary.map(|s| view! { <div class="small">{s}</div> })}
@@ -275,18 +368,24 @@ pub fn severity_level(severity: &str) -> Level {
     }
 }
 
+/// Firing before pending; within a state, critical first, then by name, then by environment.
+pub fn sort_env_alerts(alerts: &mut [EnvAlert]) {
+    alerts.sort_by_key(|a| (alert_rank(&a.alert), a.env.clone()));
+}
+
 /// Firing before pending; within a state, critical first, then by name.
 pub fn sort_alerts(alerts: &mut [Alert]) {
-    let rank = |a: &Alert| {
-        let state = if a.state == "firing" { 0 } else { 1 };
-        let severity = match a.labels.get("severity").map(String::as_str) {
-            Some("critical" | "page") => 0,
-            Some("warning") => 1,
-            _ => 2,
-        };
-        (state, severity, a.labels.get("alertname").cloned().unwrap_or_default())
+    alerts.sort_by_key(alert_rank);
+}
+
+fn alert_rank(a: &Alert) -> (u8, u8, String) {
+    let state = if a.state == "firing" { 0 } else { 1 };
+    let severity = match a.labels.get("severity").map(String::as_str) {
+        Some("critical" | "page") => 0,
+        Some("warning") => 1,
+        _ => 2,
     };
-    alerts.sort_by_key(rank);
+    (state, severity, a.labels.get("alertname").cloned().unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -353,6 +452,25 @@ mod tests {
         let bare = alert(&[("alertname", "CPUThrottlingHigh")], None);
         assert_eq!(alert_flow_links(&bare, &books, "")[0].href, "/runbooks/high-cpu?run=1");
         assert!(alert_flow_links(&alert(&[("alertname", "Unknown")], None), &books, "").is_empty());
+    }
+
+    #[test]
+    fn a_failing_environment_keeps_its_last_answer_and_hides_no_other() {
+        use triage_shared::{ApiError, ErrorKind};
+        let a = alert(&[("alertname", "A")], None);
+        let round = |prod: Result<Vec<Alert>, ApiError>| {
+            vec![
+                EnvAlerts { env: Some("staging".into()), colour: None, result: Ok(vec![]) },
+                EnvAlerts { env: Some("prod-eu".into()), colour: None, result: prod },
+            ]
+        };
+        let (first, failed) = merge_round(&Vec::new(), round(Ok(vec![a.clone()])));
+        assert!(failed.is_empty());
+        let down = ApiError::new(ErrorKind::Unavailable, "Prometheus is down");
+        let (second, failed) = merge_round(&first, round(Err(down)));
+        assert_eq!(failed, [("prod-eu".to_owned(), "Prometheus is down".to_owned())]);
+        assert_eq!(flatten(&second).len(), 1);
+        assert_eq!(flatten(&second)[0].env.as_deref(), Some("prod-eu"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The Audit page: every action taken through Triage, newest first — who, when, what, what the
-//! dry run said, and how it ended. Filters run in the browser; the list reloads every 10 s.
+//! The Audit page: every action taken through Triage, newest first — who, when, in which
+//! environment, what, why (the reason a guarded environment asks for), what the dry run said,
+//! who approved it (under `approval` protection), and how it ended. Filters run in the browser; the list reloads every 10 s.
 
 use leptos::prelude::*;
 use triage_shared::actions::AuditEntry;
@@ -63,12 +64,15 @@ fn entry_row(e: AuditEntry) -> impl IntoView {
         <tr data-testid="audit-row" data-action=e.action.clone() data-outcome=label class:failed-row={level == Level::Crit}>
             <td class="nowrap mono small" title=when_title>{utc(&e.at)}</td>
             <td title=who_title>{who}</td>
+            <td class="nowrap" data-testid="audit-env">{e.env.clone()}</td>
             <td class="nowrap"><code>{e.action.clone()}</code></td>
             <td class="mono small">{e.target.clone()}</td>
             <td>
                 {e.dry_run_summary.clone()}
                 {(!params.is_empty()).then(|| view! { <div class="muted small mono">{params}</div> })}
             </td>
+            <td class="small" data-testid="audit-reason">{e.reason.clone().unwrap_or_default()}</td>
+            <td class="nowrap small" data-testid="audit-approved-by">{e.approved_by.clone().unwrap_or_default()}</td>
             <td><Badge level=level text=label /></td>
             <td class="crit-text small">{e.error.clone().unwrap_or_default()}</td>
         </tr>
@@ -117,6 +121,9 @@ pub fn Audit() -> impl IntoView {
                             &e.target,
                             &e.dry_run_summary,
                             e.error.as_deref().unwrap_or(""),
+                            &e.env,
+                            e.reason.as_deref().unwrap_or(""),
+                            e.approved_by.as_deref().unwrap_or(""),
                         ],
                         &needle,
                     )
@@ -128,7 +135,7 @@ pub fn Audit() -> impl IntoView {
                 format!("{} of {total} entries, newest first", shown.len())
             };
             let rows = if shown.is_empty() {
-                view! { <tr><td colspan="7" class="muted">"No entry matches the filters."</td></tr> }.into_any()
+                view! { <tr><td colspan="10" class="muted">"No entry matches the filters."</td></tr> }.into_any()
             } else {
                 shown.into_iter().map(entry_row).collect_view().into_any()
             };
@@ -137,8 +144,8 @@ pub fn Audit() -> impl IntoView {
                 <DataTable testid="audit-table">
                     <thead>
                         <tr>
-                            <th>"Time (UTC)"</th><th>"Who"</th><th>"Action"</th><th>"Target"</th>
-                            <th>"Dry run said"</th><th>"Outcome"</th><th>"Error"</th>
+                            <th>"Time (UTC)"</th><th>"Who"</th><th>"Environment"</th><th>"Action"</th><th>"Target"</th>
+                            <th>"Dry run said"</th><th>"Reason"</th><th>"Approved by"</th><th>"Outcome"</th><th>"Error"</th>
                         </tr>
                     </thead>
                     <tbody>{rows}</tbody>
@@ -170,7 +177,7 @@ pub fn Audit() -> impl IntoView {
                         }).collect_view()}
                     </select>
                 </label>
-                <FilterInput testid="audit-filter" label="Filter the audit log" placeholder="filter: who, target, summary, error…" value=text />
+                <FilterInput testid="audit-filter" label="Filter the audit log" placeholder="filter: who, environment, target, summary, reason, error…" value=text />
                 <span class="spacer"></span>
                 <RefreshControls reload=reload auto=auto />
             </div>

@@ -117,7 +117,7 @@ pub fn Explore() -> impl IntoView {
                 return;
             }
             history.set(remember(&q));
-            let mut url = format!("/explore?query={}&range={}", encode(&q), range.get_untracked());
+            let mut url = format!("/explore?query={}&range={}", encode(&q), encode(&range.get_untracked()));
             if range.get_untracked() == "custom" {
                 let parse = |s: String| parse_unix(&s);
                 let (s, e) = (parse(custom_start.get_untracked()), parse(custom_end.get_untracked()));
@@ -132,7 +132,7 @@ pub fn Explore() -> impl IntoView {
             if view_from_url().table {
                 url.push_str("&view=table");
             }
-            navigate(&url, Default::default());
+            navigate(&crate::env::href(&url), Default::default());
         }
     };
     let run_click = run.clone();
@@ -142,14 +142,14 @@ pub fn Explore() -> impl IntoView {
         let navigate = navigate.clone();
         move |table: bool| {
             let v = view_from_url();
-            let mut url = format!("/explore?query={}&range={}", encode(&v.query), v.range);
+            let mut url = format!("/explore?query={}&range={}", encode(&v.query), encode(&v.range));
             if v.range == "custom" {
                 url.push_str(&format!("&start={}&end={}", v.start, v.end));
             }
             if table {
                 url.push_str("&view=table");
             }
-            navigate(&url, Default::default());
+            navigate(&crate::env::href(&url), Default::default());
         }
     };
     let set_chart = set_view.clone();

@@ -1,6 +1,7 @@
 //! One module per page of the console.
 
 pub mod alerts;
+pub mod approvals;
 pub mod audit;
 pub mod bench;
 pub mod explore;

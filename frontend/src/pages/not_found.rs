@@ -11,7 +11,7 @@ pub fn NotFound() -> impl IntoView {
         <section class="panel notice" data-testid="page-not-found">
             <h1>"Page not found"</h1>
             <p>"Triage has no page at " <code>{move || location.pathname.get()}</code> "."</p>
-            <p><A href="/">"Back to the overview"</A></p>
+            <p><A href=crate::env::href("/")>"Back to the overview"</A></p>
         </section>
     }
 }

@@ -1,11 +1,15 @@
-//! The Overview page: the guide's key metrics as live charts, with the firing alerts count.
+//! The Overview page: the guide's key metrics of the current environment as live charts, and
+//! the firing alerts of every environment, each environment labelled (one whose Prometheus
+//! fails says so, in words, and hides no other).
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 use triage_shared::prom::LiveQuery;
 
 use crate::api;
+use crate::api::prom::EnvAlerts;
 use crate::chart::{Chart, Threshold, Unit};
+use crate::env::{colours, href, href_in, use_environments};
 use crate::format::url::encode;
 use crate::live::use_live;
 
@@ -50,26 +54,54 @@ const KEY_METRICS: [KeyMetric; 4] = [
 ];
 
 fn explore_link(query: &str) -> String {
-    format!("/explore?query={}&range=1h", encode(query))
+    crate::env::href(&format!("/explore?query={}&range=1h", encode(query)))
 }
 
 #[component]
 pub fn Overview() -> impl IntoView {
-    let alerts = LocalResource::new(api::prom::alerts);
-    let firing = move || {
-        alerts.get().map(|r| match r {
-            Ok(list) => {
-                let n = list.iter().filter(|a| a.state == "firing").count();
-                let pending = list.iter().filter(|a| a.state == "pending").count();
-                let class = if n > 0 { "stat crit" } else { "stat ok" };
-                view! {
-                    <A href="/alerts" attr:class=class attr:data-testid="firing-count">
-                        <b>{n}</b>" firing"{(pending > 0).then(|| format!(" · {pending} pending"))}
-                    </A>
-                }
-                .into_any()
+    let envs = use_environments();
+    // Waits for the list of environments; without one (it failed), the current one's alerts.
+    let alerts = LocalResource::new(move || {
+        let list = envs.list.get();
+        async move {
+            match list {
+                None => None,
+                Some(list) => Some(api::prom::alerts_everywhere(list.ok()).await),
             }
-            Err(e) => view! { <span class="stat error" data-testid="alerts-error">{format!("alerts unavailable: {}", e.message)}</span> }.into_any(),
+        }
+    });
+    let firing = move || {
+        let groups = alerts.get().flatten()?;
+        let ok: Vec<&EnvAlerts> = groups.iter().filter(|g| g.result.is_ok()).collect();
+        if ok.is_empty()
+            && let Some(e) = groups.iter().find_map(|g| g.result.as_ref().err())
+        {
+            return Some(view! { <span class="stat error" data-testid="alerts-error">{format!("alerts unavailable: {}", e.message)}</span> }.into_any());
+        }
+        let count = |state: &str| {
+            ok.iter().filter_map(|g| g.result.as_ref().ok()).flatten().filter(|a| a.state == state).count()
+        };
+        let (n, pending) = (count("firing"), count("pending"));
+        let class = if n > 0 { "stat crit" } else { "stat ok" };
+        Some(
+            view! {
+                <A href=href("/alerts") attr:class=class attr:data-testid="firing-count">
+                    <b>{n}</b>" firing"{(pending > 0).then(|| format!(" · {pending} pending"))}
+                </A>
+            }
+            .into_any(),
+        )
+    };
+    // Labelled by environment only when there is more than one to tell apart.
+    let by_env = move || {
+        let groups = alerts.get().flatten()?;
+        (groups.len() > 1 || groups.iter().any(|g| g.env.is_some() && g.result.is_err())).then(|| {
+            view! {
+                <section class="panel env-alerts" data-testid="env-alerts" aria-label="Firing alerts by environment">
+                    <h2 class="section-title">"Firing alerts by environment"</h2>
+                    <ul class="env-alert-list">{groups.into_iter().map(env_alerts_item).collect_view()}</ul>
+                </section>
+            }
         })
     };
     view! {
@@ -78,7 +110,11 @@ pub fn Overview() -> impl IntoView {
                 <h1>"Overview"</h1>
                 <Suspense fallback=|| view! { <span class="stat muted">"alerts…"</span> }>{firing}</Suspense>
             </div>
-            <p class="muted">"Last 30 minutes, refreshed every 5 seconds."</p>
+            {by_env}
+            <p class="muted">{move || match envs.current_name() {
+                Some(env) => format!("{env}: last 30 minutes, refreshed every 5 seconds."),
+                None => "Last 30 minutes, refreshed every 5 seconds.".to_owned(),
+            }}</p>
             <div class="grid">
                 {KEY_METRICS
                     .iter()
@@ -103,5 +139,48 @@ pub fn Overview() -> impl IntoView {
                     .collect_view()}
             </div>
         </section>
+    }
+}
+
+/// One environment's line: its name in its colour, then its firing alerts or its error.
+fn env_alerts_item(group: EnvAlerts) -> impl IntoView {
+    let name = group.env.clone().unwrap_or_else(|| "this environment".to_owned());
+    let (background, foreground) = colours(group.colour.as_deref().unwrap_or(""));
+    let link = match &group.env {
+        Some(env) => href_in("/alerts", env),
+        None => href("/alerts"),
+    };
+    let body = match group.result {
+        Err(e) => view! {
+            <span class="error" role="alert" data-testid="env-alerts-error">
+                {format!("alerts unavailable: {}", e.message)}
+            </span>
+        }
+        .into_any(),
+        Ok(list) => {
+            let mut names: Vec<String> = list
+                .iter()
+                .filter(|a| a.state == "firing")
+                .map(|a| a.labels.get("alertname").cloned().unwrap_or_else(|| "(unnamed)".to_owned()))
+                .collect();
+            names.sort();
+            if names.is_empty() {
+                view! { <span class="ok-text" data-testid="env-alerts-count">"none firing"</span> }.into_any()
+            } else {
+                view! {
+                    <span class="crit-text" data-testid="env-alerts-count">{format!("{} firing: ", names.len())}</span>
+                    {names.into_iter().map(|n| view! { <code class="label">{n}</code>" " }).collect_view()}
+                }
+                .into_any()
+            }
+        }
+    };
+    let attr_env = name.clone();
+    view! {
+        <li data-testid="env-alerts-row" data-env=attr_env>
+            <a href=link class="env-chip" style:background=background style:color=foreground>{name}</a>
+            " "
+            {body}
+        </li>
     }
 }

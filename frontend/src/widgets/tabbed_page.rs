@@ -5,6 +5,8 @@
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
 
+use super::role::ActionUnavailable;
+
 /// A navigation inside a page that keeps the scroll position.
 pub fn quiet() -> NavigateOptions {
     NavigateOptions { scroll: false, ..Default::default() }
@@ -82,6 +84,7 @@ pub fn tabbed_page<T: PageTab>(head: PageHead<T>, content: impl IntoView + 'stat
                     {move || role_text.get()}
                 </span>
             </div>
+            <ActionUnavailable />
             <nav class="subtabs" role="tablist" aria-label=tabs_label>
                 {T::all()
                     .iter()

@@ -62,10 +62,11 @@ impl KafkaLocation {
     }
 
     pub fn href(&self) -> String {
-        match self.selected.as_deref().filter(|s| !s.is_empty()) {
+        let path = match self.selected.as_deref().filter(|s| !s.is_empty()) {
             Some(s) => format!("/kafka/{}/{}", self.tab.id(), encode(s)),
             None => format!("/kafka/{}", self.tab.id()),
-        }
+        };
+        crate::env::href(&path)
     }
 }
 

@@ -2,17 +2,22 @@
 //! it): a topic and a target, a server-side dry run that shows the plan and the
 //! `kafka-consumer-groups.sh` equivalent, then the group's name typed as confirmation, then the
 //! real reset, whose audit id is shown. The backend refuses while the group has members (409),
-//! and that refusal is shown in words.
+//! and that refusal is shown in words. In a `production` or `approval` environment a reason is
+//! required too; in an `approval` one the reset waits for a second operator.
 
 use leptos::ev;
 use leptos::html::Select;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use triage_shared::env::Protection;
 use triage_shared::kafka::{OffsetResetOutcome, OffsetResetRequest, ResetTarget};
 
 use crate::api;
+use crate::env::{href, use_environments};
 use crate::format::time::{parse_unix, rfc3339_of_unix};
-use crate::widgets::{DataTable, Kubectl, bump};
+use crate::widgets::{
+    DataTable, Kubectl, ReasonField, bump, reason_problem, reason_to_send, unavailable_reason,
+};
 
 /// The target's kind as the dialog's select names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +86,15 @@ pub fn ResetDialog(
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let group = StoredValue::new(group);
+    let reason = RwSignal::new(String::new());
+    let envs = use_environments();
+    let here = Signal::derive(move || envs.current());
+    let strict = Signal::derive(move || here.with(|e| e.as_ref().is_some_and(|e| e.protection.strict())));
+    let approval_env = Signal::derive(move || {
+        here.with(|e| e.as_ref().is_some_and(|e| e.protection == Protection::Approval))
+    });
+    let unavailable =
+        Signal::derive(move || here.with(|e| e.as_ref().and_then(|e| unavailable_reason(&e.name, e.role))));
 
     Effect::new(move |_| {
         if let Some(el) = first_field.get() {
@@ -101,7 +115,15 @@ pub fn ResetDialog(
         error.set(None);
     };
     let confirmed = move || group.with_value(|g| confirm.get() == *g);
-    let can_reset = move || plan.get().is_some() && confirmed() && !busy.get() && outcome.get().is_none();
+    let reason_ok = move || !strict.get() || reason.with(|r| reason_problem(r).is_none());
+    let can_reset = move || {
+        plan.get().is_some()
+            && confirmed()
+            && reason_ok()
+            && unavailable.with(Option::is_none)
+            && !busy.get()
+            && outcome.get().is_none()
+    };
 
     let send = move |dry_run: bool| {
         let target = match target() {
@@ -116,7 +138,7 @@ pub fn ResetDialog(
             target,
             dry_run,
             confirm: (!dry_run).then(|| confirm.get_untracked()),
-            reason: None,
+            reason: if dry_run { None } else { reason.with_untracked(|r| reason_to_send(r)) },
         };
         busy.set(true);
         error.set(None);
@@ -195,11 +217,27 @@ pub fn ResetDialog(
                         on:input=move |ev| confirm.set(event_target_value(&ev))
                     />
                 </label>
+                {move || strict.get().then(|| view! {
+                    <ReasonField reason=reason env=here.get().map(|e| e.name).unwrap_or_default() />
+                })}
             }
         })
     };
     let outcome_view = move || {
         outcome.get().map(|o| {
+            // The offset reset's answer names no approval request: in an approval environment a
+            // real run without an audit entry is one waiting for a second operator.
+            if approval_env.get() && o.audit_id.is_none() {
+                let env = here.get().map(|e| e.name).unwrap_or_default();
+                return view! {
+                    <div class="action-pending" role="status" data-testid="action-pending">
+                        <b>"Not run yet. "</b>
+                        {format!("Waiting for approval by a second operator of {env}. ")}{o.summary}" "
+                        <a href=href("/approvals") class="small">"Approvals →"</a>
+                    </div>
+                }
+                .into_any();
+            }
             let audit = o.audit_id.map(|a| format!("audit #{a}")).unwrap_or_else(|| "no audit id".into());
             view! {
                 <div class="panel ok" role="status" data-testid="kafka-reset-outcome">
@@ -208,6 +246,7 @@ pub fn ResetDialog(
                 </div>
                 <Kubectl cmd=o.command />
             }
+            .into_any()
         })
     };
 
@@ -263,6 +302,9 @@ pub fn ResetDialog(
                     <span class="spacer"></span>
                     <button type="button" data-testid="kafka-reset-close" on:click=move |_| open.set(false)>"Close"</button>
                 </div>
+                {move || unavailable.get().map(|why| view! {
+                    <p class="action-unavailable" role="note" data-testid="action-unavailable">{why}</p>
+                })}
                 {move || error.get().map(|e| view! { <div class="panel error" role="alert" data-testid="kafka-reset-error">{e}</div> })}
                 {plan_view}
                 {outcome_view}

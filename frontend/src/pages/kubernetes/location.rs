@@ -86,7 +86,7 @@ impl K8sLocation {
         if let Some(pod) = self.pod.as_deref().filter(|p| !p.is_empty()) {
             url.push_str(&format!("&pod={}", encode(pod)));
         }
-        url
+        crate::env::href(&url)
     }
 }
 

@@ -100,7 +100,7 @@ impl PgLocation {
         if let Some(t) = self.to {
             url.push_str(&format!("&to={t}"));
         }
-        url
+        crate::env::href(&url)
     }
 }
 

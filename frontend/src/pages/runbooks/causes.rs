@@ -14,7 +14,7 @@ use super::template::fill_template;
 use super::verdict::verdict_badge;
 use crate::api;
 use crate::components::action_dialog::ActionTarget;
-use crate::widgets::{Badge, CopyButton, can_act, role_label};
+use crate::widgets::{Badge, CopyButton, can_act, current_unavailable_reason, role_label};
 
 /// What every fix needs: the values it is filled with, the caller's role, and the action dialog
 /// it opens with the replica count to propose.
@@ -273,9 +273,14 @@ pub fn ActionFix(
     let action = StoredValue::new(action);
     let problem = RwSignal::new(None::<String>);
     let allowed = Signal::derive(move || can_act(role.get().map(|i| i.role)));
-    let why_not = Signal::derive(move || match role.get() {
-        None => "Fixes need the operator role; yours could not be checked.".to_owned(),
-        Some(i) => format!("Fixes need the operator role; {} is a {}.", i.subject, role_label(Some(i.role))),
+    // In words that name the environment once the environments are known.
+    let env_refusal = current_unavailable_reason();
+    let why_not = Signal::derive(move || match (env_refusal.get(), role.get()) {
+        (Some(why), _) => why,
+        (None, None) => "Fixes need the operator role; yours could not be checked.".to_owned(),
+        (None, Some(i)) => {
+            format!("Fixes need the operator role; {} is a {}.", i.subject, role_label(Some(i.role)))
+        }
     });
     let open = move |_| {
         problem.set(None);

@@ -1,6 +1,9 @@
 //! One flow: `/runbooks/{id}`, `/runbooks/{id}?param=value…` and `/runbooks/{id}/runs/{run_id}`.
-//! The page fills its form from the link and starts the run when the link says so, follows a
-//! run, and binds the flow's keys (r, j, k, o).
+//! The page first settles the link's environment (`env=`, or the alert label's value): a known
+//! one other than the page's reloads the page in it, an unknown one is said in words (never a
+//! silent fall-back to the default, which would run the checks against the wrong cluster). Then
+//! it fills its form from the link and starts the run when the link says so, follows a run, and
+//! binds the flow's keys (r, j, k, o).
 
 use std::collections::BTreeMap;
 
@@ -13,13 +16,14 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use triage_shared::runbook::{RunState, Runbook, StartRun};
 
 use super::causes::CausesPanel;
-use super::location::{FlowLocation, initial_values, link_starts_run, run_href};
+use super::location::{FlowLocation, flow_href_in, initial_values, link_starts_run, run_href};
 use super::params::{ParamsForm, refused_param};
 use super::run::{Stream, follow_run};
 use super::run_bar::RunBar;
 use super::stepper::{StepFocus, Stepper, is_open, scroll_to_step};
 use crate::api;
 use crate::components::action_dialog::{ActionDialog, ActionTarget};
+use crate::env::{LinkEnv, effective_env, link_env, set_env_in, unknown_env_text, use_environments};
 use crate::keyboard::typing_in_field;
 use crate::widgets::{ErrorBox, Loading};
 
@@ -28,16 +32,75 @@ use crate::widgets::{ErrorBox, Loading};
 pub fn RunbookFlow() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
+    let envs = use_environments();
+    let link_query = Memo::new(move |_| -> BTreeMap<String, String> {
+        query.get().into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    });
     // Everything the page is built from; a change rebuilds it (another flow, another run).
     let key = Memo::new(move |_| {
         let id = params.read().get("id").unwrap_or_default();
-        let q: BTreeMap<String, String> =
-            query.get().into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        FlowLocation::new(id, params.read().get("run_id"), q)
+        FlowLocation::new(id, params.read().get("run_id"), link_query.get())
     });
     move || {
         let FlowLocation { id, run_id, query } = key.get();
-        view! { <FlowPage id=id run_id=run_id query=query /> }
+        let page = move |id, run_id, query| view! { <FlowPage id=id run_id=run_id query=query /> }.into_any();
+        match envs.list.get() {
+            None => view! { <Loading what="the environments" /> }.into_any(),
+            // A backend without the list: the URL's environment, as every call carries it.
+            Some(Err(_)) => page(id, run_id, query),
+            Some(Ok(all)) => match link_env(&all, &link_query.get()) {
+                LinkEnv::Default => page(id, run_id, query),
+                LinkEnv::Known(name) if effective_env().as_deref() == Some(name.as_str()) => {
+                    page(id, run_id, query)
+                }
+                LinkEnv::Known(name) => {
+                    // Named by the alert label (or an alert value): load the page in that
+                    // environment, in place of this URL.
+                    if let Some(window) = web_sys::window() {
+                        let _ = window.location().replace(&set_env_in(&crate::env::here(), Some(&name)));
+                    }
+                    view! { <Loading what=format!("the flow in {name}") /> }.into_any()
+                }
+                LinkEnv::Unknown { value, label } => {
+                    let known: Vec<String> = all.environments.iter().map(|e| e.name.clone()).collect();
+                    view! { <UnknownEnv id=id value=value label=label known=known query=link_query.get() /> }
+                        .into_any()
+                }
+            },
+        }
+    }
+}
+
+/// A link that names an environment this Triage does not serve: said in words, with the same
+/// flow in each known environment.
+#[component]
+fn UnknownEnv(
+    id: String,
+    value: String,
+    label: String,
+    known: Vec<String>,
+    query: BTreeMap<String, String>,
+) -> impl IntoView {
+    let names: Vec<&str> = known.iter().map(String::as_str).collect();
+    let text = unknown_env_text(&value, &label, &names);
+    let links = known
+        .iter()
+        .map(|env| {
+            let link = flow_href_in(&id, &query, &label, env);
+            view! {
+                <li><a href=link data-testid="unknown-env-link" data-env=env.clone()>{format!("Open {id} in {env}")}</a></li>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="flow" data-runbook=id.clone()>
+            <div class="panel error" role="alert" data-testid="unknown-env">
+                <h2>"Unknown environment"</h2>
+                <p>{text}</p>
+                <p class="small muted">"Nothing was run. Pick the environment the alert came from:"</p>
+                <ul>{links}</ul>
+            </div>
+        </section>
     }
 }
 
@@ -220,7 +283,7 @@ fn FlowPage(id: String, run_id: Option<String>, query: BTreeMap<String, String>)
     let on_done = Callback::new(|()| {});
     view! {
         <section class="flow" data-testid="page-runbook" data-runbook=id.clone()>
-            <div class="crumbs small"><A href="/runbooks">"← All runbooks"</A></div>
+            <div class="crumbs small"><A href=crate::env::href("/runbooks")>"← All runbooks"</A></div>
             {body}
             {move || dialog.get().map(|t| view! {
                 <ActionDialog target=t open=dialog on_done=on_done initial_replicas=proposed_replicas.get_untracked().unwrap_or_default() />

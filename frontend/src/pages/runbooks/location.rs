@@ -1,6 +1,7 @@
 //! What a flow page's URL says: `/runbooks/{id}`, `/runbooks/{id}?param=value…` (an alert's
 //! link: the form's values, and whether to start at once) and `/runbooks/{id}/runs/{run_id}`
-//! (also `?run_id=`), a run's permalink.
+//! (also `?run_id=`), a run's permalink. The environment is the link's `env=` or the value of
+//! the alert label that names one (see `crate::env::link_env`).
 
 use std::collections::BTreeMap;
 
@@ -26,22 +27,38 @@ impl FlowLocation {
     }
 }
 
-/// `/runbooks/{id}`: a flow, its form empty or with its defaults.
+/// `/runbooks/{id}`: a flow, its form empty or with its defaults (in the current environment).
 pub fn flow_href(id: &str) -> String {
-    format!("/runbooks/{id}")
+    crate::env::href(&format!("/runbooks/{}", encode(id)))
 }
 
-/// `/runbooks/{id}/runs/{run_id}`: a run's permalink.
+/// `/runbooks/{id}/runs/{run_id}`: a run's permalink (in the current environment).
 pub fn run_href(id: &str, run_id: &str) -> String {
-    format!("/runbooks/{id}/runs/{run_id}")
+    crate::env::href(&format!("/runbooks/{}/runs/{}", encode(id), encode(run_id)))
 }
 
 /// A link that opens flow `id` with these parameter values and starts it (`?run=1` when there
-/// are none).
+/// are none). No environment: the caller adds the one the link is about.
 pub fn start_href(id: &str, values: &[(&str, &str)]) -> String {
     let pairs: Vec<String> = values.iter().map(|(name, value)| format!("{name}={}", encode(value))).collect();
     let query = if pairs.is_empty() { "?run=1".to_owned() } else { format!("?{}", pairs.join("&")) };
-    format!("{}{query}", flow_href(id))
+    format!("/runbooks/{}{query}", encode(id))
+}
+
+/// Flow `id` with the link's `query` in environment `env`: the parameter `drop` (the alert label
+/// that named an unknown environment) and any `env=` left out.
+pub fn flow_href_in(id: &str, query: &BTreeMap<String, String>, drop: &str, env: &str) -> String {
+    let pairs: Vec<String> = query
+        .iter()
+        .filter(|(k, _)| k.as_str() != drop && k.as_str() != triage_shared::env::ENV_PARAM)
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    let path = if pairs.is_empty() {
+        format!("/runbooks/{}", encode(id))
+    } else {
+        format!("/runbooks/{}?{}", encode(id), pairs.join("&"))
+    };
+    crate::env::href_in(&path, env)
 }
 
 /// The form's first values: the link's value for each declared parameter, else its default,
@@ -94,5 +111,15 @@ mod tests {
         assert_eq!(run_href("lag", "r1"), "/runbooks/lag/runs/r1");
         assert_eq!(start_href("lag", &[]), "/runbooks/lag?run=1");
         assert_eq!(start_href("lag", &[("group", "g&1"), ("ns", "a")]), "/runbooks/lag?group=g%261&ns=a");
+    }
+
+    #[test]
+    fn a_flow_in_another_environment_drops_the_label_that_named_an_unknown_one() {
+        let q = map(&[("namespace", "a b"), ("cluster", "us-east-1"), ("env", "x")]);
+        assert_eq!(
+            flow_href_in("lag", &q, "cluster", "prod-eu"),
+            "/runbooks/lag?namespace=a%20b&env=prod-eu"
+        );
+        assert_eq!(flow_href_in("lag", &map(&[]), "cluster", "staging"), "/runbooks/lag?env=staging");
     }
 }

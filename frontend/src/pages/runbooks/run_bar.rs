@@ -1,4 +1,4 @@
-//! The run's status line: when and by whom it started, progress, the permalink, and the
+//! The run's status line: its environment, when and by whom it started, progress, the permalink, and the
 //! Markdown incident report copied or downloaded.
 
 use leptos::prelude::*;
@@ -46,7 +46,9 @@ pub fn RunBar(run: RwSignal<Option<RunState>>, stream: RwSignal<Stream>) -> impl
             let state = r.as_ref()?;
             let total = state.steps.len();
             let done = state.steps.iter().filter(|(_, s)| matches!(s, StepState::Done { .. })).count();
-            let permalink = run_href(&state.runbook, &state.run_id);
+            // The run's own environment, whatever the page's is: the link must lead back to it.
+            let permalink = crate::env::href_in(&run_href(&state.runbook, &state.run_id), &state.env);
+            let env = state.env.clone();
             let report_url = api::runbooks::run_report_url(&state.run_id);
             let file = format!("triage-{}-{}.md", state.runbook, state.run_id);
             let progress = match state.finished_at {
@@ -62,6 +64,7 @@ pub fn RunBar(run: RwSignal<Option<RunState>>, stream: RwSignal<Stream>) -> impl
             Some(view! {
                 <div class="run-bar" data-testid="run-bar" data-run=state.run_id.clone() data-finished=finished.to_string()>
                     {(!finished).then(|| view! { <span class="spinner" aria-label="Running"></span> })}
+                    <span class="badge neutral" data-testid="run-env" title="The environment this run's checks read">{env}</span>
                     <span data-testid="run-progress">{format!("Started {}{by} · {progress}", local_clock(state.started_at))}</span>
                     {move || match stream.get() {
                         Stream::Reconnecting => Some(view! { <span class="warn-text small">"live updates interrupted; reconnecting…"</span> }),
