@@ -818,14 +818,14 @@ impl Settings {
                 self.kafka.as_ref(),
             );
         }
-        for section in [
+        if let Some(section) = [
             ("prometheus", self.prometheus.is_some()),
             ("kubernetes", self.kubernetes.is_some()),
             ("postgres", self.postgres.is_some()),
             ("kafka", self.kafka.is_some()),
         ]
         .into_iter()
-        .filter_map(|(name, set)| set.then_some(name))
+        .find_map(|(name, set)| set.then_some(name))
         {
             return Err(ConfigError::Invalid {
                 key: section.to_owned(),

@@ -129,7 +129,8 @@ impl Environment {
             protection: self.protection,
             role,
             alert_values: self.alert_values.clone(),
-            approval_ttl_secs: (self.protection == Protection::Approval).then(|| self.approval_ttl.as_secs()),
+            approval_ttl_secs: (self.protection == Protection::Approval)
+                .then_some(self.approval_ttl.as_secs()),
             upstreams: Upstreams {
                 prometheus: self.prom.is_some(),
                 kubernetes: self.k8s.is_some(),

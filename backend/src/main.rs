@@ -65,6 +65,9 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => match Settings::load(config.as_deref()) {
             Ok(settings) => {
                 println!("configuration is valid; console will listen on {}", settings.server.listen);
+                for env in settings.environments() {
+                    println!("environment {} ({}): {}", env.name, env.protection.as_str(), upstreams(&env));
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -107,4 +110,25 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// One line naming what an environment reads: each upstream it has, or that it has none.
+fn upstreams(env: &triage::config::EnvironmentSettings) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = &env.prometheus {
+        parts.push(format!("Prometheus {}", p.url));
+    }
+    if let Some(k) = &env.kubernetes {
+        let from =
+            k.kubeconfig.as_ref().map_or("the inferred kubeconfig".to_owned(), |p| p.display().to_string());
+        parts.push(format!("Kubernetes from {from} (namespaces {})", k.namespaces.join(", ")));
+    }
+    if let Some(pg) = &env.postgres {
+        let names: Vec<&str> = pg.targets.iter().map(|t| t.name.as_str()).collect();
+        parts.push(format!("PostgreSQL targets {}", names.join(", ")));
+    }
+    if let Some(k) = &env.kafka {
+        parts.push(format!("Kafka {}", k.bootstrap));
+    }
+    if parts.is_empty() { "no upstream configured".to_owned() } else { parts.join("; ") }
 }

@@ -35,6 +35,60 @@ fn check_config_accepts_a_good_file() {
 }
 
 #[test]
+fn check_config_reports_every_environment_and_each_one_s_problems() {
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    write!(
+        file,
+        "[[environments]]\nname = \"staging\"\n[environments.prometheus]\nurl = \"http://prom.staging:9090\"\n\
+         [[environments]]\nname = \"prod-eu\"\nprotection = \"approval\"\n[environments.kafka]\nbootstrap = \"k0:9092,k1:9092\"\n"
+    )
+    .expect("write");
+    let out = triage().arg("check-config").arg("--config").arg(file.path()).output().expect("run triage");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("environment staging (standard): Prometheus http://prom.staging:9090/"), "{text}");
+    assert!(text.contains("environment prod-eu (approval): Kafka k0:9092,k1:9092"), "{text}");
+
+    // Two environments with a problem each, and a top-level section beside them: the first two
+    // are reported together, each naming its environment.
+    let mut bad = tempfile::NamedTempFile::new().expect("temp file");
+    write!(
+        bad,
+        "[[environments]]\nname = \"staging\"\ncolour = \"green\"\n\
+         [[environments]]\nname = \"prod-eu\"\n[environments.kafka]\nbootstrap = \"no-port\"\n"
+    )
+    .expect("write");
+    let out = triage().arg("check-config").arg("--config").arg(bad.path()).output().expect("run triage");
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("environments[0] (staging).colour"), "{text}");
+    assert!(text.contains("environments[1] (prod-eu).kafka.bootstrap"), "{text}");
+
+    let mut mixed = tempfile::NamedTempFile::new().expect("temp file");
+    write!(mixed, "[prometheus]\nurl = \"http://p:9090\"\n[[environments]]\nname = \"staging\"\n")
+        .expect("write");
+    let out = triage().arg("check-config").arg("--config").arg(mixed.path()).output().expect("run triage");
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("key `prometheus`") && text.contains("[environments.prometheus]"), "{text}");
+
+    let mut twice = tempfile::NamedTempFile::new().expect("temp file");
+    write!(twice, "[[environments]]\nname = \"Prod EU\"\n[[environments]]\nname = \"b\"\nalert_values = [\"b\", \"x\"]\n[[environments]]\nname = \"c\"\nalert_values = [\"x\"]\n").expect("write");
+    let out = triage().arg("check-config").arg("--config").arg(twice.path()).output().expect("run triage");
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("environments[0] (Prod EU).name") && text.contains("not an environment name"),
+        "{text}"
+    );
+    assert!(
+        text.contains("environments[2] (c).alert_values")
+            && text.contains("already names the environment \"b\""),
+        "{text}"
+    );
+}
+
+#[test]
 fn serve_refuses_a_public_address_without_sso() {
     let out = triage().arg("serve").env("TRIAGE__SERVER__LISTEN", "0.0.0.0:0").output().expect("run triage");
     assert_eq!(out.status.code(), Some(2), "must refuse to start");

@@ -113,6 +113,7 @@ pub fn render(
     let title = runbook.map_or(run.runbook.as_str(), |r| r.title.as_str());
     let _ = writeln!(out, "# Incident report: {}\n", text(title));
     let _ = writeln!(out, "- Runbook: {}", code(&run.runbook));
+    let _ = writeln!(out, "- Environment: {}", code(&run.env));
     let _ = writeln!(out, "- Run: {}", code(&run.run_id));
     let _ = writeln!(out, "- Started: {}", time(run.started_at));
     match run.finished_at {
@@ -207,15 +208,20 @@ pub fn render(
     if actions.is_empty() {
         let _ = writeln!(out, "None recorded in the audit log.");
     } else {
-        let _ = writeln!(out, "| time | who | action | target | outcome |\n| --- | --- | --- | --- | --- |");
+        let _ = writeln!(
+            out,
+            "| time | who | approved by | action | target | reason | outcome |\n| --- | --- | --- | --- | --- | --- | --- |"
+        );
         for a in actions {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:?} |",
+                "| {} | {} | {} | {} | {} | {} | {:?} |",
                 text(&a.at),
                 text(&a.subject),
+                text(a.approved_by.as_deref().unwrap_or("—")),
                 text(&a.action),
                 text(&a.target),
+                text(a.reason.as_deref().unwrap_or("—")),
                 a.outcome
             );
         }
@@ -317,7 +323,29 @@ mod tests {
             };
             run.steps.push((format!("s{i}"), StepState::Done { result }));
         }
-        let report = render(None, &run, &[], 1_700_000_020.0);
+        // Reasons and approvers are typed by people too.
+        let actions: Vec<triage_shared::actions::AuditEntry> = HOSTILE
+            .iter()
+            .enumerate()
+            .map(|(i, value)| triage_shared::actions::AuditEntry {
+                id: i as i64,
+                at: "2023-11-14T22:13:30Z".to_owned(),
+                subject: "ana".to_owned(),
+                email: None,
+                groups: Vec::new(),
+                action: "scale".to_owned(),
+                target: "deployment/ns/x".to_owned(),
+                params: serde_json::Value::Null,
+                dry_run_summary: String::new(),
+                outcome: triage_shared::actions::AuditOutcome::Succeeded,
+                error: None,
+                finished_at: None,
+                env: "prod".to_owned(),
+                reason: Some((*value).to_owned()),
+                approved_by: Some((*value).to_owned()),
+            })
+            .collect();
+        let report = render(None, &run, &actions, 1_700_000_020.0);
         no_active_markup(&report);
         let spans = code_spans(&report);
         for value in HOSTILE {
@@ -329,6 +357,6 @@ mod tests {
         assert_eq!(headings, 6, "the report's own headings only");
         // Every parameter is its own table row: nothing split or merged the table.
         let rows = events(&report).iter().filter(|e| matches!(e, Event::Start(Tag::TableRow))).count();
-        assert_eq!(rows, HOSTILE.len() * 2, "parameter rows and check rows");
+        assert_eq!(rows, HOSTILE.len() * 3, "parameter rows, check rows and action rows");
     }
 }

@@ -96,7 +96,7 @@ pub fn shown(identity: &Identity) -> String {
 }
 
 fn now() -> i64 {
-    crate::auth::unix_now()
+    super::unix_now() as i64
 }
 
 fn stored(mut row: Row) -> Result<StoredApproval, StoreError> {

@@ -9,14 +9,14 @@ use leptos::ev;
 use leptos::html::Select;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use triage_shared::env::Protection;
 use triage_shared::kafka::{OffsetResetOutcome, OffsetResetRequest, ResetTarget};
 
 use crate::api;
-use crate::env::{href, use_environments};
+use crate::env::use_environments;
 use crate::format::time::{parse_unix, rfc3339_of_unix};
 use crate::widgets::{
-    DataTable, Kubectl, ReasonField, bump, reason_problem, reason_to_send, unavailable_reason,
+    DataTable, Kubectl, PendingApproval, ReasonField, bump, reason_problem, reason_to_send,
+    unavailable_reason,
 };
 
 /// The target's kind as the dialog's select names it.
@@ -90,9 +90,6 @@ pub fn ResetDialog(
     let envs = use_environments();
     let here = Signal::derive(move || envs.current());
     let strict = Signal::derive(move || here.with(|e| e.as_ref().is_some_and(|e| e.protection.strict())));
-    let approval_env = Signal::derive(move || {
-        here.with(|e| e.as_ref().is_some_and(|e| e.protection == Protection::Approval))
-    });
     let unavailable =
         Signal::derive(move || here.with(|e| e.as_ref().and_then(|e| unavailable_reason(&e.name, e.role))));
 
@@ -225,18 +222,9 @@ pub fn ResetDialog(
     };
     let outcome_view = move || {
         outcome.get().map(|o| {
-            // The offset reset's answer names no approval request: in an approval environment a
-            // real run without an audit entry is one waiting for a second operator.
-            if approval_env.get() && o.audit_id.is_none() {
-                let env = here.get().map(|e| e.name).unwrap_or_default();
-                return view! {
-                    <div class="action-pending" role="status" data-testid="action-pending">
-                        <b>"Not run yet. "</b>
-                        {format!("Waiting for approval by a second operator of {env}. ")}{o.summary}" "
-                        <a href=href("/approvals") class="small">"Approvals →"</a>
-                    </div>
-                }
-                .into_any();
+            // In an approval environment a real run waits for a second operator.
+            if let Some(approval) = o.approval.clone() {
+                return view! { <PendingApproval approval=approval /> }.into_any();
             }
             let audit = o.audit_id.map(|a| format!("audit #{a}")).unwrap_or_else(|| "no audit id".into());
             view! {
