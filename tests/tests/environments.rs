@@ -1,8 +1,8 @@
 //! Several environments in one Triage, against real servers: two sandboxes (two clusters, each
 //! with its own brokers) and two Prometheus servers, each scraping one of them.
 //!
-//! - every view answers from the environment the request names, compared with `kubectl
-//!   --kubeconfig` of each cluster, and Prometheus's `up` names that environment's sandbox;
+//! - every view and runbook check answers from the environment the request names, compared with
+//!   `kubectl --kubeconfig` of each cluster, and Prometheus's `up` names that environment's sandbox;
 //! - an action in one environment reaches only that cluster (each sandbox's access log);
 //! - `production` wants the target typed and a reason for a scale-up, kept in the audit entry;
 //! - per-environment roles through the real OpenID provider, refusals in words;
@@ -19,6 +19,7 @@ use triage_sandbox::Incident;
 use triage_sandbox::api::ApiFault;
 use triage_shared::actions::{ActionOutcome, AuditEntry};
 use triage_shared::env::{Approval, ApprovalState, Environments, Protection};
+use triage_shared::runbook::{RunState, StepState};
 use triage_tests::oidc::{Body, Page, session_key, sso_settings, user};
 use triage_tests::paths::{free_port, workspace_root};
 use triage_tests::{Agent, OidcProvider, Prometheus, TestApp, TestSandbox};
@@ -211,6 +212,26 @@ async fn each_environment_answers_from_its_own_cluster_and_acts_only_there() -> 
     assert_eq!(status, 200, "{body}");
     assert_eq!(replicas(&prod, "stream-processor").await?, "8");
     assert_eq!(replicas(&staging, "stream-processor").await?, "9", "staging is untouched by prod's action");
+
+    // Runbook checks read their environment's cluster: staging wants 9 stream-processors, prod-eu 8.
+    for (name, want) in [("staging", 9.0), ("prod-eu", 8.0)] {
+        let (status, body) = app
+            .post_json(&format!("/api/runbooks/emergency-restart/runs?env={name}"), &json!({"params": {"namespace": NS}}))
+            .await?;
+        assert_eq!(status, 200, "{body}");
+        let run_id = body["run_id"].as_str().unwrap_or_default().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let run: RunState = app.get_json(&format!("/api/runs/{run_id}?env={name}")).await?;
+            let step = run.steps.iter().find(|(id, _)| id == "stream-processor").map(|(_, s)| s.clone());
+            if let Some(StepState::Done { result }) = step {
+                assert_eq!(result.values.get("desired"), Some(&want), "{name}'s check: {result:?}");
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "{name}'s run did not check the deployment");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 
     // Audit entries carry their environment; each environment lists only its own.
     let prod_audit: Vec<AuditEntry> = app.get_json("/api/audit?env=prod-eu").await?;

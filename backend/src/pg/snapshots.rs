@@ -340,6 +340,29 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn two_environments_targets_of_one_name_keep_their_own_snapshots() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open_sqlite(&dir.path().join("s.db")).expect("open");
+        let (default, prod) = (SnapshotStore::new(store.clone(), "default"), SnapshotStore::new(store, "prod-eu"));
+        let reading = |n: i64| Reading {
+            taken_at_unix: 100.0,
+            entries: vec![entry(n, n, 1.0)],
+            texts: HashMap::from([(n, format!("SELECT {n}"))]),
+            ..Reading::default()
+        };
+        let a = default.save("main", "manual", &reading(1)).await.expect("save");
+        let b = prod.save("main", "manual", &reading(2)).await.expect("save");
+        let listed: Vec<i64> = default.list("main").await.expect("list").iter().map(|s| s.id).collect();
+        assert_eq!(listed, [a.id]);
+        let listed = prod.list("main").await.expect("list");
+        assert_eq!((listed.len(), listed[0].id, listed[0].target.as_str()), (1, b.id, "main"));
+        assert!(prod.load("main", a.id).await.is_err(), "another environment's snapshot is not found");
+        let (_, got) = prod.load("main", b.id).await.expect("load");
+        assert_eq!(got.entries[0].queryid, 2);
+        assert_eq!(prod.texts("main", vec![1, 2]).await.expect("texts").keys().collect::<Vec<_>>(), [&2]);
+    }
+
     #[test]
     fn ranks_by_added_time_and_marks_new_statements() {
         let from = Reading {
