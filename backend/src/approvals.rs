@@ -115,7 +115,9 @@ pub async fn approve(
     store: &Store,
     approver: &Identity,
     id: i64,
+    comment: &str,
 ) -> Result<Approval, ApiError> {
+    let comment = checked_comment(comment)?;
     let stored = store.approvals().get(&env.name, id).await?;
     if stored.requester.subject == approver.subject {
         return Err(ApiError::new(
@@ -129,7 +131,7 @@ pub async fn approve(
     let request: ActionRequest = serde_json::from_value(stored.request.clone())
         .map_err(|e| ApiError::new(ErrorKind::Internal, format!("request {id} cannot be read back: {e}")))?;
     let by = shown(approver);
-    if !store.approvals().decide(&env.name, id, ApprovalState::Approved, &by).await? {
+    if !store.approvals().decide(&env.name, id, ApprovalState::Approved, &by, comment).await? {
         return Err(not_pending(store, env, id).await);
     }
     let actor = Actor {
@@ -154,12 +156,26 @@ pub async fn reject(
     store: &Store,
     decider: &Identity,
     id: i64,
+    comment: &str,
 ) -> Result<Approval, ApiError> {
+    let comment = checked_comment(comment)?;
     store.approvals().get(&env.name, id).await?;
-    if !store.approvals().decide(&env.name, id, ApprovalState::Rejected, &shown(decider)).await? {
+    if !store.approvals().decide(&env.name, id, ApprovalState::Rejected, &shown(decider), comment).await? {
         return Err(not_pending(store, env, id).await);
     }
     Ok(store.approvals().get(&env.name, id).await?.approval)
+}
+
+/// The decider's note, trimmed; `None` when empty, refused when longer than a reason may be.
+fn checked_comment(comment: &str) -> Result<Option<&str>, ApiError> {
+    let comment = comment.trim();
+    if comment.chars().count() > triage_shared::env::MAX_REASON {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            format!("the comment is longer than {} characters", triage_shared::env::MAX_REASON),
+        ));
+    }
+    Ok((!comment.is_empty()).then_some(comment))
 }
 
 /// Why request `id` can no longer be decided, in words.

@@ -29,6 +29,8 @@ struct Action {
     subject: String,
     action: String,
     target: String,
+    reason: Option<String>,
+    approved_by: Option<String>,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -42,6 +44,7 @@ struct Input {
     actions: Vec<Action>,
     started_at: f64,
     finished_at: Option<f64>,
+    env: String,
 }
 
 const VERDICTS: [Verdict; 5] =
@@ -117,6 +120,9 @@ fuzz_target!(|bytes: &[u8]| {
             outcome: AuditOutcome::Succeeded,
             error: None,
             finished_at: None,
+            env: input.env.clone(),
+            reason: a.reason,
+            approved_by: a.approved_by,
         })
         .collect();
     let run = RunState {
@@ -129,6 +135,7 @@ fuzz_target!(|bytes: &[u8]| {
         causes,
         started_by: input.started_by,
         fixes: BTreeMap::new(),
+        env: input.env,
     };
     check(&run, &actions);
 });

@@ -167,15 +167,17 @@ pub struct Approval {
     /// Why the approved run failed, in words.
     #[serde(default)]
     pub error: Option<String>,
+    /// The decider's note.
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 /// `POST /api/approvals/{id}/approve` and `/reject`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ApprovalDecision {
-    /// A note kept with the decision.
-    #[serde(default)]
-    pub comment: Option<String>,
+    /// A note kept with the decision (may be empty; at most [`MAX_REASON`] characters).
+    pub comment: String,
 }
 
 /// The query string of `GET /api/approvals`.

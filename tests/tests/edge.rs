@@ -260,6 +260,8 @@ fn concrete(template: &str) -> String {
         .replace("{ns}", "streaming-analytics")
         .replace("{name}", "x")
         .replace("{target}", "main")
+        // An approval's id is a number; every other `{id}` is text.
+        .replace("/approvals/{id}", "/approvals/1")
         .replace("{id}", "x")
         .replace("{run_id}", "x")
 }

@@ -216,7 +216,10 @@ async fn each_environment_answers_from_its_own_cluster_and_acts_only_there() -> 
     // Runbook checks read their environment's cluster: staging wants 9 stream-processors, prod-eu 8.
     for (name, want) in [("staging", 9.0), ("prod-eu", 8.0)] {
         let (status, body) = app
-            .post_json(&format!("/api/runbooks/emergency-restart/runs?env={name}"), &json!({"params": {"namespace": NS}}))
+            .post_json(
+                &format!("/api/runbooks/emergency-restart/runs?env={name}"),
+                &json!({"params": {"namespace": NS}}),
+            )
             .await?;
         assert_eq!(status, 200, "{body}");
         let run_id = body["run_id"].as_str().unwrap_or_default().to_owned();
@@ -392,17 +395,17 @@ async fn roles_and_approvals_per_environment_through_the_real_provider() -> anyh
 
     // The requester cannot approve; a reader of prod cannot either.
     let approve = |port: u16, id: i64| format!("http://127.0.0.1:{port}/api/approvals/{id}/approve?env=prod");
-    let own = post(&pia, &pia_csrf, &approve(sso.port, pending.id), json!({})).await?;
+    let own = post(&pia, &pia_csrf, &approve(sso.port, pending.id), json!({"comment": ""})).await?;
     assert_eq!(own.status, 403, "{}", own.body);
     assert!(message(&own.json()).contains("another operator of prod must approve it"), "{}", own.body);
-    let by_reader = post(&oscar, &oscar_csrf, &approve(sso.port, pending.id), json!({})).await?;
+    let by_reader = post(&oscar, &oscar_csrf, &approve(sso.port, pending.id), json!({"comment": ""})).await?;
     assert_eq!(by_reader.status, 403, "{}", by_reader.body);
     // The request is not visible from another environment.
     let elsewhere = post(
         &oscar,
         &oscar_csrf,
         &approve(sso.port, pending.id).replace("env=prod", "env=staging"),
-        json!({}),
+        json!({"comment": ""}),
     )
     .await?;
     assert_eq!(elsewhere.status, 404, "{}", elsewhere.body);
@@ -423,13 +426,16 @@ async fn roles_and_approvals_per_environment_through_the_real_provider() -> anyh
     assert_eq!(listed[0].reason, reason);
 
     // A second operator approves: it runs once, with both identities audited.
-    let approved = post(&alma, &alma_csrf, &approve(sso.port, pending.id), json!({})).await?;
+    let approved =
+        post(&alma, &alma_csrf, &approve(sso.port, pending.id), json!({"comment": "checked the lag panel"}))
+            .await?;
     assert_eq!(approved.status, 200, "{}", approved.body);
     let approved: Approval = serde_json::from_str(&approved.body)?;
     assert_eq!(
         (approved.state, approved.decided_by.as_deref(), approved.error.as_deref()),
         (ApprovalState::Approved, Some("alma@example.test"), None)
     );
+    assert_eq!(approved.comment.as_deref(), Some("checked the lag panel"));
     assert_eq!(replicas(&prod, "stream-processor").await?, "9");
     assert_eq!(replicas(&staging, "stream-processor").await?, "7", "staging is untouched");
     let audit: Vec<AuditEntry> =
@@ -445,7 +451,7 @@ async fn roles_and_approvals_per_environment_through_the_real_provider() -> anyh
         ),
         ("pia", Some("alma@example.test"), Some(reason), "prod")
     );
-    let again = post(&alma, &alma_csrf, &approve(sso.port, pending.id), json!({})).await?;
+    let again = post(&alma, &alma_csrf, &approve(sso.port, pending.id), json!({"comment": ""})).await?;
     assert_eq!(again.status, 409, "an approved request runs once: {}", again.body);
     assert!(message(&again.json()).contains("already approved by alma@example.test"), "{}", again.body);
 
@@ -471,9 +477,13 @@ async fn roles_and_approvals_per_environment_through_the_real_provider() -> anyh
         anyhow::ensure!(Instant::now() < deadline, "canary's request did not expire: {all:?}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let late =
-        post(&alma, &alma_csrf, &approve(sso.port, waiting.id).replace("env=prod", "env=canary"), json!({}))
-            .await?;
+    let late = post(
+        &alma,
+        &alma_csrf,
+        &approve(sso.port, waiting.id).replace("env=prod", "env=canary"),
+        json!({"comment": ""}),
+    )
+    .await?;
     assert_eq!(late.status, 409, "{}", late.body);
     assert!(message(&late.json()).contains("expired"), "{}", late.body);
     assert_eq!(replicas(&staging, "stream-processor").await?, "7", "the expired request never ran");

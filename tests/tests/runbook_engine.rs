@@ -322,7 +322,7 @@ async fn prometheus_down_errors_its_checks_only_and_the_report_and_stream_carry_
     assert_eq!(replayed, events.len(), "late subscribers get every event so far");
 
     // Before any action, the report's action section says so and names no action.
-    let row = "| local | scale | deployment/streaming-analytics/stream-processor | Succeeded |";
+    let row = "| local | — | scale | deployment/streaming-analytics/stream-processor | — | Succeeded |";
     let report_url = env.app.url(&format!("/api/runs/{}/report.md", run.run_id));
     let before = env.app.http.get(&report_url).send().await?.error_for_status()?.text().await?;
     let actions_before = before.split("## Actions taken since the run started").nth(1).unwrap_or_default();

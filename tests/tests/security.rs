@@ -30,6 +30,7 @@ struct Walk<'a> {
     job: &'a str,
     topic: &'a str,
     group: &'a str,
+    approval: &'a str,
 }
 
 impl Walk<'_> {
@@ -51,6 +52,7 @@ impl Walk<'_> {
                 "group" => self.group,
                 "id" if path.starts_with("/api/runbooks/") => self.runbook,
                 "id" if path.starts_with("/api/jobs/") => self.job,
+                "id" if path.starts_with("/api/approvals/") => self.approval,
                 _ => anyhow::bail!("the route walk has no value for `{{{param}}}` in {path}: give it one"),
             };
             out.push_str(&rest[..open]);
@@ -135,6 +137,7 @@ async fn headers_bodies_and_secrets() -> Result<()> {
         job: "1",
         topic: "events",
         group: "stream-processor-group",
+        approval: "1",
     };
     let hostile = Walk {
         ns: "kube-system",
@@ -145,6 +148,7 @@ async fn headers_bodies_and_secrets() -> Result<()> {
         job: "..%2f..%2fetc",
         topic: "..%2f..%2fetc",
         group: "..%2f..%2fetc",
+        approval: "..%2f..%2fetc",
     };
 
     // Every route, with plausible and with hostile path parameters and bodies; collect everything
@@ -284,6 +288,7 @@ async fn sso_client_secret_and_kubernetes_secret_values_stay_inside() -> Result<
         job: "1",
         topic: "events",
         group: "stream-processor-group",
+        approval: "1",
     };
     let mut run_answered = false;
     for (method, path, _role) in triage::http::route_table() {

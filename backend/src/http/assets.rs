@@ -124,13 +124,15 @@ fn file_response(path: &str, mime: &str, file: rust_embed::EmbeddedFile) -> Resp
     response
 }
 
-/// Trunk names built files `name-<16+ hex digits>[_bg].ext`; such a name changes with its content,
-/// so the browser may cache it forever.
+/// Trunk names built files `name-<hex digits>[_bg].ext`, the digits a 64-bit content hash written
+/// without leading zeros (so usually 16, sometimes fewer: `73126a116c0cdf` is 14); such a name
+/// changes with its content, so the browser may cache it forever. Eight digits or more count
+/// (a hash shorter than that has a chance of 2⁻³²).
 fn is_fingerprinted(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     let stem = name.split('.').next().unwrap_or(name);
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
-    stem.rsplit('-').next().is_some_and(|h| h.len() >= 16 && h.chars().all(|c| c.is_ascii_hexdigit()))
+    stem.rsplit('-').next().is_some_and(|h| h.len() >= 8 && h.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -151,6 +153,10 @@ mod tests {
     fn fingerprint_detection() {
         assert!(is_fingerprinted("triage-frontend-4f9e1a2b3c4d5e6f_bg.wasm"));
         assert!(is_fingerprinted("style-0123456789abcdef.css"));
+        assert!(
+            is_fingerprinted("triage-frontend-73126a116c0cdf_bg.wasm"),
+            "a hash with leading zeros dropped"
+        );
         assert!(!is_fingerprinted("index.html"));
         assert!(!is_fingerprinted("favicon.svg"));
         assert!(!is_fingerprinted("triage-frontend.js"));

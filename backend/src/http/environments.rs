@@ -36,9 +36,9 @@ pub async fn approve(
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path(id): Path<i64>,
-    JsonBody(_decision): JsonBody<ApprovalDecision>,
+    JsonBody(decision): JsonBody<ApprovalDecision>,
 ) -> Result<Json<Approval>, AppError> {
-    Ok(Json(crate::approvals::approve(&env, &state.store, &identity, id).await?))
+    Ok(Json(crate::approvals::approve(&env, &state.store, &identity, id, &decision.comment).await?))
 }
 
 /// `POST /api/approvals/{id}/reject` (operators of the environment, the requester included).
@@ -47,7 +47,7 @@ pub async fn reject(
     State(state): State<AppState>,
     Caller { identity, .. }: Caller,
     Path(id): Path<i64>,
-    JsonBody(_decision): JsonBody<ApprovalDecision>,
+    JsonBody(decision): JsonBody<ApprovalDecision>,
 ) -> Result<Json<Approval>, AppError> {
-    Ok(Json(crate::approvals::reject(&env, &state.store, &identity, id).await?))
+    Ok(Json(crate::approvals::reject(&env, &state.store, &identity, id, &decision.comment).await?))
 }

@@ -138,6 +138,14 @@ impl From<PathRejection> for AppError {
                 format!("path parameter {key} is {value:?}, which is not {}", expected(expected_type)),
             )
             .with_detail(serde_json::json!({ "param": key, "in": "path" })),
+            // A route with one parameter (`/api/approvals/{id}/approve`) names no key.
+            P::ParseError { value, expected_type } | P::ParseErrorAtIndex { value, expected_type, .. } => {
+                ApiError::new(
+                    ErrorKind::BadRequest,
+                    format!("path parameter {value:?} is not {}", expected(expected_type)),
+                )
+                .with_detail(serde_json::json!({ "in": "path" }))
+            }
             _ => ApiError::new(ErrorKind::BadRequest, format!("bad path: {}", failed.body_text())),
         };
         Self::Api(error)

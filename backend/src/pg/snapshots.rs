@@ -344,7 +344,8 @@ mod tests {
     async fn two_environments_targets_of_one_name_keep_their_own_snapshots() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open_sqlite(&dir.path().join("s.db")).expect("open");
-        let (default, prod) = (SnapshotStore::new(store.clone(), "default"), SnapshotStore::new(store, "prod-eu"));
+        let (default, prod) =
+            (SnapshotStore::new(store.clone(), "default"), SnapshotStore::new(store, "prod-eu"));
         let reading = |n: i64| Reading {
             taken_at_unix: 100.0,
             entries: vec![entry(n, n, 1.0)],

@@ -47,22 +47,22 @@ static EXPIRE: Sql =
     Sql::new("UPDATE triage_approvals SET state = 'expired' WHERE state = 'pending' AND expires_at < $1");
 
 static LIST_PENDING: Sql = Sql::new(
-    "SELECT id, env, action, target, summary, kubectl, request, requester, requested_by, reason, requested_at, expires_at, state, decided_by, audit_id, error
+    "SELECT id, env, action, target, summary, kubectl, request, requester, requested_by, reason, requested_at, expires_at, state, decided_by, audit_id, error, comment
      FROM triage_approvals WHERE env = $1 AND state = 'pending' ORDER BY id DESC LIMIT $2",
 );
 
 static LIST_ALL: Sql = Sql::new(
-    "SELECT id, env, action, target, summary, kubectl, request, requester, requested_by, reason, requested_at, expires_at, state, decided_by, audit_id, error
+    "SELECT id, env, action, target, summary, kubectl, request, requester, requested_by, reason, requested_at, expires_at, state, decided_by, audit_id, error, comment
      FROM triage_approvals WHERE env = $1 ORDER BY id DESC LIMIT $2",
 );
 
 static GET: Sql = Sql::new(
-    "SELECT id, env, action, target, summary, kubectl, request, requester, requested_by, reason, requested_at, expires_at, state, decided_by, audit_id, error
+    "SELECT id, env, action, target, summary, kubectl, request, requester, requested_by, reason, requested_at, expires_at, state, decided_by, audit_id, error, comment
      FROM triage_approvals WHERE id = $1 AND env = $2",
 );
 
 static DECIDE: Sql = Sql::new(
-    "UPDATE triage_approvals SET state = $1, decided_by = $2
+    "UPDATE triage_approvals SET state = $1, decided_by = $2, comment = $6
      WHERE id = $3 AND env = $4 AND state = 'pending' AND expires_at >= $5 RETURNING id",
 );
 
@@ -133,6 +133,7 @@ fn stored(mut row: Row) -> Result<StoredApproval, StoreError> {
         decided_by: row.opt_text()?,
         audit_id: row.opt_int()?,
         error: row.opt_text()?,
+        comment: row.opt_text()?,
     };
     Ok(StoredApproval { approval, request, requester })
 }
@@ -186,6 +187,7 @@ impl<'a> Approvals<'a> {
             decided_by: None,
             audit_id: None,
             error: None,
+            comment: None,
         })
     }
 
@@ -211,14 +213,23 @@ impl<'a> Approvals<'a> {
         }
     }
 
-    /// Moves a pending, unexpired request to `state`; false when it was not (any more) pending.
-    pub async fn decide(&self, env: &str, id: i64, state: ApprovalState, by: &str) -> Result<bool, ApiError> {
+    /// Moves a pending, unexpired request to `state` with the decider's `comment`; false when it
+    /// was not (any more) pending.
+    pub async fn decide(
+        &self,
+        env: &str,
+        id: i64,
+        state: ApprovalState,
+        by: &str,
+        comment: Option<&str>,
+    ) -> Result<bool, ApiError> {
         let params = vec![
             state_text(state).into(),
             by.to_owned().into(),
             id.into(),
             env.to_owned().into(),
             now().into(),
+            comment.map(str::to_owned).into(),
         ];
         let rows = self.store.query(&DECIDE, params).await.map_err(unavailable)?;
         Ok(!rows.is_empty())
@@ -286,28 +297,31 @@ mod tests {
         assert!(
             !store
                 .approvals()
-                .decide("staging", created.id, ApprovalState::Approved, "bo")
+                .decide("staging", created.id, ApprovalState::Approved, "bo", None)
                 .await
                 .expect("decide")
         );
         assert!(
             store
                 .approvals()
-                .decide("prod", created.id, ApprovalState::Approved, "bo")
+                .decide("prod", created.id, ApprovalState::Approved, "bo", Some("ok"))
                 .await
                 .expect("decide")
         );
         assert!(
             !store
                 .approvals()
-                .decide("prod", created.id, ApprovalState::Approved, "cy")
+                .decide("prod", created.id, ApprovalState::Approved, "cy", None)
                 .await
                 .expect("decide"),
             "a decided request is not decided again"
         );
         assert!(store.approvals().list("prod", false).await.expect("list").is_empty());
         let all = store.approvals().list("prod", true).await.expect("list all");
-        assert_eq!((all[0].state, all[0].decided_by.as_deref()), (ApprovalState::Approved, Some("bo")));
+        assert_eq!(
+            (all[0].state, all[0].decided_by.as_deref(), all[0].comment.as_deref()),
+            (ApprovalState::Approved, Some("bo"), Some("ok"))
+        );
     }
 
     #[tokio::test]
@@ -322,7 +336,7 @@ mod tests {
         assert!(
             !store
                 .approvals()
-                .decide("prod", created.id, ApprovalState::Approved, "bo")
+                .decide("prod", created.id, ApprovalState::Approved, "bo", None)
                 .await
                 .expect("decide")
         );

@@ -121,7 +121,8 @@ const MIGRATIONS: &[Migration] = &[
             state TEXT NOT NULL,
             decided_by TEXT,
             audit_id INTEGER,
-            error TEXT
+            error TEXT,
+            comment TEXT
         );
         CREATE INDEX approvals_env_state ON approvals (env, state);",
         postgres: "
@@ -145,7 +146,8 @@ const MIGRATIONS: &[Migration] = &[
             state TEXT NOT NULL,
             decided_by TEXT,
             audit_id BIGINT,
-            error TEXT
+            error TEXT,
+            comment TEXT
         );
         CREATE INDEX triage_approvals_env_state ON triage_approvals (env, state);",
     },

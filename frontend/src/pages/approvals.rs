@@ -289,6 +289,7 @@ mod tests {
             decided_by: None,
             audit_id: None,
             error: None,
+            comment: None,
         }
     }
 

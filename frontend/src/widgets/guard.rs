@@ -97,6 +97,7 @@ mod tests {
             decided_by: None,
             audit_id: None,
             error: None,
+            comment: None,
         };
         assert_eq!(
             pending_text(&approval, "14:05:00"),
