@@ -198,7 +198,7 @@ pub async fn gate(State(auth): State<Arc<Auth>>, mut request: Request, next: Nex
         return next.run(request).await;
     }
     let api = is_api_path(&path);
-    let Some((oidc, sessions)) = sso else {
+    let Some((_, sessions)) = sso else {
         // No-auth mode (loopback only): the header's presence proves the request came from the
         // console's own scripts, since a cross-site form cannot add it.
         if api && !reading && !request.headers().contains_key(CSRF_HEADER) {
@@ -242,7 +242,6 @@ pub async fn gate(State(auth): State<Arc<Auth>>, mut request: Request, next: Nex
     if refresh {
         let mut session = session;
         session.seen = now;
-        let _ = oidc;
         let cookie = sessions.session_cookie(&session, &|g| auth.is_role_group(g));
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
