@@ -1,12 +1,13 @@
 //! Every guarded action as one replayable request, so an action in an `approval` environment
 //! can wait in the store (`store::approvals`) and run later, on any replica, exactly as it was
 //! asked — planned again against the cluster as it then is, by the same function a direct call
-//! uses. The emergency restart, a sequence of steps, is not among them (it is refused in
-//! `approval` environments, in words).
+//! uses. The emergency restart is among them: approved, it is planned again and started as a
+//! background job like a direct one.
 
 use serde::{Deserialize, Serialize};
 use triage_shared::actions::{
-    ActionOutcome, DeletePodRequest, DeletePodsRequest, Identity, RestartRequest, ScaleRequest,
+    ActionOutcome, DeletePodRequest, DeletePodsRequest, EmergencyRestartRequest, Identity, Job,
+    RestartRequest, ScaleRequest,
 };
 use triage_shared::env::{Approval, ApprovalState};
 use triage_shared::kafka::{OffsetResetOutcome, OffsetResetRequest};
@@ -15,6 +16,7 @@ use triage_shared::{ApiError, ErrorKind};
 
 use crate::environments::Environment;
 use crate::guard::Actor;
+use crate::kubernetes::emergency::Jobs;
 use crate::store::Store;
 use crate::store::approvals::shown;
 
@@ -28,12 +30,15 @@ pub enum ActionRequest {
     DeletePods { ns: String, body: DeletePodsRequest },
     PgReset { target: String, body: ResetRequest },
     KafkaReset { group: String, body: OffsetResetRequest },
+    EmergencyRestart { ns: String, body: EmergencyRestartRequest },
 }
 
-/// What an action answers: the Kafka reset has its own outcome (with the plan per partition).
+/// What an action answers: the Kafka reset has its own outcome (with the plan per partition),
+/// the emergency restart its job.
 pub enum Answer {
     Action(ActionOutcome),
     Kafka(OffsetResetOutcome),
+    Job(Job),
 }
 
 impl Answer {
@@ -41,6 +46,7 @@ impl Answer {
         match self {
             Self::Action(o) => o.audit_id,
             Self::Kafka(o) => o.audit_id,
+            Self::Job(j) => j.audit_id,
         }
     }
 }
@@ -54,6 +60,7 @@ impl ActionRequest {
             Self::DeletePods { body, .. } => body.reason.as_deref(),
             Self::PgReset { body, .. } => body.reason.as_deref(),
             Self::KafkaReset { body, .. } => body.reason.as_deref(),
+            Self::EmergencyRestart { body, .. } => body.reason.as_deref(),
         }
     }
 
@@ -65,12 +72,14 @@ impl ActionRequest {
             Self::DeletePods { body, .. } => body.dry_run,
             Self::PgReset { body, .. } => body.dry_run,
             Self::KafkaReset { body, .. } => body.dry_run,
+            Self::EmergencyRestart { body, .. } => body.dry_run,
         }
     }
 
-    /// Runs the request in `env` as `actor` through the action's own function.
-    async fn run(&self, env: &Environment, actor: &Actor<'_>) -> Result<Answer, ApiError> {
-        use crate::kubernetes::actions;
+    /// Runs the request in `env` as `actor` through the action's own function (`jobs` holds
+    /// the background jobs an emergency restart starts).
+    async fn run(&self, env: &Environment, actor: &Actor<'_>, jobs: &Jobs) -> Result<Answer, ApiError> {
+        use crate::kubernetes::{actions, emergency};
         Ok(match self {
             Self::Scale { ns, name, body } => {
                 Answer::Action(actions::scale(env.k8s()?, actor, ns, name, body).await?)
@@ -88,6 +97,9 @@ impl ActionRequest {
             Self::KafkaReset { group, body } => {
                 Answer::Kafka(env.kafka()?.reset_offsets(actor, group, body).await?)
             }
+            Self::EmergencyRestart { ns, body } => {
+                Answer::Job(emergency::start(env.k8s()?, actor, jobs, ns, body.clone()).await?)
+            }
         })
     }
 }
@@ -97,6 +109,7 @@ impl ActionRequest {
 pub async fn submit(
     env: &Environment,
     store: &Store,
+    jobs: &Jobs,
     identity: &Identity,
     request: ActionRequest,
 ) -> Result<Answer, ApiError> {
@@ -105,7 +118,7 @@ pub async fn submit(
         .transpose()
         .map_err(|e| ApiError::new(ErrorKind::Internal, format!("the request could not be kept: {e}")))?;
     let actor = Actor { store, identity, env: env.guard(), reason: request.reason(), replay, approved: None };
-    request.run(env, &actor).await
+    request.run(env, &actor, jobs).await
 }
 
 /// `approver` approves request `id` of `env`: it runs as its requester, with both named in the
@@ -113,6 +126,7 @@ pub async fn submit(
 pub async fn approve(
     env: &Environment,
     store: &Store,
+    jobs: &Jobs,
     approver: &Identity,
     id: i64,
     comment: &str,
@@ -142,7 +156,7 @@ pub async fn approve(
         replay: None,
         approved: Some((id, by)),
     };
-    let (audit_id, error) = match request.run(env, &actor).await {
+    let (audit_id, error) = match request.run(env, &actor, jobs).await {
         Ok(answer) => (answer.audit_id(), None),
         Err(e) => (None, Some(e.message)),
     };

@@ -207,6 +207,10 @@ pub struct Job {
     pub finished: bool,
     pub error: Option<String>,
     pub audit_id: Option<i64>,
+    /// Set when the restart waits for a second operator (an `approval` environment): nothing
+    /// has run, and the job is not polled; it starts once approved.
+    #[serde(default)]
+    pub approval: Option<crate::env::Approval>,
 }
 
 /// `POST /api/k8s/namespaces/{ns}/pods/delete`: every pod matching a label selector.

@@ -3,11 +3,13 @@
 //!
 //! - every view and runbook check answers from the environment the request names, compared with
 //!   `kubectl --kubeconfig` of each cluster, and Prometheus's `up` names that environment's sandbox;
-//! - an action in one environment reaches only that cluster (each sandbox's access log);
+//! - an action in one environment reaches only that cluster (each sandbox's access log), and an
+//!   emergency restart holds its namespace in its own environment only;
+//! - the same live query in two environments is polled and answered per environment;
 //! - `production` wants the target typed and a reason for a scale-up, kept in the audit entry;
 //! - per-environment roles through the real OpenID provider, refusals in words;
 //! - `approval`: the requester cannot approve, a second operator can, expiry, and a restart of
-//!   Triage keeps the pending approval;
+//!   Triage keeps the pending approval; the emergency restart waits and then runs as its job;
 //! - one cluster hanging or stopped: the other environment answers while it waits;
 //! - an unknown environment is a 404 naming the known ones.
 
@@ -17,12 +19,13 @@ use serde_json::{Value, json};
 use triage::config::Settings;
 use triage_sandbox::Incident;
 use triage_sandbox::api::ApiFault;
-use triage_shared::actions::{ActionOutcome, AuditEntry};
+use triage_shared::actions::{ActionOutcome, AuditEntry, Job};
 use triage_shared::env::{Approval, ApprovalState, Environments, Protection};
+use triage_shared::prom::LiveUpdate;
 use triage_shared::runbook::{RunState, StepState};
 use triage_tests::oidc::{Body, Page, session_key, sso_settings, user};
 use triage_tests::paths::{free_port, workspace_root};
-use triage_tests::{Agent, OidcProvider, Prometheus, TestApp, TestSandbox};
+use triage_tests::{Agent, OidcProvider, Prometheus, SseReader, TestApp, TestSandbox};
 
 const NS: &str = "streaming-analytics";
 
@@ -256,6 +259,78 @@ async fn each_environment_answers_from_its_own_cluster_and_acts_only_there() -> 
     assert_eq!(res.status().as_u16(), 404, "a prod run is not shown in staging");
     let body: Value = res.json().await?;
     assert!(message(&body).contains("env=prod-eu"), "{body}");
+
+    // The same live query in both environments at once: each is polled against its own
+    // Prometheus and answers with its own sandbox only (coalescing stays per environment).
+    let range = "/api/v1/query_range";
+    let (staging_polls, prod_polls) =
+        (prom_staging.handler_requests(range).await?, prom_prod.handler_requests(range).await?);
+    let live = |name: &str| {
+        app.url(&format!(
+            "/api/live?query=up%7Bjob%3D%22sandbox%22%7D&step=1&window=60&interval=1&env={name}"
+        ))
+    };
+    let mut readers = Vec::new();
+    for (name, own, other) in [("staging", &staging, &prod), ("prod-eu", &prod, &staging)] {
+        readers.push((name, own, other, SseReader::connect(&app.http, &live(name)).await?));
+    }
+    for (name, own, other, reader) in &mut readers {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let instances: Vec<String> = loop {
+            let event = tokio::time::timeout(Duration::from_secs(15), reader.next())
+                .await??
+                .ok_or_else(|| anyhow::anyhow!("{name}'s live stream ended"))?;
+            assert_eq!(event.event, "update", "{name}: {}", event.data);
+            let update: LiveUpdate = serde_json::from_str(&event.data)?;
+            let seen: Vec<String> = update
+                .result
+                .series
+                .iter()
+                .filter_map(|s| s.labels.get("instance").cloned())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if !seen.is_empty() {
+                break seen;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "{name}'s live query found no sandbox");
+        };
+        let (own, other) = (own.sandbox.metrics_addr.to_string(), other.sandbox.metrics_addr.to_string());
+        assert_eq!(instances, vec![own], "{name}'s live answer is its own sandbox's, not {other}");
+    }
+    drop(readers);
+    assert!(prom_staging.handler_requests(range).await? > staging_polls, "staging's Prometheus was polled");
+    assert!(prom_prod.handler_requests(range).await? > prod_polls, "prod-eu's Prometheus was polled");
+
+    // An emergency restart in one environment does not hold the same namespace of the other:
+    // the two are different clusters' namespaces.
+    let restart = |name: &str| format!("/api/k8s/namespaces/{NS}/emergency-restart?env={name}");
+    let all = json!(["stream-processor", "ml-inference", "websocket-server"]);
+    let (status, first) = app
+        .post_json(&restart("staging"), &json!({"deployments": all, "confirm": NS, "shutdown_wait_secs": 10}))
+        .await?;
+    assert_eq!(status, 200, "{first}");
+    let (status, second) = app
+        .post_json(
+            &restart("prod-eu"),
+            &json!({"deployments": ["ml-inference"], "confirm": NS, "reason": "same namespace, other cluster"}),
+        )
+        .await?;
+    let first_job: Job =
+        app.get_json(&format!("/api/jobs/{}", first["id"].as_str().unwrap_or_default())).await?;
+    assert!(!first_job.finished, "staging's restart was still running when prod-eu's was asked");
+    assert_eq!(status, 200, "staging's restart does not block prod-eu's: {second}");
+    let (status, again) =
+        app.post_json(&restart("staging"), &json!({"deployments": ["ml-inference"], "confirm": NS})).await?;
+    assert_eq!(status, 409, "but a second one in staging's namespace waits: {again}");
+    for job in [&first, &second] {
+        let id = job["id"].as_str().unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !app.get_json::<Job>(&format!("/api/jobs/{id}")).await?.finished {
+            anyhow::ensure!(Instant::now() < deadline, "job {id} did not finish");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
     app.stop().await?;
     Ok(())
 }
@@ -487,6 +562,67 @@ async fn roles_and_approvals_per_environment_through_the_real_provider() -> anyh
     assert_eq!(late.status, 409, "{}", late.body);
     assert!(message(&late.json()).contains("expired"), "{}", late.body);
     assert_eq!(replicas(&staging, "stream-processor").await?, "7", "the expired request never ran");
+
+    // The emergency restart waits like any other action, then runs as a job once approved.
+    let restart = format!("http://127.0.0.1:{}/api/k8s/namespaces/{NS}/emergency-restart?env=prod", sso.port);
+    let inference = ["get", "pods", "-o", "name", "-l", "app=ml-inference"];
+    let (prod_before, staging_before) = (prod.kubectl(&inference).await?, staging.kubectl(&inference).await?);
+    let why = "inference stuck after the model push";
+    let asked = post(
+        &pia,
+        &pia_csrf,
+        &restart,
+        json!({"deployments": ["ml-inference"], "confirm": NS, "reason": why,
+               "shutdown_wait_secs": 10, "rollout_timeout_secs": 90}),
+    )
+    .await?;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    let job: Job = serde_json::from_str(&asked.body)?;
+    let waiting = job.approval.ok_or_else(|| anyhow::anyhow!("the restart did not wait: {}", asked.body))?;
+    assert_eq!(
+        (waiting.state, waiting.action.as_str(), job.audit_id),
+        (ApprovalState::Pending, "emergency-restart", None)
+    );
+    assert_eq!(prod.kubectl(&inference).await?, prod_before, "a pending restart changes nothing");
+    let own = post(&pia, &pia_csrf, &approve(sso.port, waiting.id), json!({"comment": ""})).await?;
+    assert_eq!(own.status, 403, "the requester cannot approve their restart: {}", own.body);
+    let approved = post(&alma, &alma_csrf, &approve(sso.port, waiting.id), json!({"comment": "ok"})).await?;
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    let approved: Approval = serde_json::from_str(&approved.body)?;
+    assert_eq!((approved.state, approved.error.as_deref()), (ApprovalState::Approved, None));
+    let audit: Vec<AuditEntry> =
+        serde_json::from_str(&alma.get(&sso.app.url("/api/audit?env=prod")).await?.body)?;
+    let entry = audit
+        .iter()
+        .find(|e| Some(e.id) == approved.audit_id)
+        .ok_or_else(|| anyhow::anyhow!("no audit entry {:?} in {audit:?}", approved.audit_id))?;
+    assert_eq!(
+        (
+            entry.action.as_str(),
+            entry.subject.as_str(),
+            entry.approved_by.as_deref(),
+            entry.reason.as_deref()
+        ),
+        ("emergency-restart", "pia", Some("alma@example.test"), Some(why))
+    );
+    let job_id = entry.params["job"].as_str().unwrap_or_default().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let finished: Job = loop {
+        let page = alma.get(&sso.app.url(&format!("/api/jobs/{job_id}"))).await?;
+        anyhow::ensure!(page.status == 200, "job {job_id}: {} {}", page.status, page.body);
+        let job: Job = serde_json::from_str(&page.body)?;
+        if job.finished {
+            break job;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the approved restart did not finish: {job:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(finished.error, None, "{finished:?}");
+    assert_eq!(replicas(&prod, "ml-inference").await?, "4", "restored to its recorded count");
+    let prod_after = prod.kubectl(&inference).await?;
+    assert_eq!(prod_after.lines().count(), 4);
+    assert!(prod_after.lines().all(|p| !prod_before.contains(p)), "every prod pod was replaced");
+    assert_eq!(staging.kubectl(&inference).await?, staging_before, "staging's pods are untouched");
     sso.app.stop().await?;
     Ok(())
 }

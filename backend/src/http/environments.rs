@@ -38,7 +38,9 @@ pub async fn approve(
     Path(id): Path<i64>,
     JsonBody(decision): JsonBody<ApprovalDecision>,
 ) -> Result<Json<Approval>, AppError> {
-    Ok(Json(crate::approvals::approve(&env, &state.store, &identity, id, &decision.comment).await?))
+    Ok(Json(
+        crate::approvals::approve(&env, &state.store, &state.jobs, &identity, id, &decision.comment).await?,
+    ))
 }
 
 /// `POST /api/approvals/{id}/reject` (operators of the environment, the requester included).

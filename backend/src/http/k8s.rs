@@ -123,16 +123,13 @@ pub async fn emergency_restart(
     Path(ns): Path<String>,
     JsonBody(req): JsonBody<EmergencyRestartRequest>,
 ) -> Result<Json<Job>, AppError> {
-    let actor = crate::guard::Actor {
-        store: &state.store,
-        identity: &identity,
-        env: env.guard(),
-        reason: req.reason.as_deref(),
-        replay: None,
-        approved: None,
-    };
-    let job = crate::kubernetes::emergency::start(env.k8s()?, &actor, &state.jobs, &ns, req.clone()).await?;
-    Ok(Json(job))
+    let request = ActionRequest::EmergencyRestart { ns, body: req };
+    match crate::approvals::submit(&env, &state.store, &state.jobs, &identity, request).await? {
+        Answer::Job(job) => Ok(Json(job)),
+        Answer::Action(_) | Answer::Kafka(_) => {
+            Err(AppError::Internal(anyhow::anyhow!("the emergency restart answered as another action")))
+        }
+    }
 }
 
 /// `GET /api/k8s/namespaces/{ns}/deployments/{name}/rollout` (server-sent events).
@@ -209,8 +206,10 @@ async fn action(
     identity: &triage_shared::actions::Identity,
     request: ActionRequest,
 ) -> Result<Json<ActionOutcome>, AppError> {
-    match crate::approvals::submit(env, &state.store, identity, request).await? {
+    match crate::approvals::submit(env, &state.store, &state.jobs, identity, request).await? {
         Answer::Action(outcome) => Ok(Json(outcome)),
-        Answer::Kafka(_) => Err(AppError::Internal(anyhow::anyhow!("a Kubernetes action answered as Kafka"))),
+        Answer::Kafka(_) | Answer::Job(_) => {
+            Err(AppError::Internal(anyhow::anyhow!("a Kubernetes action answered as another kind")))
+        }
     }
 }

@@ -44,13 +44,14 @@ pub async fn reset_offsets(
     match crate::approvals::submit(
         &env,
         &state.store,
+        &state.jobs,
         &identity,
         ActionRequest::KafkaReset { group, body: req },
     )
     .await?
     {
         Answer::Kafka(outcome) => Ok(Json(outcome)),
-        Answer::Action(_) => {
+        Answer::Action(_) | Answer::Job(_) => {
             Err(AppError::Internal(anyhow::anyhow!("the offset reset answered as another action")))
         }
     }

@@ -76,14 +76,15 @@ pub async fn reset_statements(
     match crate::approvals::submit(
         &env,
         &state.store,
+        &state.jobs,
         &identity,
         ActionRequest::PgReset { target, body: req },
     )
     .await?
     {
         Answer::Action(outcome) => Ok(Json(outcome)),
-        Answer::Kafka(_) => {
-            Err(AppError::Internal(anyhow::anyhow!("the statistics reset answered as Kafka")))
+        Answer::Kafka(_) | Answer::Job(_) => {
+            Err(AppError::Internal(anyhow::anyhow!("the statistics reset answered as another action")))
         }
     }
 }

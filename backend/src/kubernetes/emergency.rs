@@ -6,7 +6,11 @@
 //! Its reach is exactly its plan: the pods it may force-delete are the ones the plan names, found
 //! through each deployment's owner chain ([`crate::kubernetes::workloads::owned_pods`]), and each is deleted
 //! with its uid as a precondition, so a pod created since (or a new pod under the same name) is
-//! never touched. One emergency restart runs per namespace at a time.
+//! never touched. One emergency restart runs per namespace of an environment at a time.
+//!
+//! In an `approval` environment a real run waits in the store like any other action
+//! (`crate::approvals`): the answer is the plan with the pending approval, and the restart is
+//! planned again and started when a second operator approves it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -23,6 +27,7 @@ use crate::guard::require;
 use crate::kubernetes::workloads::owned_pods;
 use crate::kubernetes::{K8s, map_error};
 use crate::store::NewEntry;
+use crate::store::approvals::NewApproval;
 
 /// Jobs of this process, by id, and the namespace each running one holds.
 #[derive(Default, Clone)]
@@ -31,8 +36,9 @@ pub struct Jobs(Arc<Mutex<JobTable>>);
 #[derive(Default)]
 struct JobTable {
     jobs: HashMap<String, Job>,
-    /// Namespace → id of the emergency restart running there.
-    running: HashMap<String, String>,
+    /// (Environment, namespace) → id of the emergency restart running there: the same
+    /// namespace name in two clusters is two different namespaces.
+    running: HashMap<(String, String), String>,
 }
 
 impl Jobs {
@@ -50,27 +56,29 @@ impl Jobs {
         }
     }
 
-    /// The running job of `ns`, if any.
-    fn running_in(&self, ns: &str) -> Option<String> {
-        self.lock().running.get(ns).cloned()
+    /// The running job of `ns` in environment `env`, if any.
+    fn running_in(&self, env: &str, ns: &str) -> Option<String> {
+        self.lock().running.get(&(env.to_owned(), ns.to_owned())).cloned()
     }
 
-    /// Registers `job` as the one running in `ns`; refuses when another holds it (checked and
-    /// taken under one lock, so two requests cannot both start).
-    fn claim(&self, ns: &str, job: Job) -> Result<(), ApiError> {
+    /// Registers `job` as the one running in `ns` of `env`; refuses when another holds it
+    /// (checked and taken under one lock, so two requests cannot both start).
+    fn claim(&self, env: &str, ns: &str, job: Job) -> Result<(), ApiError> {
         let mut table = self.lock();
-        if let Some(other) = table.running.get(ns) {
+        let key = (env.to_owned(), ns.to_owned());
+        if let Some(other) = table.running.get(&key) {
             return Err(already_running(ns, other));
         }
-        table.running.insert(ns.to_owned(), job.id.clone());
+        table.running.insert(key, job.id.clone());
         table.jobs.insert(job.id.clone(), job);
         Ok(())
     }
 
-    fn release(&self, ns: &str, id: &str) {
+    fn release(&self, env: &str, ns: &str, id: &str) {
         let mut table = self.lock();
-        if table.running.get(ns).is_some_and(|running| running == id) {
-            table.running.remove(ns);
+        let key = (env.to_owned(), ns.to_owned());
+        if table.running.get(&key).is_some_and(|running| running == id) {
+            table.running.remove(&key);
         }
     }
 }
@@ -114,7 +122,8 @@ pub async fn start(
             "an emergency restart takes at most 50 deployments",
         ));
     }
-    if let Some(other) = jobs.running_in(&ns) {
+    let env = actor.env.name.clone();
+    if let Some(other) = jobs.running_in(&env, &ns) {
         return Err(already_running(&ns, &other));
     }
     let api: Api<Deployment> = Api::namespaced(k8s.client.clone(), &ns);
@@ -210,6 +219,7 @@ pub async fn start(
         finished: req.dry_run,
         error: None,
         audit_id: None,
+        approval: None,
     };
     if req.dry_run {
         return Ok(job);
@@ -223,20 +233,37 @@ pub async fn start(
         ));
     }
     let reason = crate::guard::checked_reason(&actor.env, req.reason.as_deref())?;
-    if actor.env.protection == triage_shared::env::Protection::Approval {
-        return Err(ApiError::new(
-            ErrorKind::Conflict,
-            format!(
-                "{} is an approval environment, and the emergency restart is a sequence of steps that \
-                 cannot wait for a second operator; restart the deployments one by one (each waits \
-                 for approval) or run the steps shown by hand",
-                actor.env.name
-            ),
-        ));
+    let summary = recorded.iter().map(|(n, c)| format!("{n} {c} → 0 → {c}")).collect::<Vec<_>>().join(", ");
+    if actor.env.protection == triage_shared::env::Protection::Approval && actor.approved.is_none() {
+        let request = actor.replay.clone().ok_or_else(|| {
+            ApiError::new(ErrorKind::Conflict, "this emergency restart cannot wait for approval")
+        })?;
+        let approval = store
+            .approvals()
+            .create(NewApproval {
+                env: env.clone(),
+                action: "emergency-restart".to_owned(),
+                target: format!("namespace/{ns}"),
+                summary: format!("emergency restart: {summary}"),
+                kubectl: job
+                    .steps
+                    .iter()
+                    .map(|s| s.kubectl.as_str())
+                    .filter(|k| !k.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                request,
+                requester: identity.clone(),
+                reason: reason.unwrap_or_default().to_owned(),
+                ttl: actor.env.approval_ttl,
+            })
+            .await?;
+        job.finished = true;
+        job.approval = Some(approval);
+        return Ok(job);
     }
     // Claimed before the audit row, so a refused second request leaves no pending entry.
-    jobs.claim(&ns, job.clone())?;
-    let summary = recorded.iter().map(|(n, c)| format!("{n} {c} → 0 → {c}")).collect::<Vec<_>>().join(", ");
+    jobs.claim(&env, &ns, job.clone())?;
     // The recorded counts are in the audit entry before anything is scaled: if Triage dies
     // mid-job, an operator restores them by hand from the audit log.
     let begun = store
@@ -247,15 +274,15 @@ pub async fn start(
             target: format!("namespace/{ns}"),
             params: serde_json::json!({"job": id, "recorded": recorded, "pods": pods}),
             dry_run_summary: summary,
-            env: actor.env.name.clone(),
+            env: env.clone(),
             reason: reason.map(str::to_owned),
-            approved_by: None,
+            approved_by: actor.approved.as_ref().map(|(_, by)| by.clone()),
         })
         .await;
     let audit_id = match begun {
         Ok(audit_id) => audit_id,
         Err(e) => {
-            jobs.release(&ns, &id);
+            jobs.release(&env, &ns, &id);
             jobs.lock().jobs.remove(&id);
             return Err(e);
         }
@@ -276,7 +303,7 @@ pub async fn start(
             j.finished = true;
             j.error = error;
         });
-        jobs_bg.release(&ns, &id);
+        jobs_bg.release(&env, &ns, &id);
     });
     Ok(job)
 }

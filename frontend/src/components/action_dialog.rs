@@ -141,7 +141,8 @@ impl ActionTarget {
                     reason,
                 };
                 let job = api::k8s::emergency_restart(ns, &body).await?;
-                let id = (!job.dry_run).then(|| job.id.clone());
+                // A restart waiting for approval has no running job to follow.
+                let id = (!job.dry_run && job.approval.is_none()).then(|| job.id.clone());
                 return Ok((job_outcome(&job), id));
             }
         }?;
@@ -151,7 +152,7 @@ impl ActionTarget {
 
 /// A long action's plan or start, told like any other action's outcome.
 fn job_outcome(job: &Job) -> ActionOutcome {
-    let summary = if job.dry_run {
+    let summary = if job.dry_run || job.approval.is_some() {
         let counts: Vec<String> = job.recorded.iter().map(|(n, c)| format!("{n} {c} → 0 → {c}")).collect();
         format!("{} steps: {}", job.steps.len(), counts.join(", "))
     } else {
@@ -163,7 +164,7 @@ fn job_outcome(job: &Job) -> ActionOutcome {
         needs_confirmation: true,
         kubectl: job.steps.iter().map(|s| s.kubectl.as_str()).collect::<Vec<_>>().join("\n"),
         audit_id: job.audit_id,
-        approval: None,
+        approval: job.approval.clone(),
     }
 }
 
