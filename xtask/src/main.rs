@@ -26,7 +26,8 @@ const USAGE: &str = "usage: cargo xtask <setup | demo | test | fuzz | frontend |
   fuzz       only the fuzz step of `test`: build the fuzz targets, run each TRIAGE_FUZZ_SECS s
   frontend   build the release frontend into dist/
   bench      run the benchmarks (release build; `bench NAME…` runs only those groups:
-             bundle first-load chart proxy fanout memory diagnose-all large-cluster throughput postgres kafka)";
+             bundle first-load chart proxy fanout memory diagnose-all large-cluster throughput postgres kafka
+             environments)";
 
 fn main() {
     if let Err(e) = run() {

@@ -49,13 +49,14 @@ pub async fn alerts_everywhere(all: Option<Environments>) -> Vec<EnvAlerts> {
     let Some(all) = all else {
         return vec![EnvAlerts { env: None, colour: None, result: alerts().await }];
     };
-    let mut out = Vec::new();
-    // One after another: a handful of environments, each answered from Prometheus' memory.
-    for env in all.environments.into_iter().filter(|e| e.upstreams.prometheus && e.role.is_some()) {
-        let result = alerts_in(&env.name).await;
-        out.push(EnvAlerts { env: Some(env.name), colour: Some(env.colour), result });
-    }
-    out
+    // All at once: a slow or hung environment costs its own timeout, never the others' turn.
+    let asked = all.environments.into_iter().filter(|e| e.upstreams.prometheus && e.role.is_some()).map(
+        |env| async move {
+            let result = alerts_in(&env.name).await;
+            EnvAlerts { env: Some(env.name), colour: Some(env.colour), result }
+        },
+    );
+    futures::future::join_all(asked).await
 }
 
 /// The path of a live query's server-sent events, in the current environment.

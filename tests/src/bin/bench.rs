@@ -8,9 +8,12 @@
 //! (d) PostgreSQL analysis over 5,000 distinct statements (top + window diff), server-side time
 //!     as the reports state it, vs reading `pg_stat_statements` straight from the client;
 //! (e) Kafka: 502 consumer groups listed with their lag through Triage vs confluent-kafka's
-//!     AdminClient doing the same work.
+//!     AdminClient doing the same work;
+//! (11) environments: Overview and the merged Alerts page with ten environments against one,
+//!     and with one environment's Prometheus hung.
 //!
-//! `triage-bench postgres` (or `proxy`, `fanout`, `chart`, `kafka`) runs only the named groups.
+//! `triage-bench postgres` (or `proxy`, `fanout`, `chart`, `kafka`, `environments`) runs only the
+//! named groups.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -32,6 +35,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+#[path = "bench/environments.rs"]
+mod environments;
 #[path = "bench/flows.rs"]
 mod flows;
 #[path = "bench/kafka.rs"]
@@ -373,6 +378,9 @@ async fn main() -> Result<()> {
     }
     if wanted("kafka") {
         kafka::kafka_groups(&mut rows).await?;
+    }
+    if wanted("environments") {
+        environments::environments(&mut rows).await?;
     }
 
     let mut out = String::new();

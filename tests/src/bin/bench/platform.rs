@@ -49,7 +49,7 @@ pub fn bundle(rows: &mut Vec<Row>) -> Result<()> {
 }
 
 /// Milliseconds from navigation start until `js_condition` holds, polled every animation frame.
-async fn time_until(browser: &Browser, url: &str, js_condition: &str, js_time: &str) -> Result<f64> {
+pub async fn time_until(browser: &Browser, url: &str, js_condition: &str, js_time: &str) -> Result<f64> {
     browser.client.goto(url).await?;
     let script = format!(
         r#"const done = arguments[arguments.length - 1];
