@@ -4,7 +4,7 @@
 //! outcome after.
 
 use triage_shared::actions::{ActionOutcome, AuditOutcome, Identity, Role};
-use triage_shared::env::{MAX_REASON, Protection};
+use triage_shared::env::{Approval, MAX_REASON, Protection};
 use triage_shared::{ApiError, ErrorKind};
 
 use crate::store::approvals::NewApproval;
@@ -43,6 +43,45 @@ pub struct Actor<'a> {
     pub replay: Option<serde_json::Value>,
     /// Set when an approved request runs: the approval's id and who approved it.
     pub approved: Option<(i64, String)>,
+}
+
+impl Actor<'_> {
+    /// Whether a real run must wait for a second operator instead of running now.
+    pub(crate) fn waits_for_approval(&self) -> bool {
+        self.env.protection == Protection::Approval && self.approved.is_none()
+    }
+}
+
+/// Stores the request `actor` replays as waiting for a second operator of its environment.
+pub(crate) async fn pending_approval(
+    actor: &Actor<'_>,
+    action: &str,
+    target: String,
+    summary: String,
+    kubectl: String,
+    reason: Option<&str>,
+) -> Result<Approval, ApiError> {
+    let request = actor.replay.clone().ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::Conflict,
+            format!("{action}: this action cannot wait for approval; run it in another way"),
+        )
+    })?;
+    actor
+        .store
+        .approvals()
+        .create(NewApproval {
+            env: actor.env.name.clone(),
+            action: action.to_owned(),
+            target,
+            summary,
+            kubectl,
+            request,
+            requester: actor.identity.clone(),
+            reason: reason.unwrap_or_default().to_owned(),
+            ttl: actor.env.approval_ttl,
+        })
+        .await
 }
 
 /// What an action will do, as its dry run described it.
@@ -136,28 +175,16 @@ where
         ));
     }
     let reason = checked_reason(&actor.env, actor.reason)?;
-    if actor.env.protection == Protection::Approval && actor.approved.is_none() {
-        let request = actor.replay.clone().ok_or_else(|| {
-            ApiError::new(
-                ErrorKind::Conflict,
-                format!("{}: this action cannot wait for approval; run it in another way", plan.action),
-            )
-        })?;
-        let approval = actor
-            .store
-            .approvals()
-            .create(NewApproval {
-                env: actor.env.name.clone(),
-                action: plan.action.to_owned(),
-                target: plan.target,
-                summary: plan.summary.clone(),
-                kubectl: plan.kubectl.clone(),
-                request,
-                requester: actor.identity.clone(),
-                reason: reason.unwrap_or_default().to_owned(),
-                ttl: actor.env.approval_ttl,
-            })
-            .await?;
+    if actor.waits_for_approval() {
+        let approval = pending_approval(
+            actor,
+            plan.action,
+            plan.target,
+            plan.summary.clone(),
+            plan.kubectl.clone(),
+            reason,
+        )
+        .await?;
         return Ok(ActionOutcome {
             dry_run: false,
             summary: plan.summary,

@@ -27,7 +27,6 @@ use crate::guard::require;
 use crate::kubernetes::workloads::owned_pods;
 use crate::kubernetes::{K8s, map_error};
 use crate::store::NewEntry;
-use crate::store::approvals::NewApproval;
 
 /// Jobs of this process, by id, and the namespace each running one holds.
 #[derive(Default, Clone)]
@@ -234,30 +233,17 @@ pub async fn start(
     }
     let reason = crate::guard::checked_reason(&actor.env, req.reason.as_deref())?;
     let summary = recorded.iter().map(|(n, c)| format!("{n} {c} → 0 → {c}")).collect::<Vec<_>>().join(", ");
-    if actor.env.protection == triage_shared::env::Protection::Approval && actor.approved.is_none() {
-        let request = actor.replay.clone().ok_or_else(|| {
-            ApiError::new(ErrorKind::Conflict, "this emergency restart cannot wait for approval")
-        })?;
-        let approval = store
-            .approvals()
-            .create(NewApproval {
-                env: env.clone(),
-                action: "emergency-restart".to_owned(),
-                target: format!("namespace/{ns}"),
-                summary: format!("emergency restart: {summary}"),
-                kubectl: job
-                    .steps
-                    .iter()
-                    .map(|s| s.kubectl.as_str())
-                    .filter(|k| !k.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                request,
-                requester: identity.clone(),
-                reason: reason.unwrap_or_default().to_owned(),
-                ttl: actor.env.approval_ttl,
-            })
-            .await?;
+    if actor.waits_for_approval() {
+        let kubectl = job.steps.iter().map(|s| s.kubectl.as_str()).filter(|k| !k.is_empty());
+        let approval = crate::guard::pending_approval(
+            actor,
+            "emergency-restart",
+            format!("namespace/{ns}"),
+            format!("emergency restart: {summary}"),
+            kubectl.collect::<Vec<_>>().join("\n"),
+            reason,
+        )
+        .await?;
         job.finished = true;
         job.approval = Some(approval);
         return Ok(job);
