@@ -4,10 +4,12 @@ pub mod api;
 pub mod chart;
 pub mod components;
 pub mod env;
+pub mod env_alerts;
 pub mod format;
 pub mod keyboard;
 pub mod live;
 pub mod pages;
+pub mod sse;
 pub mod theme;
 pub mod widgets;
 

@@ -1,6 +1,7 @@
 //! Live charts: a server-sent-events subscription to `/api/live` feeding a chart's state.
 //! The browser's EventSource reconnects by itself; the backend then sends the latest update
-//! at once, so a reconnect shows current data without waiting for the next refresh.
+//! at once, so a reconnect shows current data without waiting for the next refresh. The stream
+//! gives its connection back while the page is hidden (see `crate::sse`).
 
 use leptos::prelude::*;
 use triage_shared::ApiError;
@@ -10,17 +11,11 @@ use wasm_bindgen::prelude::Closure;
 
 use crate::api::prom::live_url;
 use crate::chart::ChartState;
-
-type Listeners = (web_sys::EventSource, Vec<Closure<dyn FnMut(web_sys::Event)>>);
+use crate::sse::EventStream;
 
 /// Subscribes to `query` for as long as the calling component lives.
 pub fn use_live(query: LiveQuery) -> RwSignal<ChartState> {
     let state = RwSignal::new(ChartState::Loading);
-    let holder: StoredValue<Option<Listeners>, LocalStorage> = StoredValue::new_local(None);
-    let Ok(source) = web_sys::EventSource::new(&live_url(&query)) else {
-        state.set(ChartState::Error("the browser cannot open a live stream".to_owned()));
-        return state;
-    };
     let on_update = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
         let Some(text) = ev.dyn_ref::<web_sys::MessageEvent>().and_then(|m| m.data().as_string()) else {
             return;
@@ -43,16 +38,10 @@ pub fn use_live(query: LiveQuery) -> RwSignal<ChartState> {
             state.set(ChartState::Error("the live stream is unavailable; retrying…".to_owned()));
         }
     });
-    let _ = source.add_event_listener_with_callback("update", on_update.as_ref().unchecked_ref());
-    let _ = source.add_event_listener_with_callback("query-error", on_query_error.as_ref().unchecked_ref());
-    let _ = source.add_event_listener_with_callback("error", on_connection_error.as_ref().unchecked_ref());
-    holder.set_value(Some((source, vec![on_update, on_query_error, on_connection_error])));
-    on_cleanup(move || {
-        holder.update_value(|h| {
-            if let Some((source, _listeners)) = h.take() {
-                source.close();
-            }
-        });
-    });
+    let handlers =
+        vec![("update", on_update), ("query-error", on_query_error), ("error", on_connection_error)];
+    if EventStream::open(&live_url(&query), handlers).is_none() {
+        state.set(ChartState::Error("the browser cannot open a live stream".to_owned()));
+    }
     state
 }

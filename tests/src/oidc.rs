@@ -23,6 +23,10 @@ pub const ADMIN_GROUP: &str = "triage-admins";
 /// Decides no role by itself: environments' `[environments.access]` name it.
 pub const PROD_OPERATOR_GROUP: &str = "prod-operators";
 
+/// How many providers start at the same time (see [`OidcProvider::start`]).
+pub const STARTING_AT_ONCE: usize = 2;
+static STARTING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(STARTING_AT_ONCE);
+
 /// A user of the test provider.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OidcUser {
@@ -116,7 +120,12 @@ impl OidcProvider {
 
     /// Starts the provider on `port` with Triage's client registered for the backends at
     /// `backend_ports` (callback and post-logout URLs) and the [`test_users`].
+    ///
+    /// Node takes a second or more of CPU to load the provider; a test binary whose tests each
+    /// start one would start a dozen at once on a small machine, so at most [`STARTING_AT_ONCE`]
+    /// start together and each one's readiness limit counts from its own turn.
     pub async fn start(port: u16, backend_ports: &[u16]) -> Result<Self> {
+        let _turn = STARTING.acquire().await.context("the provider start queue is closed")?;
         let module = workspace_root().join("tools/node_modules/oidc-provider/lib/index.js");
         anyhow::ensure!(
             module.exists(),
@@ -147,7 +156,7 @@ impl OidcProvider {
         .context("cannot run node (Node.js 20 or later)")?;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
         let discovery = format!("{issuer}/.well-known/openid-configuration");
-        wait_until(&mut process, Duration::from_secs(20), || {
+        wait_until(&mut process, Duration::from_secs(60), || {
             let req = http.get(&discovery).send();
             async move { req.await.is_ok_and(|r| r.status().is_success()) }
         })

@@ -1,6 +1,8 @@
 //! Charts in real headless Chromium from real Prometheus data: the Overview's live charts draw
 //! on their canvas with a legend, Explore charts a query with 24 series, shows the hover
-//! read-out, shows Prometheus's error inline and has a table view.
+//! read-out, shows Prometheus's error inline and has a table view; and a page left by a full
+//! navigation (kept in the browser's back-forward cache) gives its live streams back and opens
+//! them again when it comes back.
 
 use std::time::Duration;
 
@@ -95,4 +97,63 @@ async fn scenario(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
     let table = browser.wait_testid("result-table").await?.text().await?;
     assert!(table.contains("24"), "{table}");
     Ok(())
+}
+
+/// The backend's count of server-sent-event streams open now.
+async fn open_streams(app: &TestApp) -> anyhow::Result<f64> {
+    let text = app.http.get(app.url("/metrics")).send().await?.text().await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("triage_event_streams ").and_then(|v| v.trim().parse().ok()))
+        .ok_or_else(|| anyhow::anyhow!("triage_event_streams missing from /metrics:\n{text}"))
+}
+
+async fn streams_become(app: &TestApp, want: f64, when: &str) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = open_streams(app).await?;
+        if now == want {
+            return Ok(());
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "{when}: {now} streams open, expected {want}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A browser allows six connections per host to plain-HTTP Triage, cached pages included: the
+/// Overview's four live streams, left open by a page in the back-forward cache, would starve
+/// the next pages. Full navigations back and forth: the hidden page holds none, the page that
+/// comes back opens its four again, and every visit draws every chart.
+#[tokio::test]
+async fn pages_left_behind_give_their_live_streams_back() -> anyhow::Result<()> {
+    require_frontend()?;
+    let sb = TestSandbox::start(Incident::Healthy).await?;
+    let prom = Prometheus::start(&[("sandbox", sb.sandbox.metrics_addr.to_string())]).await?;
+    let app = TestApp::start_with_prometheus(&prom.url).await?;
+    let browser = Browser::start().await?;
+    let result = async {
+        let charts = ["processing-rate", "error-rate", "latency-p95", "consumer-lag"];
+        for visit in 0..3 {
+            browser.client.goto(&app.url("/")).await?;
+            for id in charts {
+                wait_drawn(&browser, &format!("chart-{id}")).await?;
+            }
+            streams_become(&app, 4.0, &format!("Overview, visit {visit}")).await?;
+            browser.client.goto(&app.url("/audit")).await?;
+            browser.wait_testid("page-audit").await?;
+            streams_become(&app, 0.0, &format!("the Overview of visit {visit} left behind")).await?;
+        }
+        // Back to the cached Overview: its streams open again and its charts are live.
+        browser.client.back().await?;
+        browser.wait_testid("page-overview").await?;
+        streams_become(&app, 4.0, "the Overview back from the cache").await?;
+        for id in charts {
+            wait_drawn(&browser, &format!("chart-{id}")).await?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = browser.screenshot("charts-back-forward").await;
+    browser.close().await?;
+    app.stop().await?;
+    result
 }

@@ -1,8 +1,7 @@
 //! Typed calls to `/api/prom/*` and the path of `/api/live`: Prometheus through Triage; and the
-//! alerts of every environment at once, for the overview and the alerts page.
+//! alerts of one environment or of the current one (`env_alerts` asks every environment).
 
 use triage_shared::ApiError;
-use triage_shared::env::Environments;
 use triage_shared::prom::{Alert, InstantParams, LiveQuery, QueryResult, RangeParams};
 
 use super::{get_json, get_json_in};
@@ -30,33 +29,6 @@ pub async fn alerts() -> Result<Vec<Alert>, ApiError> {
 /// The alerts of environment `env`, whatever the current one is.
 pub async fn alerts_in(env: &str) -> Result<Vec<Alert>, ApiError> {
     get_json_in(env, "/api/prom/alerts").await
-}
-
-/// One environment's alerts, or why they could not be read.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EnvAlerts {
-    /// `None` when the environments are unknown (the list failed): the current one's.
-    pub env: Option<String>,
-    /// The environment's display colour, `#rrggbb`.
-    pub colour: Option<String>,
-    pub result: Result<Vec<Alert>, ApiError>,
-}
-
-/// The alerts of every environment with a Prometheus that the caller may see, in the order of
-/// the configuration; one environment's failure is its own entry and hides no other. Without
-/// the list of environments (`None`), the current environment's alerts.
-pub async fn alerts_everywhere(all: Option<Environments>) -> Vec<EnvAlerts> {
-    let Some(all) = all else {
-        return vec![EnvAlerts { env: None, colour: None, result: alerts().await }];
-    };
-    // All at once: a slow or hung environment costs its own timeout, never the others' turn.
-    let asked = all.environments.into_iter().filter(|e| e.upstreams.prometheus && e.role.is_some()).map(
-        |env| async move {
-            let result = alerts_in(&env.name).await;
-            EnvAlerts { env: Some(env.name), colour: Some(env.colour), result }
-        },
-    );
-    futures::future::join_all(asked).await
 }
 
 /// The path of a live query's server-sent events, in the current environment.

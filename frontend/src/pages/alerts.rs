@@ -1,8 +1,9 @@
 //! The Alerts page: firing and pending alerts from the Prometheus of every environment, merged
 //! into one table per state with an Environment column, each linked to the flow that answers it
 //! in that alert's environment (its `runbook_url` when that points at this Triage, otherwise the
-//! runbooks that list its name). An environment whose Prometheus fails says so and hides no
-//! other. Reloads every 15 s and says how fresh it is.
+//! runbooks that list its name). Each environment's alerts join the table as its own answer
+//! arrives; one whose Prometheus is slow shows "asking…", one that fails says so and keeps its
+//! previous answer, and neither holds back any other. Reloads every 15 s and says how fresh it is.
 
 use std::time::Duration;
 
@@ -12,8 +13,8 @@ use triage_shared::prom::Alert;
 use triage_shared::runbook::RunbookSummary;
 
 use crate::api;
-use crate::api::prom::EnvAlerts;
-use crate::env::{colours, href, href_in, use_environments};
+use crate::env::{colours, href, href_in};
+use crate::env_alerts::{EnvSlot, SlotState, use_env_alerts};
 use crate::format::duration::ago;
 use crate::format::time::{now_unix, parse_unix};
 use crate::pages::runbooks::location::start_href;
@@ -33,53 +34,32 @@ pub struct EnvAlert {
     pub alert: Alert,
 }
 
-/// The last good answer of each environment, in their order.
-type ByEnv = Vec<(Option<String>, Option<String>, Vec<Alert>)>;
-
-/// `previous` updated with a new round of answers: an environment that answered replaces its
-/// alerts, one that failed keeps its previous ones; the failures, as `(environment, message)`.
-pub fn merge_round(previous: &ByEnv, round: Vec<EnvAlerts>) -> (ByEnv, Vec<(String, String)>) {
-    let mut merged = ByEnv::new();
-    let mut failed = Vec::new();
-    for group in round {
-        match group.result {
-            Ok(list) => merged.push((group.env, group.colour, list)),
-            Err(e) => {
-                failed.push((group.env.clone().unwrap_or_else(|| "this environment".to_owned()), e.message));
-                if let Some(old) = previous.iter().find(|(env, _, _)| *env == group.env) {
-                    merged.push(old.clone());
-                }
-            }
-        }
-    }
-    (merged, failed)
-}
-
-/// Every environment's alerts as one list, each tagged with its environment.
-pub fn flatten(by_env: &ByEnv) -> Vec<EnvAlert> {
-    by_env
+/// Every environment's last good alerts as one list, each tagged with its environment.
+pub fn flatten(slots: &[EnvSlot]) -> Vec<EnvAlert> {
+    slots
         .iter()
-        .flat_map(|(env, colour, list)| {
-            list.iter().map(|a| EnvAlert { env: env.clone(), colour: colour.clone(), alert: a.clone() })
+        .flat_map(|slot| {
+            slot.alerts.iter().flatten().map(|a| EnvAlert {
+                env: slot.env.clone(),
+                colour: slot.colour.clone(),
+                alert: a.clone(),
+            })
         })
         .collect()
+}
+
+/// When the page's answer as a whole was current: the oldest of the environments' latest
+/// finished requests (so "updated 3 s ago" means every environment was asked at most 3 s ago).
+pub fn updated_at(slots: &[EnvSlot]) -> Option<f64> {
+    slots.iter().filter_map(|s| s.finished_at).reduce(f64::min)
 }
 
 #[component]
 pub fn Alerts() -> impl IntoView {
     let reload = RwSignal::new(0u32);
-    let envs = use_environments();
-    // Waits for the list of environments; without one (it failed), the current one's alerts.
-    let alerts = LocalResource::new(move || {
-        reload.track();
-        let list = envs.list.get();
-        async move {
-            match list {
-                None => None,
-                Some(list) => Some((api::prom::alerts_everywhere(list.ok()).await, now_unix())),
-            }
-        }
-    });
+    // Each environment's alerts fill in as its own answer arrives; a refresh asks again every
+    // environment whose last request has finished.
+    let slots = use_env_alerts(Some(reload));
     // The runbooks change rarely; a failure only loses the name-based links.
     let runbooks = LocalResource::new(api::runbooks::runbooks);
     let now = RwSignal::new(now_unix());
@@ -96,34 +76,23 @@ pub fn Alerts() -> impl IntoView {
         }
     });
 
-    // The last good answer stays on screen while a reload runs or fails; an unchanged answer
-    // only moves the "updated" time, so the table is not rebuilt under the reader's pointer.
-    let last_good = RwSignal::new(None::<ByEnv>);
-    let fetched_at = RwSignal::new(None::<f64>);
-    let last_error = RwSignal::new(None::<String>);
-    let env_errors = RwSignal::new(Vec::<(String, String)>::new());
-    Effect::new(move |_| {
-        let Some((round, at)) = alerts.get().flatten() else { return };
-        let every_one_failed = !round.is_empty() && round.iter().all(|g| g.result.is_err());
-        let previous = last_good.get_untracked().unwrap_or_default();
-        let (merged, failed) = merge_round(&previous, round);
-        if every_one_failed {
-            let words: Vec<String> = failed.iter().map(|(env, e)| format!("{env}: {e}")).collect();
-            last_error.set(Some(words.join("; ")));
-            env_errors.set(Vec::new());
-            return;
-        }
-        if last_good.with_untracked(|old| old.as_ref() != Some(&merged)) {
-            last_good.set(Some(merged));
-        }
-        fetched_at.set(Some(at));
-        last_error.set(None);
-        env_errors.set(failed);
+    // An unchanged answer only moves the "updated" time, so the table is not rebuilt under the
+    // reader's pointer.
+    let list = Memo::new(move |_| slots.with(|s| flatten(s)));
+    let answered_any = Memo::new(move |_| slots.with(|s| s.iter().any(|s| s.alerts.is_some())));
+    let all_failed = Memo::new(move |_| {
+        slots.with(|s| {
+            (!s.is_empty() && s.iter().all(|s| s.alerts.is_none() && s.error.is_some())).then(|| {
+                s.iter()
+                    .map(|s| format!("{}: {}", s.name(), s.error.clone().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        })
     });
-
     let books = move || runbooks.get().and_then(Result::ok).unwrap_or_default();
     let freshness = move || {
-        fetched_at.get().map(|at| {
+        slots.with(|s| updated_at(s)).map(|at| {
             view! {
                 <span class="small muted" data-testid="alerts-updated">
                     {format!("updated {} ago · every {REFRESH_SECS} s", ago(now.get() - at))}
@@ -133,12 +102,13 @@ pub fn Alerts() -> impl IntoView {
     };
 
     let content = move || {
-        let Some(mut list) = last_good.with(|l| l.as_ref().map(flatten)) else {
-            return match last_error.get() {
+        if !answered_any.get() {
+            return match all_failed.get() {
                 Some(e) => view! { <ErrorBox what="the alerts" message=e /> }.into_any(),
                 None => view! { <Loading what="the alerts" /> }.into_any(),
             };
-        };
+        }
+        let mut list = list.get();
         if list.is_empty() {
             return view! { <Empty message="No alert is firing or pending. Prometheus evaluates its rules on its own schedule; this page reloads every 15 s." /> }.into_any();
         }
@@ -162,14 +132,12 @@ pub fn Alerts() -> impl IntoView {
                 <span class="spacer"></span>
                 <RefreshButton reload=reload />
             </div>
-            {move || last_error.get().filter(|_| last_good.with(Option::is_some)).map(|e| view! {
-                <div class="panel error state-msg" role="alert" data-testid="alerts-error">
-                    {format!("The last reload failed: {e}. Showing the previous answer.")}
-                </div>
-            })}
+            {move || (slots.with(Vec::len) > 1).then(|| view! { <EnvStrip slots=slots /> })}
             {move || {
-                let failed = env_errors.get();
-                (!failed.is_empty()).then(|| view! {
+                let failed: Vec<(String, String)> = slots.with(|s| {
+                    s.iter().filter_map(|s| s.error.clone().map(|e| (s.name(), e))).collect()
+                });
+                (answered_any.get() && !failed.is_empty()).then(|| view! {
                     <div class="panel error state-msg" role="alert" data-testid="alerts-env-error">
                         {failed.into_iter().map(|(env, e)| view! {
                             <div data-env=env.clone()>{format!("{env}: the alerts could not be read ({e}). Its previous answer, if any, is still shown.")}</div>
@@ -182,6 +150,42 @@ pub fn Alerts() -> impl IntoView {
             })}
             {content}
         </section>
+    }
+}
+
+/// Where each environment's answer stands: its count once in, "asking…" while its first answer is
+/// out, "unavailable" when its last request failed.
+#[component]
+fn EnvStrip(slots: RwSignal<Vec<EnvSlot>>) -> impl IntoView {
+    let chip = |slot: &EnvSlot| {
+        let (swatch, _) = colours(slot.colour.as_deref().unwrap_or(""));
+        let state = slot.state();
+        let text = match state {
+            SlotState::Asking => "asking…".to_owned(),
+            SlotState::Failed => "unavailable".to_owned(),
+            SlotState::Answered => {
+                let (f, p) = (slot.count("firing"), slot.count("pending"));
+                if p > 0 { format!("{f} firing · {p} pending") } else { format!("{f} firing") }
+            }
+        };
+        let class = match state {
+            SlotState::Asking => "muted",
+            SlotState::Failed => "error",
+            SlotState::Answered if slot.count("firing") > 0 => "crit-text",
+            SlotState::Answered => "ok-text",
+        };
+        let link = slot.env.as_deref().map_or_else(|| href("/alerts"), |e| href_in("/alerts", e));
+        view! {
+            <li data-testid="alerts-env-status" data-env=slot.name() data-state=state.as_str()>
+                <a href=link><span class="swatch" aria-hidden="true" style:background=swatch></span>" "{slot.name()}</a>
+                " "<span class=class>{text}</span>
+            </li>
+        }
+    };
+    view! {
+        <ul class="env-strip small" aria-label="Each environment's answer">
+            {move || slots.with(|s| s.iter().map(chip).collect_view())}
+        </ul>
     }
 }
 
@@ -455,22 +459,25 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_environment_keeps_its_last_answer_and_hides_no_other() {
+    fn the_merged_list_holds_every_answered_environment_and_is_as_old_as_its_oldest_answer() {
         use triage_shared::{ApiError, ErrorKind};
-        let a = alert(&[("alertname", "A")], None);
-        let round = |prod: Result<Vec<Alert>, ApiError>| {
-            vec![
-                EnvAlerts { env: Some("staging".into()), colour: None, result: Ok(vec![]) },
-                EnvAlerts { env: Some("prod-eu".into()), colour: None, result: prod },
-            ]
-        };
-        let (first, failed) = merge_round(&Vec::new(), round(Ok(vec![a.clone()])));
-        assert!(failed.is_empty());
-        let down = ApiError::new(ErrorKind::Unavailable, "Prometheus is down");
-        let (second, failed) = merge_round(&first, round(Err(down)));
-        assert_eq!(failed, [("prod-eu".to_owned(), "Prometheus is down".to_owned())]);
-        assert_eq!(flatten(&second).len(), 1);
-        assert_eq!(flatten(&second)[0].env.as_deref(), Some("prod-eu"));
+        let slots = crate::env_alerts::reconcile(&[], None);
+        assert_eq!(updated_at(&slots), None);
+        let mut staging = slots[0].clone();
+        staging.env = Some("staging".into());
+        staging.settle(Ok(vec![alert(&[("alertname", "A")], None)]), 100.0);
+        let mut prod = slots[0].clone();
+        prod.env = Some("prod-eu".into());
+        prod.settle(Ok(vec![alert(&[("alertname", "B")], None)]), 90.0);
+        prod.settle(Err(ApiError::new(ErrorKind::Unavailable, "Prometheus is down")), 104.0);
+        let mut asking = slots[0].clone();
+        asking.env = Some("prod-us".into());
+        asking.asking = true;
+        let slots = [staging, prod, asking];
+        let merged = flatten(&slots);
+        let envs: Vec<Option<&str>> = merged.iter().map(|a| a.env.as_deref()).collect();
+        assert_eq!(envs, [Some("staging"), Some("prod-eu")]);
+        assert_eq!(updated_at(&slots), Some(100.0));
     }
 
     #[test]

@@ -1,15 +1,15 @@
 //! The Overview page: the guide's key metrics of the current environment as live charts, and
-//! the firing alerts of every environment, each environment labelled (one whose Prometheus
-//! fails says so, in words, and hides no other).
+//! the firing alerts of every environment, each environment labelled and filled in as its own
+//! answer arrives (one whose Prometheus is slow shows "asking…", one that fails says so in words,
+//! and neither holds back any other).
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 use triage_shared::prom::LiveQuery;
 
-use crate::api;
-use crate::api::prom::EnvAlerts;
 use crate::chart::{Chart, Threshold, Unit};
 use crate::env::{colours, href, href_in, use_environments};
+use crate::env_alerts::{EnvSlot, SlotState, use_env_alerts};
 use crate::format::url::encode;
 use crate::live::use_live;
 
@@ -60,46 +60,45 @@ fn explore_link(query: &str) -> String {
 #[component]
 pub fn Overview() -> impl IntoView {
     let envs = use_environments();
-    // Waits for the list of environments; without one (it failed), the current one's alerts.
-    let alerts = LocalResource::new(move || {
-        let list = envs.list.get();
-        async move {
-            match list {
-                None => None,
-                Some(list) => Some(api::prom::alerts_everywhere(list.ok()).await),
-            }
-        }
-    });
+    // Each environment's line fills in as its own answer arrives.
+    let slots = use_env_alerts(None);
     let firing = move || {
-        let groups = alerts.get().flatten()?;
-        let ok: Vec<&EnvAlerts> = groups.iter().filter(|g| g.result.is_ok()).collect();
-        if ok.is_empty()
-            && let Some(e) = groups.iter().find_map(|g| g.result.as_ref().err())
-        {
-            return Some(view! { <span class="stat error" data-testid="alerts-error">{format!("alerts unavailable: {}", e.message)}</span> }.into_any());
-        }
-        let count = |state: &str| {
-            ok.iter().filter_map(|g| g.result.as_ref().ok()).flatten().filter(|a| a.state == state).count()
-        };
-        let (n, pending) = (count("firing"), count("pending"));
-        let class = if n > 0 { "stat crit" } else { "stat ok" };
-        Some(
+        slots.with(|slots| {
+            if slots.is_empty() {
+                return view! { <span class="stat muted">"alerts…"</span> }.into_any();
+            }
+            let answered = slots.iter().filter(|s| s.alerts.is_some()).count();
+            let asking = slots.iter().filter(|s| s.state() == SlotState::Asking).count();
+            if answered == 0 && asking == 0 {
+                let words: Vec<String> = slots.iter().filter_map(|s| s.error.clone()).collect();
+                return view! { <span class="stat error" data-testid="alerts-error">{format!("alerts unavailable: {}", words.join("; "))}</span> }.into_any();
+            }
+            if answered == 0 {
+                return view! { <span class="stat muted">"alerts…"</span> }.into_any();
+            }
+            let count = |state: &str| slots.iter().map(|s| s.count(state)).sum::<usize>();
+            let (n, pending) = (count("firing"), count("pending"));
+            let class = if n > 0 { "stat crit" } else { "stat ok" };
+            let more = (asking > 0).then(|| {
+                let envs = if asking == 1 { "environment" } else { "environments" };
+                format!(" · asking {asking} more {envs}…")
+            });
             view! {
                 <A href=href("/alerts") attr:class=class attr:data-testid="firing-count">
-                    <b>{n}</b>" firing"{(pending > 0).then(|| format!(" · {pending} pending"))}
+                    <b>{n}</b>" firing"{(pending > 0).then(|| format!(" · {pending} pending"))}{more}
                 </A>
             }
-            .into_any(),
-        )
+            .into_any()
+        })
     };
     // Labelled by environment only when there is more than one to tell apart.
     let by_env = move || {
-        let groups = alerts.get().flatten()?;
-        (groups.len() > 1 || groups.iter().any(|g| g.env.is_some() && g.result.is_err())).then(|| {
+        let slots = slots.get();
+        (slots.len() > 1 || slots.iter().any(|s| s.env.is_some() && s.error.is_some())).then(|| {
             view! {
                 <section class="panel env-alerts" data-testid="env-alerts" aria-label="Firing alerts by environment">
                     <h2 class="section-title">"Firing alerts by environment"</h2>
-                    <ul class="env-alert-list">{groups.into_iter().map(env_alerts_item).collect_view()}</ul>
+                    <ul class="env-alert-list">{slots.into_iter().map(env_alerts_item).collect_view()}</ul>
                 </section>
             }
         })
@@ -108,7 +107,7 @@ pub fn Overview() -> impl IntoView {
         <section data-testid="page-overview">
             <div class="page-head">
                 <h1>"Overview"</h1>
-                <Suspense fallback=|| view! { <span class="stat muted">"alerts…"</span> }>{firing}</Suspense>
+                {firing}
             </div>
             {by_env}
             <p class="muted">{move || match envs.current_name() {
@@ -142,22 +141,27 @@ pub fn Overview() -> impl IntoView {
     }
 }
 
-/// One environment's line: its name in its colour, then its firing alerts or its error.
-fn env_alerts_item(group: EnvAlerts) -> impl IntoView {
-    let name = group.env.clone().unwrap_or_else(|| "this environment".to_owned());
-    let (background, foreground) = colours(group.colour.as_deref().unwrap_or(""));
-    let link = match &group.env {
+/// One environment's line: its name in its colour, then its firing alerts, "asking…" while its
+/// first answer is out, or why it could not be read.
+fn env_alerts_item(slot: EnvSlot) -> impl IntoView {
+    let name = slot.name();
+    let state = slot.state();
+    let (background, foreground) = colours(slot.colour.as_deref().unwrap_or(""));
+    let link = match &slot.env {
         Some(env) => href_in("/alerts", env),
         None => href("/alerts"),
     };
-    let body = match group.result {
-        Err(e) => view! {
+    let body = match (slot.error, slot.alerts) {
+        (Some(e), _) => view! {
             <span class="error" role="alert" data-testid="env-alerts-error">
-                {format!("alerts unavailable: {}", e.message)}
+                {format!("alerts unavailable: {e}")}
             </span>
         }
         .into_any(),
-        Ok(list) => {
+        (None, None) => {
+            view! { <span class="muted" data-testid="env-alerts-asking">"asking…"</span> }.into_any()
+        }
+        (None, Some(list)) => {
             let mut names: Vec<String> = list
                 .iter()
                 .filter(|a| a.state == "firing")
@@ -177,7 +181,7 @@ fn env_alerts_item(group: EnvAlerts) -> impl IntoView {
     };
     let attr_env = name.clone();
     view! {
-        <li data-testid="env-alerts-row" data-env=attr_env>
+        <li data-testid="env-alerts-row" data-env=attr_env data-state=state.as_str()>
             <a href=link class="env-chip" style:background=background style:color=foreground>{name}</a>
             " "
             {body}

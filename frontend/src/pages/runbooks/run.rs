@@ -7,6 +7,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
 use crate::api;
+use crate::sse::EventStream;
 
 /// How the run's event stream is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,8 +16,6 @@ pub enum Stream {
     Live,
     Reconnecting,
 }
-
-type Listeners = (web_sys::EventSource, Vec<Closure<dyn FnMut(web_sys::Event)>>);
 
 /// Applies one event to the run's state. Idempotent, so the replay a reconnect brings is harmless.
 pub fn apply_event(state: &mut RunState, event: RunEvent) {
@@ -51,12 +50,7 @@ pub fn apply_event(state: &mut RunState, event: RunEvent) {
 
 /// Follows `/api/runs/{id}/events` into `run` until `Finished`; closed when the page goes.
 pub fn follow_run(run_id: &str, run: RwSignal<Option<RunState>>, stream: RwSignal<Stream>) {
-    let holder: StoredValue<Option<Listeners>, LocalStorage> = StoredValue::new_local(None);
-    let Ok(source) = web_sys::EventSource::new(&api::runbooks::run_events_url(run_id)) else {
-        stream.set(Stream::Reconnecting);
-        return;
-    };
-    stream.set(Stream::Live);
+    let opened: StoredValue<Option<EventStream>, LocalStorage> = StoredValue::new_local(None);
     let on_message = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
         let Some(text) = ev.dyn_ref::<web_sys::MessageEvent>().and_then(|m| m.data().as_string()) else {
             return;
@@ -73,11 +67,9 @@ pub fn follow_run(run_id: &str, run: RwSignal<Option<RunState>>, stream: RwSigna
         });
         stream.set(Stream::Live);
         if finished {
-            holder.update_value(|h| {
-                if let Some((source, _)) = h.as_ref() {
-                    source.close();
-                }
-            });
+            if let Some(Some(source)) = opened.try_get_value() {
+                source.close();
+            }
             stream.set(Stream::Idle);
         }
     });
@@ -87,14 +79,12 @@ pub fn follow_run(run_id: &str, run: RwSignal<Option<RunState>>, stream: RwSigna
             stream.set(Stream::Reconnecting);
         }
     });
-    source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    let _ = source.add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref());
-    holder.set_value(Some((source, vec![on_message, on_error])));
-    on_cleanup(move || {
-        holder.update_value(|h| {
-            if let Some((source, _)) = h.take() {
-                source.close();
-            }
-        });
-    });
+    let handlers = vec![("message", on_message), ("error", on_error)];
+    match EventStream::open(&api::runbooks::run_events_url(run_id), handlers) {
+        Some(source) => {
+            opened.set_value(Some(source));
+            stream.set(Stream::Live);
+        }
+        None => stream.set(Stream::Reconnecting),
+    }
 }
