@@ -31,6 +31,16 @@ const CHROME_ARGS: [&str; 10] = [
 
 impl Browser {
     pub async fn start() -> Result<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// A browser whose screen has `ratio` device pixels per CSS pixel (`devicePixelRatio`).
+    pub async fn start_scaled(ratio: f64) -> Result<Self> {
+        Self::start_with(&[format!("--force-device-scale-factor={ratio}")]).await
+    }
+
+    /// A browser started with `extra` Chromium flags besides the usual ones.
+    pub async fn start_with(extra: &[String]) -> Result<Self> {
         let port = free_port()?;
         let profile = tempfile::Builder::new().prefix("triage-chrome-").tempdir()?;
         let log = profile.path().join("chromedriver.log");
@@ -49,6 +59,7 @@ impl Browser {
         .await?;
 
         let mut args: Vec<String> = CHROME_ARGS.iter().map(|s| (*s).to_owned()).collect();
+        args.extend(extra.iter().cloned());
         args.push(format!("--user-data-dir={}", profile.path().join("profile").display()));
         let mut caps = serde_json::Map::new();
         caps.insert(

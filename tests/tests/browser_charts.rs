@@ -2,7 +2,8 @@
 //! on their canvas with a legend, Explore charts a query with 24 series, shows the hover
 //! read-out, shows Prometheus's error inline and has a table view; and a page left by a full
 //! navigation (kept in the browser's back-forward cache) gives its live streams back and opens
-//! them again when it comes back.
+//! them again when it comes back; and charts are drawn at the screen's pixel ratio (1, 1.5, 2),
+//! light and dark, with sharp grid lines and the hover read-out where the pointer is.
 
 use std::time::Duration;
 
@@ -156,4 +157,121 @@ async fn pages_left_behind_give_their_live_streams_back() -> anyhow::Result<()> 
     browser.close().await?;
     app.stop().await?;
     result
+}
+
+/// The chart `testid`'s canvas: its backing size, its size on the page in CSS pixels, the page's
+/// `devicePixelRatio`, and how many of its pixel rows and columns are a grid line drawn sharp:
+/// at least 40% of the plot's width (height) exactly `grid` (a line on a half pixel would be two
+/// rows of a blend).
+async fn canvas_facts(browser: &Browser, testid: &str, grid: [u8; 3]) -> anyhow::Result<serde_json::Value> {
+    let script = format!(
+        "const c = document.querySelector('[data-testid=\"{testid}\"] canvas');
+         const r = c.getBoundingClientRect();
+         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+         const [gr, gg, gb] = arguments[0];
+         let sharp = 0;
+         for (let y = 0; y < c.height; y++) {{
+           let same = 0;
+           for (let x = Math.floor(c.width * 0.2); x < Math.floor(c.width * 0.9); x++) {{
+             const i = (y * c.width + x) * 4;
+             if (d[i] === gr && d[i + 1] === gg && d[i + 2] === gb) same++;
+           }}
+           if (same >= c.width * 0.7 * 0.4) sharp++;
+         }}
+         let sharpColumns = 0;
+         for (let x = 0; x < c.width; x++) {{
+           let same = 0;
+           for (let y = Math.floor(c.height * 0.1); y < Math.floor(c.height * 0.8); y++) {{
+             const i = (y * c.width + x) * 4;
+             if (d[i] === gr && d[i + 1] === gg && d[i + 2] === gb) same++;
+           }}
+           if (same >= c.height * 0.7 * 0.4) sharpColumns++;
+         }}
+         return {{width: c.width, height: c.height, cssWidth: r.width, cssHeight: r.height,
+                  ratio: window.devicePixelRatio, sharpRows: sharp, sharpColumns}};"
+    );
+    Ok(browser.client.execute(&script, vec![serde_json::json!(grid)]).await?)
+}
+
+#[tokio::test]
+async fn charts_are_drawn_at_the_screens_pixel_ratio_sharp_in_both_themes() -> anyhow::Result<()> {
+    require_frontend()?;
+    let sb = TestSandbox::start(Incident::ConsumerLag).await?;
+    let prom = Prometheus::start(&[("sandbox", sb.sandbox.metrics_addr.to_string())]).await?;
+    let app = TestApp::start_with_prometheus(&prom.url).await?;
+    let mut result = Ok(());
+    for ratio in [1.0, 1.5, 2.0] {
+        let browser = Browser::start_scaled(ratio).await?;
+        let outcome = at_ratio(&app, &browser, ratio).await;
+        let _ = browser.screenshot(&format!("charts-dpr-{ratio}")).await;
+        browser.close().await?;
+        if let Err(e) = outcome {
+            result = Err(e.context(format!("at devicePixelRatio {ratio}")));
+            break;
+        }
+    }
+    app.stop().await?;
+    result
+}
+
+async fn at_ratio(app: &TestApp, browser: &Browser, ratio: f64) -> anyhow::Result<()> {
+    let client = &browser.client;
+    // The themes' grid colours (see `frontend/src/chart/mod.rs`).
+    for (theme, grid) in [("light", [232, 235, 239]), ("dark", [44, 51, 59])] {
+        client.goto(&app.url("/")).await?;
+        // Once the console has started (it remembers the theme it began with), choose the theme
+        // and load the page again.
+        wait_drawn(browser, "chart-consumer-lag").await?;
+        client
+            .execute("localStorage.setItem('triage.theme', arguments[0]);", vec![serde_json::json!(theme)])
+            .await?;
+        client.refresh().await?;
+        let applied = client.execute("return document.documentElement.dataset.theme;", vec![]).await?;
+        assert_eq!(applied.as_str(), Some(theme), "the page took the theme");
+        wait_drawn(browser, "chart-consumer-lag").await?;
+        // The lines need a few scrapes; the grid is there from the first draw.
+        let facts = canvas_facts(browser, "chart-consumer-lag", grid).await?;
+        browser.screenshot(&format!("charts-dpr-{ratio}-{theme}")).await?;
+        let num = |k: &str| facts[k].as_f64().unwrap_or(f64::NAN);
+        assert_eq!(num("ratio"), ratio, "{theme}: the browser's ratio: {facts}");
+        // Within a device pixel: the layout's width may be fractional.
+        assert!((num("width") - num("cssWidth") * ratio).abs() <= 1.0, "{theme}: backing width: {facts}");
+        assert!((num("height") - num("cssHeight") * ratio).abs() <= 1.0, "{theme}: backing height: {facts}");
+        // This chart's grid: two lines across (0 is the axis), three time lines down.
+        assert!(
+            num("sharpRows") >= 2.0 && num("sharpColumns") >= 3.0,
+            "{theme}: grid lines on whole device pixels: {facts}"
+        );
+    }
+    // The read-out follows the pointer in CSS pixels: just inside the plot's left edge (which a
+    // device-pixel geometry would put outside the plot at ratio 2), and at 60% of the width.
+    for at in ["r.left + 90", "r.left + r.width * 0.6"] {
+        client
+            .execute(
+                &format!(
+                    "const c = document.querySelector('[data-testid=\"chart-consumer-lag\"] canvas');
+                     const r = c.getBoundingClientRect();
+                     c.dispatchEvent(new MouseEvent('mousemove', {{clientX: {at}, clientY: r.top + r.height / 2, bubbles: true}}));"
+                ),
+                vec![],
+            )
+            .await?;
+        let crosshair = client
+            .execute(
+                &format!(
+                    "const c = document.querySelector('[data-testid=\"chart-consumer-lag\"] canvas');
+                     const r = c.getBoundingClientRect();
+                     const x = document.querySelector('[data-testid=\"chart-consumer-lag\"] .crosshair');
+                     return x ? [parseFloat(x.style.left), Math.round({at} - r.left)] : null;"
+                ),
+                vec![],
+            )
+            .await?;
+        let pair: Option<(f64, f64)> = serde_json::from_value(crosshair)?;
+        let (drawn_at, pointer) = pair.ok_or_else(|| anyhow::anyhow!("no read-out at {at}"))?;
+        assert!((drawn_at - pointer).abs() <= 1.0, "crosshair at {drawn_at} px, pointer at {pointer} px");
+        let tooltip = browser.wait_testid("chart-tooltip").await?.text().await?;
+        assert!(tooltip.contains("stream-processor-group"), "{tooltip}");
+    }
+    Ok(())
 }

@@ -3,6 +3,11 @@
 //!
 //! Large series stay fast because every series is reduced to min/max per pixel column before
 //! drawing (see [`decimate`]); the hover read-out searches the reduced points by bisection.
+//!
+//! Drawn at the screen's resolution: the canvas holds `devicePixelRatio` device pixels per CSS
+//! pixel, lengths (margins, fonts, line widths) are scaled by that ratio, and grid and axis lines
+//! stay one device pixel wide on a whole pixel (plotters-canvas moves straight lines by half a
+//! pixel), so they are sharp at every ratio.
 
 pub mod decimate;
 
@@ -91,6 +96,7 @@ pub fn compact_labels(series: &[Series]) -> Vec<String> {
 /// What hover needs from the last drawing.
 #[derive(Debug, Clone, Default)]
 struct Geometry {
+    /// The plot area's left and right edges in CSS pixels (as the pointer's `offsetX` counts).
     x_px: (i32, i32),
     t: (f64, f64),
     series: Vec<Vec<[f64; 2]>>,
@@ -118,18 +124,32 @@ fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
 }
 
+/// Device pixels per CSS pixel, within the range a screen has (1 when unknown).
+pub fn pixel_ratio() -> f64 {
+    let ratio = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
+    if ratio.is_finite() { ratio.clamp(1.0, 4.0) } else { 1.0 }
+}
+
+/// `css` CSS pixels in device pixels at `ratio`, rounded to whole pixels.
+pub fn device_px(css: f64, ratio: f64) -> u32 {
+    (css * ratio).round().max(0.0) as u32
+}
+
 #[allow(clippy::too_many_arguments)]
 fn draw(
     canvas: &web_sys::HtmlCanvasElement,
     width: u32,
     height: u32,
+    ratio: f64,
     series: &[Series],
     unit: Unit,
     thresholds: &[Threshold],
     dark: bool,
 ) -> Result<Geometry, String> {
-    canvas.set_width(width);
-    canvas.set_height(height);
+    let px = |css: u32| device_px(f64::from(css), ratio);
+    // The backing store at device resolution; the stylesheet shows it at the layout's size.
+    canvas.set_width(px(width));
+    canvas.set_height(px(height));
     let backend = CanvasBackend::with_canvas_object(canvas.clone()).ok_or("the canvas has no 2D context")?;
     let root = backend.into_drawing_area();
     let (bg, fg, grid) = if dark {
@@ -164,17 +184,17 @@ fn draw(
     }
     let pad = (y1 - y0) * 0.06;
     let (y0, y1) = (if y0 == 0.0 { 0.0 } else { y0 - pad }, y1 + pad);
-    let columns = width.saturating_sub(80) as usize;
+    let columns = px(width).saturating_sub(px(80)) as usize;
     let reduced: Vec<Vec<[f64; 2]>> =
         series.iter().map(|s| decimate::min_max_per_column(&s.points, columns.max(1))).collect();
 
     let span = t1 - t0;
-    let font = ("sans-serif", 12).into_font().color(&fg);
+    let font = ("sans-serif", f64::from(px(12))).into_font().color(&fg);
     let mut chart = ChartBuilder::on(&root)
-        .margin(8)
-        .margin_right(18)
-        .x_label_area_size(22)
-        .y_label_area_size(66)
+        .margin(px(8))
+        .margin_right(px(18))
+        .x_label_area_size(px(22))
+        .y_label_area_size(px(66))
         .build_cartesian_2d(t0..t1, y0..y1)
         .map_err(|e| e.to_string())?;
     chart
@@ -191,36 +211,47 @@ fn draw(
         .map_err(|e| e.to_string())?;
     for (i, points) in reduced.iter().enumerate() {
         chart
-            .draw_series(LineSeries::new(points.iter().map(|p| (p[0], p[1])), color(i).stroke_width(2)))
+            .draw_series(LineSeries::new(points.iter().map(|p| (p[0], p[1])), color(i).stroke_width(px(2))))
             .map_err(|e| e.to_string())?;
         // A line needs two points; show sparse series (a fresh scrape, a short range) as dots.
         if points.len() < 8 {
             chart
-                .draw_series(points.iter().map(|p| Circle::new((p[0], p[1]), 3, color(i).filled())))
+                .draw_series(points.iter().map(|p| Circle::new((p[0], p[1]), px(3), color(i).filled())))
                 .map_err(|e| e.to_string())?;
         }
     }
     let crit = RGBColor(201, 42, 42);
     for th in thresholds {
         chart
-            .draw_series(DashedLineSeries::new([(t0, th.value), (t1, th.value)], 6, 4, crit.stroke_width(1)))
+            .draw_series(DashedLineSeries::new(
+                [(t0, th.value), (t1, th.value)],
+                px(6),
+                px(4),
+                crit.stroke_width(px(1)),
+            ))
             .map_err(|e| e.to_string())?;
         let text = format!("{} {}", th.label, units::value(th.value, unit));
         chart
             .draw_series(std::iter::once(Text::new(
                 text,
                 (t0, th.value),
-                ("sans-serif", 11).into_font().color(&crit),
+                ("sans-serif", f64::from(px(11))).into_font().color(&crit),
             )))
             .map_err(|e| e.to_string())?;
     }
     root.present().map_err(|e| e.to_string())?;
     let (xr, _) = chart.plotting_area().get_pixel_range();
-    Ok(Geometry { x_px: (xr.start, xr.end), t: (t0, t1), series: reduced, labels: compact_labels(series) })
+    let css = |device: i32| (f64::from(device) / ratio).round() as i32;
+    Ok(Geometry {
+        x_px: (css(xr.start), css(xr.end)),
+        t: (t0, t1),
+        series: reduced,
+        labels: compact_labels(series),
+    })
 }
 
 /// Draws `series` on `canvas` `runs` times and returns each run's time in milliseconds: the exact
-/// code path of [`Chart`], for the chart benchmark (`/bench/chart`).
+/// code path of [`Chart`] (at the screen's pixel ratio), for the chart benchmark (`/bench/chart`).
 pub fn time_draws(
     canvas: &web_sys::HtmlCanvasElement,
     width: u32,
@@ -228,10 +259,11 @@ pub fn time_draws(
     series: &[Series],
     runs: usize,
 ) -> Vec<f64> {
+    let ratio = pixel_ratio();
     (0..runs)
         .map(|_| {
             let started = now_ms();
-            let _ = draw(canvas, width, height, series, Unit::Plain, &[], false);
+            let _ = draw(canvas, width, height, ratio, series, Unit::Plain, &[], false);
             now_ms() - started
         })
         .collect()
@@ -286,7 +318,7 @@ pub fn Chart(
             return;
         }
         let started = now_ms();
-        match draw(&canvas, w, height, &series, unit, &thresholds_for_draw, dark) {
+        match draw(&canvas, w, height, pixel_ratio(), &series, unit, &thresholds_for_draw, dark) {
             Ok(g) => {
                 geometry.set_value(g);
                 drawn.set(true);
