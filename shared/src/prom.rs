@@ -1,5 +1,7 @@
 //! Prometheus query results as Triage sends them to the browser: compact, typed, finite.
 
+pub mod answer;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -82,12 +84,16 @@ pub struct LiveQuery {
     pub interval: u32,
 }
 
-/// One update of a live subscription.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One update of a live subscription. The backend writes it around Prometheus's own answer
+/// (forwarded as it came, like the query routes'), so it is only ever read, here.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct LiveUpdate {
     /// Unix seconds at which the data was fetched from Prometheus.
     pub fetched_at: f64,
+    /// Prometheus's answer to the range query, read as a [`QueryResult`].
+    #[serde(deserialize_with = "answer::read_answer")]
+    #[cfg_attr(feature = "openapi", schemars(with = "answer::QueryAnswer"))]
     pub result: QueryResult,
 }
 

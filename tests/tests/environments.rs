@@ -138,7 +138,7 @@ async fn each_environment_answers_from_its_own_cluster_and_acts_only_there() -> 
         let want = sb.sandbox.metrics_addr.to_string();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let up: triage_shared::prom::QueryResult = app
+            let triage_shared::prom::answer::QueryAnswer(up) = app
                 .get_json(&format!("/api/prom/query?query=up%7Bjob%3D%22sandbox%22%7D&env={name}"))
                 .await?;
             let instances: Vec<&str> =

@@ -15,7 +15,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use triage_shared::actions::Role;
-use triage_shared::prom::QueryResult;
+use triage_shared::prom::answer::QueryAnswer;
 use triage_shared::{ApiError, ErrorKind};
 
 use crate::error::{AppError, edge_response};
@@ -65,8 +65,8 @@ pub fn api_routes() -> Vec<ApiRoute> {
         api(Reader, M::GET, "/approvals", get(environments::list_approvals)),
         api(Operator, M::POST, "/approvals/{id}/approve", post(environments::approve)),
         api(Operator, M::POST, "/approvals/{id}/reject", post(environments::reject)),
-        api(Reader, M::GET, "/prom/query", get_with(prom::query, openapi::json::<QueryResult>)),
-        api(Reader, M::GET, "/prom/query_range", get_with(prom::query_range, openapi::json::<QueryResult>)),
+        api(Reader, M::GET, "/prom/query", get_with(prom::query, openapi::json::<QueryAnswer>)),
+        api(Reader, M::GET, "/prom/query_range", get_with(prom::query_range, openapi::json::<QueryAnswer>)),
         api(Reader, M::GET, "/prom/series", get_with(prom::series, prom::series_docs)),
         api(Reader, M::GET, "/prom/labels", get(prom::labels)),
         api(Reader, M::GET, "/prom/label/{name}/values", get(prom::label_values)),

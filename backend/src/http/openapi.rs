@@ -478,7 +478,7 @@ mod tests {
         let query = get("/api/prom/query");
         assert_eq!(
             query["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
-            "#/components/schemas/QueryResult"
+            "#/components/schemas/PrometheusQueryAnswer"
         );
         // Integer widths are bounds, and optional query parameters are never null.
         let limit =

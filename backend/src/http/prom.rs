@@ -25,7 +25,8 @@ pub async fn query(env: Env, Query(p): Query<InstantParams>) -> Result<Response,
     Ok(json_body(env.prom()?.query_json(&p.query, time).await?))
 }
 
-/// A JSON answer that is already serialized (a [`triage_shared::prom::QueryResult`]).
+/// A JSON answer that is already serialized: Prometheus's own, forwarded as it came (the
+/// browser reads it with [`triage_shared::prom::answer::QueryAnswer`]).
 fn json_body(json: Bytes) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response()
 }

@@ -28,9 +28,16 @@ fn frame(event: &str, json: &str) -> Message {
     let mut out = String::with_capacity(json.len() + event.len() + 16);
     out.push_str("event: ");
     out.push_str(event);
-    out.push_str("\ndata: ");
-    out.push_str(json);
-    out.push_str("\n\n");
+    out.push('\n');
+    // Forwarded JSON may hold line breaks between its tokens (compact as Prometheus's is, another
+    // server's need not be): each line is its own `data:` line, which the browser joins with
+    // `\n` again, so the event stays one event and its JSON the same JSON.
+    for line in json.split(['\r', '\n']) {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
     Bytes::from(out)
 }
 
@@ -201,7 +208,7 @@ impl LiveHub {
         // Through the answer cache: loops and query routes asking the same thing at the same
         // moment share one upstream call.
         match self.prom.query_range_json(&query.query, start, end, step).await {
-            // Both parts are Triage's own serialized JSON (a number and a `QueryResult`).
+            // A number serialized here and Prometheus's answer as it came (JSON text both).
             Ok(result) => {
                 let fetched_at = serde_json::Value::from(now);
                 let mut json = String::with_capacity(result.len() + 40);
@@ -238,4 +245,17 @@ pub fn parse_subscription(raw: &str) -> Result<LiveQuery, String> {
         return Err("the query is empty".to_owned());
     }
     Ok(q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_with_line_breaks_in_its_json_stays_one_event() {
+        let framed = frame("update", "{\"a\":\n1,\r\n\"b\":2}");
+        assert_eq!(&framed[..], b"event: update\ndata: {\"a\":\ndata: 1,\ndata: \ndata: \"b\":2}\n\n");
+        let compact = frame("update", "{\"a\":1}");
+        assert_eq!(&compact[..], b"event: update\ndata: {\"a\":1}\n\n");
+    }
 }

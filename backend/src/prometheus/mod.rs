@@ -12,9 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use reqwest::StatusCode;
 
 use serde_json::Value;
-use triage_shared::prom::{Alert, QueryResult, ResultType, Series};
+use triage_shared::prom::answer;
+use triage_shared::prom::{Alert, QueryResult};
 use triage_shared::{ApiError, ErrorKind};
 use url::Url;
 
@@ -130,23 +132,49 @@ impl PromClient {
     }
 
     /// POSTs a form to one of the read API paths and returns the `data` member.
-    async fn call(
+    async fn call(&self, path: &'static str, form: &[(&str, String)]) -> Result<Value, PromError> {
+        let url = self.url(path)?;
+        let (status, body) = self.fetch(self.http.post(url).form(form)).await?;
+        Ok(self.interpret::<Value>(status, &body)?.0)
+    }
+
+    /// POSTs a query (instant or range) and reads its `data` straight into a [`QueryResult`].
+    async fn query_call(
         &self,
         path: &'static str,
         form: &[(&str, String)],
-    ) -> Result<(Value, Vec<String>), PromError> {
+    ) -> Result<QueryResult, PromError> {
         let url = self.url(path)?;
-        self.send(self.http.post(url).form(form)).await
+        let (status, body) = self.fetch(self.http.post(url).form(form)).await?;
+        let (data, warnings) = self.interpret::<answer::QueryData<'_>>(status, &body)?;
+        Ok(answer::query_result(data, warnings))
+    }
+
+    /// POSTs a query and hands back a successful answer exactly as Prometheus sent it: the
+    /// query routes forward it without reading it (the browser reads it with
+    /// [`answer::QueryAnswer`]), so the proxy costs a copy, not a parse and a re-encoding. Only
+    /// a failed answer is read, to map Prometheus's error type.
+    async fn query_forward(&self, path: &'static str, form: &[(&str, String)]) -> Result<Bytes, PromError> {
+        let url = self.url(path)?;
+        let (status, body) = self.fetch(self.http.post(url).form(form)).await?;
+        // Prometheus answers every success with 200 and a JSON object, every failure otherwise.
+        if status == StatusCode::OK && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            return Ok(Bytes::from(body));
+        }
+        Err(match self.interpret::<serde::de::IgnoredAny>(status, &body) {
+            Err(e) => e,
+            Ok(_) => PromError::BadResponse(format!("HTTP {status} with an answer that says success")),
+        })
     }
 
     /// GETs a read API URL and returns the `data` member.
     async fn get(&self, url: Url) -> Result<Value, PromError> {
-        Ok(self.send(self.http.get(url)).await?.0)
+        let (status, body) = self.fetch(self.http.get(url)).await?;
+        Ok(self.interpret::<Value>(status, &body)?.0)
     }
 
-    /// Sends one request; every answer is read through [`Self::read_bounded`] and Prometheus's
-    /// error types are mapped, whatever the endpoint.
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<(Value, Vec<String>), PromError> {
+    /// Sends one request and reads its body through [`Self::read_bounded`].
+    async fn fetch(&self, request: reqwest::RequestBuilder) -> Result<(StatusCode, Vec<u8>), PromError> {
         let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
                 PromError::Timeout(self.timeout)
@@ -155,19 +183,30 @@ impl PromClient {
             }
         })?;
         let status = response.status();
-        let body = self.read_bounded(response).await?;
-        let body: Value = serde_json::from_slice(&body).map_err(|_| {
-            PromError::BadResponse(format!("HTTP {status} with a body that is not Prometheus JSON"))
+        Ok((status, self.read_bounded(response).await?))
+    }
+
+    /// Reads an answer in one pass: its `data` (as `D`) and warnings on success, Prometheus's
+    /// error type mapped otherwise, whatever the endpoint.
+    fn interpret<'a, D: serde::Deserialize<'a>>(
+        &self,
+        status: StatusCode,
+        body: &'a [u8],
+    ) -> Result<(D, Vec<String>), PromError> {
+        let envelope: answer::Envelope<'a, D> = serde_json::from_slice(body).map_err(|e| {
+            PromError::BadResponse(match e.classify() {
+                serde_json::error::Category::Data => format!("HTTP {status} with a malformed answer: {e}"),
+                _ => format!("HTTP {status} with a body that is not Prometheus JSON"),
+            })
         })?;
-        let warnings: Vec<String> = body["warnings"]
-            .as_array()
-            .map(|w| w.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default();
-        if body["status"] == "success" {
-            return Ok((body["data"].clone(), warnings));
+        if envelope.status == "success" {
+            let data = envelope
+                .data
+                .ok_or_else(|| PromError::BadResponse("a successful answer without data".to_owned()))?;
+            return Ok((data, envelope.warnings));
         }
-        let message = body["error"].as_str().unwrap_or("no error text").to_owned();
-        Err(match body["errorType"].as_str() {
+        let message = envelope.error.as_deref().unwrap_or("no error text").to_owned();
+        Err(match envelope.error_type.as_deref() {
             Some("bad_data") => PromError::BadData(message),
             Some("execution") => PromError::Execution(message),
             Some("timeout" | "canceled") => PromError::Timeout(self.timeout),
@@ -182,7 +221,9 @@ impl PromClient {
         if response.content_length().is_some_and(|n| n > limit as u64) {
             return Err(PromError::TooLarge(self.max_response_mib));
         }
-        let mut body = Vec::new();
+        // Sized once from the announced length (already checked against the limit).
+        let announced = response.content_length().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+        let mut body = Vec::with_capacity(announced);
         loop {
             let chunk = response.chunk().await.map_err(|e| {
                 if e.is_timeout() {
@@ -202,7 +243,8 @@ impl PromClient {
     /// The query route's answer as JSON, shared with identical requests (see [`ResponseCache`]).
     pub async fn query_json(&self, query: &str, time: Option<f64>) -> Result<Bytes, PromError> {
         let key = serde_json::json!(["query", query, time]).to_string();
-        self.cache.get_or_fetch(key, || async { to_json(&self.query(query, time).await?) }).await
+        let form = self.instant_form(query, time)?;
+        self.cache.get_or_fetch(key, || self.query_forward(paths::QUERY, &form)).await
     }
 
     /// The range-query route's answer as JSON, shared with identical requests.
@@ -213,25 +255,28 @@ impl PromClient {
         end: f64,
         step: f64,
     ) -> Result<Bytes, PromError> {
-        self.check_range(start, end, step)?;
+        let form = self.range_form(query, start, end, step)?;
         let key = serde_json::json!(["range", query, start, end, step]).to_string();
-        self.cache
-            .get_or_fetch(key, || async { to_json(&self.query_range(query, start, end, step).await?) })
-            .await
+        self.cache.get_or_fetch(key, || self.query_forward(paths::QUERY_RANGE, &form)).await
     }
 
     fn timeout_param(&self) -> (&'static str, String) {
         ("timeout", format!("{}s", self.timeout.as_secs()))
     }
 
-    pub async fn query(&self, query: &str, time: Option<f64>) -> Result<QueryResult, PromError> {
+    /// The form of an instant query, once the query passes the limits.
+    fn instant_form(&self, query: &str, time: Option<f64>) -> Result<Vec<(&'static str, String)>, PromError> {
         check_query(query)?;
         let mut form = vec![("query", query.to_owned()), self.timeout_param()];
         if let Some(t) = time {
             form.push(("time", format_time(t)));
         }
-        let (data, warnings) = self.call(paths::QUERY, &form).await?;
-        parse_result(&data, warnings)
+        Ok(form)
+    }
+
+    pub async fn query(&self, query: &str, time: Option<f64>) -> Result<QueryResult, PromError> {
+        let form = self.instant_form(query, time)?;
+        self.query_call(paths::QUERY, &form).await
     }
 
     /// Checks the configured limits before Prometheus is asked anything.
@@ -270,6 +315,25 @@ impl PromClient {
         Ok(())
     }
 
+    /// The form of a range query, once the query and its range pass the limits.
+    fn range_form(
+        &self,
+        query: &str,
+        start: f64,
+        end: f64,
+        step: f64,
+    ) -> Result<Vec<(&'static str, String)>, PromError> {
+        check_query(query)?;
+        self.check_range(start, end, step)?;
+        Ok(vec![
+            ("query", query.to_owned()),
+            ("start", format_time(start)),
+            ("end", format_time(end)),
+            ("step", format!("{step}")),
+            self.timeout_param(),
+        ])
+    }
+
     pub async fn query_range(
         &self,
         query: &str,
@@ -277,17 +341,8 @@ impl PromClient {
         end: f64,
         step: f64,
     ) -> Result<QueryResult, PromError> {
-        check_query(query)?;
-        self.check_range(start, end, step)?;
-        let form = vec![
-            ("query", query.to_owned()),
-            ("start", format_time(start)),
-            ("end", format_time(end)),
-            ("step", format!("{step}")),
-            self.timeout_param(),
-        ];
-        let (data, warnings) = self.call(paths::QUERY_RANGE, &form).await?;
-        parse_result(&data, warnings)
+        let form = self.range_form(query, start, end, step)?;
+        self.query_call(paths::QUERY_RANGE, &form).await
     }
 
     pub async fn series(
@@ -306,11 +361,11 @@ impl PromClient {
         if let Some(e) = end {
             form.push(("end", format_time(e)));
         }
-        Ok(self.call(paths::SERIES, &form).await?.0)
+        self.call(paths::SERIES, &form).await
     }
 
     pub async fn labels(&self) -> Result<Value, PromError> {
-        Ok(self.call(paths::LABELS, &[]).await?.0)
+        self.call(paths::LABELS, &[]).await
     }
 
     /// Values of one label; the name is validated, then appended as a single path segment.
@@ -358,12 +413,6 @@ impl PromClient {
 }
 
 /// reqwest errors print the URL; keep the message without it (no credentials in URLs leak).
-fn to_json(result: &QueryResult) -> Result<Bytes, PromError> {
-    serde_json::to_vec(result)
-        .map(Bytes::from)
-        .map_err(|e| PromError::BadResponse(format!("cannot encode the result: {e}")))
-}
-
 fn without_url(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     if let Some(url) = e.url() {
@@ -401,57 +450,9 @@ fn string_map(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn point(v: &Value) -> Option<(f64, String)> {
-    let t = v[0].as_f64()?;
-    let text = v[1].as_str()?.to_owned();
-    Some((t, text))
-}
-
-/// Turns Prometheus's `data` into a [`QueryResult`].
-pub fn parse_result(data: &Value, warnings: Vec<String>) -> Result<QueryResult, PromError> {
-    let bad = |what: &str| PromError::BadResponse(format!("malformed {what} result"));
-    let result_type = match data["resultType"].as_str() {
-        Some("vector") => ResultType::Vector,
-        Some("matrix") => ResultType::Matrix,
-        Some("scalar") => ResultType::Scalar,
-        Some("string") => ResultType::String,
-        _ => return Err(bad("query")),
-    };
-    let series = match result_type {
-        ResultType::Scalar | ResultType::String => {
-            let (t, text) = point(&data["result"]).ok_or_else(|| bad("scalar"))?;
-            let points =
-                text.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| vec![[t, v]]).unwrap_or_default();
-            vec![Series { labels: BTreeMap::new(), points, last_text: Some(text) }]
-        }
-        ResultType::Vector | ResultType::Matrix => {
-            let items = data["result"].as_array().ok_or_else(|| bad("vector"))?;
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                let raw: Vec<(f64, String)> = if result_type == ResultType::Vector {
-                    point(&item["value"]).into_iter().collect()
-                } else {
-                    item["values"].as_array().ok_or_else(|| bad("matrix"))?.iter().filter_map(point).collect()
-                };
-                let last_text = raw.last().map(|(_, t)| t.clone());
-                let points = raw
-                    .into_iter()
-                    .filter_map(|(t, text)| {
-                        text.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| [t, v])
-                    })
-                    .collect();
-                out.push(Series { labels: string_map(&item["metric"]), points, last_text });
-            }
-            out
-        }
-    };
-    Ok(QueryResult { result_type, series, warnings })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn client() -> PromClient {
         PromClient::new(&PrometheusSettings {
@@ -491,22 +492,5 @@ mod tests {
         assert!(!is_label_name("../admin"));
         assert!(!is_label_name("9x"));
         assert!(!is_label_name(""));
-    }
-
-    #[test]
-    fn parses_matrix_and_drops_non_finite() {
-        let data = json!({"resultType": "matrix", "result": [
-            {"metric": {"job": "a"}, "values": [[1.0, "1.5"], [2.0, "NaN"], [3.0, "2"]]}]});
-        let r = parse_result(&data, vec![]).expect("parse");
-        assert_eq!(r.series[0].points, vec![[1.0, 1.5], [3.0, 2.0]]);
-        assert_eq!(r.series[0].last_text.as_deref(), Some("2"));
-    }
-
-    #[test]
-    fn parses_scalar() {
-        let r =
-            parse_result(&json!({"resultType": "scalar", "result": [5.0, "+Inf"]}), vec![]).expect("parse");
-        assert!(r.series[0].points.is_empty());
-        assert_eq!(r.series[0].last_text.as_deref(), Some("+Inf"));
     }
 }

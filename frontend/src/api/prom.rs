@@ -2,6 +2,7 @@
 //! alerts of one environment or of the current one (`env_alerts` asks every environment).
 
 use triage_shared::ApiError;
+use triage_shared::prom::answer::QueryAnswer;
 use triage_shared::prom::{Alert, InstantParams, LiveQuery, QueryResult, RangeParams};
 
 use super::{get_json, get_json_in};
@@ -9,7 +10,8 @@ use crate::format::url::query_string;
 
 pub async fn query_range(query: &str, start: f64, end: f64, step: f64) -> Result<QueryResult, ApiError> {
     let params = RangeParams { query: query.to_owned(), start: millis(start), end: millis(end), step };
-    get_json(&format!("/api/prom/query_range?{}", query_string(&params))).await
+    // The query routes forward Prometheus's own answer; it is read here, in one pass.
+    get_json::<QueryAnswer>(&format!("/api/prom/query_range?{}", query_string(&params))).await.map(|a| a.0)
 }
 
 /// Unix seconds to the millisecond, as the console has always sent them.
@@ -19,7 +21,7 @@ fn millis(seconds: f64) -> f64 {
 
 pub async fn query(query: &str, time: Option<f64>) -> Result<QueryResult, ApiError> {
     let params = InstantParams { query: query.to_owned(), time: time.map(millis) };
-    get_json(&format!("/api/prom/query?{}", query_string(&params))).await
+    get_json::<QueryAnswer>(&format!("/api/prom/query?{}", query_string(&params))).await.map(|a| a.0)
 }
 
 pub async fn alerts() -> Result<Vec<Alert>, ApiError> {

@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: Triage's benchmarks, each figure next to a baseline measured in the same
 //! run on the same machine, printed as a ratio. Medians over repeated runs after a warm-up.
 //!
-//! (a) query latency through the backend vs straight to Prometheus;
+//! (a) query latency through the release backend (its own process) vs the same request sent
+//!     straight to Prometheus, for a small, a dashboard-size and a large answer;
 //! (b) upstream Prometheus queries per refresh with 1, 50 and 200 live viewers (counted by
 //!     Prometheus itself);
 //! (c) chart draw time in headless Chromium vs uPlot drawing the same data in the same browser;
@@ -43,6 +44,8 @@ mod flows;
 mod kafka;
 #[path = "bench/platform.rs"]
 mod platform;
+#[path = "bench/proxy.rs"]
+mod proxy;
 
 fn median(v: Vec<f64>) -> f64 {
     percentile(&sorted(v), 0.5)
@@ -59,53 +62,6 @@ struct Row {
     baseline: String,
     ratio: String,
     target: String,
-}
-
-async fn bench_proxy(app: &TestApp, prom: &Prometheus, rows: &mut Vec<Row>) -> Result<()> {
-    println!("(a) proxy overhead: warming up…");
-    let http = reqwest::Client::new();
-    let direct_url = format!("{}/api/v1/query", prom.url);
-    let proxy_url = app.url("/api/prom/query");
-    for _ in 0..50 {
-        let query = "sum by (job) (up)";
-        http.get(&direct_url).query(&[("query", query)]).send().await?.bytes().await?;
-        http.get(&proxy_url).query(&[("query", query)]).send().await?.bytes().await?;
-    }
-    // Repeated: one dashboard query asked again and again (Triage reuses its answer for
-    // `cache_ttl_ms`). Distinct: a different query text each time, so every request goes upstream.
-    for distinct in [false, true] {
-        let (mut direct, mut proxied) = (Vec::new(), Vec::new());
-        for i in 0..600 {
-            let query = if distinct {
-                format!("sum by (job) (up) + {i} * 0")
-            } else {
-                "sum by (job) (up)".to_owned()
-            };
-            // Alternate the order so neither side always runs on a warmer cache.
-            for side in if i % 2 == 0 { [0, 1] } else { [1, 0] } {
-                let started = Instant::now();
-                let url = if side == 0 { &direct_url } else { &proxy_url };
-                let r = http.get(url).query(&[("query", &query)]).send().await?;
-                anyhow::ensure!(r.status().is_success(), "query failed: {}", r.status());
-                r.bytes().await?;
-                let ms = started.elapsed().as_secs_f64() * 1000.0;
-                if side == 0 { direct.push(ms) } else { proxied.push(ms) }
-            }
-        }
-        let (direct, proxied) = (sorted(direct), sorted(proxied));
-        let kind = if distinct { "a distinct query each time" } else { "the same query repeated" };
-        for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
-            let (d, t) = (percentile(&direct, p), percentile(&proxied, p));
-            rows.push(Row {
-                figure: format!("(a) query latency {name} through Triage, {kind}"),
-                measured: format!("{t:.3} ms"),
-                baseline: format!("{d:.3} ms direct to Prometheus"),
-                ratio: format!("{:.2}×", t / d),
-                target: "≤ 1.05× (p50)".to_owned(),
-            });
-        }
-    }
-    Ok(())
 }
 
 async fn bench_fanout(app: &TestApp, prom: &Prometheus, rows: &mut Vec<Row>) -> Result<()> {
@@ -340,7 +296,10 @@ async fn main() -> Result<()> {
     if wanted("first-load") {
         platform::first_load(&mut rows).await?;
     }
-    if wanted("proxy") || wanted("fanout") || wanted("chart") {
+    if wanted("proxy") {
+        proxy::proxy(&mut rows).await?;
+    }
+    if wanted("fanout") || wanted("chart") {
         require_frontend()?;
         let prom = Prometheus::start(&[]).await?;
         // The fan-out's viewers stand for many people: one caller's stream limit is raised.
@@ -352,9 +311,6 @@ async fn main() -> Result<()> {
         let app = TestApp::start_with(settings).await?;
         if wanted("chart") {
             bench_chart(&app, &mut rows).await?;
-        }
-        if wanted("proxy") {
-            bench_proxy(&app, &prom, &mut rows).await?;
         }
         if wanted("fanout") {
             bench_fanout(&app, &prom, &mut rows).await?;
