@@ -1,14 +1,15 @@
 #![no_main]
-//! `prometheus::parse_result` on arbitrary answers: JSON text as Prometheus might send it
-//! (the seeds are real answers), or a JSON tree built from the bytes with Prometheus's keys and
-//! numeric-looking strings. It never panics; every point it returns is finite (a chart can place
-//! it and JSON can carry it); the answer it hands the browser reads back as itself; each series
-//! keeps the text of its last raw value.
+//! The one-pass reader of Prometheus's query answers (`QueryAnswer`, used by the backend for its
+//! own queries and by the browser for the forwarded query routes) on arbitrary `data`: JSON text
+//! as Prometheus might send it (the seeds are real answers), or a JSON tree built from the bytes
+//! with Prometheus's keys and numeric-looking strings, wrapped in a success envelope. It never
+//! panics; every point it returns is finite (a chart can place it and JSON can carry it); the
+//! result reads back as itself once encoded; each series keeps the text of its last raw value.
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Number, Value};
-use triage::prometheus::parse_result;
+use triage_shared::prom::answer::QueryAnswer;
 use triage_shared::prom::{QueryResult, ResultType};
 
 const KEYS: [&str; 8] = ["resultType", "result", "metric", "value", "values", "__name__", "job", "0"];
@@ -62,7 +63,9 @@ fn data(bytes: &[u8]) -> Option<Value> {
 
 fuzz_target!(|bytes: &[u8]| {
     let Some(data) = data(bytes) else { return };
-    let Ok(result) = parse_result(&data, vec!["w".to_owned()]) else { return };
+    let envelope = serde_json::json!({ "status": "success", "data": data, "warnings": ["w"] });
+    let text = serde_json::to_vec(&envelope).expect("a JSON tree encodes");
+    let Ok(QueryAnswer(result)) = serde_json::from_slice::<QueryAnswer>(&text) else { return };
     assert_eq!(result.warnings, ["w"]);
     for s in &result.series {
         for [t, v] in &s.points {
