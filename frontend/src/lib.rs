@@ -15,12 +15,13 @@ pub mod widgets;
 
 use leptos::prelude::*;
 use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{Lazy, path};
 
 use crate::components::environment::{EnvBanner, EnvPicker, UnknownEnvNotice};
 use crate::components::footer::Footer;
 use crate::pages::{
-    alerts, approvals, audit, bench, explore, kafka, kubernetes, not_found, overview, postgres, runbooks,
+    AlertsPage, ApprovalsPage, AuditPage, BenchPage, ExplorePage, KafkaPage, KubernetesPage, PostgresPage,
+    RunbookFlowPage, RunbookListPage, not_found, overview,
 };
 
 /// One entry of the main navigation: label, path, test id and keyboard shortcut (`g` then key).
@@ -99,19 +100,22 @@ pub fn App() -> impl IntoView {
                     }>
                         <Routes fallback=not_found::NotFound>
                             <Route path=path!("/") view=overview::Overview />
-                            <Route path=path!("/runbooks") view=runbooks::RunbookList />
-                            <Route path=path!("/runbooks/:id") view=runbooks::RunbookFlow />
-                            <Route path=path!("/runbooks/:id/runs/:run_id") view=runbooks::RunbookFlow />
-                            <Route path=path!("/alerts") view=alerts::Alerts />
-                            <Route path=path!("/explore") view=explore::Explore />
-                            <Route path=path!("/kubernetes") view=kubernetes::Kubernetes />
-                            <Route path=path!("/postgres") view=postgres::Postgres />
-                            <Route path=path!("/kafka") view=kafka::Kafka />
-                            <Route path=path!("/kafka/:tab") view=kafka::Kafka />
-                            <Route path=path!("/kafka/:tab/:name") view=kafka::Kafka />
-                            <Route path=path!("/approvals") view=approvals::Approvals />
-                            <Route path=path!("/audit") view=audit::Audit />
-                            <Route path=path!("/bench/chart") view=bench::ChartBench />
+                            <Route path=path!("/runbooks") view={Lazy::<RunbookListPage>::new()} />
+                            <Route path=path!("/runbooks/:id") view={Lazy::<RunbookFlowPage>::new()} />
+                            <Route
+                                path=path!("/runbooks/:id/runs/:run_id")
+                                view={Lazy::<RunbookFlowPage>::new()}
+                            />
+                            <Route path=path!("/alerts") view={Lazy::<AlertsPage>::new()} />
+                            <Route path=path!("/explore") view={Lazy::<ExplorePage>::new()} />
+                            <Route path=path!("/kubernetes") view={Lazy::<KubernetesPage>::new()} />
+                            <Route path=path!("/postgres") view={Lazy::<PostgresPage>::new()} />
+                            <Route path=path!("/kafka") view={Lazy::<KafkaPage>::new()} />
+                            <Route path=path!("/kafka/:tab") view={Lazy::<KafkaPage>::new()} />
+                            <Route path=path!("/kafka/:tab/:name") view={Lazy::<KafkaPage>::new()} />
+                            <Route path=path!("/approvals") view={Lazy::<ApprovalsPage>::new()} />
+                            <Route path=path!("/audit") view={Lazy::<AuditPage>::new()} />
+                            <Route path=path!("/bench/chart") view={Lazy::<BenchPage>::new()} />
                         </Routes>
                     </ErrorBoundary>
                 </main>

@@ -11,6 +11,8 @@ use crate::process::{ManagedChild, wait_until};
 
 pub struct Browser {
     pub client: Client,
+    /// chromedriver's base URL, for its Chromium-only endpoints.
+    driver_url: String,
     _profile: tempfile::TempDir,
     _driver: ManagedChild,
 }
@@ -74,7 +76,34 @@ impl Browser {
             .with_context(|| {
                 format!("cannot open a Chromium session; chromedriver said:\n{}", driver.log())
             })?;
-        Ok(Self { client, _profile: profile, _driver: driver })
+        Ok(Self {
+            client,
+            driver_url: format!("http://127.0.0.1:{port}"),
+            _profile: profile,
+            _driver: driver,
+        })
+    }
+
+    /// Emulates a slower network for what the page loads from now on (chromedriver's network
+    /// conditions, the same emulation as DevTools' throttling): `latency_ms` added to each
+    /// request and `bytes_per_sec` down and up.
+    pub async fn throttle_network(&self, latency_ms: u64, bytes_per_sec: u64) -> Result<()> {
+        let session = self.client.session_id().await?.context("the browser has no WebDriver session")?;
+        let url = format!("{}/session/{session}/chromium/network_conditions", self.driver_url);
+        let body = serde_json::json!({ "network_conditions": {
+            "offline": false,
+            "latency": latency_ms,
+            "download_throughput": bytes_per_sec,
+            "upload_throughput": bytes_per_sec,
+        }});
+        let response = reqwest::Client::new().post(&url).json(&body).send().await?;
+        let status = response.status();
+        anyhow::ensure!(
+            status.is_success(),
+            "chromedriver refused network conditions: {}",
+            response.text().await?
+        );
+        Ok(())
     }
 
     /// Waits up to 15 s for an element with `data-testid=id`.

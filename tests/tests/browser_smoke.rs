@@ -1,5 +1,6 @@
 //! Browser smoke test: the app mounts in real headless Chromium, navigation works, deep links
-//! land on their page with their parameters, the theme is remembered. Saves screenshots under
+//! land on their page with their parameters, the theme is remembered, and each page's code is
+//! fetched only when the page first opens (the bundle is split by page). Saves screenshots under
 //! `target/test-output/`.
 
 use fantoccini::Locator;
@@ -32,8 +33,11 @@ async fn scenario(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
     let version = browser.wait_testid("backend-version").await?.text().await?;
     assert!(version.contains("triage"), "footer says {version:?}");
     browser.screenshot("smoke-overview").await?;
+    let mut loaded = wasm_loaded(browser).await?;
+    assert_eq!(loaded.len(), 1, "Overview loads the main module alone, got {loaded:?}");
 
-    // Navigation by clicking the nav links (client-side routing, no reload).
+    // Navigation by clicking the nav links (client-side routing, no reload). Each page but
+    // Overview fetches its own chunk the first time it opens, and nothing when it opens again.
     for (link, page, path) in [
         ("nav-explore", "page-explore", "/explore"),
         ("nav-kubernetes", "page-kubernetes", "/kubernetes"),
@@ -53,7 +57,20 @@ async fn scenario(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
             .attr("aria-current")
             .await?;
         assert_eq!(current.as_deref(), Some("page"), "{link} is not marked as the current page");
+        let now = wasm_loaded(browser).await?;
+        let fetched: Vec<&String> = now.iter().filter(|f| !loaded.contains(f)).collect();
+        if page == "page-overview" {
+            assert!(fetched.is_empty(), "back on Overview, {fetched:?} were fetched");
+        } else {
+            assert!(!fetched.is_empty(), "{page} opened without fetching a chunk of its own");
+        }
+        loaded = now;
     }
+    browser.wait_testid("nav-explore").await?.click().await?;
+    browser.wait_testid("page-explore").await?;
+    assert_eq!(wasm_loaded(browser).await?, loaded, "a page opened again fetches no chunk");
+    browser.wait_testid("nav-overview").await?.click().await?;
+    browser.wait_testid("page-overview").await?;
 
     // A deep link, as an alert's runbook_url would open it.
     client
@@ -90,4 +107,17 @@ async fn scenario(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
     browser.wait_testid("app-shell").await?;
     assert_eq!(theme().await?, after, "the theme must be remembered across reloads");
     Ok(())
+}
+
+/// The wasm files the page has fetched so far (Resource Timing), each once, in the order fetched.
+async fn wasm_loaded(browser: &Browser) -> anyhow::Result<Vec<String>> {
+    let names = browser
+        .client
+        .execute(
+            "return [...new Set(performance.getEntriesByType('resource')\
+             .map(e => new URL(e.name).pathname).filter(p => p.endsWith('.wasm')))];",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(names)?)
 }

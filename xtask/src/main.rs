@@ -5,9 +5,10 @@
 //! - `test`:  set-up, then every check CI runs (fmt, clippy, release wasm build, all tests, a
 //!   bounded run of every fuzz target)
 //! - `fuzz`:  the fuzz step of `test` alone
-//! - `frontend`: build the release frontend into `dist/`
+//! - `frontend`: build the release frontend into `dist/` (`--no-setup`: the tools are there)
 
 mod demo;
+mod frontend;
 mod procs;
 mod setup;
 
@@ -19,12 +20,12 @@ use anyhow::{Context, Result, bail};
 
 const USAGE: &str = "usage: cargo xtask <setup | demo | test | fuzz | frontend | bench>
 
-  setup      install missing tools (wasm32 target, trunk, wasm-bindgen-cli, Debian and npm packages)
+  setup      install missing tools (wasm32 target, wasm-bindgen-cli, Debian and npm packages)
   demo       set up, build, and run the console on http://127.0.0.1:8080 (Ctrl-C stops it)
   test       set up, then run everything CI runs: fmt, clippy, release wasm build, all tests,
              then every fuzz target for TRIAGE_FUZZ_SECS seconds (default 20; 0 skips them)
   fuzz       only the fuzz step of `test`: build the fuzz targets, run each TRIAGE_FUZZ_SECS s
-  frontend   build the release frontend into dist/
+  frontend   build the release frontend into dist/, split by page (--no-setup: skip the set-up)
   bench      run the benchmarks (release build; `bench NAME…` runs only those groups:
              bundle first-load chart proxy fanout memory diagnose-all large-cluster throughput postgres kafka
              environments)";
@@ -44,12 +45,15 @@ fn run() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("setup") => setup::run(&root),
         Some("frontend") => {
-            setup::run(&root)?;
-            build_frontend()
+            // `--no-setup`: the tools are already installed (the Containerfile's build stage).
+            if args.get(1).map(String::as_str) != Some("--no-setup") {
+                setup::run(&root)?;
+            }
+            build_frontend(&[])
         }
         Some("demo") => {
             setup::run(&root)?;
-            build_frontend()?;
+            build_frontend(&[])?;
             demo::run(&root, &args[1..])
         }
         Some("test") => {
@@ -63,7 +67,8 @@ fn run() -> Result<()> {
         }
         Some("bench") => {
             setup::run(&root)?;
-            build_frontend()?;
+            // The chart benchmark's page (`/bench/chart`) is built only here.
+            build_frontend(&["bench"])?;
             bench(&args[1..])
         }
         Some("-h" | "--help" | "help") | None => {
@@ -113,65 +118,18 @@ pub fn step(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
     Ok(())
 }
 
-fn build_frontend() -> Result<()> {
-    step("build the frontend (trunk, release, offline)", || {
-        run_cmd(Command::new("trunk").args(["build", "--release", "--offline"]))?;
-        precompress()?;
-        report_bundle_size()
+/// The release frontend into `dist/` (see `frontend.rs`); `features` of `triage-frontend`, such
+/// as `bench` for the chart benchmark's page.
+fn build_frontend(features: &[&str]) -> Result<()> {
+    step("build the frontend (release, split by page, offline)", || {
+        frontend::build(&workspace_root(), features)
     })
-}
-
-/// Writes `NAME.br` (brotli -q 11) and `NAME.gz` (gzip -9) beside each text and wasm file of
-/// `dist/`: the backend serves these as they are, so no request pays for compressing the
-/// bundle and the browser gets the smallest encoding it accepts.
-fn precompress() -> Result<()> {
-    for entry in std::fs::read_dir("dist").context("dist/ missing after the build")? {
-        let path = entry?.path();
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
-        if !matches!(ext, "wasm" | "js" | "css" | "html" | "svg") {
-            continue;
-        }
-        run_cmd(Command::new("brotli").args(["-q", "11", "-f", "-k"]).arg(&path))?;
-        run_cmd(Command::new("gzip").args(["-9", "-f", "-k"]).arg(&path))?;
-    }
-    Ok(())
-}
-
-/// Prints the size of what the browser downloads, raw and gzipped.
-fn report_bundle_size() -> Result<()> {
-    let mut raw = 0u64;
-    let mut gz = 0u64;
-    for entry in std::fs::read_dir("dist").context("dist/ missing after the build")? {
-        let path = entry?.path();
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
-        if !matches!(ext, "wasm" | "js" | "css" | "html") {
-            continue;
-        }
-        raw += std::fs::metadata(&path)?.len();
-        let out = Command::new("gzip").args(["-9", "-c"]).arg(&path).output().context("gzip")?;
-        gz += out.stdout.len() as u64;
-    }
-    let br: u64 = std::fs::read_dir("dist")?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.to_string_lossy();
-            [".wasm.br", ".js.br", ".css.br", ".html.br"].iter().any(|x| name.ends_with(x))
-        })
-        .filter_map(|p| std::fs::metadata(p).ok().map(|m| m.len()))
-        .sum();
-    println!(
-        "bundle (wasm+js+css+html): {:.1} KB raw, {:.1} KB gzipped, {:.1} KB brotli (served)",
-        raw as f64 / 1024.0,
-        gz as f64 / 1024.0,
-        br as f64 / 1024.0
-    );
-    Ok(())
 }
 
 fn test_all() -> Result<()> {
     step("format check", || run_cmd(Command::new("cargo").args(["fmt", "--all", "--", "--check"])))?;
     // The browser tests load dist/, so the release frontend is built before the tests.
-    build_frontend()?;
+    build_frontend(&[])?;
     step("clippy (all targets, warnings are errors)", || {
         run_cmd(Command::new("cargo").args([
             "clippy",

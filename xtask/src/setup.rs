@@ -1,7 +1,7 @@
 //! Installs what the build, the demo and the tests need, only when it is missing.
 //!
 //! Every check is cheap (a version query), so a machine that has everything passes in a second.
-//! Versions are pinned: trunk 0.21.14 (0.22 needs a newer rustc), wasm-bindgen-cli exactly as in
+//! Versions are pinned: wasm-bindgen-cli exactly as in
 //! Cargo.lock, binaryen 132 from npm (Debian's binaryen 108 emits modules browsers reject), and
 //! npm's `oidc-provider` 9 (the OpenID provider of the SSO tests and of `demo --sso`), schemathesis
 //! with its dependencies exactly as `tests/schemathesis/requirements.txt` pins them (a venv in
@@ -24,7 +24,6 @@ use crate::{run_cmd, step};
 const SCHEMATHESIS_VENV: &str = "target/tools/schemathesis";
 const SCHEMATHESIS_REQUIREMENTS: &str = "tests/schemathesis/requirements.txt";
 
-const TRUNK_VERSION: &str = "0.21.14";
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
 const DEBIAN_PACKAGES: [&str; 8] =
     ["prometheus", "chromium", "chromium-driver", "postgresql-15", "wrk", "brotli", "kcat", "openssl"];
@@ -68,10 +67,8 @@ pub fn run(root: &Path) -> Result<()> {
         wasm_target()?;
         rust_components()?;
         debian_packages()?;
-        trunk()?;
         let lock_version = wasm_bindgen_lock_version(root)?;
         wasm_bindgen_cli(&lock_version)?;
-        trunk_pin_matches(root, &lock_version)?;
         cargo_fuzz()?;
         npm_tools(root)?;
         schemathesis(root)?;
@@ -158,16 +155,6 @@ fn debian_packages() -> Result<()> {
     })
 }
 
-fn trunk() -> Result<()> {
-    if probe("trunk", &["--version"]).is_some_and(|v| v.contains(TRUNK_VERSION)) {
-        println!("ok: trunk {TRUNK_VERSION}");
-        return Ok(());
-    }
-    println!("installing: trunk {TRUNK_VERSION} from crates.io (about 7 minutes on 2 cores)");
-    run_cmd(Command::new("cargo").args(["install", "trunk", "--locked", "--version", TRUNK_VERSION]))
-        .context("cannot install trunk")
-}
-
 /// cargo-fuzz builds and runs the libFuzzer targets of `fuzz/` (on stable with
 /// `RUSTC_BOOTSTRAP=1`, which `cargo xtask test` sets for it alone).
 fn cargo_fuzz() -> Result<()> {
@@ -212,26 +199,6 @@ fn wasm_bindgen_cli(version: &str) -> Result<()> {
     // Not --locked: its lock file pins a webpki-roots version that is no longer published.
     run_cmd(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--force", "--version", version]))
         .context("cannot install wasm-bindgen-cli")
-}
-
-fn trunk_pin_matches(root: &Path, lock_version: &str) -> Result<()> {
-    let trunk_toml = std::fs::read_to_string(root.join("Trunk.toml")).context("cannot read Trunk.toml")?;
-    let pinned = trunk_toml
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("wasm_bindgen = \""))
-        .map(|v| v.trim_end_matches('"').to_owned());
-    match pinned {
-        Some(v) if v == lock_version => {
-            println!("ok: Trunk.toml pins wasm-bindgen {v}, as Cargo.lock");
-            Ok(())
-        }
-        Some(v) => bail!(
-            "Trunk.toml pins wasm_bindgen = \"{v}\" but Cargo.lock has wasm-bindgen {lock_version}. \
-             Set `wasm_bindgen = \"{lock_version}\"` under [tools] in Trunk.toml (and pin \
-             wasm-bindgen = \"={lock_version}\" in Cargo.toml), then run `cargo xtask setup`."
-        ),
-        None => bail!("Trunk.toml has no [tools] wasm_bindgen pin; add wasm_bindgen = \"{lock_version}\""),
-    }
 }
 
 /// schemathesis from PyPI, every package pinned, in a venv of its own; reinstalled whole when the

@@ -16,7 +16,8 @@ struct Dist;
 const INDEX: &str = "index.html";
 
 /// The Content-Security-Policy of the console's pages: scripts only from Triage itself plus the
-/// inline scripts of `index.html` by hash (Trunk's module loader, the theme snippet), WebAssembly
+/// inline scripts of `index.html` by hash (the module script that starts the app, the theme
+/// snippet), WebAssembly
 /// compiled from those, connections only back to Triage, and no framing by other sites.
 /// Inline `style` attributes are allowed: the app positions rows and bars with them.
 pub fn content_security_policy() -> String {
@@ -84,7 +85,7 @@ pub async fn serve_frontend(uri: Uri, headers: HeaderMap) -> Response {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "The Triage frontend is not built. Run `cargo xtask demo` (or `trunk build --release`) \
+            "The Triage frontend is not built. Run `cargo xtask demo` (or `cargo xtask frontend`) \
              from the repository root, then reload.",
         )
             .into_response();
@@ -124,15 +125,20 @@ fn file_response(path: &str, mime: &str, file: rust_embed::EmbeddedFile) -> Resp
     response
 }
 
-/// Trunk names built files `name-<hex digits>[_bg].ext`, the digits a 64-bit content hash written
-/// without leading zeros (so usually 16, sometimes fewer: `73126a116c0cdf` is 14); such a name
-/// changes with its content, so the browser may cache it forever. Eight digits or more count
-/// (a hash shorter than that has a chance of 2⁻³²).
+/// The build (`cargo xtask frontend`) fingerprints what changes between builds: the stylesheet
+/// is `style-<hex digits>.css`, and the app's script, its main module and every chunk a page
+/// loads on demand live in `pkg-<hex digits>/`, the digits a 64-bit hash of the content. Such a
+/// name changes with its content, so the browser may cache it forever. Eight digits or more
+/// count (a hash shorter than that has a chance of 2⁻³²).
 fn is_fingerprinted(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
+    let hashed = |stem: &str| {
+        stem.rsplit_once('-').is_some_and(|(_, h)| h.len() >= 8 && h.chars().all(|c| c.is_ascii_hexdigit()))
+    };
+    let mut segments: Vec<&str> = path.split('/').collect();
+    let name = segments.pop().unwrap_or(path);
     let stem = name.split('.').next().unwrap_or(name);
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
-    stem.rsplit('-').next().is_some_and(|h| h.len() >= 8 && h.chars().all(|c| c.is_ascii_hexdigit()))
+    hashed(stem) || segments.iter().any(|dir| hashed(dir))
 }
 
 #[cfg(test)]
@@ -151,14 +157,14 @@ mod tests {
 
     #[test]
     fn fingerprint_detection() {
-        assert!(is_fingerprinted("triage-frontend-4f9e1a2b3c4d5e6f_bg.wasm"));
         assert!(is_fingerprinted("style-0123456789abcdef.css"));
-        assert!(
-            is_fingerprinted("triage-frontend-73126a116c0cdf_bg.wasm"),
-            "a hash with leading zeros dropped"
-        );
+        assert!(is_fingerprinted("pkg-4f9e1a2b3c4d5e6f/triage-frontend_bg.wasm"));
+        assert!(is_fingerprinted("pkg-4f9e1a2b3c4d5e6f/triage-frontend.js"));
+        assert!(is_fingerprinted("pkg-4f9e1a2b3c4d5e6f/split_3.wasm"), "a page's chunk");
         assert!(!is_fingerprinted("index.html"));
         assert!(!is_fingerprinted("favicon.svg"));
         assert!(!is_fingerprinted("triage-frontend.js"));
+        assert!(!is_fingerprinted("pkg/triage-frontend.js"), "a folder without a hash");
+        assert!(!is_fingerprinted("pkg-beef/triage-frontend.js"), "too short to be a hash");
     }
 }

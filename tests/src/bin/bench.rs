@@ -115,57 +115,103 @@ async fn bench_fanout(app: &TestApp, prom: &Prometheus, rows: &mut Vec<Row>) -> 
     Ok(())
 }
 
+/// (c) The chart's redraw with new data against uPlot's `setData`, like for like: both build
+/// the chart once, then each redraw is timed until the canvas has its pixels (a 1-pixel
+/// `getImageData`), the same data (S series of N/S points, alternating two phases), the same
+/// canvas size, at device pixel ratios 1 and 2, in the same browser.
 async fn bench_chart(app: &TestApp, rows: &mut Vec<Row>) -> Result<()> {
-    let uplot_path = workspace_root().join("tools/node_modules/uplot/dist/uPlot.iife.min.js");
-    let uplot = std::fs::read_to_string(&uplot_path)
-        .with_context(|| format!("{} missing; run `cargo xtask setup`", uplot_path.display()))?;
-    let browser = Browser::start().await?;
-    for points in [1_000usize, 10_000, 100_000, 1_000_000] {
-        println!("(c) chart: {points} points…");
-        browser.client.goto(&app.url(&format!("/bench/chart?points={points}&series=1&runs=9"))).await?;
-        let result = browser
-            .client
-            .wait()
-            .at_most(Duration::from_secs(120))
-            .for_element(Locator::Css("[data-testid=\"bench-result\"]"))
-            .await?;
-        let ours: f64 = result.attr("data-median-ms").await?.unwrap_or_default().parse()?;
-        let script = r#"
-            const [src, n, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
-            (0, eval)(src);
-            const xs = new Float64Array(n), ys = new Float64Array(n);
-            for (let i = 0; i < n; i++) { xs[i] = 1.7e9 + i; ys[i] = Math.sin(i / 500) * 100 + Math.cos(i / 37) * 10; }
-            const el = document.createElement('div');
-            document.body.appendChild(el);
-            const opts = { width: 1000, height: 300, series: [{}, { stroke: 'rgb(31,119,180)', width: 2 }] };
-            (async () => {
-              const times = [];
-              for (let r = 0; r < 9; r++) {
-                const t0 = performance.now();
-                const u = new uPlot(opts, [xs, ys], el);
-                await new Promise(res => queueMicrotask(res)); // uPlot commits its draw in a microtask
-                times.push(performance.now() - t0);
-                u.destroy();
-              }
-              times.sort((a, b) => a - b);
-              done(times[Math.floor(times.length / 2)]);
-            })();
-        "#;
-        let theirs = browser
-            .client
-            .execute_async(script, vec![serde_json::json!(uplot), serde_json::json!(points)])
-            .await?
-            .as_f64()
-            .unwrap_or(f64::NAN);
-        rows.push(Row {
-            figure: format!("(c) chart draw, {points} points"),
-            measured: format!("{ours:.2} ms"),
-            baseline: format!("{theirs:.2} ms uPlot 1.6"),
-            ratio: format!("{:.2}×", ours / theirs),
-            target: if points == 100_000 { "≤ 0.8× at 100k".to_owned() } else { "—".to_owned() },
-        });
+    const RUNS: usize = 9;
+    let uplot_dir = workspace_root().join("tools/node_modules/uplot");
+    let uplot = std::fs::read_to_string(uplot_dir.join("dist/uPlot.iife.min.js"))
+        .with_context(|| format!("{} missing; run `cargo xtask setup`", uplot_dir.display()))?;
+    let package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(uplot_dir.join("package.json"))?)?;
+    let version = package["version"].as_str().unwrap_or("?").to_owned();
+    for ratio in [1.0, 2.0] {
+        let browser = Browser::start_scaled(ratio).await?;
+        for series in [1usize, 10, 50] {
+            for points in [1_000usize, 10_000, 100_000, 1_000_000] {
+                println!("(c) chart: {points} points in {series} series at pixel ratio {ratio}…");
+                browser
+                    .client
+                    .goto(&app.url(&format!("/bench/chart?points={points}&series={series}&runs={RUNS}")))
+                    .await?;
+                let result = browser
+                    .client
+                    .wait()
+                    .at_most(Duration::from_secs(180))
+                    .for_element(Locator::Css("[data-testid=\"bench-result\"]"))
+                    .await?;
+                let ours: f64 = result.attr("data-median-ms").await?.unwrap_or_default().parse()?;
+                let script = r#"
+                    const [src, n, s, runs, done] = [arguments[0], arguments[1], arguments[2], arguments[3],
+                                                     arguments[arguments.length - 1]];
+                    (0, eval)(src);
+                    const per = Math.floor(n / s);
+                    const make = (phase) => {
+                      const xs = new Float64Array(per);
+                      for (let i = 0; i < per; i++) xs[i] = 1.7e9 + i;
+                      const out = [xs];
+                      for (let k = 0; k < s; k++) {
+                        const ys = new Float64Array(per);
+                        for (let i = 0; i < per; i++) {
+                          ys[i] = Math.sin(i / 500 + k + phase) * 100 + Math.cos(i / 37) * 10 + k * 10;
+                        }
+                        out.push(ys);
+                      }
+                      return out;
+                    };
+                    const data = [make(0), make(1)];
+                    const el = document.createElement('div');
+                    document.body.appendChild(el);
+                    const opts = { width: 1000, height: 300, series: [{}] };
+                    for (let k = 0; k < s; k++) opts.series.push({ label: 'series ' + k, stroke: 'rgb(31,119,180)', width: 1.5 });
+                    (async () => {
+                      const u = new uPlot(opts, data[0], el);
+                      // uPlot commits a draw in a microtask; the 1-pixel read waits for its pixels.
+                      await new Promise(res => queueMicrotask(res));
+                      u.ctx.getImageData(0, 0, 1, 1);
+                      const times = [];
+                      for (let r = 0; r < runs; r++) {
+                        const t0 = performance.now();
+                        u.setData(data[(r + 1) % 2]);
+                        await new Promise(res => queueMicrotask(res));
+                        u.ctx.getImageData(0, 0, 1, 1);
+                        times.push(performance.now() - t0);
+                      }
+                      u.destroy();
+                      el.remove();
+                      times.sort((a, b) => a - b);
+                      done(times[Math.floor(times.length / 2)]);
+                    })();
+                "#;
+                let theirs = browser
+                    .client
+                    .execute_async(
+                        script,
+                        vec![
+                            serde_json::json!(uplot),
+                            serde_json::json!(points),
+                            serde_json::json!(series),
+                            serde_json::json!(RUNS),
+                        ],
+                    )
+                    .await?
+                    .as_f64()
+                    .unwrap_or(f64::NAN);
+                rows.push(Row {
+                    figure: format!(
+                        "(c) chart redraw, {points} points in {series} series, pixel ratio {ratio}"
+                    ),
+                    measured: format!("{ours:.2} ms"),
+                    baseline: format!("{theirs:.2} ms uPlot {version} setData"),
+                    ratio: format!("{:.2}×", ours / theirs),
+                    target: "≤ 0.8×".to_owned(),
+                });
+            }
+        }
+        browser.close().await?;
     }
-    browser.close().await?;
     Ok(())
 }
 
@@ -291,7 +337,7 @@ async fn main() -> Result<()> {
     let wanted = |group: &str| only.is_empty() || only.iter().any(|g| g == group);
     let mut rows = Vec::new();
     if wanted("bundle") {
-        platform::bundle(&mut rows)?;
+        platform::bundle(&mut rows).await?;
     }
     if wanted("first-load") {
         platform::first_load(&mut rows).await?;

@@ -71,8 +71,8 @@ async fn pages(app: &TestApp, envs: usize, answered: usize) -> Result<(f64, f64)
     let (mut o, mut a) = (Vec::new(), Vec::new());
     for run in 0..6 {
         let browser = Browser::start().await?;
-        let t = time_until(&browser, &app.url("/?env=env-0"), &overview, "performance.now()").await?;
-        let u = time_until(&browser, &app.url("/alerts?env=env-0"), &alerts, "performance.now()").await?;
+        let t = time_until(&browser, &app.url("/?env=env-0"), &overview).await?;
+        let u = time_until(&browser, &app.url("/alerts?env=env-0"), &alerts).await?;
         if answered < envs {
             // The hung environment really was still out when the others were counted.
             let asking = browser

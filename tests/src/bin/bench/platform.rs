@@ -24,39 +24,122 @@ fn compressed_len(tool: &str, args: &[&str], path: &std::path::Path) -> Result<u
     Ok(out.stdout.len() as u64)
 }
 
-/// (1) What the browser downloads: wasm + js + css + html of `dist/`, raw, gzip -9 and brotli -q 11.
-pub fn bundle(rows: &mut Vec<Row>) -> Result<()> {
+/// Bytes of the console itself the page has received so far (document, stylesheet, scripts,
+/// wasm; not `/api/` data), from the browser's own Resource Timing: `[transferred, body]`, where
+/// transferred includes the headers and body is the encoded (compressed) body.
+async fn received(browser: &Browser) -> Result<[u64; 2]> {
+    let value = browser
+        .client
+        .execute(
+            "const all = [...performance.getEntriesByType('navigation'), \
+                          ...performance.getEntriesByType('resource')]\
+               .filter(e => !new URL(e.name).pathname.startsWith('/api/'));\
+             return [all.reduce((s, e) => s + e.transferSize, 0), \
+                     all.reduce((s, e) => s + e.encodedBodySize, 0)];",
+            vec![],
+        )
+        .await?;
+    let [transferred, body]: [u64; 2] = serde_json::from_value(value)?;
+    Ok([transferred, body])
+}
+
+/// (1) What the browser downloads, as the browser counts it (Resource Timing, cold cache, brotli
+/// as served): the first page (Overview), then what each other page adds the first time it
+/// opens (its chunks, fetched on demand). Baseline: every file of `dist/` a browser could load,
+/// brotli, i.e. the bundle as one piece.
+pub async fn bundle(rows: &mut Vec<Row>) -> Result<()> {
     println!("(1) bundle size…");
-    let (mut raw, mut gz, mut br) = (0u64, 0u64, 0u64);
-    for entry in std::fs::read_dir(workspace_root().join("dist"))? {
-        let path = entry?.path();
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
-        if !matches!(ext, "wasm" | "js" | "css" | "html") {
-            continue;
+    let mut whole = 0u64;
+    let mut stack = vec![workspace_root().join("dist")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+            if matches!(ext, "wasm" | "js" | "css" | "html") {
+                whole += compressed_len("brotli", &["-q", "11", "-c"], &path)?;
+            }
         }
-        raw += std::fs::metadata(&path)?.len();
-        gz += compressed_len("gzip", &["-9", "-c"], &path)?;
-        br += compressed_len("brotli", &["-q", "11", "-c"], &path)?;
     }
+    let mut settings = triage::config::Settings::default();
+    settings.runbooks.dir = workspace_root().join("runbooks");
+    let app = TestApp::start_with(settings).await?;
+    let browser = Browser::start().await?;
+    browser.client.goto(&app.url("/")).await?;
+    browser.wait_testid("page-overview").await?;
+    let first = received(&browser).await?;
     rows.push(Row {
-        figure: "(1) bundle, gzip -9 (wasm+js+css+html)".to_owned(),
-        measured: kb(gz),
-        baseline: format!("{} raw; {} brotli", kb(raw), kb(br)),
-        ratio: format!("{:.2}× of raw", gz as f64 / raw as f64),
+        figure: "(1) bundle: first page (Overview), transferred (Resource Timing)".to_owned(),
+        measured: kb(first[0]),
+        baseline: format!("{} the whole bundle, brotli; bodies {}", kb(whole), kb(first[1])),
+        ratio: format!("{:.2}× of the whole", first[0] as f64 / whole as f64),
         target: "≤ 250 KB".to_owned(),
     });
+    let mut before = first;
+    let mut total = first[0];
+    for (link, page) in [
+        ("nav-runbooks", "page-runbooks"),
+        ("", "page-runbook"),
+        ("nav-alerts", "page-alerts"),
+        ("nav-explore", "page-explore"),
+        ("nav-kubernetes", "page-kubernetes"),
+        ("nav-postgres", "page-postgres"),
+        ("nav-kafka", "page-kafka"),
+        ("nav-approvals", "page-approvals"),
+        ("nav-audit", "page-audit"),
+    ] {
+        if link.is_empty() {
+            // A flow, opened as a link inside the app is (client-side routing).
+            browser
+                .client
+                .execute(
+                    "const a = document.createElement('a'); a.href = '/runbooks/kafka-consumer-lag'; \
+                     document.body.appendChild(a); a.click();",
+                    vec![],
+                )
+                .await?;
+        } else {
+            browser.wait_testid(link).await?.click().await?;
+        }
+        browser.wait_testid(page).await?;
+        let now = received(&browser).await?;
+        let extra = now[0].saturating_sub(before[0]);
+        total += extra;
+        rows.push(Row {
+            figure: format!("(1) bundle: {page} adds, on first open"),
+            measured: kb(extra),
+            baseline: format!("{} first page", kb(first[0])),
+            ratio: format!("{:.2}× of the first page", extra as f64 / first[0] as f64),
+            target: "reported".to_owned(),
+        });
+        before = now;
+    }
+    rows.push(Row {
+        figure: "(1) bundle: every page opened once, transferred".to_owned(),
+        measured: kb(total),
+        baseline: format!("{} the whole bundle, brotli", kb(whole)),
+        ratio: format!("{:.2}×", total as f64 / whole as f64),
+        target: "reported (the split's cost)".to_owned(),
+    });
+    browser.close().await?;
+    app.stop().await?;
     Ok(())
 }
 
-/// Milliseconds from navigation start until `js_condition` holds, polled every animation frame.
-pub async fn time_until(browser: &Browser, url: &str, js_condition: &str, js_time: &str) -> Result<f64> {
+/// Milliseconds from navigation start until `js_condition` holds, polled every animation frame:
+/// the time is taken in the first frame callback that sees it, so whatever made it true has
+/// been painted (the same rule for Triage and for the baseline).
+pub async fn time_until(browser: &Browser, url: &str, js_condition: &str) -> Result<f64> {
     browser.client.goto(url).await?;
     let script = format!(
         r#"const done = arguments[arguments.length - 1];
            const started = performance.now();
            (function poll() {{
-             if ({js_condition}) {{ done({js_time}); return; }}
-             if (performance.now() - started > 30000) {{ done(-1); return; }}
+             if ({js_condition}) {{ done(performance.now()); return; }}
+             if (performance.now() - started > 60000) {{ done(-1); return; }}
              requestAnimationFrame(poll);
            }})();"#
     );
@@ -65,50 +148,64 @@ pub async fn time_until(browser: &Browser, url: &str, js_condition: &str, js_tim
     Ok(ms)
 }
 
-/// (2) Navigation start → the Overview's first chart drawn, each run in a fresh browser profile
-/// (cold cache). Baseline: Prometheus's own web UI reaching its load event in the same browser.
+/// A network slow enough for the bundle's size to show: 10 Mbit/s each way, 100 ms per request.
+const SLOW_LATENCY_MS: u64 = 100;
+const SLOW_BYTES_PER_SEC: u64 = 10_000_000 / 8;
+
+/// (2) Navigation start → the Overview's first chart drawn and painted, each run in a fresh
+/// browser profile (cold cache). Baseline: Prometheus's own web UI showing a drawn graph of `up`
+/// (`/graph?g0.expr=up&g0.tab=0`, until its chart's SVG path exists), in the same browser, timed
+/// the same way. Once on the machine's loopback, once over an emulated slow network.
 pub async fn first_load(rows: &mut Vec<Row>) -> Result<()> {
     println!("(2) first load…");
     let sb = TestSandbox::start(Incident::Healthy).await?;
     let prom = Prometheus::start(&[("sandbox", sb.sandbox.metrics_addr.to_string())]).await?;
     let app = TestApp::start_with_prometheus(&prom.url).await?;
-    // Let Prometheus gather a few scrapes so every Overview chart has data.
+    // Let Prometheus gather a few scrapes so every chart, theirs and ours, has data.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    // Run 0 warms up (the first queries of a fresh Prometheus are the slowest) and is not counted.
-    for run in 0..8 {
-        let browser = Browser::start().await?;
-        let t = time_until(
-            &browser,
-            &app.url("/"),
-            "performance.getEntriesByName('triage:first-chart').length > 0",
-            "performance.getEntriesByName('triage:first-chart')[0].startTime",
-        )
-        .await?;
-        browser.close().await?;
-        let browser = Browser::start().await?;
-        let p = time_until(
-            &browser,
-            &format!("{}/graph", prom.url),
-            "performance.getEntriesByType('navigation')[0].loadEventEnd > 0",
-            "performance.getEntriesByType('navigation')[0].loadEventEnd",
-        )
-        .await?;
-        browser.close().await?;
-        println!("    run {run}: Triage first chart {t:.0} ms, Prometheus UI load {p:.0} ms");
-        if run > 0 {
-            ours.push(t);
-            theirs.push(p);
+    let ours_drawn = "performance.getEntriesByName('triage:first-chart').length > 0";
+    let theirs_drawn = "document.querySelector('.graph_area .graph svg path') !== null";
+    for (profile, slow, target) in
+        [("loopback", false, "≤ 300 ms"), ("10 Mbit/s, 100 ms RTT", true, "≤ 1.0× Prometheus's UI")]
+    {
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        // Run 0 warms up (the first queries of a fresh Prometheus are the slowest) and is not counted.
+        for run in 0..6 {
+            let mut times = [0.0; 2];
+            for (i, (url, condition)) in [
+                (app.url("/"), ours_drawn),
+                (format!("{}/graph?g0.expr=up&g0.tab=0", prom.url), theirs_drawn),
+            ]
+            .iter()
+            .enumerate()
+            {
+                let browser = Browser::start().await?;
+                if slow {
+                    browser.throttle_network(SLOW_LATENCY_MS, SLOW_BYTES_PER_SEC).await?;
+                }
+                times[i] = time_until(&browser, url, condition).await?;
+                browser.close().await?;
+            }
+            println!(
+                "    {profile} run {run}: Triage first chart {:.0} ms, Prometheus UI graph {:.0} ms",
+                times[0], times[1]
+            );
+            if run > 0 {
+                ours.push(times[0]);
+                theirs.push(times[1]);
+            }
         }
+        let (o, t) = (median(ours), median(theirs));
+        rows.push(Row {
+            figure: format!(
+                "(2) first load, {profile}: navigation → Overview's first chart painted (cold cache)"
+            ),
+            measured: format!("{o:.0} ms"),
+            baseline: format!("{t:.0} ms Prometheus UI, graph of `up` painted"),
+            ratio: format!("{:.2}×", o / t),
+            target: target.to_owned(),
+        });
     }
-    let (o, t) = (median(ours), median(theirs));
-    rows.push(Row {
-        figure: "(2) first load: navigation → Overview's first chart (cold cache)".to_owned(),
-        measured: format!("{o:.0} ms"),
-        baseline: format!("{t:.0} ms Prometheus UI load event"),
-        ratio: format!("{:.2}×", o / t),
-        target: "≤ 300 ms".to_owned(),
-    });
     app.stop().await?;
     Ok(())
 }
@@ -186,7 +283,6 @@ pub async fn large_cluster(rows: &mut Vec<Row>) -> Result<()> {
             &browser,
             &url,
             "(document.querySelector('[data-testid=pods-summary]')?.textContent || '').match(/^[0-9]{4,} pods/)",
-            "performance.now()",
         )
         .await?;
         page.push(ms);
