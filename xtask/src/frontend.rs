@@ -39,6 +39,8 @@ const STYLE: &str = "public/style.css";
 const FAVICON: &str = "public/favicon.svg";
 /// Where the template wants the build's `<link>` and `<script>` elements.
 const HEAD_MARKER: &str = "<!-- build: assets -->";
+/// The splitter's chunk loader, which the app's script imports (so the first page loads it too).
+const SPLIT_LOADER: &str = "__wasm_split.js";
 
 /// Builds the release frontend into `dist/`, with the cargo `features` of `triage-frontend`.
 pub fn build(root: &Path, features: &[&str]) -> Result<()> {
@@ -76,10 +78,9 @@ pub fn build(root: &Path, features: &[&str]) -> Result<()> {
             wasm.push(dest);
         }
     }
-    let loader = split_dir.join("__wasm_split.js");
-    if loader.exists() {
-        fs::copy(&loader, pkg.join("__wasm_split.js"))?;
-    }
+    let loader = split_dir.join(SPLIT_LOADER);
+    fs::copy(&loader, pkg.join(SPLIT_LOADER))
+        .with_context(|| format!("the split wrote no {}", loader.display()))?;
     for module in &wasm {
         optimize(module)?;
     }
@@ -126,6 +127,9 @@ fn optimize(module: &Path) -> Result<()> {
         Command::new("wasm-opt")
             .args([
                 "-Oz",
+                // The splitter's chunks carry a name subsection binaryen does not know (local
+                // names); it drops the names anyway, so the warning about it is noise.
+                "--quiet",
                 "--enable-bulk-memory",
                 "--enable-nontrapping-float-to-int",
                 "--enable-sign-ext",
@@ -148,9 +152,13 @@ fn index_html(template: &str, pkg: &str, style: &str) -> Result<String> {
     }
     let js = format!("/{pkg}/{CRATE}.js");
     let wasm = format!("/{pkg}/{CRATE}_bg.wasm");
+    let loader = format!("/{pkg}/{SPLIT_LOADER}");
+    // Every file the first page needs is asked for at once (the loader is imported by the app's
+    // script, so the browser would otherwise find it one round trip later).
     let assets = format!(
         "<link rel=\"stylesheet\" href=\"/{style}\" />\n    \
          <link rel=\"modulepreload\" href=\"{js}\" crossorigin />\n    \
+         <link rel=\"modulepreload\" href=\"{loader}\" crossorigin />\n    \
          <link rel=\"preload\" href=\"{wasm}\" as=\"fetch\" type=\"application/wasm\" crossorigin />\n    \
          <script type=\"module\">import init from \"{js}\"; init({{ module_or_path: \"{wasm}\" }});</script>"
     );
@@ -243,6 +251,7 @@ fn report(dist: &Path, pkg: &str, style: &str) -> Result<()> {
         dist.join("index.html"),
         dist.join(style),
         dist.join(pkg).join(format!("{CRATE}.js")),
+        dist.join(pkg).join(SPLIT_LOADER),
         dist.join(pkg).join(format!("{CRATE}_bg.wasm")),
     ];
     let mut first_total = [0u64; 3];
@@ -266,8 +275,19 @@ fn report(dist: &Path, pkg: &str, style: &str) -> Result<()> {
     }
     println!("loaded on demand ({} files):", chunks.len());
     chunks.sort_by_key(|(_, s)| std::cmp::Reverse(s[2]));
-    for (name, s) in &chunks {
+    // Every page's own chunk, then the largest shared ones; the many small ones summed.
+    let (pages, shared): (Vec<_>, Vec<_>) = chunks.iter().partition(|(name, _)| name.starts_with("split_"));
+    let shown = shared.len().min(8);
+    for (name, s) in pages.iter().chain(&shared[..shown]) {
         println!("  {name}: {:.1} KB raw, {:.1} KB gzip, {:.1} KB brotli", kb(s[0]), kb(s[1]), kb(s[2]));
+    }
+    let rest: u64 = shared[shown..].iter().map(|(_, s)| s[2]).sum();
+    if shared.len() > shown {
+        println!(
+            "  … {} smaller chunks shared by pages: {:.1} KB brotli together",
+            shared.len() - shown,
+            kb(rest)
+        );
     }
     println!(
         "bundle: first page {:.1} KB brotli ({:.1} KB raw, {:.1} KB gzip); everything {:.1} KB brotli \
@@ -292,6 +312,9 @@ mod tests {
             .expect("the template has the marker");
         assert!(page.contains("<link rel=\"stylesheet\" href=\"/style-ab.css\" />"));
         assert!(page.contains("import init from \"/pkg-00ff/triage-frontend.js\""));
+        assert!(
+            page.contains("<link rel=\"modulepreload\" href=\"/pkg-00ff/__wasm_split.js\" crossorigin />")
+        );
         assert!(page.contains("module_or_path: \"/pkg-00ff/triage-frontend_bg.wasm\""));
         assert!(!page.contains(HEAD_MARKER));
         assert!(index_html("<head></head>", "p", "s").is_err(), "a template without the marker is refused");

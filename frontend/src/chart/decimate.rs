@@ -5,6 +5,10 @@
 //! the canvas width instead of the number of points: 1 M points draw like 4 × width points.
 
 /// Reduces `points` (sorted by time) to at most `4 × columns` points.
+///
+/// Each column's slice is found by binary search on its end time (the points are sorted), so a
+/// point costs two comparisons of the min/max scan and nothing else: 1 M points reduce in a few
+/// milliseconds.
 pub fn min_max_per_column(points: &[[f64; 2]], columns: usize) -> Vec<[f64; 2]> {
     if columns == 0 || points.len() <= columns.saturating_mul(4) {
         return points.to_vec();
@@ -12,32 +16,44 @@ pub fn min_max_per_column(points: &[[f64; 2]], columns: usize) -> Vec<[f64; 2]> 
     let (t0, t1) = (points[0][0], points[points.len() - 1][0]);
     let span = (t1 - t0).max(f64::MIN_POSITIVE);
     let mut out = Vec::with_capacity(columns * 4);
-    let mut i = 0;
-    while i < points.len() {
-        let column = (((points[i][0] - t0) / span) * columns as f64).min(columns as f64 - 1.0) as usize;
-        let start = i;
-        let (mut min_i, mut max_i) = (i, i);
-        while i < points.len()
-            && (((points[i][0] - t0) / span) * columns as f64).min(columns as f64 - 1.0) as usize == column
-        {
-            if points[i][1] < points[min_i][1] {
+    let mut start = 0;
+    for column in 0..columns {
+        if start == points.len() {
+            break;
+        }
+        // The column holds the points before its right edge; the last one takes the rest.
+        let end = if column + 1 == columns {
+            points.len()
+        } else {
+            let edge = t0 + span * ((column + 1) as f64 / columns as f64);
+            start + points[start..].partition_point(|p| p[0] < edge)
+        };
+        if end == start {
+            continue;
+        }
+        let slice = &points[start..end];
+        let (mut min_i, mut max_i) = (0, 0);
+        let (mut lo, mut hi) = (slice[0][1], slice[0][1]);
+        for (i, p) in slice.iter().enumerate() {
+            if p[1] < lo {
+                lo = p[1];
                 min_i = i;
             }
-            if points[i][1] > points[max_i][1] {
+            if p[1] > hi {
+                hi = p[1];
                 max_i = i;
             }
-            i += 1;
         }
-        let end = i - 1;
-        let mut keep = [start, min_i, max_i, end];
+        let mut keep = [0, min_i, max_i, slice.len() - 1];
         keep.sort_unstable();
         let mut last = usize::MAX;
         for k in keep {
             if k != last {
-                out.push(points[k]);
+                out.push(slice[k]);
                 last = k;
             }
         }
+        start = end;
     }
     out
 }
@@ -73,6 +89,40 @@ mod tests {
         assert_eq!(out.first(), points.first());
         assert_eq!(out.last(), points.last());
         assert!(out.windows(2).all(|w| w[0][0] < w[1][0]), "time order kept");
+    }
+
+    #[test]
+    fn every_columns_extremes_survive_on_irregular_times() {
+        // Times on a span of 1024 in 64 columns, so each column's edge is exact in binary and the
+        // reference below (each point's column computed on its own) draws the same edges.
+        let mut seed = 0x2545_f491_u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            seed >> 33
+        };
+        let mut times: Vec<f64> = (0..5_000).map(|_| (next() % 1025) as f64).collect();
+        times.extend([0.0, 1024.0]);
+        times.sort_by(f64::total_cmp);
+        let points: Vec<[f64; 2]> = times.iter().map(|&t| [t, (next() % 10_000) as f64 - 5_000.0]).collect();
+        let columns = 64;
+        let out = min_max_per_column(&points, columns);
+        assert!(out.len() <= 4 * columns, "{} points", out.len());
+        assert!(out.iter().all(|p| points.contains(p)), "only input points come out");
+        assert!(out.windows(2).all(|w| w[0][0] <= w[1][0]), "time order kept");
+        for column in 0..columns {
+            let inside: Vec<&[f64; 2]> = points
+                .iter()
+                .filter(|p| ((p[0] / 1024.0 * columns as f64) as usize).min(columns - 1) == column)
+                .collect();
+            let (Some(lo), Some(hi)) = (
+                inside.iter().map(|p| p[1]).min_by(f64::total_cmp),
+                inside.iter().map(|p| p[1]).max_by(f64::total_cmp),
+            ) else {
+                continue;
+            };
+            let kept = |v: f64| out.iter().any(|p| p[1] == v && inside.iter().any(|q| q[0] == p[0]));
+            assert!(kept(lo) && kept(hi), "column {column}: its minimum {lo} and maximum {hi} are drawn");
+        }
     }
 
     #[test]

@@ -159,13 +159,17 @@ fn draw(
     };
     root.fill(&bg).map_err(|e| e.to_string())?;
 
-    let all = series.iter().flat_map(|s| s.points.iter());
     let (mut t0, mut t1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for p in all {
-        t0 = t0.min(p[0]);
-        t1 = t1.max(p[0]);
-        y0 = y0.min(p[1]);
-        y1 = y1.max(p[1]);
+    for s in series {
+        // Points are in time order: the time range is the ends; the values need the scan.
+        if let (Some(first), Some(last)) = (s.points.first(), s.points.last()) {
+            t0 = t0.min(first[0]);
+            t1 = t1.max(last[0]);
+        }
+        for p in &s.points {
+            y0 = y0.min(p[1]);
+            y1 = y1.max(p[1]);
+        }
     }
     for th in thresholds {
         y0 = y0.min(th.value);
