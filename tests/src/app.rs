@@ -36,7 +36,23 @@ impl TestApp {
         }
         settings.server.listen = SocketAddr::from(([127, 0, 0, 1], port));
         settings.server.shutdown_grace_secs = 2;
-        let app = Application::build(settings).await?;
+        // A chosen port that was just given up (a restart) can still be held for a moment, by
+        // the old listener's last connections or by a parallel test's outgoing connection that
+        // the kernel gave that number: retry for a few seconds before failing.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let app = loop {
+            match Application::build(settings.clone()).await {
+                Ok(app) => break app,
+                Err(e)
+                    if port != 0
+                        && e.to_string().contains("cannot listen on")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let addr = app.local_addr();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async move {

@@ -67,6 +67,7 @@ fn run() -> Result<()> {
         }
         Some("bench") => {
             setup::run(&root)?;
+            setup::bench_tools(&root)?;
             // The chart benchmark's page (`/bench/chart`) is built only here.
             build_frontend(&["bench"])?;
             bench(&args[1..])
@@ -82,6 +83,8 @@ fn run() -> Result<()> {
 /// Builds the release backend (benchmarks start it as a process) and runs the benchmark binary.
 fn bench(groups: &[String]) -> Result<()> {
     run_cmd(Command::new("cargo").args(["build", "--release", "-p", "triage"]))?;
+    // The memory benchmark's anchor, a minimal axum SSE server run as its own process.
+    run_cmd(Command::new("cargo").args(["build", "--release", "-p", "triage-tests", "--bin", "sse-anchor"]))?;
     run_cmd(
         Command::new("cargo")
             .args(["run", "--release", "-p", "triage-tests", "--bin", "triage-bench", "--"])

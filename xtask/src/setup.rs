@@ -227,29 +227,41 @@ fn schemathesis(root: &Path) -> Result<()> {
 }
 
 fn npm_tools(root: &Path) -> Result<()> {
-    let tools = root.join("tools");
-    let wasm_opt = tools.join("node_modules/.bin/wasm-opt");
-    let stamp = tools.join("node_modules/.package-lock.json");
-    let fresh = match (std::fs::metadata(tools.join("package-lock.json")), std::fs::metadata(&stamp)) {
+    npm_ci(
+        &root.join("tools"),
+        &["node_modules/.bin/wasm-opt", "node_modules/oidc-provider/package.json"],
+        "binaryen, oidc-provider",
+    )
+}
+
+/// The benchmarks' own npm tools (Lighthouse), in `tools/bench/`, installed only by
+/// `cargo xtask bench` so that tests and CI do not carry them.
+pub fn bench_tools(root: &Path) -> Result<()> {
+    npm_ci(&root.join("tools/bench"), &["node_modules/lighthouse/package.json"], "lighthouse")
+}
+
+/// `npm ci` in `dir` unless every one of `expected` exists and the install is newer than the lock.
+fn npm_ci(dir: &Path, expected: &[&str], what: &str) -> Result<()> {
+    let stamp = dir.join("node_modules/.package-lock.json");
+    let fresh = match (std::fs::metadata(dir.join("package-lock.json")), std::fs::metadata(&stamp)) {
         (Ok(lock), Ok(installed)) => match (lock.modified(), installed.modified()) {
             (Ok(l), Ok(i)) => i >= l,
             _ => false,
         },
         _ => false,
     };
-    let oidc_provider = tools.join("node_modules/oidc-provider/package.json");
-    if wasm_opt.exists() && oidc_provider.exists() && fresh {
-        println!("ok: npm tools in tools/ (binaryen, oidc-provider)");
+    if fresh && expected.iter().all(|f| dir.join(f).exists()) {
+        println!("ok: npm tools in {} ({what})", dir.display());
         return Ok(());
     }
-    println!("installing: npm tools from tools/package-lock.json");
+    println!("installing: npm tools from {}/package-lock.json", dir.display());
     run_cmd(
         Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&tools)
+            .current_dir(dir)
             .env("PATH", child_path()),
     )
-    .context("cannot install npm tools; is Node.js with npm installed?")
+    .with_context(|| format!("cannot install npm tools in {}; is Node.js with npm installed?", dir.display()))
 }
 
 /// confluent-kafka in a venv of its own, every package hash-pinned; reinstalled when the

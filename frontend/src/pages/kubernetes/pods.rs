@@ -20,8 +20,9 @@ use crate::widgets::{
 
 /// Pods fetched per request (kubectl's own chunk size is 500).
 const POD_PAGE: u32 = 1000;
-/// Pages fetched at once: up to 20,000 pods load without a click; "Load more" goes beyond.
-const POD_PAGES: u32 = 20;
+/// Pages fetched at once: up to 50,000 pods (the largest namespaces of large clusters) load
+/// without a click; "Load more" goes beyond.
+const POD_PAGES: u32 = 50;
 /// Above this many rows the table renders only the rows in view (plus a margin).
 const VIRTUAL_MIN_ROWS: usize = 300;
 /// Height of one pod row in pixels; fixed by `.virtual tr` in the stylesheet.
