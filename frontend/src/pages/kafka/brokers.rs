@@ -98,7 +98,7 @@ fn cluster_view(c: KafkaCluster) -> impl IntoView {
             <tbody>{rows}{missing_rows}</tbody>
         </DataTable>
         {empty}
-        <h3>"Partition leaders per broker"</h3>
+        <h2>"Partition leaders per broker"</h2>
         {chart}
     }
 }
@@ -140,8 +140,11 @@ fn broker_row(b: KafkaBroker, expanded: RwSignal<Option<i32>>) -> impl IntoView 
             data-broker=id.to_string()
             class:crit=!b.reachable
             tabindex="0"
-            aria-expanded=move || (expanded.get() == Some(id)).to_string()
-            title="Click or press Enter for the API versions"
+            title=move || if expanded.get() == Some(id) {
+                "API versions shown below; click or press Enter to hide them"
+            } else {
+                "Click or press Enter for the API versions"
+            }
             on:click=move |_| toggle()
             on:keydown=move |ev| if ev.key() == "Enter" { toggle() }
         >

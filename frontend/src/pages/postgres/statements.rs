@@ -178,7 +178,7 @@ pub fn StatementsTab(target: String, location: Signal<PgLocation>, can_act: Sign
                         <th class="num" title="Share of the total time of all statements">"% time"</th>
                         {header(StatementOrder::Rows)}
                         {header(StatementOrder::HitRatio)}
-                        <th></th>
+                        <th><span class="sr-only">"Details"</span></th>
                     </tr>
                 </thead>
                 <tbody>

@@ -19,8 +19,11 @@ use triage_tests::{Postgres, Prometheus, TestApp, TestSandbox};
 
 use crate::Row;
 
-/// Lighthouse runs per page and theme; the median run (by performance score) is reported.
-const RUNS: usize = 3;
+/// Lighthouse runs per page and theme (`TRIAGE_LIGHTHOUSE_RUNS`, default 3); the median run (by
+/// performance score) is reported.
+fn runs() -> usize {
+    std::env::var("TRIAGE_LIGHTHOUSE_RUNS").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(3)
+}
 
 const PAGES: [&str; 10] = [
     "/",
@@ -45,6 +48,8 @@ struct Scores {
     tbt_ms: f64,
     /// Accessibility audits that did not pass, by id.
     failing: Vec<String>,
+    /// The elements they failed on (selector and snippet), for the progress output.
+    offenders: Vec<String>,
 }
 
 fn category(report: &Value, name: &str) -> Result<f64> {
@@ -66,6 +71,22 @@ fn scores(report: &Value) -> Result<Scores> {
             audit["scoreDisplayMode"].as_str() == Some("binary") && audit["score"].as_f64() != Some(1.0)
         })
         .map(str::to_owned)
+        .collect::<Vec<_>>();
+    let offenders = failing
+        .iter()
+        .flat_map(|id| {
+            report["audits"][id.as_str()]["details"]["items"].as_array().into_iter().flatten().map(
+                move |item| {
+                    let node = &item["node"];
+                    format!(
+                        "{id}: {} {} {}",
+                        node["selector"].as_str().unwrap_or_default(),
+                        node["snippet"].as_str().unwrap_or_default(),
+                        node["explanation"].as_str().unwrap_or_default().replace('\n', " ")
+                    )
+                },
+            )
+        })
         .collect();
     Ok(Scores {
         performance: category(report, "performance")?,
@@ -74,6 +95,7 @@ fn scores(report: &Value) -> Result<Scores> {
         lcp_ms: report["audits"]["largest-contentful-paint"]["numericValue"].as_f64().unwrap_or(f64::NAN),
         tbt_ms: report["audits"]["total-blocking-time"]["numericValue"].as_f64().unwrap_or(f64::NAN),
         failing,
+        offenders,
     })
 }
 
@@ -110,7 +132,7 @@ fn lighthouse(cli: &Path, url: &str, dark: bool, out: &Path) -> Result<Scores> {
 /// The median of `RUNS` runs by performance score.
 fn median_run(cli: &Path, url: &str, dark: bool, out: &Path) -> Result<Scores> {
     let mut runs = Vec::new();
-    for _ in 0..RUNS {
+    for _ in 0..self::runs() {
         runs.push(lighthouse(cli, url, dark, out)?);
     }
     runs.sort_by(|a, b| a.performance.total_cmp(&b.performance));
@@ -168,8 +190,11 @@ pub async fn lighthouse_pages(rows: &mut Vec<Row>) -> Result<()> {
         let url = app.url(page);
         let ours = [median_run(&cli, &url, false, &out)?, median_run(&cli, &url, true, &out)?];
         println!("    {page}: light {} | dark {}", summary(&ours[0]), summary(&ours[1]));
+        for o in ours.iter().flat_map(|s| &s.offenders) {
+            println!("      {o}");
+        }
         rows.push(Row {
-            figure: format!("(12) Lighthouse mobile, `{page}` (light / dark, median of {RUNS})"),
+            figure: format!("(12) Lighthouse mobile, `{page}` (light / dark, median of {})", runs()),
             measured: format!("light: {} — dark: {}", summary(&ours[0]), summary(&ours[1])),
             baseline: baseline.clone(),
             ratio: format!("LCP {:.2}× Prometheus UI's", ours[0].lcp_ms / theirs[0].lcp_ms),
