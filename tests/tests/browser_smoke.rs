@@ -87,6 +87,26 @@ async fn scenario(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
     let group = browser.testid_prop("param-consumer_group", "value").await?;
     assert_eq!(group.as_deref(), Some("stream-processor-group"), "consumer group field");
     browser.screenshot("smoke-deep-link").await?;
+    // The deep link asked for the flow page's chunks while the document was parsed (preloads
+    // beside the main module), and the loader took those answers: every file fetched once.
+    let fetches = client
+        .execute(
+            "return performance.getEntriesByType('resource')\
+             .filter(e => new URL(e.name).pathname.endsWith('.wasm'))\
+             .map(e => [new URL(e.name).pathname, e.initiatorType]);",
+            vec![],
+        )
+        .await?;
+    let fetches: Vec<(String, String)> = serde_json::from_value(fetches)?;
+    let flow: Vec<&(String, String)> =
+        fetches.iter().filter(|(p, _)| p.contains("runbook_flow_page")).collect();
+    assert_eq!(flow.len(), 1, "the flow page's own chunk, once: {fetches:?}");
+    assert_eq!(flow[0].1, "link", "preloaded by the document, not fetched once the app routed: {fetches:?}");
+    let mut paths: Vec<&String> = fetches.iter().map(|(p, _)| p).collect();
+    let all = paths.len();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), all, "a file fetched twice (a preload the loader did not use): {fetches:?}");
 
     // Unknown page: the app says so instead of showing nothing.
     client.goto(&app.url("/no-such-page")).await?;

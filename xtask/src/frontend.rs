@@ -20,6 +20,7 @@
 //! Nothing is downloaded: wasm-bindgen and wasm-opt are the pinned tools `cargo xtask setup`
 //! installs, and the split is a library linked into xtask.
 
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::fs;
 use std::hash::Hasher;
@@ -41,6 +42,23 @@ const FAVICON: &str = "public/favicon.svg";
 const HEAD_MARKER: &str = "<!-- build: assets -->";
 /// The splitter's chunk loader, which the app's script imports (so the first page loads it too).
 const SPLIT_LOADER: &str = "__wasm_split.js";
+/// Which paths open each lazily loaded page, by the page's split name (the snake-case name of its
+/// `LazyRoute` type, as `lazy_page!` in `frontend/src/pages/mod.rs` declares it): an exact path,
+/// or a prefix when it ends with `/`. A deep link to one of these paths (an alert's runbook link
+/// lands on `/runbooks/<id>`) asks for the page's chunks as the document is parsed, beside the
+/// main module, not once the app has started and routed. A split missing here fails the build.
+const PAGE_PATHS: [(&str, &[&str]); 10] = [
+    ("runbook_list_page", &["/runbooks"]),
+    ("runbook_flow_page", &["/runbooks/"]),
+    ("alerts_page", &["/alerts"]),
+    ("explore_page", &["/explore"]),
+    ("kubernetes_page", &["/kubernetes"]),
+    ("postgres_page", &["/postgres"]),
+    ("kafka_page", &["/kafka", "/kafka/"]),
+    ("approvals_page", &["/approvals"]),
+    ("audit_page", &["/audit"]),
+    ("bench_page", &["/bench/chart"]),
+];
 
 /// Builds the release frontend into `dist/`, with the cargo `features` of `triage-frontend`.
 pub fn build(root: &Path, features: &[&str]) -> Result<()> {
@@ -61,7 +79,7 @@ pub fn build(root: &Path, features: &[&str]) -> Result<()> {
     fs::create_dir_all(&split_dir)?;
     fs::create_dir_all(&pkg)?;
 
-    let chunks = split(&input, &split_dir)?;
+    let (chunks, prefetch) = split(&input, &split_dir)?;
     run_cmd(
         Command::new("wasm-bindgen")
             .args(["--target", "web", "--keep-lld-exports", "--no-typescript", "--out-name", CRATE])
@@ -99,13 +117,15 @@ pub fn build(root: &Path, features: &[&str]) -> Result<()> {
         .with_context(|| format!("cannot copy {FAVICON}"))?;
     let template =
         fs::read_to_string(root.join(TEMPLATE)).with_context(|| format!("cannot read {TEMPLATE}"))?;
-    fs::write(dist.join("index.html"), index_html(&template, &pkg_name, &style_name)?)?;
+    let pages = page_files(&prefetch, &pkg_name)?;
+    fs::write(dist.join("index.html"), index_html(&template, &pkg_name, &style_name, &pages)?)?;
     precompress(&dist)?;
     report(&dist, &pkg_name, &style_name)
 }
 
-/// Splits `input` at its split points into `dir`: `main.wasm`, the chunks and their loader.
-fn split(input: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
+/// Splits `input` at its split points into `dir`: `main.wasm`, the chunks and their loader; also
+/// answers which files each split needs (split name → file stems).
+fn split(input: &Path, dir: &Path) -> Result<(Vec<PathBuf>, HashMap<String, Vec<String>>)> {
     let bytes = fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
     let main = dir.join("main.wasm");
     let main_module = format!("./{CRATE}.js");
@@ -116,7 +136,28 @@ fn split(input: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
     let split = wasm_split_cli_support::transform(options)
         .map_err(|e| anyhow::anyhow!("{e:#}"))
         .context("cannot split the frontend's wasm at its lazy routes")?;
-    Ok(split.split_modules.into_iter().collect())
+    Ok((split.split_modules.into_iter().collect(), split.prefetch_map))
+}
+
+/// For every path of [`PAGE_PATHS`], the URLs of the files its page loads on demand, from the
+/// split's `prefetch` map; sorted, so the page (and its script's CSP hash) is the same for the
+/// same build.
+fn page_files(prefetch: &HashMap<String, Vec<String>>, pkg: &str) -> Result<Vec<(String, Vec<String>)>> {
+    let mut out = Vec::new();
+    for (split_name, stems) in prefetch {
+        let Some((_, paths)) = PAGE_PATHS.iter().find(|(page, _)| split_name.contains(page)) else {
+            bail!(
+                "the split `{split_name}` has no entry in PAGE_PATHS (xtask/src/frontend.rs): which paths open it?"
+            );
+        };
+        let mut files: Vec<String> = stems.iter().map(|stem| format!("/{pkg}/{stem}.wasm")).collect();
+        files.sort();
+        for path in *paths {
+            out.push(((*path).to_owned(), files.clone()));
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// `wasm-opt -Oz` in place, with the WebAssembly features rustc emits for wasm32 (every browser
@@ -146,13 +187,36 @@ fn optimize(module: &Path) -> Result<()> {
 
 /// `index.html`: the template with the build's elements at [`HEAD_MARKER`]. The module script
 /// is inline (the backend's Content-Security-Policy allows it by hash).
-fn index_html(template: &str, pkg: &str, style: &str) -> Result<String> {
+fn index_html(template: &str, pkg: &str, style: &str, pages: &[(String, Vec<String>)]) -> Result<String> {
     if !template.contains(HEAD_MARKER) {
         bail!("{TEMPLATE} has no `{HEAD_MARKER}` line where the build's links go");
     }
     let js = format!("/{pkg}/{CRATE}.js");
     let wasm = format!("/{pkg}/{CRATE}_bg.wasm");
     let loader = format!("/{pkg}/{SPLIT_LOADER}");
+    // The page's own chunks, when the address is a lazily loaded page's: preloaded `as="fetch"`
+    // with `crossorigin`, the mode of the loader's `fetch`, so that the loader gets them from
+    // the preload and does not ask again. The names are the build's own (letters, digits, `_`,
+    // `-`, `.`, `/`), checked here, so the JSON is safe inside a script element.
+    for (path, files) in pages {
+        if let Some(bad) = std::iter::once(path)
+            .chain(files)
+            .find(|f| !f.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/')))
+        {
+            bail!("unexpected character in the page file name {bad:?}");
+        }
+    }
+    let map: serde_json::Map<String, serde_json::Value> =
+        pages.iter().map(|(p, f)| (p.clone(), serde_json::json!(f))).collect();
+    let map = serde_json::to_string(&map)?;
+    let page_preload = format!(
+        "<script>\n      // A deep link to a lazily loaded page asks for its chunks now, beside the main module.\n      \
+         (function () {{\n        var pages = {map};\n        var p = location.pathname, files = pages[p];\n        \
+         for (var k in pages) if (!files && k.slice(-1) === \"/\" && p.indexOf(k) === 0) files = pages[k];\n        \
+         (files || []).forEach(function (f) {{\n          var l = document.createElement(\"link\");\n          \
+         l.rel = \"preload\"; l.as = \"fetch\"; l.crossOrigin = \"anonymous\"; l.href = f;\n          \
+         document.head.appendChild(l);\n        }});\n      }})();\n    </script>"
+    );
     // Every file the first page needs is asked for at once (the loader is imported by the app's
     // script, so the browser would otherwise find it one round trip later).
     let assets = format!(
@@ -160,6 +224,7 @@ fn index_html(template: &str, pkg: &str, style: &str) -> Result<String> {
          <link rel=\"modulepreload\" href=\"{js}\" crossorigin />\n    \
          <link rel=\"modulepreload\" href=\"{loader}\" crossorigin />\n    \
          <link rel=\"preload\" href=\"{wasm}\" as=\"fetch\" type=\"application/wasm\" crossorigin />\n    \
+         {page_preload}\n    \
          <script type=\"module\">import init from \"{js}\"; init({{ module_or_path: \"{wasm}\" }});</script>"
     );
     Ok(template.replace(HEAD_MARKER, &assets))
@@ -304,19 +369,53 @@ fn report(dist: &Path, pkg: &str, style: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{HEAD_MARKER, index_html};
+    use super::{HEAD_MARKER, HashMap, index_html, page_files};
 
     #[test]
     fn index_gets_the_builds_elements_at_the_marker() {
-        let page = index_html(&format!("<head>\n    {HEAD_MARKER}\n</head>"), "pkg-00ff", "style-ab.css")
-            .expect("the template has the marker");
+        let pages = vec![
+            (
+                "/kafka/".to_owned(),
+                vec!["/pkg-00ff/chunk_1.wasm".to_owned(), "/pkg-00ff/split_k.wasm".to_owned()],
+            ),
+            ("/runbooks".to_owned(), vec!["/pkg-00ff/split_r.wasm".to_owned()]),
+        ];
+        let page =
+            index_html(&format!("<head>\n    {HEAD_MARKER}\n</head>"), "pkg-00ff", "style-ab.css", &pages)
+                .expect("the template has the marker");
         assert!(page.contains("<link rel=\"stylesheet\" href=\"/style-ab.css\" />"));
         assert!(page.contains("import init from \"/pkg-00ff/triage-frontend.js\""));
         assert!(
             page.contains("<link rel=\"modulepreload\" href=\"/pkg-00ff/__wasm_split.js\" crossorigin />")
         );
         assert!(page.contains("module_or_path: \"/pkg-00ff/triage-frontend_bg.wasm\""));
+        assert!(page.contains(
+            r#"var pages = {"/kafka/":["/pkg-00ff/chunk_1.wasm","/pkg-00ff/split_k.wasm"],"/runbooks":["/pkg-00ff/split_r.wasm"]};"#
+        ));
         assert!(!page.contains(HEAD_MARKER));
-        assert!(index_html("<head></head>", "p", "s").is_err(), "a template without the marker is refused");
+        assert!(
+            index_html("<head></head>", "p", "s", &[]).is_err(),
+            "a template without the marker is refused"
+        );
+        let hostile = vec![("/x".to_owned(), vec!["</script><script>alert(1)".to_owned()])];
+        assert!(index_html(HEAD_MARKER, "p", "s", &hostile).is_err(), "only the build's own names go in");
+    }
+
+    #[test]
+    fn every_split_maps_to_its_pages_paths() {
+        let prefetch: HashMap<String, Vec<String>> = [
+            (
+                "__kafka_page_view_1".to_owned(),
+                vec!["chunk_3".to_owned(), "split___kafka_page_view_1".to_owned()],
+            ),
+            ("__runbook_flow_page_view_1".to_owned(), vec!["split___runbook_flow_page_view_1".to_owned()]),
+        ]
+        .into();
+        let pages = page_files(&prefetch, "pkg-1").expect("both splits are known");
+        let paths: Vec<&str> = pages.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["/kafka", "/kafka/", "/runbooks/"]);
+        assert_eq!(pages[0].1, ["/pkg-1/chunk_3.wasm", "/pkg-1/split___kafka_page_view_1.wasm"]);
+        let unknown: HashMap<String, Vec<String>> = [("__new_page_view_1".to_owned(), vec![])].into();
+        assert!(page_files(&unknown, "pkg-1").is_err(), "a page without paths fails the build");
     }
 }
