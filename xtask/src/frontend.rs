@@ -123,9 +123,12 @@ pub fn build(root: &Path, features: &[&str]) -> Result<()> {
     report(&dist, &pkg_name, &style_name)
 }
 
+/// Split name → the file stems that split needs (its own chunk and the shared ones).
+type Prefetch = HashMap<String, Vec<String>>;
+
 /// Splits `input` at its split points into `dir`: `main.wasm`, the chunks and their loader; also
 /// answers which files each split needs (split name → file stems).
-fn split(input: &Path, dir: &Path) -> Result<(Vec<PathBuf>, HashMap<String, Vec<String>>)> {
+fn split(input: &Path, dir: &Path) -> Result<(Vec<PathBuf>, Prefetch)> {
     let bytes = fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
     let main = dir.join("main.wasm");
     let main_module = format!("./{CRATE}.js");
@@ -142,7 +145,7 @@ fn split(input: &Path, dir: &Path) -> Result<(Vec<PathBuf>, HashMap<String, Vec<
 /// For every path of [`PAGE_PATHS`], the URLs of the files its page loads on demand, from the
 /// split's `prefetch` map; sorted, so the page (and its script's CSP hash) is the same for the
 /// same build.
-fn page_files(prefetch: &HashMap<String, Vec<String>>, pkg: &str) -> Result<Vec<(String, Vec<String>)>> {
+fn page_files(prefetch: &Prefetch, pkg: &str) -> Result<Vec<(String, Vec<String>)>> {
     let mut out = Vec::new();
     for (split_name, stems) in prefetch {
         let Some((_, paths)) = PAGE_PATHS.iter().find(|(page, _)| split_name.contains(page)) else {
