@@ -150,6 +150,7 @@ async fn bench_fanout(app: &TestApp, prom: &Prometheus, rows: &mut Vec<Row>) -> 
             let (url, query) = (format!("{}/api/v1/query_range", prom.url), query.clone());
             tasks.push(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
+                let mut failed = 0usize;
                 for _ in 0..REFRESHES {
                     tick.tick().await;
                     let end = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
@@ -158,15 +159,23 @@ async fn bench_fanout(app: &TestApp, prom: &Prometheus, rows: &mut Vec<Row>) -> 
                         .get(&url)
                         .query(&[("query", query.as_str()), ("start", &start), ("end", &end), ("step", "1")])
                         .send()
-                        .await?;
-                    anyhow::ensure!(answer.status().is_success(), "Prometheus answered {}", answer.status());
-                    answer.bytes().await?;
+                        .await;
+                    // Prometheus serves 512 connections by default: with more pollers some wait
+                    // past the client's timeout. Those are counted, not fatal.
+                    let answered = match answer {
+                        Ok(a) => a.status().is_success() && a.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    if !answered {
+                        failed += 1;
+                    }
                 }
-                anyhow::Ok(())
+                anyhow::Ok(failed)
             }));
         }
+        let mut failed = 0;
         for t in tasks {
-            t.await??;
+            failed += t.await??;
         }
         let direct = prom.handler_requests("/api/v1/query_range").await? - before;
         let direct_cpu = prometheus_cpu(prom).await? - cpu_before;
@@ -179,8 +188,8 @@ async fn bench_fanout(app: &TestApp, prom: &Prometheus, rows: &mut Vec<Row>) -> 
                 cpu
             ),
             baseline: format!(
-                "{direct_per_refresh:.2} ({direct:.0} queries / {REFRESHES} polls each; {direct_cpu:.2} s CPU), \
-                 every viewer polling Prometheus"
+                "{direct_per_refresh:.2} ({direct:.0} queries / {REFRESHES} polls each; {direct_cpu:.2} s CPU; \
+                 {failed} polls failed or timed out), every viewer polling Prometheus"
             ),
             ratio: format!("{:.3}×", per_refresh / direct_per_refresh),
             target: "exactly 1 per refresh".to_owned(),
@@ -317,21 +326,18 @@ async fn bench_postgres(rows: &mut Vec<Row>) -> Result<()> {
         ..triage::config::Settings::default()
     };
     let app = TestApp::start_with(settings).await?;
+    // The baseline does the same work in SQL from the same client: each of Triage's two
+    // snapshots is also taken as a table, then the top 50 by total time and the top 50 of the
+    // difference between the snapshots are queried.
+    const SNAPSHOT_SQL: &str =
+        "SELECT userid, dbid, queryid, calls, total_exec_time, rows FROM pg_stat_statements";
     let (a, _) = snapshot(&app).await?;
+    client.batch_execute(&format!("CREATE TEMP TABLE snap_a AS {SNAPSHOT_SQL}")).await?;
     run_distinct_statements(&client).await?;
     let (b, snapshot_ms) = snapshot(&app).await?;
+    client.batch_execute(&format!("CREATE TEMP TABLE snap_b AS {SNAPSHOT_SQL}")).await?;
     anyhow::ensure!(b.statements >= 5000, "only {} statements in the snapshot", b.statements);
 
-    // The baseline does the same work in SQL from the same client: the two snapshots as tables,
-    // the top 50 by total time, and the top 50 of the difference between the snapshots.
-    client
-        .batch_execute(
-            "CREATE TEMP TABLE snap_a AS SELECT userid, dbid, queryid, calls, total_exec_time, rows \
-               FROM pg_stat_statements;
-             CREATE TEMP TABLE snap_b AS SELECT userid, dbid, queryid, calls, total_exec_time, rows \
-               FROM pg_stat_statements;",
-        )
-        .await?;
     const TOP_SQL: &str = "SELECT s.queryid, s.query, s.calls, s.total_exec_time, s.mean_exec_time, s.rows, \
          s.shared_blks_hit, s.shared_blks_read FROM pg_stat_statements s ORDER BY s.total_exec_time DESC LIMIT 50";
     const DIFF_SQL: &str = "SELECT b.queryid, s.query, b.calls - coalesce(a.calls, 0) AS calls, \
