@@ -84,6 +84,12 @@ async fn prometheus_quiet(prom: &Prometheus) -> Result<()> {
     }
 }
 
+/// Once Prometheus is quiet, its range queries answered and CPU seconds so far.
+async fn quiet_counters(prom: &Prometheus) -> Result<(f64, f64)> {
+    prometheus_quiet(prom).await?;
+    Ok((prom.handler_requests("/api/v1/query_range").await?, prometheus_cpu(prom).await?))
+}
+
 /// Prometheus's own CPU time so far, in seconds (`process_cpu_seconds_total`).
 async fn prometheus_cpu(prom: &Prometheus) -> Result<f64> {
     let text = reqwest::get(format!("{}/metrics", prom.url)).await?.text().await?;
@@ -112,9 +118,7 @@ async fn bench_fanout(app: &TestApp, prom: &Prometheus, rows: &mut Vec<Row>) -> 
                 })
                 .collect::<String>()
         ));
-        prometheus_quiet(prom).await?;
-        let before = prom.handler_requests("/api/v1/query_range").await?;
-        let cpu_before = prometheus_cpu(prom).await?;
+        let (before, cpu_before) = quiet_counters(prom).await?;
         let mut tasks = Vec::new();
         for _ in 0..viewers {
             let http = app.http.clone();
@@ -141,9 +145,7 @@ async fn bench_fanout(app: &TestApp, prom: &Prometheus, rows: &mut Vec<Row>) -> 
         let per_refresh = upstream / refreshes.len() as f64;
 
         // The baseline: every viewer polls Prometheus itself.
-        prometheus_quiet(prom).await?;
-        let before = prom.handler_requests("/api/v1/query_range").await?;
-        let cpu_before = prometheus_cpu(prom).await?;
+        let (before, cpu_before) = quiet_counters(prom).await?;
         let mut tasks = Vec::new();
         for _ in 0..viewers {
             let http = app.http.clone();

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use triage_sandbox::Incident;
 use triage_shared::actions::Role;
 use triage_tests::paths::workspace_root;
+use triage_tests::process::rss_kib;
 use triage_tests::triage_process::TriageProcess;
 use triage_tests::{Browser, Prometheus, TestApp, TestSandbox};
 
@@ -353,16 +354,6 @@ pub async fn large_cluster(rows: &mut Vec<Row>) -> Result<()> {
     });
     app.stop().await?;
     Ok(())
-}
-
-/// Resident set size of process `pid` in KiB, from `/proc`.
-fn rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .context("no VmRSS in /proc/PID/status")
 }
 
 /// Reads one event from every reader (10 s each at most) and keeps only the readers that got
