@@ -130,6 +130,13 @@ pub async fn prepare(conninfo: &str) -> Result<()> {
             .context("cannot seed the events table")?;
     }
     tx.batch_execute(CREATE_INDEXES).await?;
+    // Hypothetical indexes, so Triage's index advice is checked by the planner; a server without
+    // the package still runs the workload (behind a savepoint, the failure leaves the rest).
+    tx.batch_execute("SAVEPOINT hypopg").await?;
+    if let Err(e) = tx.batch_execute("CREATE EXTENSION IF NOT EXISTS hypopg").await {
+        tracing::info!("HypoPG is not available ({e}); index advice stays the parser's");
+        tx.batch_execute("ROLLBACK TO SAVEPOINT hypopg").await?;
+    }
     if empty {
         // Fresh statistics, so the planner's choices (and Triage's EXPLAINs) match the data at once.
         tx.batch_execute("ANALYZE events").await?;

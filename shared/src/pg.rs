@@ -348,6 +348,45 @@ pub struct IndexSuggestion {
     pub column_stats: Vec<ColumnStats>,
     /// `CREATE INDEX CONCURRENTLY …` or `DROP INDEX CONCURRENTLY …`. Triage never runs it.
     pub ddl: String,
+    /// A create suggestion the planner agreed with: with the index as a hypothetical one
+    /// (HypoPG), it chose it for the statements in `planner`. `false`: the parser's reading of
+    /// the statements (or `pg_stats`) alone.
+    pub verified: bool,
+    /// The statements the planner used the index for, costliest first.
+    pub planner: Vec<PlannerEvidence>,
+}
+
+/// One statement planned without and with a suggested index (generic plans, `$n` unknown).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PlannerEvidence {
+    pub statement: String,
+    pub total_ms: f64,
+    /// Share of the execution time of every statement of the database, in percent.
+    pub share_pct: f64,
+    /// The planner's estimated total cost without and with the suggested indexes.
+    pub cost_before: f64,
+    pub cost_after: f64,
+    /// The plan node it replaces, e.g. `Seq Scan on sessions`.
+    pub before: String,
+    /// The node that uses it, e.g. `Index Scan using the suggested index on sessions`.
+    pub after: String,
+}
+
+/// Whether, and how, the advice was checked with the planner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct AdviceVerification {
+    /// HypoPG's version, when the extension is installed in the target database.
+    pub hypopg: Option<String>,
+    /// Statements planned without and with the candidate indexes.
+    pub statements_planned: u32,
+    /// Candidates from the statements that the planner did not use, left out of the advice.
+    pub candidates_rejected: u32,
+    /// Statements PostgreSQL could not plan, with its reason (the first ten).
+    pub failures: Vec<String>,
+    /// In words: what was verified, or how to enable verification.
+    pub message: String,
 }
 
 /// How an existing index is used.
@@ -372,6 +411,7 @@ pub struct IndexAdviceReport {
     pub indexes: Vec<IndexUsage>,
     /// When the database's statistics were last reset (RFC 3339): "unused" means since then.
     pub stats_reset: Option<String>,
+    pub verification: AdviceVerification,
     pub took_ms: f64,
 }
 

@@ -52,6 +52,8 @@ async fn postgres_page_shows_the_slow_query_and_the_index_advice() -> anyhow::Re
     require_frontend()?;
     let pg = Postgres::start().await?;
     seed(&pg).await?;
+    // HypoPG, so the advice is the planner's.
+    pg.connect("postgres").await?.batch_execute("CREATE EXTENSION hypopg").await?;
     play(&pg, 30, 300).await?;
     // Three leaked sessions, idle in their transactions.
     let mut leaked = Vec::new();
@@ -137,9 +139,19 @@ async fn views(app: &TestApp, pg: &Postgres, browser: &Browser) -> anyhow::Resul
     assert_eq!(ddl, "CREATE INDEX CONCURRENTLY ON public.events (event_type, \"timestamp\");");
     let text = advice.text().await?.to_lowercase();
     assert!(
-        text.contains("sequential scans read") && text.contains("rows read by them\n6,200,000"),
+        text.contains("verified by the planner") && text.contains("rows read by them\n6,200,000"),
         "{text}"
     );
+    assert_eq!(attr(&advice, "data-verified").await?, "true");
+    // The planner's evidence: the statement, its cost without and with the index, the plan nodes.
+    let row = advice.find(Locator::Css("[data-testid=pg-planner-row]")).await?.text().await?;
+    assert!(
+        row.contains("Seq Scan on events → ") && row.contains("using the suggested index on events"),
+        "{row}"
+    );
+    let note = browser.wait_testid("pg-verification").await?;
+    assert!(!attr(&note, "data-hypopg").await?.is_empty());
+    assert!(note.text().await?.contains("Verified by the planner with HypoPG"));
     let url = client.current_url().await?;
     assert!(url.query().unwrap_or_default().contains("tab=indexes"), "{url}");
     browser.screenshot("postgres-index-advice").await?;

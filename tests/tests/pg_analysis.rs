@@ -119,6 +119,10 @@ async fn slow_filter_tops_the_statements_and_gets_index_advice_then_the_index_is
     assert!(create.statement.as_deref().is_some_and(is_slow), "{create:?}");
     assert!(create.seq_scan >= 30 && create.seq_tup_read >= 30 * 200_000, "{create:?}");
     assert_eq!(create.column_stats.len(), 2, "pg_stats for both columns: {create:?}");
+    // No HypoPG in this database: the parser's advice, marked so, with the way to verify it.
+    assert!(!create.verified && create.planner.is_empty(), "{create:?}");
+    assert_eq!(advice.verification.hypopg, None);
+    assert!(advice.verification.message.contains("CREATE EXTENSION hypopg"), "{:?}", advice.verification);
 
     // The test creates the index; the filter uses it, and the advice stops asking for it.
     let client = pg.connect("postgres").await?;

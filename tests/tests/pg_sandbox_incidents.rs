@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use tokio::sync::{oneshot, watch};
 use triage::config::Settings;
 use triage_sandbox::Incident;
@@ -57,6 +57,11 @@ async fn the_sandbox_incidents_show_on_the_postgres_views() -> Result<()> {
     .await?;
     eprintln!("advice: {}", advice.ddl);
     assert_eq!(advice.columns, ["event_type", "timestamp"]);
+    // The sandbox installs HypoPG: the planner agreed, replacing the sequential scan.
+    assert!(advice.verified, "{advice:?}");
+    let evidence = advice.planner.first().context("the planner's evidence")?;
+    assert!(evidence.before.starts_with("Seq Scan on events"), "{evidence:?}");
+    assert!(evidence.cost_after < evidence.cost_before, "{evidence:?}");
 
     incident.send_replace(Incident::PoolExhaustion);
     let wanted = i64::try_from(POOL_EXHAUSTION_CONNECTIONS)?;

@@ -25,8 +25,21 @@ const SCHEMATHESIS_VENV: &str = "target/tools/schemathesis";
 const SCHEMATHESIS_REQUIREMENTS: &str = "tests/schemathesis/requirements.txt";
 
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
-const DEBIAN_PACKAGES: [&str; 8] =
-    ["prometheus", "chromium", "chromium-driver", "postgresql-15", "wrk", "brotli", "kcat", "openssl"];
+const DEBIAN_PACKAGES: [&str; 11] = [
+    "prometheus",
+    "chromium",
+    "chromium-driver",
+    "postgresql-15",
+    // Hypothetical indexes, with which the index advice asks the planner.
+    "postgresql-15-hypopg",
+    // pg_query builds PostgreSQL's own parser (libpg_query): bindgen needs libclang, prost-build protoc.
+    "libclang-dev",
+    "protobuf-compiler",
+    "wrk",
+    "brotli",
+    "kcat",
+    "openssl",
+];
 
 /// The Kafka tests' independent client (confluent-kafka, hashes pinned) and its venv.
 const KAFKA_VENV: &str = "target/tools/kafka";

@@ -1,16 +1,34 @@
-//! Index advice for the connected database: tables read mostly by large sequential scans, with
-//! the index that would serve their filters (columns read from the predicates of the top
-//! statements, else the most selective unindexed column in `pg_stats`); unused, duplicate and
-//! redundant indexes. Each suggestion carries its `CREATE/DROP INDEX CONCURRENTLY` text; Triage
-//! never runs DDL.
+//! Index advice for the connected database.
+//!
+//! **Create** suggestions come from the statements that take the most time: each is read with
+//! PostgreSQL's own parser ([`super::shape`]), every column resolved to its table, and the
+//! predicates an index could serve give candidates per table (equality columns, then one range or
+//! sort column; each join key). A candidate that an existing index already covers (see
+//! [`covers`]: the same leading columns, a unique index whose columns the statement fixes, or a
+//! partial index whose predicate fixes some of them) is never proposed.
+//!
+//! With HypoPG installed in the target database, the planner decides: the top statements are
+//! planned generically without the candidates and with them as hypothetical indexes, and a
+//! candidate is kept only when the planner uses it and the statement's estimated cost falls by
+//! at least [`MIN_COST_SAVING`]; the suggestion shows the costs, the plan node it replaces and the
+//! statements it helps. Without HypoPG the parser's reading stands for sequential-scan-heavy
+//! tables, marked as not verified (and, when no statement names a usable predicate, the most
+//! selective column without an index in `pg_stats`).
+//!
+//! **Drop** suggestions: unused, duplicate and redundant indexes, by the same coverage rule.
+//! Every suggestion carries its `CREATE/DROP INDEX CONCURRENTLY` text; Triage never runs DDL.
 
 use std::collections::{HashMap, HashSet};
 
 use tokio_postgres::Client;
-use triage_shared::pg::{AdviceKind, ColumnStats, IndexAdviceReport, IndexSuggestion, IndexUsage};
+use triage_shared::pg::{
+    AdviceKind, AdviceVerification, ColumnStats, IndexAdviceReport, IndexSuggestion, IndexUsage,
+    PlannerEvidence,
+};
 
+use super::shape::{self, Catalog, Shape, TableName};
 use super::statements::{extension, rfc3339};
-use super::{MARKER, TxError};
+use super::{MARKER, TxError, planner};
 
 /// A table is "sequential-scan heavy" when its sequential scans read at least this many rows
 /// on average, at least this often, and more rows than its index scans fetched.
@@ -18,6 +36,17 @@ const MIN_ROWS_PER_SEQ_SCAN: i64 = 1000;
 const MIN_SEQ_SCANS: i64 = 5;
 /// Statements (by total time) whose predicates are read.
 const TOP_STATEMENTS: i64 = 100;
+/// Statements (by total time) planned with and without the candidates.
+const PLANNED_STATEMENTS: usize = 50;
+/// A candidate is kept when the planner uses it and the estimated cost falls at least this much.
+const MIN_COST_SAVING: f64 = 0.10;
+/// Planning failures reported, at most.
+const MAX_FAILURES: usize = 10;
+
+const ENABLE_VERIFICATION: &str = "Not verified by the planner: install HypoPG in the target database \
+    (CREATE EXTENSION hypopg; Debian and PGDG package postgresql-NN-hypopg; offered by RDS, Cloud SQL and \
+    Azure) and Triage plans the top statements with each suggestion as a hypothetical index, keeping \
+    only those the planner uses.";
 
 struct TableInfo {
     relid: u32,
@@ -32,6 +61,18 @@ struct TableInfo {
     idx_tup_fetch: i64,
     live_rows: i64,
     bytes: i64,
+}
+
+impl TableInfo {
+    fn name(&self) -> TableName {
+        TableName::new(&self.schema, &self.table)
+    }
+
+    fn seq_scan_heavy(&self) -> bool {
+        self.seq_scan >= MIN_SEQ_SCANS
+            && self.seq_tup_read / self.seq_scan.max(1) >= MIN_ROWS_PER_SEQ_SCAN
+            && self.seq_tup_read > self.idx_tup_fetch
+    }
 }
 
 struct IndexInfo {
@@ -54,6 +95,10 @@ struct IndexInfo {
     valid: bool,
     /// Operator classes and collations, so "same columns" means the same index.
     signature: String,
+    /// A partial index's predicate, as `pg_get_expr` prints it.
+    predicate: Option<String>,
+    /// The columns a partial index's predicate fixes (`status = 'open'`, `deleted_at IS NULL`).
+    predicate_fixes: Vec<String>,
 }
 
 impl IndexInfo {
@@ -66,9 +111,64 @@ impl IndexInfo {
     }
 }
 
+/// Whether `index` leads with `columns`: the first `eq` of them in any order (each compared for
+/// equality), the rest in place.
+fn leads(index: &[Option<String>], columns: &[String], eq: usize) -> bool {
+    let Some(prefix) = index.get(..columns.len()) else { return false };
+    let Some(prefix) = prefix.iter().map(Option::as_deref).collect::<Option<Vec<&str>>>() else {
+        return false;
+    };
+    let eq = eq.min(columns.len());
+    let a: HashSet<&str> = prefix[..eq].iter().copied().collect();
+    let b: HashSet<&str> = columns[..eq].iter().map(String::as_str).collect();
+    a == b && prefix[eq..].iter().zip(&columns[eq..]).all(|(x, y)| *x == y)
+}
+
+/// The one coverage rule: an existing valid b-tree already serves lookups on `columns` (the
+/// first `eq` compared for equality) when it leads with them; when it is unique and the
+/// statement fixes all its columns (one row at most is found already); or when it is partial, its
+/// predicate fixes some of the equality columns and it leads with the rest.
+fn covers(i: &IndexInfo, columns: &[String], eq: usize) -> bool {
+    if i.method != "btree" || !i.valid {
+        return false;
+    }
+    let fixed = &columns[..eq.min(columns.len())];
+    if !i.partial {
+        let unique_hit = i.unique
+            && !i.columns.is_empty()
+            && i.columns.iter().all(|c| c.as_ref().is_some_and(|c| fixed.contains(c)));
+        return unique_hit || leads(&i.columns, columns, eq);
+    }
+    if i.predicate_fixes.is_empty() || !i.predicate_fixes.iter().all(|p| fixed.contains(p)) {
+        return false;
+    }
+    let free: Vec<String> = fixed.iter().filter(|c| !i.predicate_fixes.contains(c)).cloned().collect();
+    let free_eq = free.len();
+    let rest: Vec<String> = free.into_iter().chain(columns[fixed.len()..].iter().cloned()).collect();
+    leads(&i.columns, &rest, free_eq)
+}
+
+/// A top statement and what it asks of each table.
+struct Statement {
+    query: String,
+    total_ms: f64,
+    share_pct: f64,
+    shape: Option<Shape>,
+}
+
+/// A candidate index on one table, with the statements that want it.
+struct Candidate {
+    table: TableName,
+    columns: Vec<String>,
+    eq: usize,
+    /// Indexes into the statements, costliest first.
+    statements: Vec<usize>,
+    evidence: Vec<PlannerEvidence>,
+}
+
 pub(super) async fn report(tx: &Client, target: &str) -> Result<IndexAdviceReport, TxError> {
     let tables = load_tables(tx).await?;
-    let indexes = load_indexes(tx).await?;
+    let mut indexes = load_indexes(tx).await?;
     let stats_reset: Option<String> = tx
         .query_opt(
             &format!(
@@ -80,29 +180,70 @@ pub(super) async fn report(tx: &Client, target: &str) -> Result<IndexAdviceRepor
         .await?
         .and_then(|r| r.get(0));
 
+    // The statements are optional evidence: without the extension, pg_stats alone is used.
+    let mut statements = match top_statements(tx).await {
+        Ok(s) => s,
+        Err(TxError::Api(_)) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let catalog = catalog(tx, &statements).await?;
+    for s in &mut statements {
+        s.shape = shape::analyze(&s.query, &catalog).ok();
+    }
+    for i in indexes.iter_mut().filter(|i| i.partial) {
+        i.predicate_fixes = predicate_fixes(i, &catalog);
+    }
+    let mut candidates = candidates(&statements, &indexes);
+
+    let hypopg = planner::hypopg(tx).await?;
+    let by_name: HashMap<TableName, &TableInfo> = tables.iter().map(|t| (t.name(), t)).collect();
     let mut suggestions = Vec::new();
-    let heavy: Vec<&TableInfo> = tables
-        .iter()
-        .filter(|t| {
-            t.seq_scan >= MIN_SEQ_SCANS
-                && t.seq_tup_read / t.seq_scan.max(1) >= MIN_ROWS_PER_SEQ_SCAN
-                && t.seq_tup_read > t.idx_tup_fetch
-        })
-        .collect();
-    if !heavy.is_empty() {
-        // The statements are optional evidence: without the extension, pg_stats alone is used.
-        let statements = match top_statements(tx).await {
-            Ok(s) => s,
-            Err(TxError::Api(_)) => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        for t in heavy {
-            if let Some(s) = create_suggestion(tx, t, &indexes, &statements).await? {
-                suggestions.push(s);
+    let verification = match hypopg {
+        Some(version) => {
+            let mut v = verify(tx, &statements, &mut candidates, &tables).await?;
+            v.hypopg = Some(version);
+            for c in candidates.iter_mut().filter(|c| !c.evidence.is_empty()) {
+                let Some(t) = by_name.get(&c.table) else { continue };
+                c.evidence.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+                let best = &c.evidence[0];
+                let reason = format!(
+                    "the planner uses it: {} → {}, estimated cost {:.0} → {:.0} for a statement taking {:.1} % of \
+                     the database's statement time{}",
+                    best.before,
+                    best.after,
+                    best.cost_before,
+                    best.cost_after,
+                    best.share_pct,
+                    match c.evidence.len() {
+                        1 => String::new(),
+                        n => format!(" ({n} statements helped)"),
+                    }
+                );
+                let statement = Some(best.statement.clone());
+                let evidence = std::mem::take(&mut c.evidence);
+                suggestions.push(create_suggestion(tx, t, &c.columns, reason, statement, evidence).await?);
+            }
+            v
+        }
+        None => {
+            for t in tables.iter().filter(|t| t.seq_scan_heavy()) {
+                if let Some(s) = parser_suggestion(tx, t, &statements, &candidates, &indexes).await? {
+                    suggestions.push(s);
+                }
+            }
+            AdviceVerification {
+                hypopg: None,
+                statements_planned: 0,
+                candidates_rejected: 0,
+                failures: Vec::new(),
+                message: ENABLE_VERIFICATION.to_owned(),
             }
         }
-    }
-    suggestions.sort_by_key(|s| std::cmp::Reverse(s.seq_tup_read));
+    };
+    suggestions.sort_by(|a, b| {
+        let time = |s: &IndexSuggestion| s.planner.first().map_or(0.0, |e| e.total_ms);
+        time(b).total_cmp(&time(a)).then(b.seq_tup_read.cmp(&a.seq_tup_read))
+    });
     suggestions.extend(drop_suggestions(&tables, &indexes));
 
     let usage = indexes
@@ -123,8 +264,371 @@ pub(super) async fn report(tx: &Client, target: &str) -> Result<IndexAdviceRepor
         suggestions,
         indexes: usage,
         stats_reset,
+        verification,
         took_ms: 0.0,
     })
+}
+
+/// The tables the statements name (with their columns) and the search path, so names resolve
+/// as the server resolves them.
+async fn catalog(tx: &Client, statements: &[Statement]) -> Result<Catalog, TxError> {
+    let mut names: Vec<String> =
+        statements.iter().filter_map(|s| shape::relation_names(&s.query).ok()).flatten().collect();
+    names.sort();
+    names.dedup();
+    let search_path: Vec<String> =
+        tx.query_one(&format!("{MARKER} SELECT current_schemas(false)::text[]"), &[]).await?.get(0);
+    let rows = tx
+        .query(
+            &format!(
+                "{MARKER} SELECT n.nspname::text, c.relname::text,
+                        ARRAY(SELECT a.attname::text FROM pg_attribute a
+                              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.relkind IN ('r', 'p', 'm') AND c.relname::text = ANY($1)
+                   AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+            ),
+            &[&names],
+        )
+        .await?;
+    let tables = rows.iter().map(|r| (TableName { schema: r.get(0), table: r.get(1) }, r.get(2))).collect();
+    Ok(Catalog { search_path, tables })
+}
+
+/// The columns a partial index's predicate fixes, read with the same parser.
+fn predicate_fixes(i: &IndexInfo, catalog: &Catalog) -> Vec<String> {
+    let Some(predicate) = &i.predicate else { return Vec::new() };
+    let table = TableName::new(&i.schema, &i.table);
+    let Some(columns) = catalog.tables.get(&table) else { return Vec::new() };
+    // The server's own text of the predicate, parsed locally against this one table; it is
+    // never sent anywhere.
+    let one = Catalog {
+        search_path: vec![i.schema.clone()],
+        tables: HashMap::from([(table.clone(), columns.clone())]),
+    };
+    let sql = format!("SELECT 1 FROM {}.{} WHERE {predicate}", quote(&i.schema), quote(&i.table));
+    shape::analyze(&sql, &one)
+        .ok()
+        .and_then(|s| s.tables.get(&table).map(|u| u.equality.clone()))
+        .unwrap_or_default()
+}
+
+/// The start of a statement on one line, for a message.
+fn excerpt(sql: &str) -> String {
+    let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(120) {
+        Some((at, _)) => format!("{}…", &one_line[..at]),
+        None => one_line,
+    }
+}
+
+/// An identifier in double quotes, for SQL Triage writes itself.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Every uncovered candidate of the statements, each with the statements that want it.
+fn candidates(statements: &[Statement], indexes: &[IndexInfo]) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = Vec::new();
+    for (n, s) in statements.iter().enumerate() {
+        let Some(shape) = &s.shape else { continue };
+        for (table, u) in &shape.tables {
+            for (columns, eq) in u.candidates() {
+                let covered = indexes
+                    .iter()
+                    .filter(|i| i.schema == table.schema && i.table == table.table)
+                    .any(|i| covers(i, &columns, eq));
+                if covered {
+                    continue;
+                }
+                match out.iter_mut().find(|c| c.table == *table && c.columns == columns) {
+                    Some(c) => c.statements.push(n),
+                    None => out.push(Candidate {
+                        table: table.clone(),
+                        columns,
+                        eq,
+                        statements: vec![n],
+                        evidence: Vec::new(),
+                    }),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Plans the top statements that have candidates without them, then with every candidate as a
+/// hypothetical index; records, per candidate, the statements whose plan uses it at a lower cost.
+async fn verify(
+    tx: &Client,
+    statements: &[Statement],
+    candidates: &mut [Candidate],
+    tables: &[TableInfo],
+) -> Result<AdviceVerification, TxError> {
+    let mut wanted: Vec<usize> = candidates.iter().flat_map(|c| c.statements.iter().copied()).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    wanted.retain(|&n| statements[n].shape.as_ref().is_some_and(|s| s.plannable));
+    wanted.truncate(PLANNED_STATEMENTS);
+    let mut failures = Vec::new();
+    let mut fail = |query: &str, why: String| {
+        if failures.len() < MAX_FAILURES {
+            failures.push(format!("{}: {why}", excerpt(query)));
+        }
+    };
+    tx.batch_execute(&format!("{MARKER} SET LOCAL plan_cache_mode = force_generic_plan")).await?;
+    let mut before = Vec::new();
+    for &n in &wanted {
+        let s = &statements[n];
+        let params = s.shape.as_ref().map_or(0, |s| s.params);
+        match planner::generic_plan(tx, &s.query, params).await? {
+            Ok(plan) => before.push((n, plan)),
+            Err(why) => fail(&s.query, why),
+        }
+    }
+    let in_play: HashSet<usize> = before.iter().map(|(n, _)| *n).collect();
+    let quoted: HashMap<TableName, String> =
+        tables.iter().map(|t| (t.name(), format!("{}.{}", t.q_schema, t.q_table))).collect();
+    planner::reset(tx).await?;
+    let mut names: Vec<(String, usize)> = Vec::new();
+    for (k, c) in candidates.iter().enumerate() {
+        if !c.statements.iter().any(|n| in_play.contains(n)) {
+            continue;
+        }
+        let Some(table) = quoted.get(&c.table) else { continue };
+        let ddl = format!(
+            "CREATE INDEX ON {table} ({})",
+            c.columns.iter().map(|col| quote(col)).collect::<Vec<_>>().join(", ")
+        );
+        match planner::hypothetical(tx, &ddl).await? {
+            Ok(name) => names.push((name, k)),
+            Err(why) => fail(&ddl, why),
+        }
+    }
+    let mut planned = 0;
+    let result = async {
+        for (n, plan_before) in &before {
+            let s = &statements[*n];
+            let params = s.shape.as_ref().map_or(0, |s| s.params);
+            let plan_after = match planner::generic_plan(tx, &s.query, params).await? {
+                Ok(p) => p,
+                Err(why) => {
+                    fail(&s.query, why);
+                    continue;
+                }
+            };
+            planned += 1;
+            if plan_after.total_cost > plan_before.total_cost * (1.0 - MIN_COST_SAVING) {
+                continue;
+            }
+            for (name, k) in &names {
+                let Some(scan) = plan_after.uses_index(name) else { continue };
+                let c = &mut candidates[*k];
+                let before_node = plan_before
+                    .scan_of(&c.table.schema, &c.table.table)
+                    .map_or_else(|| format!("no scan of {}", c.table.table), |p| p.describe(None));
+                c.evidence.push(PlannerEvidence {
+                    statement: s.query.clone(),
+                    total_ms: s.total_ms,
+                    share_pct: s.share_pct,
+                    cost_before: plan_before.total_cost,
+                    cost_after: plan_after.total_cost,
+                    before: before_node,
+                    after: scan.describe(Some("the suggested index")),
+                });
+            }
+        }
+        Ok::<_, TxError>(())
+    }
+    .await;
+    planner::reset(tx).await?;
+    result?;
+    let rejected = names.iter().filter(|(_, k)| candidates[*k].evidence.is_empty()).count();
+    let kept = names.len() - rejected;
+    Ok(AdviceVerification {
+        hypopg: None,
+        statements_planned: planned,
+        candidates_rejected: u32::try_from(rejected).unwrap_or(u32::MAX),
+        message: format!(
+            "Verified by the planner with HypoPG: {planned} statements planned without and with {} candidate \
+             indexes as hypothetical ones; {kept} used at a lower estimated cost are suggested, {rejected} the \
+             planner did not use are left out.",
+            names.len()
+        ),
+        failures,
+    })
+}
+
+/// Without the planner: for a sequential-scan-heavy table, the costliest statement's uncovered
+/// candidate; when no statement names a usable predicate, the most selective column without an
+/// index.
+async fn parser_suggestion(
+    tx: &Client,
+    t: &TableInfo,
+    statements: &[Statement],
+    candidates: &[Candidate],
+    indexes: &[IndexInfo],
+) -> Result<Option<IndexSuggestion>, TxError> {
+    let name = t.name();
+    let reads = |s: &Statement| {
+        s.shape.as_ref().and_then(|sh| sh.tables.get(&name)).is_some_and(|u| !u.candidates().is_empty())
+    };
+    let best = candidates
+        .iter()
+        .filter(|c| c.table == name)
+        .filter_map(|c| c.statements.first().map(|&n| (n, c)))
+        .min_by_key(|(n, c)| (*n, usize::from(c.eq == 0 && c.columns.len() == 1)));
+    if let Some((n, c)) = best {
+        let s = &statements[n];
+        let reason = format!(
+            "{} sequential scans read {} rows ({} per scan on average) while index scans fetched {}; the \
+             costliest statement reading {} ({:.0} ms in total) filters on {}{}",
+            t.seq_scan,
+            t.seq_tup_read,
+            t.seq_tup_read / t.seq_scan.max(1),
+            t.idx_tup_fetch,
+            t.table,
+            s.total_ms,
+            c.columns.join(", "),
+            if c.eq > 0 && c.eq < c.columns.len() {
+                " (equality columns first, then the range or sort column)"
+            } else {
+                ""
+            }
+        );
+        return Ok(Some(
+            create_suggestion(tx, t, &c.columns, reason, Some(s.query.clone()), Vec::new()).await?,
+        ));
+    }
+    // Statements read the table's predicates and an index covers them: the scans are history.
+    if statements.iter().any(reads) {
+        return Ok(None);
+    }
+    let stats = column_stats(tx, t).await?;
+    let leading: HashSet<&str> = indexes
+        .iter()
+        .filter(|i| i.relid == t.relid)
+        .filter_map(|i| i.columns.first().and_then(|c| c.as_deref()))
+        .collect();
+    let Some(s) = stats
+        .values()
+        .filter(|s| !leading.contains(s.0.column.as_str()))
+        .filter(|s| s.0.selectivity.is_some_and(|sel| sel < 0.01))
+        .min_by(|a, b| a.0.selectivity.unwrap_or(1.0).total_cmp(&b.0.selectivity.unwrap_or(1.0)))
+    else {
+        return Ok(None);
+    };
+    let reason = format!(
+        "{} sequential scans read {} rows while index scans fetched {}; no top statement's predicate could be \
+         read, and {} is the most selective column without an index (pg_stats: n_distinct {}, correlation {})",
+        t.seq_scan,
+        t.seq_tup_read,
+        t.idx_tup_fetch,
+        s.0.column,
+        s.0.n_distinct.map_or("?".to_owned(), |n| format!("{n}")),
+        s.0.correlation.map_or("?".to_owned(), |c| format!("{c:.2}")),
+    );
+    let column = s.0.column.clone();
+    Ok(Some(create_suggestion(tx, t, &[column], reason, None, Vec::new()).await?))
+}
+
+/// `pg_stats` and `quote_ident` of every column of the table, by name.
+async fn column_stats(tx: &Client, t: &TableInfo) -> Result<HashMap<String, (ColumnStats, String)>, TxError> {
+    let rows = tx
+        .query(
+            &format!(
+                "{MARKER} SELECT a.attname::text, quote_ident(a.attname), s.n_distinct::float8,
+                        s.correlation::float8, s.null_frac::float8
+                 FROM pg_attribute a
+                 LEFT JOIN pg_stats s ON s.schemaname = $2 AND s.tablename = $3 AND s.attname = a.attname
+                 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+                 ORDER BY a.attnum"
+            ),
+            &[&t.relid, &t.schema, &t.table],
+        )
+        .await?;
+    let mut out = HashMap::new();
+    for r in &rows {
+        let name: String = r.get(0);
+        let n_distinct: Option<f64> = r.get(2);
+        let selectivity = n_distinct.and_then(|n| {
+            if n > 0.0 {
+                Some(1.0 / n)
+            } else if n < 0.0 && t.live_rows > 0 {
+                Some(1.0 / (-n * t.live_rows as f64).max(1.0))
+            } else {
+                None
+            }
+        });
+        let stats = ColumnStats {
+            column: name.clone(),
+            n_distinct,
+            selectivity,
+            correlation: r.get(3),
+            null_frac: r.get(4),
+        };
+        out.insert(name, (stats, r.get(1)));
+    }
+    Ok(out)
+}
+
+async fn create_suggestion(
+    tx: &Client,
+    t: &TableInfo,
+    columns: &[String],
+    reason: String,
+    statement: Option<String>,
+    planner: Vec<PlannerEvidence>,
+) -> Result<IndexSuggestion, TxError> {
+    let stats = column_stats(tx, t).await?;
+    let ddl = format!(
+        "CREATE INDEX CONCURRENTLY ON {}.{} ({});",
+        t.q_schema,
+        t.q_table,
+        columns
+            .iter()
+            .map(|c| stats.get(c).map_or_else(|| quote(c), |s| s.1.clone()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(IndexSuggestion {
+        kind: AdviceKind::CreateIndex,
+        schema: t.schema.clone(),
+        table: t.table.clone(),
+        columns: columns.to_vec(),
+        index: None,
+        seq_scan: t.seq_scan,
+        seq_tup_read: t.seq_tup_read,
+        idx_scan: t.idx_scan,
+        live_rows: t.live_rows,
+        table_bytes: t.bytes,
+        index_bytes: None,
+        reason,
+        statement,
+        column_stats: columns.iter().filter_map(|c| stats.get(c).map(|s| s.0.clone())).collect(),
+        ddl,
+        verified: !planner.is_empty(),
+        planner,
+    })
+}
+
+/// The top statements of the connected database by total time, with their share of it.
+async fn top_statements(tx: &Client) -> Result<Vec<Statement>, TxError> {
+    let sql = super::statements::top_sql(triage_shared::pg::StatementOrder::Total, &extension(tx).await?);
+    let database: String =
+        tx.query_one(&format!("{MARKER} SELECT current_database()::text"), &[]).await?.get(0);
+    let none: Option<String> = None;
+    let rows = tx.query(&sql, &[&Some(database), &none, &TOP_STATEMENTS]).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let query = r.get::<_, Option<String>>(3)?;
+            let total_ms: f64 = r.get(5);
+            let all = r.get::<_, Option<f64>>(14).unwrap_or(0.0);
+            let share_pct = if all > 0.0 { total_ms / all * 100.0 } else { 0.0 };
+            Some(Statement { query, total_ms, share_pct, shape: None })
+        })
+        .collect())
 }
 
 async fn load_tables(tx: &Client) -> Result<Vec<TableInfo>, TxError> {
@@ -172,7 +676,8 @@ async fn load_indexes(tx: &Client) -> Result<Vec<IndexInfo>, TxError> {
                         i.indpred IS NOT NULL, i.indexprs IS NOT NULL, am.amname::text,
                         pg_relation_size(i.indexrelid), COALESCE(s.idx_scan, 0),
                         pg_get_indexdef(i.indexrelid), i.indisvalid,
-                        i.indclass::text || ' ' || i.indcollation::text || ' ' || i.indoption::text
+                        i.indclass::text || ' ' || i.indcollation::text || ' ' || i.indoption::text,
+                        pg_get_expr(i.indpred, i.indrelid)
                  FROM pg_index i
                  JOIN pg_class ic ON ic.oid = i.indexrelid
                  JOIN pg_class c ON c.oid = i.indrelid
@@ -205,157 +710,10 @@ async fn load_indexes(tx: &Client) -> Result<Vec<IndexInfo>, TxError> {
             definition: r.get(14),
             valid: r.get(15),
             signature: r.get(16),
+            predicate: r.get(17),
+            predicate_fixes: Vec::new(),
         })
         .collect())
-}
-
-/// (query text, total ms) of the top statements by total time.
-async fn top_statements(tx: &Client) -> Result<Vec<(String, f64)>, TxError> {
-    let sql = super::statements::top_sql(triage_shared::pg::StatementOrder::Total, &extension(tx).await?);
-    let none: Option<String> = None;
-    let rows = tx.query(&sql, &[&none, &none, &TOP_STATEMENTS]).await?;
-    Ok(rows.iter().filter_map(|r| r.get::<_, Option<String>>(3).map(|q| (q, r.get::<_, f64>(5)))).collect())
-}
-
-async fn create_suggestion(
-    tx: &Client,
-    t: &TableInfo,
-    indexes: &[IndexInfo],
-    statements: &[(String, f64)],
-) -> Result<Option<IndexSuggestion>, TxError> {
-    let cols = tx
-        .query(
-            &format!(
-                "{MARKER} SELECT a.attname::text, quote_ident(a.attname), s.n_distinct::float8,
-                        s.correlation::float8, s.null_frac::float8
-                 FROM pg_attribute a
-                 LEFT JOIN pg_stats s ON s.schemaname = $2 AND s.tablename = $3 AND s.attname = a.attname
-                 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
-                 ORDER BY a.attnum"
-            ),
-            &[&t.relid, &t.schema, &t.table],
-        )
-        .await?;
-    let mut quoted: HashMap<String, String> = HashMap::new();
-    let mut stats: HashMap<String, ColumnStats> = HashMap::new();
-    for r in &cols {
-        let name: String = r.get(0);
-        quoted.insert(name.clone(), r.get(1));
-        let n_distinct: Option<f64> = r.get(2);
-        let selectivity = n_distinct.and_then(|n| {
-            if n > 0.0 {
-                Some(1.0 / n)
-            } else if n < 0.0 && t.live_rows > 0 {
-                Some(1.0 / (-n * t.live_rows as f64).max(1.0))
-            } else {
-                None
-            }
-        });
-        stats.insert(
-            name.clone(),
-            ColumnStats { column: name, n_distinct, selectivity, correlation: r.get(3), null_frac: r.get(4) },
-        );
-    }
-    let names: HashSet<&str> = quoted.keys().map(String::as_str).collect();
-    let table_indexes: Vec<&IndexInfo> = indexes.iter().filter(|i| i.relid == t.relid).collect();
-    let covered = |columns: &[String]| {
-        table_indexes.iter().any(|i| {
-            i.method == "btree"
-                && !i.partial
-                && i.valid
-                && i.columns.len() >= columns.len()
-                && i.columns[..columns.len()].iter().flatten().collect::<HashSet<_>>()
-                    == columns.iter().collect::<HashSet<_>>()
-        })
-    };
-
-    // First choice: the predicate of the costliest statement that reads this table.
-    let mut chosen: Option<(Vec<String>, String, String)> = None;
-    let mut filters_seen = false;
-    for (query, total_ms) in statements {
-        let Some(pred) = predicate_columns(query, &t.schema, &t.table, &names) else { continue };
-        let columns = pred.index_columns();
-        if columns.is_empty() {
-            continue;
-        }
-        filters_seen = true;
-        if covered(&columns) {
-            continue;
-        }
-        let reason = format!(
-            "{} sequential scans read {} rows ({} per scan on average) while index scans fetched {}; \
-             the costliest statement reading {} ({:.0} ms in total) filters on {}{}",
-            t.seq_scan,
-            t.seq_tup_read,
-            t.seq_tup_read / t.seq_scan.max(1),
-            t.idx_tup_fetch,
-            t.table,
-            total_ms,
-            columns.join(", "),
-            if pred.range.is_empty() || pred.equality.is_empty() {
-                String::new()
-            } else {
-                " (equality columns first, then the range column)".to_owned()
-            }
-        );
-        chosen = Some((columns, reason, query.clone()));
-        break;
-    }
-    // Otherwise, when no statement's filter could be read at all (an index already serving the
-    // filters that were read means the scans are history): the most selective column that no
-    // index leads with.
-    if chosen.is_none() && !filters_seen {
-        let leading: HashSet<&str> =
-            table_indexes.iter().filter_map(|i| i.columns.first().and_then(|c| c.as_deref())).collect();
-        let best = stats
-            .values()
-            .filter(|s| !leading.contains(s.column.as_str()))
-            .filter(|s| s.selectivity.is_some_and(|sel| sel < 0.01))
-            .min_by(|a, b| a.selectivity.unwrap_or(1.0).total_cmp(&b.selectivity.unwrap_or(1.0)));
-        if let Some(s) = best {
-            let reason = format!(
-                "{} sequential scans read {} rows while index scans fetched {}; no top statement's predicate \
-                 could be read, and {} is the most selective column without an index (pg_stats: n_distinct {}, \
-                 correlation {})",
-                t.seq_scan,
-                t.seq_tup_read,
-                t.idx_tup_fetch,
-                s.column,
-                s.n_distinct.map_or("?".to_owned(), |n| format!("{n}")),
-                s.correlation.map_or("?".to_owned(), |c| format!("{c:.2}")),
-            );
-            chosen = Some((vec![s.column.clone()], reason, String::new()));
-        }
-    }
-    let Some((columns, reason, statement)) = chosen else { return Ok(None) };
-    let ddl = format!(
-        "CREATE INDEX CONCURRENTLY ON {}.{} ({});",
-        t.q_schema,
-        t.q_table,
-        columns
-            .iter()
-            .map(|c| quoted.get(c).cloned().unwrap_or_else(|| c.clone()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let column_stats = columns.iter().filter_map(|c| stats.get(c).cloned()).collect();
-    Ok(Some(IndexSuggestion {
-        kind: AdviceKind::CreateIndex,
-        schema: t.schema.clone(),
-        table: t.table.clone(),
-        columns,
-        index: None,
-        seq_scan: t.seq_scan,
-        seq_tup_read: t.seq_tup_read,
-        idx_scan: t.idx_scan,
-        live_rows: t.live_rows,
-        table_bytes: t.bytes,
-        index_bytes: None,
-        reason,
-        statement: (!statement.is_empty()).then_some(statement),
-        column_stats,
-        ddl,
-    }))
 }
 
 /// What makes two indexes the same: table, columns, method, operator classes and options.
@@ -384,6 +742,8 @@ fn drop_suggestions(tables: &[TableInfo], indexes: &[IndexInfo]) -> Vec<IndexSug
             statement: None,
             column_stats: Vec::new(),
             ddl: format!("DROP INDEX CONCURRENTLY {}.{};", i.q_schema, i.q_name),
+            verified: false,
+            planner: Vec::new(),
         }
     };
     let mut out = Vec::new();
@@ -419,12 +779,15 @@ fn drop_suggestions(tables: &[TableInfo], indexes: &[IndexInfo]) -> Vec<IndexSug
         if flagged.contains(&(a.relid, a.name.as_str())) {
             continue;
         }
+        // The same rule as for a candidate: the longer index leads with this one's columns, the
+        // last of them (a range or sort column) in place.
+        let Some(columns) = a.columns.iter().cloned().collect::<Option<Vec<String>>>() else { continue };
         let longer = indexes.iter().find(|b| {
             b.relid == a.relid
                 && b.name != a.name
                 && b.plain_btree()
                 && b.columns.len() > a.columns.len()
-                && b.columns[..a.columns.len()] == a.columns[..]
+                && leads(&b.columns, &columns, columns.len().saturating_sub(1))
         });
         if let Some(b) = longer {
             flagged.insert((a.relid, a.name.as_str()));
@@ -457,276 +820,86 @@ fn drop_suggestions(tables: &[TableInfo], indexes: &[IndexInfo]) -> Vec<IndexSug
     out
 }
 
-/// The columns of one table a statement filters on.
-#[derive(Debug, Default, PartialEq)]
-pub(super) struct Predicate {
-    pub equality: Vec<String>,
-    pub range: Vec<String>,
-}
-
-impl Predicate {
-    /// B-tree order: equality columns, then the first range column.
-    pub fn index_columns(&self) -> Vec<String> {
-        let mut cols = self.equality.clone();
-        if let Some(r) = self.range.iter().find(|r| !cols.contains(r)) {
-            cols.push(r.clone());
-        }
-        cols
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    /// Identifier or keyword, lower-cased unless it was quoted.
-    Word(String, bool),
-    Op(String),
-    Dot,
-    Other,
-}
-
-fn tokenize(sql: &str) -> Vec<Tok> {
-    let chars: Vec<char> = sql.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c.is_whitespace() {
-            i += 1;
-        } else if c == '-' && chars.get(i + 1) == Some(&'-') {
-            while i < chars.len() && chars[i] != '\n' {
-                i += 1;
-            }
-        } else if c == '/' && chars.get(i + 1) == Some(&'*') {
-            i += 2;
-            while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
-                i += 1;
-            }
-            i += 2;
-        } else if c == '\'' {
-            i += 1;
-            while i < chars.len() {
-                if chars[i] == '\'' {
-                    if chars.get(i + 1) == Some(&'\'') {
-                        i += 2;
-                        continue;
-                    }
-                    break;
-                }
-                i += 1;
-            }
-            i += 1;
-            out.push(Tok::Other);
-        } else if c == '"' {
-            let start = i + 1;
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                i += 1;
-            }
-            out.push(Tok::Word(chars[start..i.min(chars.len())].iter().collect(), true));
-            i += 1;
-        } else if c.is_alphabetic() || c == '_' {
-            let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$') {
-                i += 1;
-            }
-            out.push(Tok::Word(chars[start..i].iter().collect::<String>().to_lowercase(), false));
-        } else if c == '.' && !chars.get(i + 1).is_some_and(char::is_ascii_digit) {
-            out.push(Tok::Dot);
-            i += 1;
-        } else if "<>=!~".contains(c) {
-            let start = i;
-            while i < chars.len() && "<>=!~".contains(chars[i]) {
-                i += 1;
-            }
-            out.push(Tok::Op(chars[start..i].iter().collect()));
-        } else {
-            out.push(Tok::Other);
-            i += 1;
-        }
-    }
-    out
-}
-
-const NOT_ALIAS: &[&str] = &[
-    "where",
-    "join",
-    "inner",
-    "left",
-    "right",
-    "full",
-    "cross",
-    "on",
-    "using",
-    "group",
-    "order",
-    "limit",
-    "offset",
-    "having",
-    "union",
-    "except",
-    "intersect",
-    "for",
-    "natural",
-    "window",
-    "returning",
-    "set",
-    "lateral",
-];
-
-/// Reads which columns of `schema.table` the statement compares, by a token scan (not a full
-/// parser): `col = $1`, `alias.col IN (…)`, `$1 < col`, `col BETWEEN …`, `col LIKE …`.
-/// `None` when the statement does not read the table.
-pub(super) fn predicate_columns(
-    sql: &str,
-    schema: &str,
-    table: &str,
-    columns: &HashSet<&str>,
-) -> Option<Predicate> {
-    let toks = tokenize(sql);
-    let word = |i: usize| match toks.get(i) {
-        Some(Tok::Word(w, _)) => Some(w.as_str()),
-        _ => None,
-    };
-    // Where the table is named after FROM / JOIN (or UPDATE / DELETE FROM), and its aliases.
-    let mut names: HashSet<String> = HashSet::new();
-    let mut found = false;
-    let mut i = 0;
-    while i < toks.len() {
-        if matches!(word(i), Some("from" | "join" | "update")) {
-            let mut j = i + 1;
-            let (first, second) =
-                (word(j), (toks.get(j + 1) == Some(&Tok::Dot)).then(|| word(j + 2)).flatten());
-            let matched = match (first, second) {
-                (Some(s), Some(t)) if s == schema && t == table => {
-                    j += 3;
-                    true
-                }
-                (Some(t), None) if t == table => {
-                    j += 1;
-                    true
-                }
-                _ => false,
-            };
-            if matched {
-                found = true;
-                names.insert(table.to_owned());
-                if word(j) == Some("as") {
-                    j += 1;
-                }
-                if let Some(alias) = word(j).filter(|w| !NOT_ALIAS.contains(w)) {
-                    names.insert(alias.to_owned());
-                }
-            }
-        }
-        i += 1;
-    }
-    if !found {
-        return None;
-    }
-    let start = toks
-        .iter()
-        .position(|t| matches!(t, Tok::Word(w, false) if w == "where" || w == "on"))
-        .unwrap_or(toks.len());
-    let mut pred = Predicate::default();
-    let push = |list: &mut Vec<String>, col: &str| {
-        if !list.iter().any(|c| c == col) {
-            list.push(col.to_owned());
-        }
-    };
-    let mut i = start;
-    while i < toks.len() {
-        // A column reference: `col` or `alias.col`, with the alias one of the table's names.
-        let (col, next) = match (&toks[i], toks.get(i + 1), toks.get(i + 2)) {
-            (Tok::Word(q, _), Some(Tok::Dot), Some(Tok::Word(c, _))) => {
-                if names.contains(q.as_str()) {
-                    (Some(c.as_str()), i + 3)
-                } else {
-                    (None, i + 3)
-                }
-            }
-            (Tok::Word(c, _), _, _) if i == 0 || toks[i - 1] != Tok::Dot => (Some(c.as_str()), i + 1),
-            _ => (None, i + 1),
-        };
-        if let Some(col) = col.filter(|c| columns.contains(c)) {
-            let after = toks.get(next);
-            let before = (i > 0).then(|| &toks[i - 1]);
-            let op_after = match after {
-                Some(Tok::Op(op)) => Some(op.as_str()),
-                Some(Tok::Word(w, false)) => Some(w.as_str()),
-                _ => None,
-            };
-            let not_after = matches!(op_after, Some("not"));
-            let op_after = if not_after { word(next + 1) } else { op_after };
-            match op_after {
-                Some("=") | Some("in") | Some("is") => push(&mut pred.equality, col),
-                Some("<" | ">" | "<=" | ">=" | "between" | "like" | "ilike") => push(&mut pred.range, col),
-                _ => match before {
-                    // `$1 = col`, `$1 < col`
-                    Some(Tok::Op(op)) if op == "=" => push(&mut pred.equality, col),
-                    Some(Tok::Op(op)) if ["<", ">", "<=", ">="].contains(&op.as_str()) => {
-                        push(&mut pred.range, col)
-                    }
-                    _ => {}
-                },
-            }
-        }
-        i = next;
-    }
-    Some(pred)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn cols() -> HashSet<&'static str> {
-        ["event_id", "event_type", "user_id", "timestamp", "payload"].into_iter().collect()
+    fn index(columns: &[Option<&str>], unique: bool, predicate_fixes: &[&str]) -> IndexInfo {
+        IndexInfo {
+            relid: 1,
+            schema: "public".to_owned(),
+            table: "orders".to_owned(),
+            name: "i".to_owned(),
+            q_schema: "public".to_owned(),
+            q_name: "i".to_owned(),
+            columns: columns.iter().map(|c| c.map(str::to_owned)).collect(),
+            unique,
+            backs_constraint: unique,
+            partial: !predicate_fixes.is_empty(),
+            expressions: columns.iter().any(Option::is_none),
+            method: "btree".to_owned(),
+            bytes: 0,
+            idx_scan: 0,
+            definition: String::new(),
+            valid: true,
+            signature: String::new(),
+            predicate: None,
+            predicate_fixes: predicate_fixes.iter().map(|c| (*c).to_owned()).collect(),
+        }
+    }
+
+    fn cols(v: &[&str]) -> Vec<String> {
+        v.iter().map(|c| (*c).to_owned()).collect()
     }
 
     #[test]
-    fn the_slow_query_names_type_then_timestamp() {
-        let sql = "SELECT count(*) AS events, count(DISTINCT user_id) AS users FROM events
-                   WHERE timestamp > $1 AND event_type = $2";
-        let p = predicate_columns(sql, "public", "events", &cols()).expect("reads events");
-        assert_eq!(p.equality, ["event_type"]);
-        assert_eq!(p.range, ["timestamp"]);
-        assert_eq!(p.index_columns(), ["event_type", "timestamp"]);
+    fn a_primary_key_the_statement_fixes_covers_any_composite_it_would_lead() {
+        let pkey = index(&[Some("id")], true, &[]);
+        assert!(covers(&pkey, &cols(&["id", "status"]), 2), "one row is found by the key already");
+        assert!(covers(&pkey, &cols(&["id"]), 1));
+        assert!(!covers(&pkey, &cols(&["status", "created_at"]), 1));
+        assert!(covers(&pkey, &cols(&["id"]), 0), "a range over the key: it leads with it");
     }
 
     #[test]
-    fn aliases_schemas_and_reversed_comparisons() {
-        let sql = "select e.event_id from public.events as e join users u on u.id = e.user_id
-                   where $1 <= e.\"timestamp\" and e.event_type in ($2, $3) and u.user_id = $4";
-        let p = predicate_columns(sql, "public", "events", &cols()).expect("reads events");
-        assert_eq!(p.equality, ["user_id", "event_type"], "u.user_id belongs to another table");
-        assert_eq!(p.range, ["timestamp"]);
-    }
-
-    #[test]
-    fn other_tables_and_strings_do_not_count() {
-        assert_eq!(
-            predicate_columns("SELECT 1 FROM users WHERE user_id = $1", "public", "events", &cols()),
-            None
+    fn leading_columns_equality_in_any_order_the_range_in_place() {
+        let i = index(&[Some("customer_id"), Some("created_at")], false, &[]);
+        assert!(covers(&i, &cols(&["customer_id"]), 1));
+        assert!(covers(&i, &cols(&["customer_id", "created_at"]), 1));
+        assert!(!covers(&i, &cols(&["created_at"]), 0), "created_at does not lead");
+        assert!(covers(&i, &cols(&["created_at", "customer_id"]), 2), "two equality columns, any order");
+        assert!(
+            !covers(&i, &cols(&["created_at", "customer_id"]), 1),
+            "customer_id as the range column is not in place"
         );
-        let p = predicate_columns(
-            "SELECT * FROM events WHERE payload::text = 'user_id = 3'",
-            "public",
-            "events",
-            &cols(),
-        )
-        .expect("reads events");
-        assert_eq!(p.index_columns(), Vec::<String>::new(), "a cast is not a plain comparison: {p:?}");
+        assert!(!covers(&i, &cols(&["customer_id", "created_at", "status"]), 2), "longer than the index");
+        let expression = index(&[None, Some("created_at")], false, &[]);
+        assert!(!covers(&expression, &cols(&["created_at"]), 1));
+        let mut hash = index(&[Some("customer_id")], false, &[]);
+        hash.method = "hash".to_owned();
+        assert!(!covers(&hash, &cols(&["customer_id"]), 1));
+        let mut invalid = index(&[Some("customer_id")], false, &[]);
+        invalid.valid = false;
+        assert!(
+            !covers(&invalid, &cols(&["customer_id"]), 1),
+            "an index left invalid by a failed build serves nothing"
+        );
     }
 
     #[test]
-    fn updates_and_not_in() {
-        let p = predicate_columns(
-            "UPDATE events SET payload = $1 WHERE event_id NOT IN ($2)",
-            "public",
-            "events",
-            &cols(),
-        )
-        .expect("reads events");
-        assert_eq!(p.equality, ["event_id"]);
+    fn a_partial_index_covers_when_the_statement_fixes_its_predicate() {
+        let pending = index(&[Some("created_at")], false, &["status"]);
+        assert!(covers(&pending, &cols(&["status", "created_at"]), 1));
+        assert!(covers(&pending, &cols(&["status"]), 1));
+        assert!(!covers(&pending, &cols(&["created_at"]), 0), "without the predicate's column, not usable");
+        assert!(!covers(&pending, &cols(&["status", "customer_id"]), 2));
+    }
+
+    #[test]
+    fn excerpts_are_one_line_and_bounded() {
+        assert_eq!(excerpt("SELECT *\n  FROM orders"), "SELECT * FROM orders");
+        let long = "x".repeat(500);
+        assert_eq!(excerpt(&long).chars().count(), 121);
+        assert_eq!(quote("we\"ird"), "\"we\"\"ird\"");
     }
 }

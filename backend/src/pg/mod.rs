@@ -9,7 +9,9 @@
 
 mod activity;
 mod advice;
+mod planner;
 mod pool;
+mod shape;
 mod snapshots;
 mod sql;
 mod statements;

@@ -94,7 +94,9 @@ fn known_metric(check: &Check, metric: &str) -> bool {
             "longest_idle_in_transaction_seconds",
             "blocked",
         ],
-        Check::PgIndexAdvice { .. } => &["missing_index_candidates", "unused_indexes", "duplicate_indexes"],
+        Check::PgIndexAdvice { .. } => {
+            &["missing_index_candidates", "verified_missing_indexes", "unused_indexes", "duplicate_indexes"]
+        }
         Check::PgTables { .. } => &["max_dead_ratio", "tables"],
         Check::Sql { .. } => &["rows", "value"],
         Check::HttpHealth { .. } => &["value", "healthy", "unhealthy", "total"],

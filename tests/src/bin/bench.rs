@@ -8,6 +8,9 @@
 //! (c) chart draw time in headless Chromium vs uPlot drawing the same data in the same browser;
 //! (d) PostgreSQL analysis over 5,000 distinct statements (top 50 + snapshot diff), end to end
 //!     from the client, vs the same top 50 and a diff of two snapshot tables done in SQL;
+//! (d2) index advice over 5,000 statements, parse-only and verified by the planner (HypoPG), vs
+//!     the same reads in SQL and vs one hypothetical index per candidate, with PostgreSQL's own
+//!     planning time as the floor;
 //! (e) Kafka: 502 consumer groups listed with their lag through Triage vs confluent-kafka's
 //!     AdminClient doing the same work;
 //! (11) environments: Overview and the merged Alerts page with ten environments against one,
@@ -15,7 +18,7 @@
 //! (12) Lighthouse's mobile profile on every page in light and dark theme, against Prometheus's UI.
 //!
 //! `triage-bench postgres` (or `bundle`, `first-load`, `proxy`, `fanout`, `chart`, `memory`,
-//! `diagnose-all`, `large-cluster`, `throughput`, `kafka`, `environments`, `lighthouse`) runs only the
+//! `diagnose-all`, `large-cluster`, `throughput`, `index-advice`, `kafka`, `environments`, `lighthouse`) runs only the
 //! named groups.
 
 use std::collections::BTreeSet;
@@ -38,6 +41,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+#[path = "bench/advice.rs"]
+mod advice;
 #[path = "bench/environments.rs"]
 mod environments;
 #[path = "bench/flows.rs"]
@@ -488,6 +493,9 @@ async fn main() -> Result<()> {
     }
     if wanted("postgres") {
         bench_postgres(&mut rows).await?;
+    }
+    if wanted("index-advice") {
+        advice::index_advice(&mut rows).await?;
     }
     if wanted("kafka") {
         kafka::kafka_groups(&mut rows).await?;

@@ -112,19 +112,34 @@ pub(super) async fn index_advice(ctx: &CheckContext, target: Option<&str>) -> Re
         "duplicate_indexes".to_owned(),
         count(AdviceKind::DuplicateIndex) + count(AdviceKind::RedundantIndex),
     );
+    v.insert(
+        "verified_missing_indexes".to_owned(),
+        r.suggestions.iter().filter(|s| s.kind == AdviceKind::CreateIndex && s.verified).count() as f64,
+    );
     let rows = r
         .suggestions
         .iter()
         .map(|s| {
+            let planner = match (s.kind, s.verified) {
+                (AdviceKind::CreateIndex, true) => "verified",
+                (AdviceKind::CreateIndex, false) => "not verified",
+                _ => "—",
+            };
             vec![
                 format!("{:?}", s.kind),
                 format!("{}.{}", s.schema, s.table),
                 s.columns.join(", "),
+                planner.to_owned(),
                 s.reason.clone(),
             ]
         })
         .collect();
-    Ok(Found::table(v, &["advice", "table", "columns", "why"], rows, format!("index advice on {name}")))
+    Ok(Found::table(
+        v,
+        &["advice", "table", "columns", "planner", "why"],
+        rows,
+        format!("index advice on {name}"),
+    ))
 }
 
 pub(super) async fn tables(ctx: &CheckContext, target: Option<&str>) -> Result<Found, NotRun> {

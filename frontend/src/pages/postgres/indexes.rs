@@ -2,7 +2,9 @@
 //! copy (Triage never runs it), and every index with its use.
 
 use leptos::prelude::*;
-use triage_shared::pg::{AdviceKind, IndexAdviceReport, IndexSuggestion};
+use triage_shared::pg::{
+    AdviceKind, AdviceVerification, IndexAdviceReport, IndexSuggestion, PlannerEvidence,
+};
 
 use crate::api;
 use crate::format::text::one_line;
@@ -25,10 +27,19 @@ fn suggestion_card(s: IndexSuggestion) -> impl IntoView {
         Some(i) => format!("{}.{} — index {i} ({})", s.schema, s.table, s.columns.join(", ")),
         None => format!("{}.{} ({})", s.schema, s.table, s.columns.join(", ")),
     };
+    let verdict = (s.kind == AdviceKind::CreateIndex).then(|| {
+        if s.verified {
+            view! { <Badge level=Level::Ok text="verified by the planner" /> }.into_any()
+        } else {
+            view! { <Badge level=Level::Neutral text="not verified by the planner" /> }.into_any()
+        }
+    });
+    let evidence = s.planner.clone();
     view! {
-        <section class="panel pg-advice" data-testid="pg-advice" data-kind=label data-table=s.table.clone() data-columns=s.columns.join(",")>
+        <section class="panel pg-advice" data-testid="pg-advice" data-kind=label data-table=s.table.clone() data-columns=s.columns.join(",") data-verified=s.verified.to_string()>
             <div class="detail-head">
                 <Badge level=level text=label />
+                {verdict}
                 <h2>{what}</h2>
             </div>
             <p>{s.reason.clone()}</p>
@@ -56,12 +67,60 @@ fn suggestion_card(s: IndexSuggestion) -> impl IntoView {
                     </tbody>
                 </table>
             })}
-            {s.statement.clone().map(|q| view! { <div class="small muted">"Statement: "<code class="sql">{one_line(&q)}</code></div> })}
+            {(!evidence.is_empty()).then(|| planner_table(evidence))}
+            {s.statement.clone().filter(|_| !s.verified).map(|q| view! { <div class="small muted">"Statement: "<code class="sql">{one_line(&q)}</code></div> })}
             <div class="pg-ddl">
                 <code data-testid="pg-ddl">{s.ddl.clone()}</code>
                 <CopyButton text=Signal::stored(s.ddl.clone()) testid="pg-copy-ddl" label="Copy DDL" />
             </div>
         </section>
+    }
+}
+
+/// The statements the planner used the index for: cost without and with it (a bar each, the
+/// "with" one scaled to the "without"), and the plan node it replaces.
+fn planner_table(evidence: Vec<PlannerEvidence>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table class="data small" data-testid="pg-planner">
+                <caption class="sr-only">"What the planner chose with the suggested index"</caption>
+                <thead><tr><th>"Statement"</th><th class="num">"Share of time"</th><th>"Estimated cost"</th><th>"Plan"</th></tr></thead>
+                <tbody>
+                    {evidence.into_iter().map(|e| {
+                        let ratio = if e.cost_before > 0.0 { (e.cost_after / e.cost_before).clamp(0.0, 1.0) } else { 1.0 };
+                        let width = format!("width: {:.1}%", ratio * 100.0);
+                        view! {
+                            <tr data-testid="pg-planner-row">
+                                <td><code class="sql">{one_line(&e.statement)}</code></td>
+                                <td class="num">{format!("{:.1} %", e.share_pct)}</td>
+                                <td>
+                                    <div class="cost-bars" role="img" aria-label=format!("estimated cost {:.0} without the index, {:.0} with it", e.cost_before, e.cost_after)>
+                                        <div class="cost-bar before"></div>
+                                        <div class="cost-bar after" style=width></div>
+                                    </div>
+                                    <span class="mono">{format!("{:.0} → {:.0}", e.cost_before, e.cost_after)}</span>
+                                </td>
+                                <td class="mono">{e.before.clone()}" → "{e.after.clone()}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// How the advice was checked, or how to let the planner check it.
+fn verification_note(v: AdviceVerification) -> impl IntoView {
+    let failures = v.failures.clone();
+    view! {
+        <p class="small" data-testid="pg-verification" data-hypopg=v.hypopg.clone().unwrap_or_default()>{v.message.clone()}</p>
+        {(!failures.is_empty()).then(|| view! {
+            <details class="small">
+                <summary>{format!("{} statements could not be planned", failures.len())}</summary>
+                <ul>{failures.into_iter().map(|f| view! { <li class="mono">{f}</li> }).collect_view()}</ul>
+            </details>
+        })}
     }
 }
 
@@ -81,6 +140,7 @@ pub fn IndexesTab(target: String) -> impl IntoView {
         );
         view! {
             <p class="summary small">{format!("{} suggestions · {since} Triage never runs DDL: copy it and run it yourself. {:.0} ms to analyse.", r.suggestions.len(), r.took_ms)}</p>
+            {verification_note(r.verification.clone())}
             {if r.suggestions.is_empty() {
                 view! { <Empty message="No advice: no table is read mostly by large sequential scans, and every index is used." /> }.into_any()
             } else {
