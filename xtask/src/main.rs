@@ -167,8 +167,8 @@ fn test_all() -> Result<()> {
 }
 
 /// The libFuzzer targets of `fuzz/fuzz_targets/` (see RELIABILITY.md, "Hostile input").
-const FUZZ_TARGETS: [&str; 6] =
-    ["runbook", "template", "return_to", "prom_answer", "label_selector", "report"];
+const FUZZ_TARGETS: [&str; 7] =
+    ["runbook", "template", "return_to", "prom_answer", "label_selector", "report", "statement_shape"];
 
 /// Seconds per fuzz target: `TRIAGE_FUZZ_SECS`, 20 when unset.
 fn fuzz_secs() -> Result<u64> {

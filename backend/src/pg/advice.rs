@@ -322,6 +322,14 @@ fn excerpt(sql: &str) -> String {
     }
 }
 
+fn plural(n: usize, what: &str) -> String {
+    match (n, what.strip_suffix('x')) {
+        (1, _) => format!("1 {what}"),
+        (_, Some(stem)) => format!("{n} {stem}xes"),
+        _ => format!("{n} {what}s"),
+    }
+}
+
 /// An identifier in double quotes, for SQL Triage writes itself.
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -450,10 +458,12 @@ async fn verify(
         statements_planned: planned,
         candidates_rejected: u32::try_from(rejected).unwrap_or(u32::MAX),
         message: format!(
-            "Verified by the planner with HypoPG: {planned} statements planned without and with {} candidate \
-             indexes as hypothetical ones; {kept} used at a lower estimated cost are suggested, {rejected} the \
-             planner did not use are left out.",
-            names.len()
+            "Verified by the planner with HypoPG: {} planned without and with {} as hypothetical indexes; {kept} \
+             used at a lower estimated cost {} suggested, {rejected} the planner did not use {} left out.",
+            plural(planned as usize, "statement"),
+            plural(names.len(), "candidate index"),
+            if kept == 1 { "is" } else { "are" },
+            if rejected == 1 { "is" } else { "are" },
         ),
         failures,
     })
@@ -901,5 +911,8 @@ mod tests {
         let long = "x".repeat(500);
         assert_eq!(excerpt(&long).chars().count(), 121);
         assert_eq!(quote("we\"ird"), "\"we\"\"ird\"");
+        assert_eq!(plural(1, "candidate index"), "1 candidate index");
+        assert_eq!(plural(8, "candidate index"), "8 candidate indexes");
+        assert_eq!(plural(0, "statement"), "0 statements");
     }
 }

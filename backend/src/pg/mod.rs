@@ -11,7 +11,7 @@ mod activity;
 mod advice;
 mod planner;
 mod pool;
-mod shape;
+pub mod shape;
 mod snapshots;
 mod sql;
 mod statements;

@@ -21,7 +21,7 @@ use pg_query::protobuf::{
 
 /// A base table, schema-qualified.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct TableName {
+pub struct TableName {
     pub schema: String,
     pub table: String,
 }
@@ -35,7 +35,7 @@ impl TableName {
 /// The tables a statement may name, with their columns, and the schemas an unqualified name is
 /// looked up in, in order.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Catalog {
+pub struct Catalog {
     pub search_path: Vec<String>,
     pub tables: HashMap<TableName, Vec<String>>,
 }
@@ -56,7 +56,7 @@ impl Catalog {
 
 /// What one statement asks of one table. Columns in the order the statement names them.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub(crate) struct TableUse {
+pub struct TableUse {
     pub equality: Vec<String>,
     pub range: Vec<String>,
     pub join: Vec<String>,
@@ -97,7 +97,7 @@ impl TableUse {
 
 /// A statement read: what it asks of each known table, and how many `$n` parameters it has.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub(crate) struct Shape {
+pub struct Shape {
     pub tables: BTreeMap<TableName, TableUse>,
     /// The highest `$n` in the text, which a generic plan must be given values for.
     pub params: usize,
@@ -109,7 +109,7 @@ pub(crate) struct Shape {
 
 /// The names of the relations a statement mentions, without a catalog: which tables' columns
 /// to load before [`analyze`].
-pub(crate) fn relation_names(sql: &str) -> Result<Vec<String>, String> {
+pub fn relation_names(sql: &str) -> Result<Vec<String>, String> {
     let parsed = pg_query::parse(sql).map_err(|e| e.to_string())?;
     let mut names: Vec<String> = parsed.tables().into_iter().map(|t| last_part(&t).to_owned()).collect();
     names.sort();
@@ -123,7 +123,7 @@ fn last_part(qualified: &str) -> &str {
 
 /// Reads one statement (several in one text are refused: each is its own entry in
 /// `pg_stat_statements`, and only one can be planned).
-pub(crate) fn analyze(sql: &str, catalog: &Catalog) -> Result<Shape, String> {
+pub fn analyze(sql: &str, catalog: &Catalog) -> Result<Shape, String> {
     let parsed = pg_query::parse(sql).map_err(|e| e.to_string())?;
     let stmts = &parsed.protobuf.stmts;
     if stmts.len() != 1 {
