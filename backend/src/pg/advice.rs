@@ -186,9 +186,10 @@ pub(super) async fn report(tx: &Client, target: &str) -> Result<IndexAdviceRepor
         Err(TxError::Api(_)) => Vec::new(),
         Err(e) => return Err(e),
     };
-    let catalog = catalog(tx, &statements).await?;
-    for s in &mut statements {
-        s.shape = shape::analyze(&s.query, &catalog).ok();
+    let parsed: Vec<Option<shape::Parsed>> = statements.iter().map(|s| shape::parse(&s.query).ok()).collect();
+    let catalog = catalog(tx, &parsed).await?;
+    for (s, p) in statements.iter_mut().zip(&parsed) {
+        s.shape = p.as_ref().and_then(|p| shape::analyze_parsed(p, &catalog).ok());
     }
     for i in indexes.iter_mut().filter(|i| i.partial) {
         i.predicate_fixes = predicate_fixes(i, &catalog);
@@ -202,6 +203,12 @@ pub(super) async fn report(tx: &Client, target: &str) -> Result<IndexAdviceRepor
         Some(version) => {
             let mut v = verify(tx, &statements, &mut candidates, &tables).await?;
             v.hypopg = Some(version);
+            let kept: Vec<&TableInfo> = candidates
+                .iter()
+                .filter(|c| !c.evidence.is_empty())
+                .filter_map(|c| by_name.get(&c.table).copied())
+                .collect();
+            let stats = column_stats(tx, &kept).await?;
             for c in candidates.iter_mut().filter(|c| !c.evidence.is_empty()) {
                 let Some(t) = by_name.get(&c.table) else { continue };
                 c.evidence.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
@@ -221,15 +228,17 @@ pub(super) async fn report(tx: &Client, target: &str) -> Result<IndexAdviceRepor
                 );
                 let statement = Some(best.statement.clone());
                 let evidence = std::mem::take(&mut c.evidence);
-                suggestions.push(create_suggestion(tx, t, &c.columns, reason, statement, evidence).await?);
+                let table_stats = stats.get(&t.relid).unwrap_or(&NO_STATS);
+                suggestions.push(suggestion_with(t, &c.columns, reason, statement, evidence, table_stats));
             }
             v
         }
         None => {
-            for t in tables.iter().filter(|t| t.seq_scan_heavy()) {
-                if let Some(s) = parser_suggestion(tx, t, &statements, &candidates, &indexes).await? {
-                    suggestions.push(s);
-                }
+            let heavy: Vec<&TableInfo> = tables.iter().filter(|t| t.seq_scan_heavy()).collect();
+            let stats = column_stats(tx, &heavy).await?;
+            for t in heavy {
+                let table_stats = stats.get(&t.relid).unwrap_or(&NO_STATS);
+                suggestions.extend(parser_suggestion(t, &statements, &candidates, &indexes, table_stats));
             }
             AdviceVerification {
                 hypopg: None,
@@ -271,9 +280,8 @@ pub(super) async fn report(tx: &Client, target: &str) -> Result<IndexAdviceRepor
 
 /// The tables the statements name (with their columns) and the search path, so names resolve
 /// as the server resolves them.
-async fn catalog(tx: &Client, statements: &[Statement]) -> Result<Catalog, TxError> {
-    let mut names: Vec<String> =
-        statements.iter().filter_map(|s| shape::relation_names(&s.query).ok()).flatten().collect();
+async fn catalog(tx: &Client, parsed: &[Option<shape::Parsed>]) -> Result<Catalog, TxError> {
+    let mut names: Vec<String> = parsed.iter().flatten().flat_map(shape::Parsed::relation_names).collect();
     names.sort();
     names.dedup();
     let search_path: Vec<String> =
@@ -398,19 +406,25 @@ async fn verify(
     let quoted: HashMap<TableName, String> =
         tables.iter().map(|t| (t.name(), format!("{}.{}", t.q_schema, t.q_table))).collect();
     planner::reset(tx).await?;
-    let mut names: Vec<(String, usize)> = Vec::new();
+    let mut ddl = Vec::new();
+    let mut wanted_candidates = Vec::new();
     for (k, c) in candidates.iter().enumerate() {
         if !c.statements.iter().any(|n| in_play.contains(n)) {
             continue;
         }
         let Some(table) = quoted.get(&c.table) else { continue };
-        let ddl = format!(
+        ddl.push(format!(
             "CREATE INDEX ON {table} ({})",
             c.columns.iter().map(|col| quote(col)).collect::<Vec<_>>().join(", ")
-        );
-        match planner::hypothetical(tx, &ddl).await? {
+        ));
+        wanted_candidates.push(k);
+    }
+    let mut names: Vec<(String, usize)> = Vec::new();
+    let created = if ddl.is_empty() { Vec::new() } else { planner::hypothetical(tx, &ddl).await? };
+    for ((outcome, k), text) in created.into_iter().zip(wanted_candidates).zip(&ddl) {
+        match outcome {
             Ok(name) => names.push((name, k)),
-            Err(why) => fail(&ddl, why),
+            Err(why) => fail(text, why),
         }
     }
     let mut planned = 0;
@@ -472,13 +486,13 @@ async fn verify(
 /// Without the planner: for a sequential-scan-heavy table, the costliest statement's uncovered
 /// candidate; when no statement names a usable predicate, the most selective column without an
 /// index.
-async fn parser_suggestion(
-    tx: &Client,
+fn parser_suggestion(
     t: &TableInfo,
     statements: &[Statement],
     candidates: &[Candidate],
     indexes: &[IndexInfo],
-) -> Result<Option<IndexSuggestion>, TxError> {
+    stats: &TableStats,
+) -> Option<IndexSuggestion> {
     let name = t.name();
     let reads = |s: &Statement| {
         s.shape.as_ref().and_then(|sh| sh.tables.get(&name)).is_some_and(|u| !u.candidates().is_empty())
@@ -506,28 +520,27 @@ async fn parser_suggestion(
                 ""
             }
         );
-        return Ok(Some(
-            create_suggestion(tx, t, &c.columns, reason, Some(s.query.clone()), Vec::new()).await?,
-        ));
+        return Some(suggestion_with(t, &c.columns, reason, Some(s.query.clone()), Vec::new(), stats));
     }
     // Statements read the table's predicates and an index covers them: the scans are history.
     if statements.iter().any(reads) {
-        return Ok(None);
+        return None;
     }
-    let stats = column_stats(tx, t).await?;
     let leading: HashSet<&str> = indexes
         .iter()
         .filter(|i| i.relid == t.relid)
         .filter_map(|i| i.columns.first().and_then(|c| c.as_deref()))
         .collect();
-    let Some(s) = stats
+    let s = stats
         .values()
         .filter(|s| !leading.contains(s.0.column.as_str()))
         .filter(|s| s.0.selectivity.is_some_and(|sel| sel < 0.01))
-        .min_by(|a, b| a.0.selectivity.unwrap_or(1.0).total_cmp(&b.0.selectivity.unwrap_or(1.0)))
-    else {
-        return Ok(None);
-    };
+        .min_by(|a, b| {
+            a.0.selectivity
+                .unwrap_or(1.0)
+                .total_cmp(&b.0.selectivity.unwrap_or(1.0))
+                .then(a.0.column.cmp(&b.0.column))
+        })?;
     let reason = format!(
         "{} sequential scans read {} rows while index scans fetched {}; no top statement's predicate could be \
          read, and {} is the most selective column without an index (pg_stats: n_distinct {}, correlation {})",
@@ -539,33 +552,46 @@ async fn parser_suggestion(
         s.0.correlation.map_or("?".to_owned(), |c| format!("{c:.2}")),
     );
     let column = s.0.column.clone();
-    Ok(Some(create_suggestion(tx, t, &[column], reason, None, Vec::new()).await?))
+    Some(suggestion_with(t, &[column], reason, None, Vec::new(), stats))
 }
 
-/// `pg_stats` and `quote_ident` of every column of the table, by name.
-async fn column_stats(tx: &Client, t: &TableInfo) -> Result<HashMap<String, (ColumnStats, String)>, TxError> {
+/// `pg_stats` and `quote_ident` of every column of a table, by name.
+type TableStats = HashMap<String, (ColumnStats, String)>;
+
+static NO_STATS: std::sync::LazyLock<TableStats> = std::sync::LazyLock::new(HashMap::new);
+
+/// [`TableStats`] of each of `tables`, by `relid`, in one query.
+async fn column_stats(tx: &Client, tables: &[&TableInfo]) -> Result<HashMap<u32, TableStats>, TxError> {
+    if tables.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let relids: Vec<u32> = tables.iter().map(|t| t.relid).collect();
+    let live: HashMap<u32, i64> = tables.iter().map(|t| (t.relid, t.live_rows)).collect();
     let rows = tx
         .query(
             &format!(
-                "{MARKER} SELECT a.attname::text, quote_ident(a.attname), s.n_distinct::float8,
+                "{MARKER} SELECT a.attrelid, a.attname::text, quote_ident(a.attname), s.n_distinct::float8,
                         s.correlation::float8, s.null_frac::float8
                  FROM pg_attribute a
-                 LEFT JOIN pg_stats s ON s.schemaname = $2 AND s.tablename = $3 AND s.attname = a.attname
-                 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
-                 ORDER BY a.attnum"
+                 JOIN pg_class c ON c.oid = a.attrelid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = a.attname
+                 WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped"
             ),
-            &[&t.relid, &t.schema, &t.table],
+            &[&relids],
         )
         .await?;
-    let mut out = HashMap::new();
+    let mut out: HashMap<u32, TableStats> = HashMap::new();
     for r in &rows {
-        let name: String = r.get(0);
-        let n_distinct: Option<f64> = r.get(2);
+        let relid: u32 = r.get(0);
+        let name: String = r.get(1);
+        let n_distinct: Option<f64> = r.get(3);
+        let live_rows = live.get(&relid).copied().unwrap_or(0);
         let selectivity = n_distinct.and_then(|n| {
             if n > 0.0 {
                 Some(1.0 / n)
-            } else if n < 0.0 && t.live_rows > 0 {
-                Some(1.0 / (-n * t.live_rows as f64).max(1.0))
+            } else if n < 0.0 && live_rows > 0 {
+                Some(1.0 / (-n * live_rows as f64).max(1.0))
             } else {
                 None
             }
@@ -574,23 +600,22 @@ async fn column_stats(tx: &Client, t: &TableInfo) -> Result<HashMap<String, (Col
             column: name.clone(),
             n_distinct,
             selectivity,
-            correlation: r.get(3),
-            null_frac: r.get(4),
+            correlation: r.get(4),
+            null_frac: r.get(5),
         };
-        out.insert(name, (stats, r.get(1)));
+        out.entry(relid).or_default().insert(name, (stats, r.get(2)));
     }
     Ok(out)
 }
 
-async fn create_suggestion(
-    tx: &Client,
+fn suggestion_with(
     t: &TableInfo,
     columns: &[String],
     reason: String,
     statement: Option<String>,
     planner: Vec<PlannerEvidence>,
-) -> Result<IndexSuggestion, TxError> {
-    let stats = column_stats(tx, t).await?;
+    stats: &TableStats,
+) -> IndexSuggestion {
     let ddl = format!(
         "CREATE INDEX CONCURRENTLY ON {}.{} ({});",
         t.q_schema,
@@ -601,7 +626,7 @@ async fn create_suggestion(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    Ok(IndexSuggestion {
+    IndexSuggestion {
         kind: AdviceKind::CreateIndex,
         schema: t.schema.clone(),
         table: t.table.clone(),
@@ -619,7 +644,7 @@ async fn create_suggestion(
         ddl,
         verified: !planner.is_empty(),
         planner,
-    })
+    }
 }
 
 /// The top statements of the connected database by total time, with their share of it.

@@ -10,7 +10,7 @@
 //! the connection is discarded, taking them with it.
 
 use serde_json::Value;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::{MARKER, TxError};
 
@@ -97,60 +97,102 @@ pub(super) async fn hypopg(tx: &Client) -> Result<Option<String>, TxError> {
 }
 
 /// Plans `sql` (one statement with `params` parameters, already read by PostgreSQL's parser)
-/// generically. `Ok(Err(why))` when PostgreSQL cannot plan it.
+/// generically, in two round trips. `Ok(Err(why))` when PostgreSQL cannot plan it.
 pub(super) async fn generic_plan(
     tx: &Client,
     sql: &str,
     params: usize,
 ) -> Result<Result<Plan, String>, TxError> {
-    tx.batch_execute(&format!("{MARKER} SAVEPOINT triage_plan")).await?;
     // The statement's own text, as pg_stat_statements holds it: it cannot be bound, and it
-    // parsed as exactly one statement, which EXPLAIN plans and never runs.
-    if let Err(e) = tx.batch_execute(&format!("{MARKER} PREPARE {PREPARED} AS {sql}")).await {
+    // parsed as exactly one statement, which EXPLAIN plans and never runs. It comes last in its
+    // batch, so a trailing comment in it hides nothing of Triage's.
+    if let Err(e) = tx
+        .batch_execute(&format!("{MARKER} SAVEPOINT triage_plan; {MARKER} PREPARE {PREPARED} AS {sql}"))
+        .await
+    {
+        let why = reason(e)?;
         tx.batch_execute(&format!("{MARKER} ROLLBACK TO SAVEPOINT triage_plan")).await?;
-        return Ok(Err(reason(&e)));
+        return Ok(Err(why));
     }
     let args = if params == 0 { String::new() } else { format!("({})", vec!["NULL"; params].join(", ")) };
     let explained = tx
-        .query_one(&format!("{MARKER} EXPLAIN (FORMAT JSON, VERBOSE, COSTS) EXECUTE {PREPARED}{args}"), &[])
+        .simple_query(&format!(
+            "{MARKER} EXPLAIN (FORMAT JSON, VERBOSE) EXECUTE {PREPARED}{args};
+             {MARKER} DEALLOCATE {PREPARED};
+             {MARKER} RELEASE SAVEPOINT triage_plan"
+        ))
         .await;
-    let plan = match explained {
-        Ok(row) => {
-            let v: Value = row.try_get(0)?;
-            tx.batch_execute(&format!(
-                "{MARKER} DEALLOCATE {PREPARED}; {MARKER} RELEASE SAVEPOINT triage_plan"
-            ))
-            .await?;
-            Plan::from_json(&v).ok_or_else(|| "EXPLAIN gave a plan without a total cost".to_owned())
+    match explained {
+        Ok(messages) => {
+            let text = messages.iter().find_map(|m| match m {
+                SimpleQueryMessage::Row(row) => row.get(0),
+                _ => None,
+            });
+            let plan =
+                text.and_then(|t| serde_json::from_str::<Value>(t).ok()).and_then(|v| Plan::from_json(&v));
+            Ok(plan.ok_or_else(|| "EXPLAIN gave no plan with a total cost".to_owned()))
         }
         Err(e) => {
+            let why = reason(e)?;
             tx.batch_execute(&format!(
                 "{MARKER} ROLLBACK TO SAVEPOINT triage_plan; {MARKER} DEALLOCATE {PREPARED}"
             ))
             .await?;
-            Err(reason(&e))
-        }
-    };
-    Ok(plan)
-}
-
-/// Creates a hypothetical index from `ddl` (Triage's own `CREATE INDEX` text, names quoted);
-/// gives its name as plans show it.
-pub(super) async fn hypothetical(tx: &Client, ddl: &str) -> Result<Result<String, String>, TxError> {
-    tx.batch_execute(&format!("{MARKER} SAVEPOINT triage_hypo")).await?;
-    match tx
-        .query_one(&format!("{MARKER} SELECT indexname::text FROM hypopg_create_index($1)"), &[&ddl])
-        .await
-    {
-        Ok(row) => {
-            tx.batch_execute(&format!("{MARKER} RELEASE SAVEPOINT triage_hypo")).await?;
-            Ok(Ok(row.get(0)))
-        }
-        Err(e) => {
-            tx.batch_execute(&format!("{MARKER} ROLLBACK TO SAVEPOINT triage_hypo")).await?;
-            Ok(Err(reason(&e)))
+            Ok(Err(why))
         }
     }
+}
+
+/// Creates hypothetical indexes from `ddl` (Triage's own `CREATE INDEX` texts, names quoted),
+/// all in one round trip; gives their names as plans show them, in order. When one is refused,
+/// they are created one by one and each gives its own outcome.
+pub(super) async fn hypothetical(
+    tx: &Client,
+    ddl: &[String],
+) -> Result<Vec<Result<String, String>>, TxError> {
+    tx.batch_execute(&format!("{MARKER} SAVEPOINT triage_hypo")).await?;
+    let all = tx
+        .query(
+            &format!(
+                "{MARKER} SELECT h.indexname::text FROM unnest($1::text[]) WITH ORDINALITY AS d(ddl, n),
+                        LATERAL hypopg_create_index(d.ddl) h ORDER BY d.n"
+            ),
+            &[&ddl],
+        )
+        .await;
+    match all {
+        Ok(rows) if rows.len() == ddl.len() => {
+            tx.batch_execute(&format!("{MARKER} RELEASE SAVEPOINT triage_hypo")).await?;
+            return Ok(rows.iter().map(|r| Ok(r.get(0))).collect());
+        }
+        Ok(_) => {
+            reset(tx).await?;
+            tx.batch_execute(&format!("{MARKER} RELEASE SAVEPOINT triage_hypo")).await?;
+        }
+        Err(e) => {
+            reason(e)?;
+            tx.batch_execute(&format!("{MARKER} ROLLBACK TO SAVEPOINT triage_hypo")).await?;
+            reset(tx).await?;
+        }
+    }
+    let mut out = Vec::with_capacity(ddl.len());
+    for d in ddl {
+        tx.batch_execute(&format!("{MARKER} SAVEPOINT triage_hypo")).await?;
+        match tx
+            .query_one(&format!("{MARKER} SELECT indexname::text FROM hypopg_create_index($1)"), &[d])
+            .await
+        {
+            Ok(row) => {
+                tx.batch_execute(&format!("{MARKER} RELEASE SAVEPOINT triage_hypo")).await?;
+                out.push(Ok(row.get(0)));
+            }
+            Err(e) => {
+                out.push(Err(reason(e)?));
+                tx.batch_execute(&format!("{MARKER} ROLLBACK TO SAVEPOINT triage_hypo")).await?;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Drops every hypothetical index of the session.
@@ -159,8 +201,13 @@ pub(super) async fn reset(tx: &Client) -> Result<(), TxError> {
     Ok(())
 }
 
-fn reason(e: &tokio_postgres::Error) -> String {
-    e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned())
+/// PostgreSQL's reason for refusing a statement; any other failure (the connection) ends the
+/// analysis.
+fn reason(e: tokio_postgres::Error) -> Result<String, TxError> {
+    match e.as_db_error() {
+        Some(d) if !super::connection_lost(&e) => Ok(d.message().to_owned()),
+        _ => Err(TxError::Pg(e)),
+    }
 }
 
 #[cfg(test)]

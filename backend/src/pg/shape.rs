@@ -107,14 +107,32 @@ pub struct Shape {
     pub plannable: bool,
 }
 
+/// A statement parsed once: its relation names first (to load the catalog), then [`analyze_parsed`].
+pub struct Parsed {
+    sql: String,
+    tree: pg_query::ParseResult,
+}
+
+impl Parsed {
+    /// The names of the relations the statement mentions (without schema), sorted.
+    pub fn relation_names(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.tree.tables().into_iter().map(|t| last_part(&t).to_owned()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+pub fn parse(sql: &str) -> Result<Parsed, String> {
+    let tree = pg_query::parse(sql).map_err(|e| e.to_string())?;
+    Ok(Parsed { sql: sql.to_owned(), tree })
+}
+
 /// The names of the relations a statement mentions, without a catalog: which tables' columns
 /// to load before [`analyze`].
 pub fn relation_names(sql: &str) -> Result<Vec<String>, String> {
-    let parsed = pg_query::parse(sql).map_err(|e| e.to_string())?;
-    let mut names: Vec<String> = parsed.tables().into_iter().map(|t| last_part(&t).to_owned()).collect();
-    names.sort();
-    names.dedup();
-    Ok(names)
+    parse(sql).map(|p| p.relation_names())
 }
 
 fn last_part(qualified: &str) -> &str {
@@ -124,8 +142,11 @@ fn last_part(qualified: &str) -> &str {
 /// Reads one statement (several in one text are refused: each is its own entry in
 /// `pg_stat_statements`, and only one can be planned).
 pub fn analyze(sql: &str, catalog: &Catalog) -> Result<Shape, String> {
-    let parsed = pg_query::parse(sql).map_err(|e| e.to_string())?;
-    let stmts = &parsed.protobuf.stmts;
+    analyze_parsed(&parse(sql)?, catalog)
+}
+
+pub fn analyze_parsed(parsed: &Parsed, catalog: &Catalog) -> Result<Shape, String> {
+    let stmts = &parsed.tree.protobuf.stmts;
     if stmts.len() != 1 {
         return Err(format!("{} statements in one text", stmts.len()));
     }
@@ -142,7 +163,7 @@ pub fn analyze(sql: &str, catalog: &Catalog) -> Result<Shape, String> {
         );
         w.statement(node, None);
     }
-    w.shape.params = max_param(sql);
+    w.shape.params = max_param(&parsed.sql);
     Ok(w.shape)
 }
 

@@ -38,6 +38,8 @@ async fn setup(client: &Client) -> Result<()> {
             ))
             .await?;
     }
+    // The statements under study, not the set-up's, lead pg_stat_statements.
+    client.batch_execute("SELECT pg_stat_statements_reset()").await?;
     for t in 0..TABLES {
         let batch: Vec<String> =
             (0..COLUMNS).map(|c| format!("SELECT c{c} FROM b{t} WHERE c{c} = 1")).collect();
