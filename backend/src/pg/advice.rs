@@ -5,12 +5,13 @@
 //! predicates an index could serve give candidates per table (equality columns, then one range or
 //! sort column; each join key). A candidate that an existing index already covers (see
 //! [`covers`]: the same leading columns, a unique index whose columns the statement fixes, or a
-//! partial index whose predicate fixes some of them) is never proposed.
+//! partial index whose predicate fixes some of them) is never proposed, and only tables read
+//! mostly by large sequential scans get candidates (elsewhere an index saves next to nothing).
 //!
 //! With HypoPG installed in the target database, the planner decides: the top statements are
 //! planned generically without the candidates and with them as hypothetical indexes, and a
-//! candidate is kept only when the planner uses it and the statement's estimated cost falls by
-//! at least [`MIN_COST_SAVING`]; the suggestion shows the costs, the plan node it replaces and the
+//! candidate is kept only when the planner uses it in place of a sequential scan and the
+//! statement's estimated cost falls by at least [`MIN_COST_SAVING`]; the suggestion shows the costs, the plan node it replaces and the
 //! statements it helps. Without HypoPG the parser's reading stands for sequential-scan-heavy
 //! tables, marked as not verified (and, when no statement names a usable predicate, the most
 //! selective column without an index in `pg_stats`).
@@ -194,7 +195,12 @@ pub(super) async fn report(tx: &Client, target: &str) -> Result<IndexAdviceRepor
     for i in indexes.iter_mut().filter(|i| i.partial) {
         i.predicate_fixes = predicate_fixes(i, &catalog);
     }
+    // Advice is about tables read mostly by large sequential scans: elsewhere an index the
+    // planner would take still saves next to nothing (a healthy workload's cheap lookups).
+    let heavy: HashSet<TableName> =
+        tables.iter().filter(|t| t.seq_scan_heavy()).map(TableInfo::name).collect();
     let mut candidates = candidates(&statements, &indexes);
+    candidates.retain(|c| heavy.contains(&c.table));
 
     let hypopg = planner::hypopg(tx).await?;
     let by_name: HashMap<TableName, &TableInfo> = tables.iter().map(|t| (t.name(), t)).collect();
@@ -446,9 +452,13 @@ async fn verify(
             for (name, k) in &names {
                 let Some(scan) = plan_after.uses_index(name) else { continue };
                 let c = &mut candidates[*k];
-                let before_node = plan_before
-                    .scan_of(&c.table.schema, &c.table.table)
-                    .map_or_else(|| format!("no scan of {}", c.table.table), |p| p.describe(None));
+                // A missing index replaces a sequential scan; one that only betters an index
+                // scan already there (a longer key for a sort, say) is not what this advice is for.
+                let Some(replaced) = plan_before.scan_of(&c.table.schema, &c.table.table) else { continue };
+                if !replaced.node_type.ends_with("Seq Scan") {
+                    continue;
+                }
+                let before_node = replaced.describe(None);
                 c.evidence.push(PlannerEvidence {
                     statement: s.query.clone(),
                     total_ms: s.total_ms,
